@@ -1,0 +1,202 @@
+//! `npu.device`, `driver.module`, `driver.bound`: is there an NPU, which amdxdna will drive
+//! it on the running and next-boot kernels, and did the driver bind.
+
+use super::{Ctx, Outcome, Remedy, install_cmd, probe_problem};
+use crate::recipes::kernel_in_range;
+
+/// `npu.device`.
+pub fn npu_device(c: &Ctx) -> Outcome {
+    if let Some(o) = probe_problem(&c.f.pci, "PCI devices") {
+        return o;
+    }
+    let Some(p) = c.f.pci.ok() else { unreachable!() };
+    let Some(n) = c.a.npu else {
+        return Outcome::fail("no AMD XDNA NPU found (no PCI 1022:17f0 or 1022:1502 function)")
+            .ev("pci_functions_scanned", p.scanned)
+            .remedy(Remedy {
+                text: "This machine has no XDNA NPU (or it is disabled in the firmware setup: look for an 'IPU' / 'NPU' switch). Only Ryzen AI 300 (Strix Point, Krackan), Ryzen AI Max (Strix Halo) and Phoenix/Hawk Point have one.".into(),
+                ..Default::default()
+            });
+    };
+    let all: Vec<String> =
+        p.npus.iter().map(|d| format!("{} {}:{} rev {}", d.bdf, d.vendor, d.device, d.revision)).collect();
+    let base = |o: Outcome| {
+        o.ev("bdf", &n.bdf)
+            .ev("pci_id", format!("{}:{}", n.vendor, n.device))
+            .ev("revision", format!("0x{}", n.revision))
+            .ev("pci_name", &n.name)
+            .ev("npus", &all)
+    };
+    let Some(e) = c.a.entry else {
+        return base(Outcome::warn(format!(
+            "NPU {}:{} rev 0x{} at {} is not in the device table (a newer part?)",
+            n.vendor, n.device, n.revision, n.bdf
+        )))
+        .remedy(Remedy {
+            text: "Update npu-setup; report the device with `npu-setup dev capture-fixture`.".into(),
+            ..Default::default()
+        });
+    };
+    let base = |o: Outcome| {
+        base(o)
+            .ev("generation", &e.generation)
+            .ev("family", &e.family)
+            .ev("product", &e.product)
+            .ev("columns", e.columns)
+    };
+    if e.removed {
+        return base(Outcome::fail(format!("{} ({}): support was removed upstream", e.product, e.generation))).remedy(
+            Remedy { text: "Pre-production silicon; no current driver supports it.".into(), ..Default::default() },
+        );
+    }
+    if e.family == "XDNA1" {
+        return base(Outcome::warn(format!(
+            "{} ({}, {}) at {}: FastFlowLM needs XDNA2 ({} columns; this NPU has {})",
+            e.product, e.family, e.generation, n.bdf, c.r.drivers.flm.min_columns, e.columns
+        )))
+        .remedy(Remedy {
+            text: "The kernel driver and XRT work, but LLMs through FastFlowLM/Lemonade cannot run on XDNA1 (FLM docs: 'Ryzen AI 7000/8000 … XDNA 1, which is not supported'). Use the GPU endpoint for inference.".into(),
+            docs: Some("https://github.com/FastFlowLM/FastFlowLM/blob/main/docs/docs/install_lin.md".into()),
+            ..Default::default()
+        });
+    }
+    base(Outcome::pass(format!("{} ({}, {}) at {}", e.product, e.family, e.generation, n.bdf)))
+}
+
+/// `driver.module`.
+pub fn driver_module(c: &Ctx) -> Outcome {
+    if let Some(o) = probe_problem(&c.f.kernel, "kernel facts") {
+        return o;
+    }
+    let Some(k) = c.f.kernel.ok() else { unreachable!() };
+    let kernels = k.kernels_of_interest();
+    if kernels.is_empty() {
+        return Outcome::error("no running or installed kernel found");
+    }
+    let mut missing = Vec::new();
+    let mut lines = Vec::new();
+    for rel in &kernels {
+        match c.a.flavours.get(rel) {
+            Some(fl) => {
+                let what = match (&fl.id[..], &fl.variant) {
+                    ("xdna-dkms", Some(v)) => format!(
+                        "xdna-driver DKMS ({v} driver{})",
+                        fl.version.as_deref().map(|v| format!(", {v}")).unwrap_or_default()
+                    ),
+                    ("backport-dkms", _) => "backport DKMS (mainline 7.0 driver)".to_string(),
+                    _ => "in-tree".to_string(),
+                };
+                lines.push(format!("{rel}: {what} at {}", fl.path));
+            }
+            None => missing.push(rel.clone()),
+        }
+    }
+    let mut o = Outcome::pass(lines.join("; "))
+        .ev("flavours", &c.a.flavours)
+        .ev("loaded", k.loaded)
+        .ev("loaded_version", &k.loaded_version)
+        .ev("drm_version", &c.a.drm_version);
+    if !missing.is_empty() {
+        let dkms_hint =
+            c.a.target.as_ref().is_some_and(|t| !kernel_in_range(t, Some(&c.r.drivers.kernel.in_tree_min), None));
+        return o.with_status_fail(format!("no amdxdna module for kernel {}", missing.join(", "))).remedy(Remedy {
+            text: if dkms_hint {
+                "This kernel has no in-tree amdxdna (< 6.14): install the xdna-driver DKMS module for it.".into()
+            } else {
+                "The kernel lacks amdxdna (CONFIG_DRM_ACCEL_AMDXDNA): install the distro kernel's modules package, or the xdna-driver DKMS module.".into()
+            },
+            commands: vec![install_cmd("driver")],
+            step: Some("driver".into()),
+            reboot: true,
+            ..Default::default()
+        });
+    }
+    let log_fail = c.a.log_for("driver.module", &["fail"]);
+    if let Some(m) = log_fail.first() {
+        return o.with_status_fail(m.cause.clone()).ev("kernel_log", &m.line).remedy(log_remedy(m));
+    }
+    let log_warn = c.a.log_for("driver.module", &["warn"]);
+    if let Some(m) = log_warn.first() {
+        return o.with_status_warn(m.cause.clone()).ev("kernel_log", &m.line).remedy(log_remedy(m));
+    }
+    // A DKMS module on a kernel whose in-tree driver suffices is obsolete (upstream-stack §14.4).
+    if let (Some(t), Some(fl)) = (&c.a.target, c.a.target_flavour(c.f))
+        && fl.id != "in-tree"
+        && kernel_in_range(t, Some(&c.r.drivers.kernel.protocol7_in_tree_min), None)
+        && c.a.firmware.is_some_and(|f| f.file("npu_7.sbin").is_some())
+    {
+        o = o.ev(
+            "note",
+            format!("kernel {} with npu_7.sbin needs no DKMS: the in-tree driver suffices (`npu-setup install --only driver` can remove the module)", t.raw),
+        );
+    }
+    o
+}
+
+/// Turns a kernel-log match into a remedy.
+pub(crate) fn log_remedy(m: &super::analysis::LogMatch) -> Remedy {
+    Remedy {
+        text: m.remedy.clone().unwrap_or_else(|| "See the kernel-log line above.".into()),
+        commands: m.step.iter().map(|s| install_cmd(s)).collect(),
+        step: m.step.clone(),
+        reboot: m.reboot,
+        ..Default::default()
+    }
+}
+
+impl Outcome {
+    fn with_status_fail(mut self, summary: String) -> Self {
+        self.status = super::Status::Fail;
+        self.summary = summary;
+        self
+    }
+    fn with_status_warn(mut self, summary: String) -> Self {
+        self.status = super::Status::Warn;
+        self.summary = summary;
+        self
+    }
+}
+
+/// `driver.bound`.
+pub fn driver_bound(c: &Ctx) -> Outcome {
+    let Some(n) = c.a.npu else { return Outcome::skip("no NPU") };
+    if c.f.mode == crate::host::root::RootMode::Offline {
+        return Outcome::skip("offline root: binding is a property of the running system");
+    }
+    let base =
+        |o: Outcome| o.ev("bdf", &n.bdf).ev("driver", &n.driver).ev("accel", &n.accel).ev("fw_version", &n.fw_version);
+    match n.driver.as_deref() {
+        Some("amdxdna") if !n.accel.is_empty() => {
+            base(Outcome::pass(format!("{} bound to amdxdna, {} registered", n.bdf, n.accel.join(", "))))
+        }
+        Some("amdxdna") => base(Outcome::fail(format!("{} is bound to amdxdna but has no accel node in sysfs", n.bdf)))
+            .suspects(&["boot.iommu", "firmware.compat", "kernel.log"])
+            .remedy(Remedy {
+                text: "Check the kernel log (kernel.log) for the probe error.".into(),
+                reboot: false,
+                ..Default::default()
+            }),
+        Some(other) => base(Outcome::fail(format!("{} is bound to {other}, not amdxdna", n.bdf))).remedy(Remedy {
+            text: format!(
+                "Another driver ({other}) claimed the NPU (vfio-pci for a VM?). Unbind it or remove its binding rule."
+            ),
+            ..Default::default()
+        }),
+        None => {
+            let loaded = c.f.kernel.ok().is_some_and(|k| k.loaded);
+            base(Outcome::fail(if loaded {
+                format!("{} is not bound: amdxdna is loaded but its probe failed", n.bdf)
+            } else {
+                format!("{} is not bound: amdxdna is not loaded", n.bdf)
+            }))
+            .ev("module_loaded", loaded)
+            .suspects(&["boot.iommu", "driver.module", "firmware.files", "firmware.compat", "secureboot.signing", "kernel.log"])
+            .remedy(Remedy {
+                text: "The root cause is the first failing check above this one (firmware, IOMMU or signing); after fixing it, reload the driver or reboot.".into(),
+                commands: vec!["sudo modprobe -r amdxdna && sudo modprobe amdxdna".into()],
+                reboot: false,
+                ..Default::default()
+            })
+        }
+    }
+}

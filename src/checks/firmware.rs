@@ -1,0 +1,281 @@
+//! `firmware.files`, `firmware.compat`, `kernel.log`: what firmware is on disk, whether the
+//! driver flavour will load a file whose protocol it accepts (upstream-stack.md §2.3–2.4),
+//! whether the loaded firmware satisfies FLM (>= 1.1, §10.2), and what the kernel said.
+
+use super::analysis::FirmwareVerdict;
+use super::device::log_remedy;
+use super::{Ctx, Outcome, Remedy, install_cmd, probe_problem};
+use crate::parse::version::parse_fw_version;
+use crate::recipes::kernel_in_range;
+
+/// `firmware.files`.
+pub fn firmware_files(c: &Ctx) -> Outcome {
+    if let Some(o) = probe_problem(&c.f.firmware, "firmware files") {
+        return o;
+    }
+    let Some(e) = c.a.entry else { return Outcome::skip("device not in the table: firmware directory unknown") };
+    let Some(fw) = c.a.firmware else { return Outcome::skip("no firmware facts for this NPU") };
+    let shown: Vec<String> = fw
+        .files
+        .iter()
+        .map(|f| {
+            format!(
+                "{} -> {}",
+                f.path,
+                f.version.clone().unwrap_or_else(|| if f.dangling {
+                    "dangling".into()
+                } else {
+                    "version unknown".into()
+                })
+            )
+        })
+        .collect();
+    let base = |o: Outcome| {
+        o.ev("dir", format!("amdnpu/{}", e.firmware_dir)).ev("files", &fw.files).ev("listing", &fw.listing)
+    };
+    let pkg = match c.family() {
+        "fedora" | "rhel" => "sudo dnf install linux-firmware amd-ucode-firmware",
+        "ubuntu" | "debian" => "sudo apt install linux-firmware",
+        "arch" => "sudo pacman -S linux-firmware linux-firmware-other",
+        _ => "install your distro's linux-firmware (>= 20260221)",
+    };
+    let missing_log = c.a.log_for("firmware.files", &["fail"]);
+    if fw.files.iter().all(|f| f.dangling) {
+        let o = base(Outcome::fail(format!(
+            "no NPU firmware in /lib/firmware/amdnpu/{} (nor in updates/)",
+            e.firmware_dir
+        )));
+        let o = match missing_log.first() {
+            Some(m) => o.ev("kernel_log", &m.line),
+            None => o,
+        };
+        return o.remedy(Remedy {
+            text: "Install linux-firmware with the amdnpu blobs (>= 20260221 ships npu_7.sbin), or the xdna-driver package's firmware, then reload the driver or reboot.".into(),
+            commands: vec![pkg.into(), install_cmd("driver")],
+            step: Some("driver".into()),
+            reboot: true,
+            ..Default::default()
+        });
+    }
+    if let Some(d) = fw.files.iter().find(|f| f.dangling) {
+        return base(Outcome::fail(format!("{} is a dangling link: the kernel cannot load it", d.path))).remedy(
+            Remedy {
+                text: "Reinstall the firmware package that owns the link, or point it at an existing versioned blob."
+                    .into(),
+                commands: vec![pkg.into()],
+                reboot: true,
+                ..Default::default()
+            },
+        );
+    }
+    if let Some(m) = missing_log.first() {
+        return base(Outcome::warn(format!("the kernel log shows a failed load: {}", m.cause)))
+            .ev("kernel_log", &m.line)
+            .remedy(log_remedy(m));
+    }
+    base(Outcome::pass(shown.join("; ")))
+}
+
+fn verdict_text(v: &FirmwareVerdict) -> String {
+    match &v.chosen {
+        Some(f) => format!(
+            "{} is {} (protocol {})",
+            f.name,
+            f.version.clone().unwrap_or_else(|| "of unknown version".into()),
+            v.protocol.map(|p| p.to_string()).unwrap_or_else(|| "?".into())
+        ),
+        None => format!("none of {} is present", v.order.join(", ")),
+    }
+}
+
+fn flavour_name(fl: &super::analysis::FlavourInfo) -> String {
+    match (&fl.id[..], &fl.variant) {
+        ("in-tree", _) => {
+            let k = crate::parse::version::parse_kernel_release(&fl.kernel);
+            format!(
+                "kernel {} in-tree amdxdna",
+                k.map(|k| format!("{}.{}", k.major, k.minor)).unwrap_or_else(|| fl.kernel.clone())
+            )
+        }
+        ("xdna-dkms", Some(v)) => format!("xdna-driver DKMS ({v})"),
+        ("backport-dkms", _) => "backport DKMS amdxdna".to_string(),
+        _ => fl.id.clone(),
+    }
+}
+
+/// `firmware.compat`.
+pub fn firmware_compat(c: &Ctx) -> Outcome {
+    let Some(e) = c.a.entry else { return Outcome::skip("device not in the table") };
+    let running = c.a.running_flavour(c.f);
+    let fl = running.or_else(|| c.a.target_flavour(c.f));
+    let Some(fl) = fl else {
+        return Outcome::skip("no amdxdna module (see driver.module)").suspects(&["driver.module"]);
+    };
+    let Some(v) = c.a.firmware_verdict(c.r, fl) else {
+        return Outcome::error(format!("no matrix row for flavour {} on kernel {}", fl.id, fl.kernel));
+    };
+    let n = c.a.npu;
+    let loaded = n.and_then(|n| n.fw_version.clone()).or_else(|| {
+        c.f.flm
+            .ok()
+            .and_then(|x| x.validate.as_ref())
+            .and_then(|v| v.devices.first())
+            .and_then(|d| d.fw_version.clone())
+    });
+    let fl_name = flavour_name(fl);
+    let base = |o: Outcome| {
+        o.ev("flavour", fl)
+            .ev("firmware_order", &v.order)
+            .ev("chosen", &v.chosen)
+            .ev("protocol", v.protocol)
+            .ev("protocol_unverified", v.protocol_unverified)
+            .ev("accepted_protocols", &v.accepts)
+            .ev("loaded_version", &loaded)
+    };
+    let min = &c.r.drivers.kernel.protocol7_in_tree_min;
+    let fixes_for_intree = || Remedy {
+        text: format!(
+            "{fl_name} accepts protocol {} only; every 1.1.x firmware speaks 7. Fix one of three ways (amd/xdna-driver#1257): \
+             (1) boot a kernel >= {min}, whose in-tree driver loads npu_7.sbin (no DKMS); \
+             (2) install the xdna-driver package (DKMS module + its firmware) and reboot; \
+             (3) point npu.sbin back at a protocol-6 blob (1.0.x, e.g. npu.sbin.1.0.0.166) — FastFlowLM then refuses it (needs >= 1.1).",
+            v.accepts.join("/")
+        ),
+        commands: vec![install_cmd("driver")],
+        step: Some("driver".into()),
+        reboot: true,
+        docs: Some("https://github.com/amd/xdna-driver/issues/1257".into()),
+    };
+    match (&v.chosen, v.accepted) {
+        (None, _) => {
+            return base(Outcome::fail(format!("{fl_name} loads {}; none is present", v.order.join(" then "))))
+                .suspects(&["firmware.files"])
+                .remedy(Remedy {
+                text: if fl.id == "xdna-dkms" {
+                    "The xdna-driver module loads its own npu.dev.sbin, installed by the xrt_plugin-amdxdna package: reinstall that package.".into()
+                } else {
+                    "Install linux-firmware >= 20260221 (npu_7.sbin) or the firmware for this driver.".into()
+                },
+                commands: vec![install_cmd("driver")],
+                step: Some("driver".into()),
+                reboot: true,
+                ..Default::default()
+            });
+        }
+        (Some(_), Some(false)) => {
+            let summary = format!("{fl_name} speaks protocol {}; {}", v.accepts.join("/"), verdict_text(&v));
+            return base(Outcome::fail(summary)).remedy(fixes_for_intree());
+        }
+        _ => {}
+    }
+    if let Some(m) = c.a.log_for("firmware.compat", &["fail"]).first() {
+        return base(Outcome::fail(m.cause.clone())).ev("kernel_log", &m.line).remedy(log_remedy(m));
+    }
+    // FLM's own minimum on the loaded firmware (XDNA2 only; XDNA1 is unsupported by FLM anyway).
+    let flm_min = &c.r.drivers.flm.min_firmware;
+    if e.family == "XDNA2"
+        && let Some(l) = &loaded
+        && let (Some(lv), Some(mv)) = (parse_fw_version(l), parse_fw_version(flm_min))
+        && lv < mv
+    {
+        let has7 = c.a.firmware.and_then(|f| f.file("npu_7.sbin")).cloned();
+        let text = match (&has7, fl.id.as_str()) {
+            (None, _) => format!(
+                "The loaded firmware {l} (protocol 6) is below FastFlowLM's minimum {flm_min}. Provide npu_7.sbin (linux-firmware >= 20260221, or the amdxdna-dkms / xdna-driver package firmware) and use a driver that loads it (kernel >= {min}, backport DKMS or xdna-driver DKMS), then reboot."
+            ),
+            (Some(_), "in-tree")
+                if fl.id == "in-tree"
+                    && !kernel_in_range(
+                        &crate::parse::version::parse_kernel_release(&fl.kernel).unwrap_or_default(),
+                        Some(min),
+                        None,
+                    ) =>
+            {
+                format!(
+                    "npu_7.sbin is on disk but this kernel's in-tree driver only loads npu.sbin: boot a kernel >= {min} or install the xdna-driver DKMS module."
+                )
+            }
+            (Some(f), _) => format!(
+                "{} ({}) is on disk but {l} is loaded: reload the driver or reboot.",
+                f.path,
+                f.version.clone().unwrap_or_default()
+            ),
+        };
+        return base(Outcome::fail(format!("loaded firmware {l} < {flm_min}, the minimum FastFlowLM accepts"))).remedy(
+            Remedy {
+                text,
+                commands: vec![install_cmd("driver")],
+                step: Some("driver".into()),
+                reboot: true,
+                docs: Some("https://github.com/ROCm/FastFlowLM/issues/421".into()),
+            },
+        );
+    }
+    // The next boot may differ (kernel upgrade, DKMS removal).
+    let mut o = base(Outcome::pass(format!(
+        "{fl_name}: {}; accepted{}",
+        verdict_text(&v),
+        loaded.as_ref().map(|l| format!(", {l} loaded")).unwrap_or_default()
+    )));
+    if v.protocol_unverified {
+        o = o.ev("note", "the protocol of this firmware version is UNVERIFIED upstream (recipes/drivers.yaml)");
+    }
+    if let (Some(r), Some(t)) = (running, c.a.target_flavour(c.f))
+        && r.kernel != t.kernel
+        && let Some(tv) = c.a.firmware_verdict(c.r, t)
+        && tv.accepted == Some(false)
+    {
+        return base(Outcome::warn(format!(
+            "fine now, but the next boot ({}) uses {} which rejects {}",
+            t.kernel,
+            flavour_name(t),
+            verdict_text(&tv)
+        )))
+        .ev("next_boot", &tv)
+        .remedy(fixes_for_intree());
+    }
+    if let (Some(chosen), Some(l)) = (v.chosen.as_ref().and_then(|c| c.version.clone()), &loaded)
+        && &chosen != l
+        && running.is_some()
+    {
+        o = o.ev(
+            "note",
+            format!("{chosen} is on disk but {l} is loaded: the new firmware loads after a driver reload or reboot"),
+        );
+    }
+    o
+}
+
+/// `kernel.log`.
+pub fn kernel_log(c: &Ctx) -> Outcome {
+    if let Some(o) = probe_problem(&c.f.kernel_log, "the kernel log") {
+        return o;
+    }
+    let Some(log) = c.f.kernel_log.ok() else { unreachable!() };
+    let matches = &c.a.log;
+    let base = |o: Outcome| o.ev("source", &log.source).ev("lines_read", log.total_lines).ev("matches", matches);
+    let worst = |sev: &str| matches.iter().find(|m| m.severity == sev);
+    if let Some(m) = worst("fail") {
+        let owners: Vec<&'static str> = matches
+            .iter()
+            .filter(|m| m.severity == "fail")
+            .filter_map(|m| m.check.as_deref())
+            .filter_map(|id| super::find(id).map(|d| d.id))
+            .collect();
+        return base(Outcome::fail(format!("{} ({})", m.cause, m.id)))
+            .ev("line", &m.line)
+            .suspects(&owners)
+            .remedy(log_remedy(m));
+    }
+    if let Some(m) = worst("warn") {
+        return base(Outcome::warn(format!("{} ({})", m.cause, m.id))).ev("line", &m.line).remedy(log_remedy(m));
+    }
+    let info: Vec<String> = matches.iter().map(|m| m.cause.clone()).collect();
+    if info.is_empty() {
+        return base(Outcome::pass(format!(
+            "no amdxdna messages of concern ({} lines read from {})",
+            log.total_lines, log.source
+        )));
+    }
+    base(Outcome::pass(info.join("; ")))
+}

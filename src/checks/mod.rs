@@ -1,0 +1,463 @@
+//! The check catalog (stable ids, ladder order — DESIGN.md) and the engine that runs the
+//! checks as pure functions of `Facts` + `Recipes` and works out the first broken layer.
+
+pub mod analysis;
+mod boot;
+mod device;
+mod firmware;
+mod services;
+mod stack;
+mod system;
+mod user;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::host::{Facts, Probed};
+use crate::recipes::Recipes;
+use analysis::Analysis;
+
+/// A check's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Proven good.
+    Pass,
+    /// Works, but something deserves attention.
+    Warn,
+    /// Broken.
+    Fail,
+    /// Not applicable, not requested, or a layer below failed.
+    Skip,
+    /// The check could not run.
+    Error,
+}
+
+impl Status {
+    /// Lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+            Status::Skip => "skip",
+            Status::Error => "error",
+        }
+    }
+}
+
+/// How to fix a finding.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Remedy {
+    /// What to do, in a sentence or two.
+    pub text: String,
+    /// Exact commands, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<String>,
+    /// The install step that fixes it (`npu-setup install --only <step>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// The fix takes effect only after a reboot.
+    pub reboot: bool,
+    /// Where to read more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docs: Option<String>,
+}
+
+/// One check's result in the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    /// Stable id.
+    pub id: String,
+    /// Layer (the id's prefix).
+    pub layer: String,
+    /// Verdict.
+    pub status: Status,
+    /// One line.
+    pub summary: String,
+    /// What the verdict rests on.
+    pub evidence: BTreeMap<String, Value>,
+    /// How to fix it (every non-pass that can be fixed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remedy: Option<Remedy>,
+    /// Another failing check this failure follows from (the root cause is reported there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    /// Checks that could explain this failure, most likely first (internal).
+    #[serde(skip)]
+    pub suspects: Vec<&'static str>,
+}
+
+/// Builder for results.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    status: Status,
+    summary: String,
+    evidence: BTreeMap<String, Value>,
+    remedy: Option<Remedy>,
+    suspects: Vec<&'static str>,
+}
+
+impl Outcome {
+    fn new(status: Status, summary: impl Into<String>) -> Self {
+        Outcome { status, summary: summary.into(), evidence: BTreeMap::new(), remedy: None, suspects: Vec::new() }
+    }
+    /// A pass.
+    pub fn pass(s: impl Into<String>) -> Self {
+        Self::new(Status::Pass, s)
+    }
+    /// A warning.
+    pub fn warn(s: impl Into<String>) -> Self {
+        Self::new(Status::Warn, s)
+    }
+    /// A failure.
+    pub fn fail(s: impl Into<String>) -> Self {
+        Self::new(Status::Fail, s)
+    }
+    /// Not applicable.
+    pub fn skip(s: impl Into<String>) -> Self {
+        Self::new(Status::Skip, s)
+    }
+    /// Could not run.
+    pub fn error(s: impl Into<String>) -> Self {
+        Self::new(Status::Error, s)
+    }
+    /// Adds evidence.
+    pub fn ev(mut self, k: &str, v: impl Serialize) -> Self {
+        self.evidence.insert(k.to_string(), serde_json::to_value(v).unwrap_or(Value::Null));
+        self
+    }
+    /// Sets the remedy.
+    pub fn remedy(mut self, r: Remedy) -> Self {
+        self.remedy = Some(r);
+        self
+    }
+    /// Names checks that could be the root cause of this failure.
+    pub fn suspects(mut self, s: &[&'static str]) -> Self {
+        self.suspects = s.to_vec();
+        self
+    }
+    /// Current status.
+    pub fn status(&self) -> Status {
+        self.status
+    }
+}
+
+/// Options that change what checks do.
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
+    /// `--smoke` was given.
+    pub smoke: bool,
+}
+
+/// Inputs of every check.
+pub struct Ctx<'a> {
+    /// Facts.
+    pub f: &'a Facts,
+    /// Recipes.
+    pub r: &'a Recipes,
+    /// Shared derivations.
+    pub a: &'a Analysis<'a>,
+    /// Options.
+    pub opts: &'a CheckOptions,
+}
+
+impl Ctx<'_> {
+    /// True when the PCI scan ran and found no NPU.
+    pub fn no_npu(&self) -> bool {
+        self.f.pci.ok().is_some_and(|p| p.npus.is_empty())
+    }
+
+    /// The distro recipe.
+    pub fn distro(&self) -> Option<&crate::recipes::Distro> {
+        self.f.os.ok().and_then(|o| self.r.distro(&o.id, &o.id_like))
+    }
+
+    /// The distro family for remedies: `fedora`, `ubuntu`, `arch` or `other`.
+    pub fn family(&self) -> &str {
+        self.distro().map(|d| d.id.as_str()).unwrap_or("other")
+    }
+}
+
+/// A catalog entry.
+pub struct CheckDef {
+    /// Stable id.
+    pub id: &'static str,
+    /// Layer.
+    pub layer: &'static str,
+    /// What it proves.
+    pub description: &'static str,
+    /// Skip it when the PCI scan found no NPU.
+    pub needs_npu: bool,
+    /// The check.
+    pub run: fn(&Ctx) -> Outcome,
+}
+
+macro_rules! check {
+    ($id:literal, $layer:literal, $npu:literal, $f:path, $d:literal) => {
+        CheckDef { id: $id, layer: $layer, description: $d, needs_npu: $npu, run: $f }
+    };
+}
+
+/// The catalog, in ladder order (DESIGN.md; ids are an output contract).
+pub static CATALOG: &[CheckDef] = &[
+    check!("host.os", "host", false, system::host_os, "distro and version (etc/os-release); supported by a recipe"),
+    check!(
+        "host.kernel",
+        "host",
+        false,
+        system::host_kernel,
+        "running and target kernel versions vs the driver paths and FLM's minimum"
+    ),
+    check!(
+        "npu.device",
+        "npu",
+        false,
+        device::npu_device,
+        "PCI 1022:17f0 / 1022:1502 present; revision -> generation and product"
+    ),
+    check!(
+        "boot.iommu",
+        "boot",
+        true,
+        boot::boot_iommu,
+        "IOMMU usable by the NPU: no amd_iommu=off, IOMMU present, NPU in an IOMMU group"
+    ),
+    check!(
+        "boot.next",
+        "boot",
+        true,
+        boot::boot_next,
+        "next-boot kernel args (BLS, /etc/default/grub, /etc/kernel/cmdline) agree with the policy"
+    ),
+    check!(
+        "driver.module",
+        "driver",
+        true,
+        device::driver_module,
+        "an amdxdna module exists for the running and target kernels; flavour and version"
+    ),
+    check!(
+        "driver.bound",
+        "driver",
+        true,
+        device::driver_bound,
+        "the NPU is bound to amdxdna and has an accel node in sysfs"
+    ),
+    check!(
+        "firmware.files",
+        "firmware",
+        true,
+        firmware::firmware_files,
+        "firmware files for the device dir and their versions"
+    ),
+    check!(
+        "firmware.compat",
+        "firmware",
+        true,
+        firmware::firmware_compat,
+        "the driver flavour loads a file whose protocol it accepts; loaded firmware >= 1.1 for FLM"
+    ),
+    check!(
+        "kernel.log",
+        "kernel",
+        true,
+        firmware::kernel_log,
+        "amdxdna kernel-log lines matched against the signature catalog"
+    ),
+    check!("accel.node", "accel", true, user::accel_node, "/dev/accel/accelN exists and the target user can open it"),
+    check!(
+        "limits.memlock",
+        "limits",
+        true,
+        user::limits_memlock,
+        "memlock for login sessions, user@.service and the Lemonade service"
+    ),
+    check!(
+        "dkms.state",
+        "dkms",
+        true,
+        stack::dkms_state,
+        "DKMS flavour: built and installed for the running and installed kernels; headers present"
+    ),
+    check!(
+        "secureboot.signing",
+        "secureboot",
+        true,
+        stack::secureboot_signing,
+        "Secure Boot on + out-of-tree module: signed with an enrolled key"
+    ),
+    check!("xrt.install", "xrt", true, stack::xrt_install, "XRT base + NPU + xdna plugin installed"),
+    check!(
+        "xrt.loader",
+        "xrt",
+        true,
+        stack::xrt_loader,
+        "libxrt_coreutil.so.2 and libxrt_driver_xdna.so.2 resolvable by the loader"
+    ),
+    check!(
+        "flm.install",
+        "flm",
+        true,
+        stack::flm_install,
+        "flm found (/opt/fastflowlm/bin, /usr/bin, PATH) and its version"
+    ),
+    check!("flm.validate", "flm", true, stack::flm_validate, "flm validate --json reports ready"),
+    check!(
+        "lemonade.install",
+        "lemonade",
+        true,
+        services::lemonade_install,
+        "Lemonade server binary, version and unit file"
+    ),
+    check!(
+        "lemonade.service",
+        "lemonade",
+        true,
+        services::lemonade_service,
+        "unit enabled and active; its environment finds flm and the XRT libs; bind and API key"
+    ),
+    check!(
+        "lemonade.api",
+        "lemonade",
+        true,
+        services::lemonade_api,
+        "/live or /api/v1/health answers; FLM backend state from /api/v1/system-info"
+    ),
+    check!("gpu.device", "gpu", false, services::gpu_device, "AMD GPU render node and amdgpu driver"),
+    check!(
+        "gpu.api",
+        "gpu",
+        false,
+        services::gpu_api,
+        "the GPU endpoint (llama-swap by default) answers its health route"
+    ),
+    check!(
+        "smoke.npu",
+        "smoke",
+        true,
+        services::smoke_npu,
+        "a real completion through Lemonade on an NPU model (with --smoke)"
+    ),
+    check!(
+        "smoke.gpu",
+        "smoke",
+        false,
+        services::smoke_gpu,
+        "a real completion through the GPU endpoint (with --smoke)"
+    ),
+];
+
+/// Looks up a catalog entry.
+pub fn find(id: &str) -> Option<&'static CheckDef> {
+    CATALOG.iter().find(|c| c.id == id)
+}
+
+/// Runs the selected checks (all when `only` is empty) in ladder order.
+pub fn run_checks(f: &Facts, r: &Recipes, opts: &CheckOptions, only: &[String], skip: &[String]) -> Vec<CheckResult> {
+    let a = Analysis::new(f, r);
+    let ctx = Ctx { f, r, a: &a, opts };
+    let mut results: Vec<CheckResult> = Vec::new();
+    for def in CATALOG {
+        let selected = (only.is_empty() || only.iter().any(|o| o == def.id)) && !skip.iter().any(|s| s == def.id);
+        let out = if !selected {
+            Outcome::skip("not selected (--only/--skip)")
+        } else if def.needs_npu && ctx.no_npu() {
+            Outcome::skip("no NPU on this machine")
+        } else {
+            // A panicking check is a bug; isolate it so one bug cannot hide every other
+            // finding (flutter doctor's "crash" status).
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (def.run)(&ctx))) {
+                Ok(o) => o,
+                Err(p) => {
+                    let msg =
+                        p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
+                    Outcome::error(format!("internal error in this check: {}", msg.unwrap_or_default()))
+                }
+            }
+        };
+        results.push(CheckResult {
+            id: def.id.to_string(),
+            layer: def.layer.to_string(),
+            status: out.status,
+            summary: out.summary,
+            evidence: out.evidence,
+            remedy: out.remedy,
+            cause: None,
+            suspects: out.suspects,
+        });
+    }
+    attribute_causes(&mut results);
+    results
+}
+
+/// Links each failure to the first failing suspect, so the verdict names the root cause
+/// (e.g. driver.bound fails *because* firmware.compat fails).
+fn attribute_causes(results: &mut [CheckResult]) {
+    let failing: Vec<String> = results.iter().filter(|r| r.status == Status::Fail).map(|r| r.id.clone()).collect();
+    for r in results.iter_mut() {
+        if r.status != Status::Fail {
+            continue;
+        }
+        r.cause = r.suspects.iter().find(|s| **s != r.id && failing.iter().any(|f| f == *s)).map(|s| s.to_string());
+    }
+}
+
+/// The root cause of a failure: follow `cause` links (cycle-safe).
+pub fn root_cause<'a>(results: &'a [CheckResult], id: &'a str) -> &'a str {
+    let mut cur = id;
+    for _ in 0..results.len() {
+        match results.iter().find(|r| r.id == cur).and_then(|r| r.cause.as_deref()) {
+            Some(next) if next != cur => cur = next,
+            _ => break,
+        }
+    }
+    cur
+}
+
+/// Overall verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Diagnosis {
+    /// `ready`, `degraded`, `broken` or `no-npu`.
+    pub state: String,
+    /// The first broken layer's check (root cause), in ladder order.
+    pub first_failure: Option<String>,
+    /// One sentence for humans.
+    pub message: String,
+}
+
+/// Works out the verdict from the results.
+pub fn diagnose(results: &[CheckResult], f: &Facts) -> Diagnosis {
+    let no_npu = f.pci.ok().is_some_and(|p| p.npus.is_empty());
+    let fails: Vec<&CheckResult> = results.iter().filter(|r| r.status == Status::Fail).collect();
+    // First failure in ladder order that is not explained by another failure.
+    let first =
+        fails.iter().find(|r| r.cause.is_none()).or(fails.first()).map(|r| root_cause(results, &r.id).to_string());
+    let (state, message) = if no_npu {
+        ("no-npu", "No AMD XDNA NPU on this machine: nothing to set up for the NPU.".to_string())
+    } else if let Some(id) = &first {
+        let r = results.iter().find(|r| &r.id == id);
+        ("broken", format!("First broken layer: {} ({}).", id, r.map(|r| r.summary.as_str()).unwrap_or("")))
+    } else if results.iter().any(|r| matches!(r.status, Status::Warn | Status::Error)) {
+        ("degraded", "The NPU stack works; some checks warn or could not run.".to_string())
+    } else {
+        ("ready", "The NPU stack is ready, from PCI to inference.".to_string())
+    };
+    Diagnosis { state: state.to_string(), first_failure: first, message }
+}
+
+/// Turns a probe that did not run into an `error` (or `skip`) outcome.
+pub(crate) fn probe_problem<T>(p: &Probed<T>, what: &str) -> Option<Outcome> {
+    match p {
+        Probed::Ok(_) => None,
+        Probed::Error(e) => Some(Outcome::error(format!("could not read {what}: {e}"))),
+        Probed::Skipped(s) => Some(Outcome::skip(s.clone())),
+    }
+}
+
+/// `npu-setup install --only <step>` as a command line.
+pub(crate) fn install_cmd(step: &str) -> String {
+    format!("sudo npu-setup install --only {step}")
+}

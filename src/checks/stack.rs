@@ -1,0 +1,440 @@
+//! The software stack above the kernel: DKMS state, module signing under Secure Boot, XRT
+//! packages and loader path, FastFlowLM (upstream-stack.md §4, §5, §8, §9.4, §10).
+
+use super::{Ctx, Outcome, Remedy, install_cmd, probe_problem};
+use crate::parse::mokutil::normalize_hex;
+use crate::parse::version::parse_dotted;
+use crate::recipes::kernel_in_range;
+
+/// DKMS module names of the two out-of-tree flavours: `xrt-amdxdna` (xdna-driver
+/// dkms_driver.sh PACKAGE_NAME) and `amdxdna` (superm1/amdxdna-dkms backport).
+const DKMS_NAMES: &[&str] = &["xrt-amdxdna", "amdxdna"];
+
+/// `dkms.state`.
+pub fn dkms_state(c: &Ctx) -> Outcome {
+    let Some(k) = c.f.kernel.ok() else { return Outcome::skip("kernel facts unavailable") };
+    let oot: Vec<_> = c.a.flavours.values().filter(|f| f.id != "in-tree").collect();
+    let dkms = c.f.dkms.ok();
+    let entries: Vec<_> = dkms
+        .map(|d| d.entries.iter().filter(|e| DKMS_NAMES.contains(&e.module.as_str())).collect())
+        .unwrap_or_default();
+    if oot.is_empty() && entries.is_empty() {
+        let seven =
+            c.a.target
+                .as_ref()
+                .is_some_and(|t| kernel_in_range(t, Some(&c.r.drivers.kernel.protocol7_in_tree_min), None));
+        return Outcome::skip(if seven {
+            "in-tree driver: no DKMS needed on kernel >= 7.0"
+        } else {
+            "in-tree driver: DKMS not in use"
+        });
+    }
+    if let Some(o) = probe_problem(&c.f.dkms, "dkms status") {
+        return o;
+    }
+    let Some(d) = dkms else { unreachable!() };
+    let base = |o: Outcome| o.ev("entries", &entries).ev("out_of_tree", &oot);
+    if !d.installed {
+        return base(Outcome::warn(
+            "an out-of-tree amdxdna is installed but dkms is not: it will not be rebuilt for new kernels",
+        ))
+        .remedy(Remedy {
+            text: "Install the module through DKMS (the xdna-driver package does).".into(),
+            commands: vec![install_cmd("driver")],
+            step: Some("driver".into()),
+            ..Default::default()
+        });
+    }
+    let backport = entries.iter().any(|e| e.module == "amdxdna" && e.version.starts_with('7'));
+    let mut problems = Vec::new();
+    let mut fine = Vec::new();
+    let mut warns = Vec::new();
+    // Older kernels kept for recovery that never got a build: reported, not a warning
+    // (the default boot path is what the NPU stack depends on).
+    let mut fallback = Vec::new();
+    let headers_pkg = c.distro().map(|d| d.headers.clone()).unwrap_or_else(|| "kernel headers for {kver}".into());
+    for inst in &k.installed {
+        let kr = crate::parse::version::parse_kernel_release(&inst.release);
+        // The backport DKMS stops applying on 7.x by design (BUILD_EXCLUSIVE_KERNEL ^6\.(17|18|19)\.).
+        if backport && kr.as_ref().is_some_and(|kr| kernel_in_range(kr, Some("7.0"), None)) {
+            continue;
+        }
+        if kr.as_ref().is_some_and(|kr| !kernel_in_range(kr, Some(&c.r.drivers.kernel.dkms_min), None)) {
+            continue;
+        }
+        let important = Some(&inst.release) == k.running.as_ref() || Some(&inst.release) == k.target.as_ref();
+        let e = entries.iter().find(|e| e.kernel.as_deref() == Some(inst.release.as_str()));
+        match e.map(|e| e.state.as_str()) {
+            Some("installed") => fine.push(inst.release.clone()),
+            Some(state) => {
+                let msg = format!("{}: {state}, not installed (the build or install failed)", inst.release);
+                if important { problems.push(msg) } else { warns.push(msg) }
+            }
+            None => {
+                let msg =
+                    format!("{}: no DKMS build{}", inst.release, if inst.headers { "" } else { " (headers missing)" });
+                if important { problems.push(msg) } else { fallback.push(msg) }
+            }
+        }
+        if important && !inst.headers {
+            problems.push(format!(
+                "{}: headers missing ({})",
+                inst.release,
+                headers_pkg.replace("{kver}", &inst.release)
+            ));
+        }
+    }
+    let rebuild = |kv: &str| format!("sudo dkms autoinstall -k {kv}");
+    if !problems.is_empty() {
+        let kv = c.f.kernel.ok().and_then(|k| k.target.clone()).unwrap_or_default();
+        return base(Outcome::fail(problems.join("; "))).remedy(Remedy {
+            text: "Install the headers for the kernel and rebuild the module for it (see /var/lib/dkms/<module>/<version>/build/make.log on failure).".to_string(),
+            commands: vec![
+                match c.family() {
+                    "fedora" | "rhel" => format!("sudo dnf install {}", headers_pkg.replace("{kver}", &kv)),
+                    "ubuntu" | "debian" => format!("sudo apt install {}", headers_pkg.replace("{kver}", &kv)),
+                    "arch" => format!("sudo pacman -S {}", headers_pkg.replace("{kver}", &kv)),
+                    _ => format!("install {}", headers_pkg.replace("{kver}", &kv)),
+                },
+                rebuild(&kv),
+            ],
+            step: Some("driver".into()),
+            reboot: true,
+            ..Default::default()
+        });
+    }
+    if !warns.is_empty() {
+        return base(Outcome::warn(format!("installed for {}; other kernels: {}", fine.join(", "), warns.join("; "))))
+            .remedy(Remedy {
+                text: "Kernels without a DKMS build will boot without the out-of-tree driver.".into(),
+                commands: vec!["sudo dkms autoinstall --all".into()],
+                ..Default::default()
+            });
+    }
+    let mut o = base(Outcome::pass(format!(
+        "{} installed for {}",
+        entries.first().map(|e| format!("{}/{}", e.module, e.version)).unwrap_or_default(),
+        fine.join(", ")
+    )));
+    if !fallback.is_empty() {
+        o = o.ev("fallback_kernels_without_module", &fallback);
+    }
+    o
+}
+
+/// `secureboot.signing`.
+pub fn secureboot_signing(c: &Ctx) -> Outcome {
+    let fl = c.a.running_flavour(c.f).or_else(|| c.a.target_flavour(c.f));
+    let Some(fl) = fl else { return Outcome::skip("no amdxdna module") };
+    if let Some(o) = probe_problem(&c.f.secureboot, "Secure Boot state") {
+        return o;
+    }
+    let Some(sb) = c.f.secureboot.ok() else { unreachable!() };
+    let base = |o: Outcome| {
+        o.ev("secure_boot", sb.enabled).ev("source", &sb.source).ev("flavour", &fl.id).ev("module", &fl.path)
+    };
+    match sb.enabled {
+        Some(false) => return base(Outcome::pass("Secure Boot is off: modules load without signature checks")),
+        None => return base(Outcome::warn(format!("Secure Boot state unknown ({})", sb.source))),
+        Some(true) => {}
+    }
+    if fl.id == "in-tree" {
+        return base(Outcome::pass("Secure Boot on; the in-tree amdxdna is signed by the distro kernel key"));
+    }
+    let modinfo = c.f.modinfo.ok().and_then(|m| m.kernels.get(&fl.kernel)).and_then(|m| m.as_ref());
+    let signer = modinfo.and_then(|m| m.signer.clone());
+    let sig_key = modinfo.and_then(|m| m.sig_key.clone());
+    let log = c.a.log_for("secureboot.signing", &["fail"]);
+    let import = Remedy {
+        text: "Secure Boot only loads modules signed by an enrolled key. Let DKMS sign with its MOK key (/var/lib/dkms/mok.key, created on first build; dkms >= 3.4 does not sign inside a chroot), enroll the key, reboot and confirm the enrollment in MokManager.".into(),
+        commands: vec![
+            "sudo dkms generate_mok".into(),
+            format!("sudo dkms autoinstall -k {} --force", fl.kernel),
+            "sudo mokutil --import /var/lib/dkms/mok.pub".into(),
+        ],
+        step: Some("driver".into()),
+        reboot: true,
+        docs: Some("https://github.com/dkms-project/dkms#secure-boot".into()),
+    };
+    let base = |o: Outcome| {
+        base(o)
+            .ev("signer", &signer)
+            .ev("sig_key", &sig_key)
+            .ev("enrolled", &sb.enrolled)
+            .ev("dkms_mok_pub", sb.dkms_mok_pub)
+    };
+    let Some(signer_name) = signer.clone() else {
+        let o = base(Outcome::fail(format!(
+            "Secure Boot is on and {} is unsigned: the kernel will refuse to load it",
+            fl.path
+        )));
+        let o = match log.first() {
+            Some(m) => o.ev("kernel_log", &m.line),
+            None => o,
+        };
+        return o.remedy(import);
+    };
+    let key = sig_key.as_deref().and_then(normalize_hex);
+    let enrolled = key
+        .as_ref()
+        .is_some_and(|k| sb.enrolled.iter().any(|e| e.skid.as_deref().and_then(normalize_hex).as_ref() == Some(k)))
+        || sb.enrolled.iter().any(|e| e.subject.as_deref().is_some_and(|s| s.contains(&signer_name)));
+    if sb.enrolled.is_empty() && sb.enrolled_error.is_some() {
+        return base(Outcome::warn(format!(
+            "signed by '{signer_name}'; cannot tell whether the key is enrolled ({})",
+            sb.enrolled_error.clone().unwrap_or_default()
+        )));
+    }
+    if !enrolled || !log.is_empty() {
+        return base(Outcome::fail(format!(
+            "signed by '{signer_name}', but that key is not enrolled in MOK: the kernel will refuse the module"
+        )))
+        .remedy(import);
+    }
+    base(Outcome::pass(format!("Secure Boot on; {} signed by enrolled key '{signer_name}'", fl.path)))
+}
+
+/// `xrt.install`.
+pub fn xrt_install(c: &Ctx) -> Outcome {
+    let loader = c.f.loader.ok();
+    let pk = c.f.packages.ok();
+    let d = c.distro();
+    let have_lib = |so: &str| loader.is_some_and(|l| l.libs.iter().any(|x| x.soname == so && !x.found.is_empty()));
+    let installed = |names: &[String]| -> Vec<String> {
+        names.iter().filter_map(|n| pk.and_then(|p| p.version(n)).map(|v| format!("{n} {v}"))).collect()
+    };
+    let base_pkgs = d.map(|d| installed(&d.packages.xrt)).unwrap_or_default();
+    let plugin_pkgs = d.map(|d| installed(&d.packages.xrt_plugin)).unwrap_or_default();
+    let base_ok = !base_pkgs.is_empty() || have_lib("libxrt_coreutil.so.2");
+    let plugin_ok = !plugin_pkgs.is_empty() || have_lib("libxrt_driver_xdna.so.2");
+    let o = |o: Outcome| {
+        o.ev("packages", base_pkgs.iter().chain(&plugin_pkgs).collect::<Vec<_>>())
+            .ev("package_query", c.f.packages.reason())
+            .ev("xrt_prefix", loader.map(|l| l.xrt_prefix))
+            .ev("xrt_smi", loader.and_then(|l| l.xrt_smi.clone()))
+            .ev("libs", loader.map(|l| &l.libs))
+    };
+    let how = match c.family() {
+        "fedora" | "rhel" => {
+            "Build XRT and the xdna plugin from the pinned xdna-driver tree (npu-setup install), or on kernels >= 7.0 use the COPR: sudo dnf copr enable abn/amd-npu && sudo dnf install xrt-npu xrt-plugin-amdxdna"
+        }
+        "ubuntu" | "debian" => "sudo add-apt-repository ppa:lemonade-team/stable && sudo apt install libxrt-npu2",
+        "arch" => "sudo pacman -S xrt xrt-plugin-amdxdna",
+        _ => "build XRT (xrt/build/build.sh -npu -opt) and the plugin (build/build.sh -release) from amd/xdna-driver",
+    };
+    if !base_ok || !plugin_ok {
+        let missing = match (base_ok, plugin_ok) {
+            (false, false) => "XRT and the xdna plugin are not installed",
+            (false, true) => "XRT base is not installed",
+            _ => {
+                "the xdna plugin (libxrt_driver_xdna.so.2) is not installed: flm validate can pass while every model fails with \"No such device with index '0'\""
+            }
+        };
+        return o(Outcome::fail(missing)).remedy(Remedy {
+            text: how.into(),
+            commands: vec![install_cmd("xrt"), install_cmd("driver")],
+            step: Some("xrt".into()),
+            ..Default::default()
+        });
+    }
+    let both = d.is_some_and(|d| {
+        d.packages.xrt_plugin.iter().filter(|n| n.contains("plugin") && pk.and_then(|p| p.version(n)).is_some()).count()
+            > 1
+    });
+    if both {
+        return o(Outcome::warn("both xrt_plugin-amdxdna (xdna-driver build) and xrt-plugin-amdxdna (COPR) are installed; they ship the same files"))
+            .remedy(Remedy { text: "Remove one of them.".into(), ..Default::default() });
+    }
+    let what = if base_pkgs.is_empty() && plugin_pkgs.is_empty() {
+        "XRT libraries present (no packages)".to_string()
+    } else {
+        base_pkgs.iter().chain(&plugin_pkgs).cloned().collect::<Vec<_>>().join(", ")
+    };
+    o(Outcome::pass(what))
+}
+
+/// `xrt.loader`.
+pub fn xrt_loader(c: &Ctx) -> Outcome {
+    if let Some(o) = probe_problem(&c.f.loader, "loader configuration") {
+        return o;
+    }
+    let Some(l) = c.f.loader.ok() else { unreachable!() };
+    let cache = c.f.ld_cache.ok();
+    let wanted = ["libxrt_coreutil.so.2", "libxrt_driver_xdna.so.2"];
+    let libs: Vec<_> = l.libs.iter().filter(|x| wanted.contains(&x.soname.as_str())).collect();
+    let base = |o: Outcome| {
+        o.ev("libs", &libs)
+            .ev("conf_dirs", &l.conf_dirs)
+            .ev("cache", cache.map(|c| c.iter().filter(|(s, _)| s.starts_with("libxrt")).collect::<Vec<_>>()))
+            .ev("cache_error", c.f.ld_cache.reason())
+    };
+    if libs.iter().all(|x| x.found.is_empty()) {
+        return base(Outcome::skip("XRT libraries not installed (see xrt.install)")).suspects(&["xrt.install"]);
+    }
+    let unresolvable: Vec<_> = libs.iter().filter(|x| !x.found.is_empty() && x.resolvable_at.is_none()).collect();
+    if let Some(u) = unresolvable.first() {
+        let dir = u.found[0].rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default();
+        return base(Outcome::fail(format!("{} is in {dir}, which the dynamic loader does not search", u.soname))).remedy(Remedy {
+            text: format!(
+                "Source-built XRT ships no ld.so.conf.d entry; flm and services then fail with 'error while loading shared libraries: {}' (lemonade#1315). Write /etc/ld.so.conf.d/xrt.conf containing {dir} and run ldconfig.",
+                u.soname
+            ),
+            commands: vec![format!("echo {dir} | sudo tee /etc/ld.so.conf.d/xrt.conf"), "sudo ldconfig".into(), install_cmd("loader")],
+            step: Some("loader".into()),
+            reboot: false,
+            ..Default::default()
+        });
+    }
+    if let Some(cache) = cache {
+        let stale: Vec<&str> = libs
+            .iter()
+            .filter(|x| !x.found.is_empty() && !cache.iter().any(|(s, _)| s == &x.soname))
+            .map(|x| x.soname.as_str())
+            .collect();
+        if !stale.is_empty() {
+            return base(Outcome::fail(format!(
+                "{} configured but missing from the loader cache: run ldconfig",
+                stale.join(", ")
+            )))
+            .remedy(Remedy {
+                text: "The loader cache predates the configuration.".into(),
+                commands: vec!["sudo ldconfig".into(), install_cmd("loader")],
+                step: Some("loader".into()),
+                ..Default::default()
+            });
+        }
+    }
+    let missing: Vec<&str> = libs.iter().filter(|x| x.found.is_empty()).map(|x| x.soname.as_str()).collect();
+    if !missing.is_empty() {
+        return base(Outcome::fail(format!("{} not installed", missing.join(", ")))).suspects(&["xrt.install"]).remedy(
+            Remedy {
+                text: "Install the xdna plugin package.".into(),
+                commands: vec![install_cmd("driver")],
+                step: Some("driver".into()),
+                ..Default::default()
+            },
+        );
+    }
+    base(Outcome::pass(
+        libs.iter()
+            .map(|x| format!("{} -> {}", x.soname, x.resolvable_at.clone().unwrap_or_default()))
+            .collect::<Vec<_>>()
+            .join("; "),
+    ))
+}
+
+/// `flm.install`.
+pub fn flm_install(c: &Ctx) -> Outcome {
+    if let Some(o) = probe_problem(&c.f.flm, "FastFlowLM") {
+        return o;
+    }
+    let Some(f) = c.f.flm.ok() else { unreachable!() };
+    let pkg = c.f.packages.ok().and_then(|p| {
+        c.distro().and_then(|d| d.packages.flm.iter().find_map(|n| p.version(n).map(|v| format!("{n} {v}"))))
+    });
+    let base = |o: Outcome| o.ev("binary", &f.binary).ev("version", &f.version).ev("package", &pkg);
+    let Some(bin) = &f.binary else {
+        return base(Outcome::fail("flm not found (/opt/fastflowlm/bin, /usr/bin, /opt/flm/bin, PATH)")).remedy(Remedy {
+            text: match c.family() {
+                "fedora" | "rhel" => "Build FastFlowLM (cmake --preset linux-default, installs to /opt/fastflowlm) or install the COPR package fastflowlm.".into(),
+                "arch" => "sudo pacman -S fastflowlm".into(),
+                _ => "Install the FastFlowLM .deb from its releases, or build it (cmake --preset linux-default).".into(),
+            },
+            commands: vec![install_cmd("flm")],
+            step: Some("flm".into()),
+            ..Default::default()
+        });
+    };
+    let Some(v) = &f.version else {
+        return base(Outcome::warn(format!(
+            "{bin} found, but its version is unknown ({})",
+            f.version_error.clone().unwrap_or_default()
+        )))
+        .remedy(Remedy {
+            text: format!("Run `{bin} version` by hand; a missing XRT library is the usual cause."),
+            ..Default::default()
+        });
+    };
+    let min = &c.r.drivers.flm.lemonade_min_version;
+    if parse_dotted(v).zip(parse_dotted(min)).is_some_and(|(v, m)| v < m) {
+        return base(Outcome::warn(format!("flm {v} at {bin} is older than {min}, the minimum Lemonade accepts")))
+            .remedy(Remedy {
+                text: "Update FastFlowLM.".into(),
+                commands: vec![install_cmd("flm")],
+                step: Some("flm".into()),
+                ..Default::default()
+            });
+    }
+    base(Outcome::pass(format!("flm {v} at {bin}")))
+}
+
+/// `flm.validate`.
+pub fn flm_validate(c: &Ctx) -> Outcome {
+    if let Some(o) = probe_problem(&c.f.flm, "FastFlowLM") {
+        return o;
+    }
+    let Some(f) = c.f.flm.ok() else { unreachable!() };
+    if f.binary.is_none() {
+        return Outcome::skip("flm not installed (see flm.install)");
+    }
+    let Some(v) = &f.validate else {
+        return Outcome::error(format!(
+            "flm validate gave no result: {}",
+            f.validate_error.clone().unwrap_or_default()
+        ));
+    };
+    let base = |o: Outcome| o.ev("validate", v).ev("exit_code", f.validate_code);
+    if v.ready == Some(true) {
+        let d = v.devices.first();
+        return base(Outcome::pass(format!(
+            "ready: {}{}{}",
+            d.map(|d| d.device.clone()).unwrap_or_default(),
+            d.and_then(|d| d.fw_version.clone()).map(|x| format!(", firmware {x}")).unwrap_or_default(),
+            v.drm_version.as_ref().map(|x| format!(", amdxdna {x}")).unwrap_or_default()
+        )));
+    }
+    let mut reasons = Vec::new();
+    let mut suspects: Vec<&'static str> = Vec::new();
+    if v.kernel_ok == Some(false) {
+        reasons.push(format!("kernel {} too old for FLM", v.kernel.clone().unwrap_or_default()));
+        suspects.push("host.kernel");
+    }
+    if v.amd_device_found == Some(false) || (v.devices.is_empty() && v.amd_device_found.is_none()) {
+        reasons.push("\"No NPU device found\" (FLM hides permission, IOMMU and driver errors behind this)".into());
+        suspects.extend(["npu.device", "boot.iommu", "driver.bound", "firmware.compat", "accel.node"]);
+    }
+    if v.all_fw_ok == Some(false) || v.devices.iter().any(|d| d.fw_ok == Some(false)) {
+        reasons.push(format!(
+            "firmware {} incompatible (needs >= 1.1)",
+            v.devices.first().and_then(|d| d.fw_version.clone()).unwrap_or_default()
+        ));
+        suspects.push("firmware.compat");
+    }
+    if v.enough_cols == Some(false) || v.devices.iter().any(|d| d.cols.is_some_and(|c| c < 8)) {
+        reasons.push(format!(
+            "{} columns < 8 (XDNA1 is not supported by FLM)",
+            v.devices.first().and_then(|d| d.cols).unwrap_or_default()
+        ));
+        suspects.push("npu.device");
+    }
+    if v.memlock_ok == Some(false) {
+        reasons.push(format!("memlock limit {} too low", v.memlock_limit.clone().unwrap_or_default()));
+        suspects.push("limits.memlock");
+    }
+    if let Some(drm) = &v.drm_version
+        && parse_dotted(drm).zip(parse_dotted(&c.r.drivers.flm.min_drm)).is_some_and(|(d, m)| d < m)
+    {
+        reasons.push(format!("amdxdna DRM {drm} < {}", c.r.drivers.flm.min_drm));
+        suspects.push("driver.module");
+    }
+    let extra: Vec<String> =
+        v.errors.iter().filter(|e| !reasons.iter().any(|r| r.contains(e.as_str()))).take(2).cloned().collect();
+    reasons.extend(extra);
+    if reasons.is_empty() {
+        reasons.push("not ready".into());
+    }
+    base(Outcome::fail(format!("flm validate: {}", reasons.join("; ")))).suspects(&suspects).remedy(Remedy {
+        text: "The checks above name the layer to fix; re-run `flm validate` after fixing it.".into(),
+        ..Default::default()
+    })
+}

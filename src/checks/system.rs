@@ -1,0 +1,148 @@
+//! `host.os` and `host.kernel`: is this distro covered by a recipe, and which driver path do
+//! the running and target kernels allow (upstream-stack.md §2.2, §10.2).
+
+use super::{Ctx, Outcome, Remedy, probe_problem};
+use crate::parse::version::{KernelRelease, parse_dotted};
+use crate::recipes::kernel_in_range;
+
+/// `host.os`.
+pub fn host_os(c: &Ctx) -> Outcome {
+    if let Some(o) = probe_problem(&c.f.os, "os-release") {
+        return o;
+    }
+    let Some(os) = c.f.os.ok() else { unreachable!() };
+    let Some(d) = c.distro() else {
+        return Outcome::warn(format!("{}: no recipe for this distro; doctor works, install does not", os.pretty_name))
+            .ev("id", &os.id)
+            .ev("id_like", &os.id_like)
+            .ev("version_id", &os.version_id)
+            .remedy(Remedy {
+                text: "Supported distros: Fedora (first-class), Ubuntu, Arch and derivatives; others can follow the manual steps the checks print.".into(),
+                ..Default::default()
+            });
+    };
+    let base = Outcome::pass(format!("{} ({} via recipe '{}')", os.pretty_name, d.support, d.id))
+        .ev("id", &os.id)
+        .ev("version_id", &os.version_id)
+        .ev("recipe", &d.id)
+        .ev("support", &d.support);
+    let too_old = match (&d.min_version, &os.version_id) {
+        (Some(min), Some(v)) => parse_dotted(v).zip(parse_dotted(min)).is_some_and(|(v, m)| v < m),
+        _ => false,
+    };
+    if too_old {
+        return Outcome::warn(format!(
+            "{} is older than the oldest supported {} {}",
+            os.pretty_name,
+            d.name,
+            d.min_version.as_deref().unwrap_or("")
+        ))
+        .ev("id", &os.id)
+        .ev("version_id", &os.version_id)
+        .ev("min_version", &d.min_version)
+        .remedy(Remedy {
+            text: format!("Upgrade to {} {} or later.", d.name, d.min_version.as_deref().unwrap_or("")),
+            ..Default::default()
+        });
+    }
+    if d.support == "community" {
+        return Outcome::warn(format!("{} ({}: community support, less tested)", os.pretty_name, d.id))
+            .ev("id", &os.id)
+            .ev("recipe", &d.id)
+            .remedy(Remedy {
+                text: "Expect to adapt package names; Fedora is the first-class distro.".into(),
+                ..Default::default()
+            });
+    }
+    base
+}
+
+fn at_least(k: &KernelRelease, v: &str) -> bool {
+    kernel_in_range(k, Some(v), None)
+}
+
+/// `host.kernel`.
+pub fn host_kernel(c: &Ctx) -> Outcome {
+    if let Some(o) = probe_problem(&c.f.kernel, "kernel facts") {
+        return o;
+    }
+    let Some(k) = c.f.kernel.ok() else { unreachable!() };
+    let m = &c.r.drivers.kernel;
+    let flm = &c.r.drivers.flm;
+    let judged = c.a.running.as_ref().or(c.a.target.as_ref());
+    let Some(kr) = judged else {
+        return Outcome::error(
+            "cannot tell the kernel version (no /proc/sys/kernel/osrelease and no kernel in /lib/modules)",
+        )
+        .ev("running", &k.running)
+        .ev("target", &k.target);
+    };
+    let which = if c.a.running.is_some() { "running" } else { "target" };
+    let base = |o: Outcome| {
+        o.ev("running", &k.running)
+            .ev("target", &k.target)
+            .ev("target_source", &k.target_source)
+            .ev("installed", k.installed.iter().map(|i| &i.release).collect::<Vec<_>>())
+    };
+    let upgrade = match c.family() {
+        "fedora" | "rhel" => "sudo dnf upgrade --refresh kernel",
+        "ubuntu" | "debian" => "sudo apt install linux-generic-hwe-24.04",
+        "arch" => "sudo pacman -Syu linux linux-headers",
+        _ => "install a kernel >= 7.0 with your distro's tools",
+    };
+    if !at_least(kr, &m.dkms_min) {
+        return base(Outcome::fail(format!("{which} kernel {} is older than {}: no supported amdxdna (needs AMD IOMMU SVA)", kr.raw, m.dkms_min)))
+            .remedy(Remedy {
+                text: format!("Install a kernel >= {} (in-tree driver, no DKMS) or at least {} for the xdna-driver DKMS module, then reboot into it.", m.protocol7_in_tree_min, m.dkms_min),
+                commands: vec![upgrade.into()],
+                reboot: true,
+                ..Default::default()
+            });
+    }
+    // FLM's kernel minimum matters only for NPUs FLM can use (XDNA2); Phoenix/Hawk Point
+    // (XDNA1) is unsupported by FLM whatever the kernel (npu.device says so).
+    let flm_capable = c.a.entry.is_none_or(|e| e.family == "XDNA2");
+    if flm_capable && !at_least(kr, &flm.min_kernel) {
+        return base(Outcome::fail(format!(
+            "{which} kernel {} is older than {}, the minimum FastFlowLM's flm validate accepts",
+            kr.raw, flm.min_kernel
+        )))
+        .ev("flm_min_kernel", &flm.min_kernel)
+        .remedy(Remedy {
+            text: format!(
+                "Boot a kernel >= {} (ROCm/FastFlowLM main.cpp kernel check); on >= {} the in-tree driver needs no DKMS.",
+                flm.min_kernel, m.protocol7_in_tree_min
+            ),
+            commands: vec![upgrade.into()],
+            reboot: true,
+            ..Default::default()
+        });
+    }
+    let path = if at_least(kr, &m.protocol7_in_tree_min) {
+        format!("kernel >= {}: the in-tree amdxdna loads npu_7.sbin, no DKMS needed", m.protocol7_in_tree_min)
+    } else {
+        format!(
+            "kernel {}.{}: needs the xdna-driver DKMS module (or the backport DKMS) for protocol-7 firmware",
+            kr.major, kr.minor
+        )
+    };
+    let mut o = base(Outcome::pass(format!("{which} {}; {path}", kr.raw)));
+    if let (Some(run), Some(tgt)) = (&c.a.running, &c.a.target)
+        && run.raw != tgt.raw
+    {
+        o = o.ev("note", format!("next boot uses {} (reboot pending)", tgt.raw));
+        if !at_least(tgt, &flm.min_kernel) {
+            return base(Outcome::warn(format!(
+                "running {} is fine, but the next boot uses {} (< {})",
+                run.raw, tgt.raw, flm.min_kernel
+            )))
+            .remedy(Remedy {
+                text: "Make a kernel >= 6.17 the default boot entry.".into(),
+                commands: vec!["sudo grubby --set-default /boot/vmlinuz-<newest>".into()],
+                reboot: true,
+                ..Default::default()
+            });
+        }
+    }
+    o
+}

@@ -1,0 +1,196 @@
+//! `accel.node` (can the target user open `/dev/accel/accelN`) and `limits.memlock` (is the
+//! locked-memory limit high enough for NPU buffer objects in every context that runs FLM).
+//!
+//! `flm validate` reports EACCES as "No NPU device found" (ROCm/FastFlowLM#400); memlock
+//! needs limits.d and, on Fedora, a `user@.service` drop-in (upstream-stack.md §6).
+
+use super::{Ctx, Outcome, Remedy, install_cmd, probe_problem};
+use crate::host::users::{NodeInfo, UserFacts};
+use crate::parse::limits::{Memlock, parse_memlock_value, parse_systemd_limit};
+
+/// Why `user` can or cannot open a node for read and write.
+pub fn access(user: &UserFacts, node: &NodeInfo) -> Result<String, String> {
+    let Some(st) = &node.stat else { return Err(format!("{} does not exist", node.path)) };
+    let mode = u32::from_str_radix(&st.mode, 8).unwrap_or(0);
+    let group = user
+        .all_groups
+        .iter()
+        .find(|(_, g)| *g == st.gid)
+        .map(|(n, _)| n.clone())
+        .unwrap_or_else(|| st.gid.to_string());
+    let desc = format!("{} is {} mode {} uid {} group {}", node.path, st.kind, st.mode, st.uid, group);
+    if user.uid == Some(0) {
+        return Ok(format!("{desc}; {} is root", user.name));
+    }
+    if mode & 0o006 == 0o006 {
+        return Ok(format!("{desc}; world read-write"));
+    }
+    if user.uid == Some(st.uid) && mode & 0o600 == 0o600 {
+        return Ok(format!("{desc}; {} owns it", user.name));
+    }
+    if mode & 0o060 == 0o060 && user.groups.iter().any(|(_, g)| *g == st.gid) {
+        return Ok(format!("{desc}; {} is in {group}", user.name));
+    }
+    Err(format!("{desc}, and {} is not in {group}", user.name))
+}
+
+/// `accel.node`.
+pub fn accel_node(c: &Ctx) -> Outcome {
+    if let Some(o) = probe_problem(&c.f.nodes, "device nodes") {
+        return o;
+    }
+    if let Some(o) = probe_problem(&c.f.users, "users") {
+        return o;
+    }
+    let (Some(nodes), Some(user)) = (c.f.nodes.ok(), c.f.users.ok()) else { unreachable!() };
+    let Some(n) = c.a.npu else { return Outcome::skip("no NPU") };
+    let base = |o: Outcome| {
+        o.ev("user", &user.name)
+            .ev("user_source", &user.source)
+            .ev("user_groups", &user.groups)
+            .ev("nodes", &nodes.accel)
+    };
+    let wanted: Vec<String> = n.accel.iter().map(|a| format!("/dev/accel/{a}")).collect();
+    let node = nodes.accel.iter().find(|x| wanted.contains(&x.path)).or(nodes.accel.first());
+    let Some(node) = node else {
+        return base(Outcome::fail("no /dev/accel/accel* node: the driver did not register the NPU"))
+            .suspects(&["driver.bound", "driver.module", "firmware.compat", "firmware.files", "boot.iommu"])
+            .remedy(Remedy { text: "Fix the driver layer first (driver.bound).".into(), ..Default::default() });
+    };
+    if !user.exists {
+        return base(Outcome::warn(format!("user {} does not exist in /etc/passwd; access not judged", user.name)))
+            .remedy(Remedy {
+                text: "Pass the user who runs inference with --user NAME.".into(),
+                ..Default::default()
+            });
+    }
+    match access(user, node) {
+        Ok(why) => base(Outcome::pass(why)),
+        Err(why) => {
+            let group = node
+                .stat
+                .as_ref()
+                .and_then(|st| user.all_groups.iter().find(|(_, g)| *g == st.gid).map(|(n, _)| n.clone()))
+                .unwrap_or_else(|| "render".into());
+            base(Outcome::fail(why)).remedy(Remedy {
+                text: format!(
+                    "Add {} to the {group} group and log in again (flm validate reports this as \"No NPU device found\"), or install a udev rule granting access.",
+                    user.name
+                ),
+                commands: vec![format!("sudo usermod -aG {group} {}", user.name), install_cmd("access")],
+                step: Some("access".into()),
+                reboot: false,
+                docs: Some("https://github.com/ROCm/FastFlowLM/issues/400".into()),
+            })
+        }
+    }
+}
+
+/// What pam_limits gives a user's login sessions: (soft, hard), later lines overriding
+/// earlier ones, `-` setting both (limits.conf(5)).
+fn session_limit(c: &Ctx, user: Option<&UserFacts>) -> (Option<Memlock>, Option<Memlock>, Vec<String>) {
+    let mut soft = None;
+    let mut hard = None;
+    let mut used = Vec::new();
+    let Some(m) = c.f.memlock.ok() else { return (None, None, used) };
+    for l in &m.limits {
+        let applies = l.domain == "*"
+            || user.is_some_and(|u| {
+                l.domain == u.name || l.domain.strip_prefix('@').is_some_and(|g| u.groups.iter().any(|(n, _)| n == g))
+            });
+        if !applies {
+            continue;
+        }
+        let Some(v) = parse_memlock_value(&l.value) else { continue };
+        used.push(format!("{}: {} {} memlock {}", l.file, l.domain, l.kind, l.value));
+        match l.kind.as_str() {
+            "soft" => soft = Some(v),
+            "hard" => hard = Some(v),
+            _ => {
+                soft = Some(v);
+                hard = Some(v);
+            }
+        }
+    }
+    (soft, hard, used)
+}
+
+fn show(m: Option<Memlock>) -> String {
+    match m {
+        Some(Memlock::Unlimited) => "unlimited".into(),
+        Some(Memlock::KiB(k)) => format!("{k} KiB"),
+        None => "distro default (8192 KiB on Fedora)".into(),
+    }
+}
+
+/// `limits.memlock`.
+pub fn limits_memlock(c: &Ctx) -> Outcome {
+    if let Some(o) = probe_problem(&c.f.memlock, "memlock configuration") {
+        return o;
+    }
+    let Some(m) = c.f.memlock.ok() else { unreachable!() };
+    let user = c.f.users.ok();
+    let (soft, hard, used) = session_limit(c, user);
+    let needs_user_service = c.distro().is_some_and(|d| d.user_service_memlock);
+    let user_service = m.user_service.last().and_then(|u| parse_systemd_limit(&u.value));
+    let unit = c.f.lemonade.ok().and_then(|l| l.unit());
+    let unit_limit = unit.and_then(|u| u.limit_memlock.clone());
+    let flm = c.f.flm.ok().and_then(|f| f.validate.as_ref()).and_then(|v| v.memlock_limit.clone());
+    let base = |o: Outcome| {
+        o.ev("login_soft", show(soft))
+            .ev("login_hard", show(hard))
+            .ev("limits_lines", &used)
+            .ev("user_service", &m.user_service)
+            .ev("needs_user_service_dropin", needs_user_service)
+            .ev("lemonade_unit_limit", &unit_limit)
+            .ev("flm_validate_memlock", &flm)
+            .ev("process", &m.process)
+    };
+    let remedy = |what: &str| Remedy {
+        text: format!(
+            "{what} Write /etc/security/limits.d/99-amdxdna.conf with `* soft memlock unlimited` and `* hard memlock unlimited`{}; then log out and back in (running sessions keep the old limit).",
+            if needs_user_service {
+                ", plus a user@.service drop-in with LimitMEMLOCK=infinity (Fedora's systemd user sessions ignore limits.d)"
+            } else {
+                ""
+            }
+        ),
+        commands: vec![install_cmd("limits")],
+        step: Some("limits".into()),
+        reboot: false,
+        docs: Some("https://github.com/amd/xdna-driver#faq".into()),
+    };
+    let unlimited = |x: Option<Memlock>| x == Some(Memlock::Unlimited);
+    if !(unlimited(soft) && unlimited(hard)) {
+        return base(Outcome::fail(format!(
+            "login sessions get memlock soft {} / hard {}; NPU buffers need unlimited",
+            show(soft),
+            show(hard)
+        )))
+        .remedy(remedy("BO allocation fails with a low max-locked-memory limit (xdna-driver README)."));
+    }
+    if needs_user_service && user_service != Some(Memlock::Unlimited) {
+        return base(Outcome::fail("limits.d is set, but no user@.service drop-in sets LimitMEMLOCK=infinity (Fedora keeps ulimit -l at 8192 KiB in user sessions)"))
+            .remedy(remedy("Fedora's systemd user manager does not apply limits.d."));
+    }
+    if let Some(u) = unit
+        && u.limit_memlock.as_deref().and_then(parse_systemd_limit) != Some(Memlock::Unlimited)
+    {
+        return base(Outcome::fail(format!(
+            "{} runs with LimitMEMLOCK={} (needs infinity)",
+            u.name,
+            unit_limit.clone().unwrap_or_else(|| "unset".into())
+        )))
+        .remedy(Remedy {
+            text: "Set LimitMEMLOCK=infinity in the Lemonade unit (drop-in).".into(),
+            commands: vec![install_cmd("lemonade-service")],
+            step: Some("lemonade-service".into()),
+            ..Default::default()
+        });
+    }
+    base(Outcome::pass(format!(
+        "unlimited for login sessions{}{}",
+        if needs_user_service { " and user@.service" } else { "" },
+        unit.map(|u| format!(" and {}", u.name)).unwrap_or_default()
+    )))
+}

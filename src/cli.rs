@@ -1,0 +1,150 @@
+//! Command-line definitions (clap derive). Declarations only; `main.rs` dispatches.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Provision and diagnose Linux hosts for AMD XDNA NPUs (Strix Point, Strix Halo, Krackan).
+#[derive(Debug, Parser)]
+#[command(name = "npu-setup", version, about, help_expected = true, max_term_width = 100)]
+pub struct Cli {
+    /// Root directory of the system to inspect (a fixture tree, or /mnt/sysimage)
+    #[arg(long, global = true, default_value = "/", value_name = "DIR")]
+    pub root: PathBuf,
+    /// Output format
+    #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// More output (-v: evidence for every check, debug logs; -vv: trace)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Less output: only problems and the verdict
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// When to use colour (NO_COLOR is honoured in auto)
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Timeout for each external command, in seconds
+    #[arg(long, global = true, default_value = "10", value_name = "SECS")]
+    pub timeout: f64,
+    /// Read recipes/ and grub/ from this directory instead of the built-in copy
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// What to do
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Text for people
+    Human,
+    /// The report as JSON (stable schema npu-setup/v1)
+    Json,
+    /// The report as YAML
+    Yaml,
+}
+
+/// Colour policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour on a terminal, unless NO_COLOR is set
+    Auto,
+    /// Always colour
+    Always,
+    /// Never colour
+    Never,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Diagnose the whole NPU stack, hardware to inference (read-only)
+    Doctor(DoctorArgs),
+    /// Developer tools (fixtures, facts)
+    #[command(hide = true)]
+    Dev(DevArgs),
+}
+
+/// `doctor` arguments.
+#[derive(Debug, Args, Default)]
+pub struct DoctorArgs {
+    /// Run only these checks (ids, repeatable or comma-separated)
+    #[arg(long, value_name = "ID", value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Skip these checks (ids, repeatable or comma-separated)
+    #[arg(long, value_name = "ID", value_delimiter = ',')]
+    pub skip: Vec<String>,
+    /// The user whose access and limits to judge (default: SUDO_USER or you)
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// Also run a real completion on the NPU and the GPU
+    #[arg(long)]
+    pub smoke: bool,
+    /// Print the check catalog (id, layer, description) and exit
+    #[arg(long)]
+    pub list: bool,
+    /// Lemonade base URL (default: from its unit, else the version's port on 127.0.0.1)
+    #[arg(long, value_name = "URL")]
+    pub lemonade_url: Option<String>,
+    /// GPU endpoint health URL (default: llama-swap, http://127.0.0.1:8080/health)
+    #[arg(long, value_name = "URL")]
+    pub gpu_url: Option<String>,
+    /// Exit 1 on warnings too
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// `dev` arguments.
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// Developer subcommand
+    #[command(subcommand)]
+    pub command: DevCommand,
+}
+
+/// Developer subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DevCommand {
+    /// Copy what the probes read from this host into a fixture tree (redacted)
+    CaptureFixture {
+        /// Directory to create (must not exist or be empty)
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// The user to record as the fixture's target user
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
+    },
+    /// Print the probed facts as JSON
+    Facts,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_doctor_flags() {
+        let c = Cli::try_parse_from([
+            "npu-setup",
+            "--root",
+            "/tmp/x",
+            "doctor",
+            "--only",
+            "boot.iommu,npu.device",
+            "--format",
+            "json",
+        ])
+        .unwrap();
+        let Command::Doctor(d) = c.command else { panic!() };
+        assert_eq!(d.only, vec!["boot.iommu", "npu.device"]);
+        assert_eq!(c.format, Format::Json);
+        assert!(Cli::try_parse_from(["npu-setup", "doctor", "-q", "-v"]).is_err());
+    }
+}

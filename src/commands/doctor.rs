@@ -1,0 +1,80 @@
+//! `npu-setup doctor`: probe -> checks -> report, read-only.
+
+use std::io::Write;
+
+use anyhow::{Result, bail};
+
+use crate::checks::{CATALOG, CheckOptions, run_checks};
+use crate::cli::{Cli, DoctorArgs, Format};
+use crate::host::{ProbeOptions, probe_all};
+use crate::report::human::{HumanOptions, render};
+use crate::report::{Report, exit};
+
+/// Runs doctor and returns the exit code.
+pub fn run(cli: &Cli, args: &DoctorArgs) -> Result<i32> {
+    for id in args.only.iter().chain(&args.skip) {
+        if crate::checks::find(id).is_none() {
+            bail!(
+                "unknown check id {id:?}; valid ids: {}",
+                CATALOG.iter().map(|c| c.id).collect::<Vec<_>>().join(", ")
+            );
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    if args.list {
+        list(&mut out, cli.format)?;
+        return Ok(exit::OK);
+    }
+    let (runner, recipes) = super::setup(cli)?;
+    let popts = ProbeOptions {
+        user: args.user.clone(),
+        lemonade_url: args.lemonade_url.clone(),
+        gpu_url: args.gpu_url.clone(),
+    };
+    let facts = probe_all(&runner, &recipes, &popts);
+    tracing::debug!(millis = facts.probe_millis, "probed");
+    let results = run_checks(&facts, &recipes, &CheckOptions { smoke: args.smoke }, &args.only, &args.skip);
+    let report = Report::new(&facts, &recipes, results);
+    match cli.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, &report)?;
+            writeln!(out)?;
+        }
+        Format::Yaml => serde_yaml::to_writer(&mut out, &report)?,
+        Format::Human => render(
+            &mut out,
+            &report,
+            &HumanOptions {
+                unicode: super::unicode(),
+                color: super::colors(cli.color),
+                verbose: cli.verbose > 0,
+                quiet: cli.quiet,
+            },
+        )?,
+    }
+    out.flush()?;
+    Ok(report.exit_code(args.strict))
+}
+
+fn list(out: &mut dyn Write, format: Format) -> Result<()> {
+    #[derive(serde::Serialize)]
+    struct Row {
+        id: &'static str,
+        layer: &'static str,
+        description: &'static str,
+    }
+    let rows: Vec<Row> = CATALOG.iter().map(|c| Row { id: c.id, layer: c.layer, description: c.description }).collect();
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, &rows)?;
+            writeln!(out)?;
+        }
+        Format::Yaml => serde_yaml::to_writer(&mut *out, &rows)?,
+        Format::Human => {
+            for r in rows {
+                writeln!(out, "{:<20} {:<11} {}", r.id, r.layer, r.description)?;
+            }
+        }
+    }
+    Ok(())
+}

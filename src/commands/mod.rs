@@ -1,0 +1,52 @@
+//! One module per subcommand: orchestration only (probe -> check -> report).
+
+pub mod dev;
+pub mod doctor;
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use crate::cli::{Cli, ColorChoice};
+use crate::host::root::Root;
+use crate::recipes::Recipes;
+use crate::runner::Runner;
+
+/// Opens the root, loads recipes and builds the runner from the global options.
+pub fn setup(cli: &Cli) -> Result<(Runner, Recipes)> {
+    if !(cli.timeout.is_finite() && cli.timeout > 0.0) {
+        bail!("--timeout must be a positive number of seconds, not {}", cli.timeout);
+    }
+    let root = Root::open(&cli.root)?;
+    let recipes = match &cli.data_dir {
+        Some(d) => Recipes::from_dir(d).with_context(|| format!("loading data from {}", d.display()))?,
+        None => Recipes::embedded()?,
+    };
+    Ok((Runner::new(root, Duration::from_secs_f64(cli.timeout)), recipes))
+}
+
+/// Decides colour from `--color`, `NO_COLOR` and the terminal.
+pub fn colors(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && console::Term::stdout().features().colors_supported()
+        }
+    }
+}
+
+/// Unicode glyphs when the locale says UTF-8.
+pub fn unicode() -> bool {
+    ["LC_ALL", "LC_CTYPE", "LANG"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .is_some_and(|v| v.to_uppercase().contains("UTF-8") || v.to_uppercase().contains("UTF8"))
+}
+
+/// True when `p` is `/`.
+pub fn is_live(p: &Path) -> bool {
+    std::fs::canonicalize(p).map(|c| c == Path::new("/")).unwrap_or(false)
+}

@@ -1,0 +1,212 @@
+//! Read-only probes of the host, through the root, into one serde [`Facts`] value.
+//!
+//! Two phases: file probes (cheap reads of /etc, /sys, /proc, /lib under the root), then
+//! command and HTTP probes, all started at once on their own threads, each under the
+//! runner's timeout. A probe that cannot run records why ([`Probed::Error`]); checks turn that
+//! into an `error` status. Nothing here writes anything.
+
+pub mod boot;
+pub mod commands;
+pub mod firmware;
+pub mod http;
+pub mod kernel;
+pub mod memlock;
+pub mod os;
+pub mod pci;
+pub mod resources;
+pub mod root;
+pub mod services;
+pub mod users;
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::recipes::Recipes;
+use crate::runner::Runner;
+use root::RootMode;
+
+/// The outcome of one probe.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "lowercase")]
+pub enum Probed<T> {
+    /// The probe ran; here is what it saw.
+    Ok(T),
+    /// The probe could not run (unreadable file, command failed or hung).
+    Error(String),
+    /// The probe does not apply here (e.g. a live-only probe on an offline root).
+    Skipped(String),
+}
+
+impl<T> Probed<T> {
+    /// The value when the probe ran.
+    pub fn ok(&self) -> Option<&T> {
+        match self {
+            Probed::Ok(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Why the probe has no value.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Probed::Ok(_) => None,
+            Probed::Error(r) | Probed::Skipped(r) => Some(r),
+        }
+    }
+
+    /// Wraps an anyhow result; errors keep their full context chain.
+    pub fn from_result(r: anyhow::Result<T>) -> Self {
+        match r {
+            Ok(v) => Probed::Ok(v),
+            Err(e) => Probed::Error(format!("{e:#}")),
+        }
+    }
+}
+
+/// What the caller asked the probes to look at.
+#[derive(Debug, Clone, Default)]
+pub struct ProbeOptions {
+    /// Target user for access and memlock checks.
+    pub user: Option<String>,
+    /// Lemonade base URL override (`http://127.0.0.1:13305`).
+    pub lemonade_url: Option<String>,
+    /// GPU endpoint health URL override.
+    pub gpu_url: Option<String>,
+}
+
+/// Everything the checks judge.
+#[derive(Debug, Clone, Serialize)]
+pub struct Facts {
+    /// The root as given.
+    pub root: String,
+    /// Live, fixture or offline.
+    pub mode: RootMode,
+    /// Distro.
+    pub os: Probed<os::OsFacts>,
+    /// Running and installed kernels, amdxdna module files per kernel.
+    pub kernel: Probed<kernel::KernelFacts>,
+    /// PCI NPUs and GPUs, IOMMU units.
+    pub pci: Probed<pci::PciFacts>,
+    /// Next-boot configuration.
+    pub boot: Probed<boot::BootFacts>,
+    /// Firmware files per NPU.
+    pub firmware: Probed<firmware::FirmwareFacts>,
+    /// Target user and groups.
+    pub users: Probed<users::UserFacts>,
+    /// Device nodes (`/dev/accel/*`, `/dev/dri/renderD*`).
+    pub nodes: Probed<users::NodeFacts>,
+    /// Memlock configuration.
+    pub memlock: Probed<memlock::MemlockFacts>,
+    /// Dynamic-loader configuration and XRT files.
+    pub loader: Probed<memlock::LoaderFacts>,
+    /// Kernel log lines relevant to the NPU.
+    pub kernel_log: Probed<commands::KernelLog>,
+    /// Package states.
+    pub packages: Probed<commands::PackageFacts>,
+    /// `modinfo amdxdna` per kernel.
+    pub modinfo: Probed<commands::ModinfoFacts>,
+    /// `dkms status`.
+    pub dkms: Probed<commands::DkmsFacts>,
+    /// Secure Boot state and enrolled keys.
+    pub secureboot: Probed<commands::SecureBootFacts>,
+    /// `ldconfig -p`.
+    pub ld_cache: Probed<Vec<(String, String)>>,
+    /// FastFlowLM binary, version and `flm validate`.
+    pub flm: Probed<commands::FlmFacts>,
+    /// Lemonade binaries, units and API.
+    pub lemonade: Probed<services::LemonadeFacts>,
+    /// GPU render nodes and the GPU endpoint.
+    pub gpu: Probed<services::GpuFacts>,
+    /// CPU and memory.
+    pub resources: Probed<resources::Resources>,
+    /// Milliseconds spent probing.
+    pub probe_millis: u64,
+}
+
+/// Probes everything. Never fails: each probe records its own error.
+pub fn probe_all(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions) -> Facts {
+    let started = Instant::now();
+    let root = runner.root();
+    let os = Probed::from_result(os::probe_os(root));
+    let mut kernel = Probed::from_result(kernel::probe_kernel(root));
+    let pci = Probed::from_result(pci::probe_pci(root, recipes));
+    let boot = Probed::from_result(boot::probe_boot(root));
+    if let Probed::Ok(k) = &mut kernel {
+        boot::choose_target(k, boot.ok());
+    }
+    let running = kernel.ok().and_then(|k| k.running.clone());
+    let firmware = Probed::from_result(firmware::probe_firmware(root, recipes, pci.ok(), running.as_deref()));
+    let users = Probed::from_result(users::probe_users(root, opts.user.as_deref()));
+    let nodes = Probed::from_result(users::probe_nodes(root));
+    let memlock = Probed::from_result(memlock::probe_memlock(root));
+    let loader = Probed::from_result(memlock::probe_loader(root));
+    let distro = os.ok().and_then(|o| recipes.distro(&o.id, &o.id_like)).cloned();
+    let kernels: Vec<String> = kernel.ok().map(|k| k.kernels_of_interest()).unwrap_or_default();
+    let lemonade_files = services::probe_lemonade_files(root);
+
+    // Phase 2: every command and HTTP probe at once, so the wall time is the slowest one
+    // (bounded by the runner's timeout), not the sum.
+    let (kernel_log, packages, modinfo, dkms, secureboot, ld_cache, flm, lemonade, gpu, resources) =
+        std::thread::scope(|s| {
+            let kernel_log = s.spawn(|| commands::probe_kernel_log(runner));
+            let packages = s.spawn(|| commands::probe_packages(runner, distro.as_ref(), &kernels));
+            let modinfo = s.spawn(|| commands::probe_modinfo(runner, &kernels));
+            let dkms = s.spawn(|| commands::probe_dkms(runner));
+            let secureboot = s.spawn(|| commands::probe_secureboot(runner));
+            let ld_cache = s.spawn(|| commands::probe_ld_cache(runner));
+            let flm = s.spawn(|| commands::probe_flm(runner));
+            let lemonade = s.spawn(move || services::probe_lemonade(runner, lemonade_files, opts));
+            let gpu = s.spawn(|| services::probe_gpu(runner, opts));
+            let resources = s.spawn(|| resources::probe_resources(root));
+            (
+                join(kernel_log),
+                join(packages),
+                join(modinfo),
+                join(dkms),
+                join(secureboot),
+                join(ld_cache),
+                join(flm),
+                join(lemonade),
+                join(gpu),
+                join(resources),
+            )
+        });
+
+    Facts {
+        root: root.path().display().to_string(),
+        mode: root.mode(),
+        os,
+        kernel,
+        pci,
+        boot,
+        firmware,
+        users,
+        nodes,
+        memlock,
+        loader,
+        kernel_log,
+        packages,
+        modinfo,
+        dkms,
+        secureboot,
+        ld_cache,
+        flm,
+        lemonade,
+        gpu,
+        resources,
+        probe_millis: started.elapsed().as_millis() as u64,
+    }
+}
+
+/// Joins a probe thread; a panicking probe becomes an error instead of taking doctor down.
+fn join<T>(h: std::thread::ScopedJoinHandle<'_, Probed<T>>) -> Probed<T> {
+    h.join().unwrap_or_else(|p| {
+        let msg = p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unknown panic".into());
+        Probed::Error(format!("internal error in probe: {msg}"))
+    })
+}

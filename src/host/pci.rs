@@ -1,0 +1,124 @@
+//! PCI scan through sysfs: NPUs (by the recipe's device table), AMD GPUs, IOMMU units.
+//!
+//! Reads `sys/bus/pci/devices/<BDF>/{vendor,device,revision,class}` like Lemonade's
+//! `identify_npu_arch_linux` (lemonade-sdk/lemonade src/cpp/server/system_info.cpp@v10.0.0),
+//! plus `driver` and `iommu_group` links, `fw_version` and `vbnv` (in-tree since 6.14,
+//! torvalds/linux drivers/accel/amdxdna/amdxdna_sysfs.c). Names come from pci-ids.
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+
+use super::root::Root;
+use crate::recipes::Recipes;
+
+/// One PCI function.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct PciDevice {
+    /// Bus/device/function, e.g. `0000:c6:00.1`.
+    pub bdf: String,
+    /// Vendor id, hex without `0x`.
+    pub vendor: String,
+    /// Device id, hex without `0x`.
+    pub device: String,
+    /// Revision, two hex digits.
+    pub revision: String,
+    /// Class, six hex digits.
+    pub class: String,
+    /// Bound driver (basename of the `driver` link).
+    pub driver: Option<String>,
+    /// IOMMU group number.
+    pub iommu_group: Option<String>,
+    /// IOMMU default-domain type (`DMA-FQ`, `DMA`, `identity`).
+    pub iommu_group_type: Option<String>,
+    /// Loaded firmware version (amdxdna sysfs).
+    pub fw_version: Option<String>,
+    /// Driver-reported device name (amdxdna sysfs).
+    pub vbnv: Option<String>,
+    /// accel nodes whose device is this function (`accel0`).
+    pub accel: Vec<String>,
+    /// DRM render nodes of this function (`renderD128`).
+    pub render: Vec<String>,
+    /// Vendor/device name from the pci.ids database.
+    pub name: Option<String>,
+}
+
+/// PCI facts.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct PciFacts {
+    /// NPUs (AMD signal-processing controllers in the device table, or class 0x1180xx).
+    pub npus: Vec<PciDevice>,
+    /// AMD display controllers.
+    pub gpus: Vec<PciDevice>,
+    /// Entries under `sys/class/iommu`.
+    pub iommu_units: Vec<String>,
+    /// Functions scanned.
+    pub scanned: usize,
+}
+
+/// Scans PCI functions under the root.
+pub fn probe_pci(root: &Root, recipes: &Recipes) -> Result<PciFacts> {
+    let mut facts = PciFacts { iommu_units: root.list_dir("sys/class/iommu")?, ..Default::default() };
+    let accel = class_links(root, "sys/class/accel")?;
+    let drm = class_links(root, "sys/class/drm")?;
+    for bdf in root.list_dir("sys/bus/pci/devices")? {
+        facts.scanned += 1;
+        let base = format!("sys/bus/pci/devices/{bdf}");
+        let attr = |n: &str| -> Result<String> {
+            Ok(root.read_trimmed(format!("{base}/{n}"))?.unwrap_or_default().trim_start_matches("0x").to_lowercase())
+        };
+        let vendor = attr("vendor")?;
+        let device = attr("device")?;
+        let class = attr("class")?;
+        let is_npu = vendor == "1022" && (recipes.is_npu_id(&vendor, &device) || class.starts_with("1180"));
+        let is_gpu = vendor == "1002" && class.starts_with("03");
+        if !is_npu && !is_gpu {
+            continue;
+        }
+        let mut revision = attr("revision")?;
+        if revision.len() == 1 {
+            revision.insert(0, '0');
+        }
+        let iommu_group = root.link_basename(format!("{base}/iommu_group"))?;
+        let iommu_group_type = match &iommu_group {
+            Some(_) => root.read_trimmed(format!("{base}/iommu_group/type"))?,
+            None => None,
+        };
+        let name = pci_name(&vendor, &device);
+        let dev = PciDevice {
+            driver: root.link_basename(format!("{base}/driver"))?,
+            iommu_group,
+            iommu_group_type,
+            fw_version: root.read_trimmed(format!("{base}/fw_version"))?.filter(|s| !s.is_empty()),
+            vbnv: root.read_trimmed(format!("{base}/vbnv"))?.filter(|s| !s.is_empty()),
+            accel: accel.iter().filter(|(_, b)| b == &bdf).map(|(n, _)| n.clone()).collect(),
+            render: drm.iter().filter(|(n, b)| b == &bdf && n.starts_with("renderD")).map(|(n, _)| n.clone()).collect(),
+            name,
+            bdf,
+            vendor,
+            device,
+            revision,
+            class,
+        };
+        if is_npu { facts.npus.push(dev) } else { facts.gpus.push(dev) }
+    }
+    Ok(facts)
+}
+
+/// (node name, BDF its `device` link points to) for every entry of a sysfs class.
+fn class_links(root: &Root, class_dir: &str) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for name in root.list_dir(class_dir)? {
+        if let Some(bdf) = root.link_basename(format!("{class_dir}/{name}/device"))? {
+            out.push((name, bdf));
+        }
+    }
+    Ok(out)
+}
+
+/// "Vendor Device" from the pci.ids database compiled into the pci-ids crate.
+fn pci_name(vendor: &str, device: &str) -> Option<String> {
+    let vid = u16::from_str_radix(vendor, 16).ok()?;
+    let pid = u16::from_str_radix(device, 16).ok()?;
+    let d = pci_ids::Device::from_vid_pid(vid, pid)?;
+    Some(format!("{} {}", d.vendor().name(), d.name()))
+}

@@ -1,0 +1,365 @@
+//! Lemonade (binaries, systemd units, environment, HTTP API) and the GPU side (render nodes,
+//! the llama-swap / OpenAI-compatible endpoint).
+//!
+//! Lemonade facts (upstream-stack.md §11.1): v10.0.0 ships `lemonade-server` +
+//! `lemonade-router`, port 8000, unit `lemonade-server.service`; v10.1 renamed the router
+//! `lemond` and moved to port 13305; v10.3 renamed the unit `lemond.service`. `/live` needs
+//! no API key; `/api/v1/*` does when `LEMONADE_API_KEY` is set.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+
+use super::http::{HttpResult, get};
+use super::root::{Root, RootMode};
+use super::{ProbeOptions, Probed};
+use crate::parse::shellvars::parse_env_lenient;
+use crate::parse::systemctl::{
+    parse_environment, parse_environment_files, parse_exec_start_argv, parse_show, parse_unit_file,
+};
+use crate::runner::Runner;
+
+/// Lemonade unit names, newest first.
+pub const LEMONADE_UNITS: &[&str] = &["lemond.service", "lemonade-server.service"];
+/// Where Lemonade binaries live (RPM/DEB `usr/bin`, v10.0 CPack `opt/bin`).
+pub const LEMONADE_BINARIES: &[&str] = &[
+    "usr/bin/lemond",
+    "opt/bin/lemond",
+    "usr/local/bin/lemond",
+    "usr/bin/lemonade-router",
+    "opt/bin/lemonade-router",
+    "usr/bin/lemonade-server",
+    "opt/bin/lemonade-server",
+    "usr/bin/lemonade",
+];
+const UNIT_DIRS: &[&str] =
+    &["etc/systemd/system", "usr/lib/systemd/system", "lib/systemd/system", "opt/lib/systemd/system"];
+
+/// Runtime state from `systemctl show`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct UnitRuntime {
+    /// `loaded`, `not-found`…
+    pub load_state: String,
+    /// `active`, `inactive`, `failed`…
+    pub active_state: String,
+    /// `running`, `dead`…
+    pub sub_state: String,
+    /// `enabled`, `disabled`…
+    pub unit_file_state: String,
+}
+
+/// One Lemonade unit, as its files (and systemd, when running) describe it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct UnitFacts {
+    /// Unit name.
+    pub name: String,
+    /// Host path of the unit file.
+    pub fragment: Option<String>,
+    /// Host paths of drop-ins.
+    pub dropins: Vec<String>,
+    /// ExecStart argv.
+    pub exec_start: Vec<String>,
+    /// Environment (Environment= then EnvironmentFile= contents); secrets redacted.
+    pub environment: Vec<(String, String)>,
+    /// EnvironmentFile= paths and whether each exists.
+    pub environment_files: Vec<(String, bool)>,
+    /// `User=`.
+    pub user: Option<String>,
+    /// `LimitMEMLOCK=`.
+    pub limit_memlock: Option<String>,
+    /// `ProtectHome=`.
+    pub protect_home: Option<String>,
+    /// From `systemctl show`.
+    pub runtime: Option<UnitRuntime>,
+    /// Why the runtime state is unknown.
+    pub runtime_error: Option<String>,
+}
+
+impl UnitFacts {
+    /// Last value of an environment variable.
+    pub fn env(&self, key: &str) -> Option<&str> {
+        self.environment.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// The value following `--flag` (or `--flag=value`) in ExecStart.
+    pub fn exec_flag(&self, flag: &str) -> Option<&str> {
+        let mut it = self.exec_start.iter();
+        while let Some(a) = it.next() {
+            if a == flag {
+                return it.next().map(String::as_str);
+            }
+            if let Some(v) = a.strip_prefix(flag).and_then(|r| r.strip_prefix('=')) {
+                return Some(v);
+            }
+        }
+        None
+    }
+}
+
+/// Lemonade facts.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct LemonadeFacts {
+    /// Host paths of Lemonade binaries found.
+    pub binaries: Vec<String>,
+    /// Units whose file exists.
+    pub units: Vec<UnitFacts>,
+    /// Base URL probed.
+    pub base_url: Option<String>,
+    /// How the URL was chosen.
+    pub url_source: Option<String>,
+    /// An API key is configured (value never recorded).
+    pub api_key_set: bool,
+    /// GET /live.
+    pub live: Option<HttpResult>,
+    /// GET /api/v1/health.
+    pub health: Option<HttpResult>,
+    /// GET /api/v1/system-info.
+    pub system_info: Option<HttpResult>,
+}
+
+impl LemonadeFacts {
+    /// The unit that matters: the first one whose file exists.
+    pub fn unit(&self) -> Option<&UnitFacts> {
+        self.units.first()
+    }
+}
+
+/// Variables whose values are secrets; never recorded.
+pub fn is_secret_key(k: &str) -> bool {
+    let k = k.to_ascii_uppercase();
+    ["KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL"].iter().any(|s| k.contains(s))
+}
+
+fn redact(vars: Vec<(String, String)>) -> Vec<(String, String)> {
+    vars.into_iter()
+        .map(|(k, v)| if is_secret_key(&k) && !v.is_empty() { (k, "<redacted>".into()) } else { (k, v) })
+        .collect()
+}
+
+/// Reads Lemonade's files (binaries, units, drop-ins, environment files). Phase 1.
+pub fn probe_lemonade_files(root: &Root) -> Result<(Vec<String>, Vec<UnitFacts>, Option<String>)> {
+    let binaries: Vec<String> = LEMONADE_BINARIES.iter().filter(|p| root.exists(p)).map(Root::display).collect();
+    let mut units = Vec::new();
+    let mut api_key = None;
+    for name in LEMONADE_UNITS {
+        let Some(frag) = UNIT_DIRS.iter().map(|d| format!("{d}/{name}")).find(|p| root.exists(p)) else { continue };
+        let mut u = UnitFacts { name: name.to_string(), fragment: Some(Root::display(&frag)), ..Default::default() };
+        let mut files = vec![frag];
+        for d in UNIT_DIRS {
+            let dir = format!("{d}/{name}.d");
+            for n in root.list_dir(&dir)? {
+                if n.ends_with(".conf") {
+                    files.push(format!("{dir}/{n}"));
+                    u.dropins.push(Root::display(format!("{dir}/{n}")));
+                }
+            }
+        }
+        let mut env = Vec::new();
+        for f in &files {
+            let text = root.read_optional(f)?.unwrap_or_default();
+            for (section, k, v) in parse_unit_file(&text) {
+                if section != "Service" {
+                    continue;
+                }
+                match k.as_str() {
+                    // An empty assignment resets the list (systemd.unit(5)).
+                    "ExecStart" if v.is_empty() => u.exec_start.clear(),
+                    "ExecStart" => {
+                        u.exec_start = v
+                            .trim_start_matches(['-', '@', '+', '!', ':'])
+                            .split_whitespace()
+                            .map(str::to_string)
+                            .collect()
+                    }
+                    "Environment" if v.is_empty() => env.clear(),
+                    "Environment" => env.extend(parse_environment(&v)),
+                    "EnvironmentFile" => {
+                        let (optional, path) = match v.strip_prefix('-') {
+                            Some(p) => (true, p),
+                            None => (false, v.as_str()),
+                        };
+                        u.environment_files.push((path.to_string(), optional));
+                    }
+                    "User" => u.user = Some(v),
+                    "LimitMEMLOCK" => u.limit_memlock = Some(v),
+                    "ProtectHome" => u.protect_home = Some(v),
+                    _ => {}
+                }
+            }
+        }
+        let mut files_seen = Vec::new();
+        for (path, _) in &u.environment_files {
+            // systemd accepts globs in EnvironmentFile (conf.d/*.conf in Lemonade v10.1).
+            let expanded = expand_glob(root, path)?;
+            for p in &expanded {
+                if let Some(text) = root.read_optional(p)? {
+                    env.extend(parse_env_lenient(&text));
+                }
+            }
+            files_seen.push((path.clone(), !expanded.is_empty()));
+        }
+        u.environment_files = files_seen;
+        if let Some((_, k)) = env.iter().rev().find(|(k, v)| k == "LEMONADE_API_KEY" && !v.is_empty()) {
+            api_key = Some(k.clone());
+        }
+        u.environment = redact(env);
+        units.push(u);
+    }
+    Ok((binaries, units, api_key))
+}
+
+fn expand_glob(root: &Root, path: &str) -> Result<Vec<String>> {
+    let rel = path.trim_start_matches('/');
+    let Some((dir, pat)) = rel.rsplit_once('/') else { return Ok(vec![rel.to_string()]) };
+    if !pat.contains('*') {
+        return Ok(if root.exists(rel) { vec![rel.to_string()] } else { Vec::new() });
+    }
+    let (pre, suf) = pat.split_once('*').unwrap_or((pat, ""));
+    Ok(root
+        .list_dir(dir)?
+        .into_iter()
+        .filter(|n| n.starts_with(pre) && n.ends_with(suf))
+        .map(|n| format!("{dir}/{n}"))
+        .collect())
+}
+
+/// Adds runtime state (`systemctl show`) and the HTTP API to the file facts. Phase 2.
+pub fn probe_lemonade(
+    runner: &Runner,
+    files: Result<(Vec<String>, Vec<UnitFacts>, Option<String>)>,
+    opts: &ProbeOptions,
+) -> Probed<LemonadeFacts> {
+    let (binaries, mut units, api_key) = match files {
+        Ok(v) => v,
+        Err(e) => return Probed::Error(format!("{e:#}")),
+    };
+    let root = runner.root();
+    let mut facts = LemonadeFacts { binaries, api_key_set: api_key.is_some(), ..Default::default() };
+    if root.mode() != RootMode::Offline {
+        let names: Vec<String> = units.iter().map(|u| u.name.clone()).collect();
+        let shows: Vec<_> = std::thread::scope(|s| {
+            let hs: Vec<_> = names.iter().map(|n| s.spawn(move || systemctl_show(runner, n))).collect();
+            hs.into_iter().map(|h| h.join()).collect()
+        });
+        {
+            for (u, h) in units.iter_mut().zip(shows) {
+                match h {
+                    Ok(Ok((rt, env, argv))) => {
+                        u.runtime = Some(rt);
+                        // systemd's merged view wins over our reading of the files.
+                        if !argv.is_empty() {
+                            u.exec_start = argv;
+                        }
+                        if !env.is_empty() {
+                            let mut merged = redact(env);
+                            merged.extend(
+                                u.environment
+                                    .iter()
+                                    .filter(|(k, _)| !merged.iter().any(|(m, _)| m == k))
+                                    .cloned()
+                                    .collect::<Vec<_>>(),
+                            );
+                            u.environment = merged;
+                        }
+                    }
+                    Ok(Err(e)) => u.runtime_error = Some(e),
+                    Err(_) => u.runtime_error = Some("internal error".into()),
+                }
+            }
+        }
+    }
+    facts.units = units;
+    let (url, source) = lemonade_url(&facts, opts);
+    facts.base_url = Some(url.clone());
+    facts.url_source = Some(source);
+    let t = http_timeout(runner);
+    let (live, health, info) = std::thread::scope(|s| {
+        let a = s.spawn(|| get(root, &format!("{url}/live"), t, None));
+        let b = s.spawn(|| get(root, &format!("{url}/api/v1/health"), t, api_key.as_deref()));
+        let c = s.spawn(|| get(root, &format!("{url}/api/v1/system-info"), t, api_key.as_deref()));
+        (a.join().ok(), b.join().ok(), c.join().ok())
+    });
+    facts.live = live;
+    facts.health = health;
+    facts.system_info = info;
+    Probed::Ok(facts)
+}
+
+/// HTTP probes use a short timeout: a healthy local service answers in milliseconds.
+fn http_timeout(runner: &Runner) -> Duration {
+    runner.timeout().min(Duration::from_secs(3))
+}
+
+type ShowResult = Result<(UnitRuntime, Vec<(String, String)>, Vec<String>), String>;
+
+fn systemctl_show(runner: &Runner, unit: &str) -> ShowResult {
+    let props = "Id,LoadState,ActiveState,SubState,UnitFileState,FragmentPath,DropInPaths,ExecStart,Environment,EnvironmentFiles,User,LimitMEMLOCK";
+    let o = runner.run("systemctl", &["show", "--no-pager", "-p", props, unit]).map_err(|e| e.to_string())?;
+    if !o.success() {
+        return Err(format!("systemctl show exited {:?}: {}", o.code, o.tail()));
+    }
+    let kv = parse_show(&o.stdout);
+    let get = |k: &str| kv.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let rt = UnitRuntime {
+        load_state: get("LoadState"),
+        active_state: get("ActiveState"),
+        sub_state: get("SubState"),
+        unit_file_state: get("UnitFileState"),
+    };
+    let _ = parse_environment_files(&get("EnvironmentFiles"));
+    Ok((rt, parse_environment(&get("Environment")), parse_exec_start_argv(&get("ExecStart"))))
+}
+
+/// Lemonade's base URL: `--lemonade-url`, else host/port from the unit (env or ExecStart
+/// flags), else the default port of the installed generation (8000 for v10.0's
+/// `lemonade-router`, 13305 for `lemond`).
+fn lemonade_url(f: &LemonadeFacts, opts: &ProbeOptions) -> (String, String) {
+    if let Some(u) = &opts.lemonade_url {
+        return (u.trim_end_matches('/').to_string(), "--lemonade-url".into());
+    }
+    let unit = f.unit();
+    let port = unit.and_then(|u| u.env("LEMONADE_PORT").or_else(|| u.exec_flag("--port")).map(str::to_string));
+    let host = unit
+        .and_then(|u| u.env("LEMONADE_HOST").or_else(|| u.exec_flag("--host")).map(str::to_string))
+        .filter(|h| !matches!(h.as_str(), "0.0.0.0" | "::" | "localhost" | ""))
+        .unwrap_or_else(|| "127.0.0.1".into());
+    if let Some(p) = port {
+        return (
+            format!("http://{host}:{p}"),
+            format!("port from {}", unit.map(|u| u.name.as_str()).unwrap_or("unit")),
+        );
+    }
+    let old =
+        f.binaries.iter().any(|b| b.ends_with("lemonade-router")) && !f.binaries.iter().any(|b| b.ends_with("lemond"));
+    if old {
+        (format!("http://{host}:8000"), "default port of Lemonade 10.0 (lemonade-router)".into())
+    } else {
+        (format!("http://{host}:13305"), "default port of Lemonade >= 10.1 (lemond)".into())
+    }
+}
+
+/// GPU facts.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct GpuFacts {
+    /// Health URL probed.
+    pub url: String,
+    /// How the URL was chosen.
+    pub url_source: String,
+    /// The GET.
+    pub health: Option<HttpResult>,
+}
+
+/// Default GPU endpoint: llama-swap's `/health` on its default port 8080
+/// (mostlygeek/llama-swap llama-swap.go; upstream-stack.md §12).
+pub const DEFAULT_GPU_URL: &str = "http://127.0.0.1:8080/health";
+
+/// Probes the GPU endpoint's health route.
+pub fn probe_gpu(runner: &Runner, opts: &ProbeOptions) -> Probed<GpuFacts> {
+    let (url, url_source) = match &opts.gpu_url {
+        Some(u) => (u.clone(), "--gpu-url".to_string()),
+        None => (DEFAULT_GPU_URL.to_string(), "llama-swap default".to_string()),
+    };
+    let health = Some(get(runner.root(), &url, http_timeout(runner), None));
+    Probed::Ok(GpuFacts { url, url_source, health })
+}

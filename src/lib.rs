@@ -1,0 +1,15 @@
+//! npu-setup: provision and diagnose Linux hosts for AMD XDNA NPUs.
+//!
+//! Data flows one way: `host` (read-only probes through a root) -> `Facts` -> `checks`
+//! (pure) -> `report` (human | json | yaml). Knowledge lives in `recipes/` and `grub/`
+//! as data, embedded at build time.
+
+pub mod capture;
+pub mod checks;
+pub mod cli;
+pub mod commands;
+pub mod host;
+pub mod parse;
+pub mod recipes;
+pub mod report;
+pub mod runner;

@@ -1,0 +1,37 @@
+//! `npu-setup` entry point: parse, set up logging, dispatch, map errors to exit codes.
+
+use clap::Parser;
+use npu_setup::cli::{Cli, Command};
+use npu_setup::commands;
+use npu_setup::report::exit;
+
+fn main() {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    let result = match &cli.command {
+        Command::Doctor(args) => commands::doctor::run(&cli, args),
+        Command::Dev(args) => commands::dev::run(&cli, &args.command),
+    };
+    let code = match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            exit::CANNOT_RUN
+        }
+    };
+    std::process::exit(code);
+}
+
+/// Logs go to stderr: warnings by default, debug with -v, trace with -vv; RUST_LOG wins.
+fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (_, 0) => "warn",
+        (_, 1) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("npu_setup={level}")));
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+}

@@ -1,0 +1,469 @@
+//! Knowledge as data: the device table, driver/firmware matrix, kernel-log catalog, distro
+//! package names (`recipes/`) and the kernel-argument policy (`grub/`).
+//!
+//! The files are embedded at build time so one binary is all kickstart needs; `--data-dir`
+//! reads the same layout from disk. Every type denies unknown fields, and a malformed file is
+//! an error naming file, line and column.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::parse::version::{KernelRelease, parse_dotted};
+
+/// The data files, as (path relative to the data dir, embedded text).
+const EMBEDDED: &[(&str, &str)] = &[
+    ("recipes/devices.yaml", include_str!("../../recipes/devices.yaml")),
+    ("recipes/drivers.yaml", include_str!("../../recipes/drivers.yaml")),
+    ("recipes/kernel-log.yaml", include_str!("../../recipes/kernel-log.yaml")),
+    ("recipes/distros.yaml", include_str!("../../recipes/distros.yaml")),
+    ("grub/policy.yaml", include_str!("../../grub/policy.yaml")),
+];
+
+/// A malformed data file.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}:{line}:{column}: {message}")]
+pub struct DataError {
+    /// The file as the user knows it (embedded name or disk path).
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// One NPU the driver knows, keyed by PCI id and revision.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceEntry {
+    /// PCI vendor id, hex without `0x`.
+    pub vendor: String,
+    /// PCI device id, hex without `0x`.
+    pub device: String,
+    /// PCI revision, two hex digits.
+    pub revision: String,
+    /// Driver profile (`npu1`, `npu4`…).
+    pub generation: String,
+    /// `XDNA1` or `XDNA2`.
+    pub family: String,
+    /// Marketing name.
+    pub product: String,
+    /// Directory under `amdnpu/` holding its firmware.
+    pub firmware_dir: String,
+    /// AIE columns (FLM needs 8).
+    pub columns: u32,
+    /// Support removed upstream.
+    #[serde(default)]
+    pub removed: bool,
+    /// Where the fact comes from.
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DevicesFile {
+    devices: Vec<DeviceEntry>,
+}
+
+/// Kernel milestones.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KernelMilestones {
+    /// Minimum for out-of-tree (DKMS) builds.
+    pub dkms_min: String,
+    /// First kernel with the in-tree driver.
+    pub in_tree_min: String,
+    /// First kernel whose in-tree driver accepts protocol 7.
+    pub protocol7_in_tree_min: String,
+}
+
+/// FastFlowLM's minimums (flm validate).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlmMinimums {
+    /// Minimum kernel release.
+    pub min_kernel: String,
+    /// Minimum DRM driver version.
+    pub min_drm: String,
+    /// Minimum firmware version.
+    pub min_firmware: String,
+    /// Minimum AIE columns.
+    pub min_columns: u32,
+    /// Minimum FLM version Lemonade accepts.
+    pub lemonade_min_version: String,
+}
+
+/// Firmware version prefix -> protocol major.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FirmwareProtocol {
+    /// Version prefix, e.g. `1.1.`.
+    pub prefix: String,
+    /// Protocol major.
+    pub major: u32,
+    /// Not confirmed from a primary source.
+    #[serde(default)]
+    pub unverified: bool,
+    /// Where the fact comes from.
+    pub source: String,
+}
+
+/// A protocol a flavour accepts.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Accept {
+    /// `XDNA1` / `XDNA2`.
+    pub family: String,
+    /// Protocol major.
+    pub major: u32,
+    /// Also accept any higher major (legacy OOT driver has no upper bound).
+    #[serde(default)]
+    pub or_newer: bool,
+}
+
+/// One driver flavour over a kernel range.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Flavour {
+    /// `in-tree`, `backport-dkms`, `xdna-dkms`.
+    pub id: String,
+    /// For `xdna-dkms`: `legacy` or `staging`.
+    #[serde(default)]
+    pub variant: Option<String>,
+    /// Lowest kernel (major.minor) this row covers.
+    pub kernel_min: String,
+    /// Highest kernel (major.minor) this row covers.
+    #[serde(default)]
+    pub kernel_max: Option<String>,
+    /// Firmware names tried, in order.
+    pub firmware_order: Vec<String>,
+    /// Protocols accepted.
+    pub accepts: Vec<Accept>,
+    /// DRM version(s) this flavour reports.
+    pub drm: String,
+    /// Where the fact comes from.
+    pub source: String,
+}
+
+/// An install path for the target kernel.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DriverPath {
+    /// `in-tree`, `xdna-dkms`, `unsupported`.
+    pub id: String,
+    /// Lowest kernel for this path.
+    #[serde(default)]
+    pub kernel_min: Option<String>,
+    /// Firmware file that must be present for this path.
+    #[serde(default)]
+    pub requires_firmware: Option<String>,
+    /// What the path means.
+    pub summary: String,
+}
+
+/// `recipes/drivers.yaml`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DriverMatrix {
+    /// Kernel milestones.
+    pub kernel: KernelMilestones,
+    /// FLM's minimums.
+    pub flm: FlmMinimums,
+    /// Firmware version -> protocol.
+    pub firmware_protocols: Vec<FirmwareProtocol>,
+    /// Flavour rows.
+    pub flavours: Vec<Flavour>,
+    /// Date (YYYYMMDD) from which xdna-driver packages carry the staging driver.
+    pub xdna_dkms_staging_since: String,
+    /// Install paths, first match wins.
+    pub paths: Vec<DriverPath>,
+}
+
+/// A kernel-log signature.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Signature {
+    /// Stable id.
+    pub id: String,
+    /// Regex over one normalised log line.
+    pub pattern: String,
+    /// `fail`, `warn` or `info`.
+    pub severity: String,
+    /// The check that owns the cause.
+    #[serde(default)]
+    pub check: Option<String>,
+    /// What it means; `{group}` placeholders are filled from the match.
+    pub cause: String,
+    /// What to do.
+    #[serde(default)]
+    pub remedy: Option<String>,
+    /// Install step that fixes it.
+    #[serde(default)]
+    pub step: Option<String>,
+    /// Whether the fix needs a reboot.
+    #[serde(default)]
+    pub reboot: bool,
+    /// Where the fact comes from.
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignaturesFile {
+    signatures: Vec<Signature>,
+}
+
+/// Package names per role.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PackageNames {
+    /// XRT base/NPU packages.
+    pub xrt: Vec<String>,
+    /// XDNA plugin (shim) packages (any one suffices).
+    pub xrt_plugin: Vec<String>,
+    /// FastFlowLM.
+    pub flm: Vec<String>,
+    /// Lemonade server.
+    pub lemonade: Vec<String>,
+    /// DKMS and DKMS driver packages.
+    pub dkms: Vec<String>,
+}
+
+/// A distro recipe.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Distro {
+    /// os-release `ID`.
+    pub id: String,
+    /// Other `ID`s (or `ID_LIKE` members) that use this recipe.
+    #[serde(default)]
+    pub like: Vec<String>,
+    /// Display name.
+    pub name: String,
+    /// `first-class`, `supported` or `community`.
+    pub support: String,
+    /// Oldest supported `VERSION_ID`.
+    #[serde(default)]
+    pub min_version: Option<String>,
+    /// `rpm`, `dpkg` or `pacman`.
+    pub package_manager: String,
+    /// Kernel headers package; `{kver}` is replaced.
+    pub headers: String,
+    /// Whether systemd user sessions need a `user@.service` memlock drop-in.
+    pub user_service_memlock: bool,
+    /// Package names.
+    pub packages: PackageNames,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DistrosFile {
+    distros: Vec<Distro>,
+}
+
+/// A kernel-argument rule.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KargRule {
+    /// Argument key.
+    pub key: String,
+    /// Value that triggers the rule.
+    pub value: String,
+    /// Only for kernels >= this (major.minor).
+    #[serde(default)]
+    pub kernel_min: Option<String>,
+    /// Only for kernels <= this (major.minor).
+    #[serde(default)]
+    pub kernel_max: Option<String>,
+    /// `fail` or `warn`.
+    pub status: String,
+    /// `remove` or `keep`.
+    pub action: String,
+    /// One line.
+    pub summary: String,
+    /// Why.
+    pub why: String,
+    /// Where the fact comes from.
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    rules: Vec<KargRule>,
+}
+
+/// All data the checks and steps use.
+#[derive(Debug, Clone)]
+pub struct Recipes {
+    /// NPU devices.
+    pub devices: Vec<DeviceEntry>,
+    /// Driver matrix.
+    pub drivers: DriverMatrix,
+    /// Kernel-log signatures (compiled lazily by the checks).
+    pub signatures: Vec<Signature>,
+    /// Distros.
+    pub distros: Vec<Distro>,
+    /// Kernel-argument policy.
+    pub kargs: Vec<KargRule>,
+    /// Where the data came from (`embedded` or a directory).
+    pub origin: String,
+}
+
+impl Recipes {
+    /// The data compiled into the binary.
+    pub fn embedded() -> Result<Self> {
+        Self::load(|rel| Ok((format!("<embedded>/{rel}"), embedded_text(rel).to_string())), "embedded")
+    }
+
+    /// The same layout read from `dir` (`--data-dir`).
+    pub fn from_dir(dir: &Path) -> Result<Self> {
+        Self::load(
+            |rel| {
+                let p: PathBuf = dir.join(rel);
+                let text = std::fs::read_to_string(&p).with_context(|| format!("reading data file {}", p.display()))?;
+                Ok((p.display().to_string(), text))
+            },
+            &dir.display().to_string(),
+        )
+    }
+
+    fn load(read: impl Fn(&str) -> Result<(String, String)>, origin: &str) -> Result<Self> {
+        let devices: DevicesFile = parse_file(read("recipes/devices.yaml")?)?;
+        let drivers: DriverMatrix = parse_file(read("recipes/drivers.yaml")?)?;
+        let (sig_name, sig_text) = read("recipes/kernel-log.yaml")?;
+        let signatures: SignaturesFile = parse_file((sig_name.clone(), sig_text))?;
+        for s in &signatures.signatures {
+            regex::Regex::new(&s.pattern)
+                .with_context(|| format!("{sig_name}: signature {:?} has a bad pattern", s.id))?;
+        }
+        let distros: DistrosFile = parse_file(read("recipes/distros.yaml")?)?;
+        let policy: PolicyFile = parse_file(read("grub/policy.yaml")?)?;
+        Ok(Recipes {
+            devices: devices.devices,
+            drivers,
+            signatures: signatures.signatures,
+            distros: distros.distros,
+            kargs: policy.rules,
+            origin: origin.to_string(),
+        })
+    }
+
+    /// The device entry for a PCI vendor/device/revision (hex strings without `0x`).
+    pub fn device(&self, vendor: &str, device: &str, revision: &str) -> Option<&DeviceEntry> {
+        self.devices.iter().find(|d| {
+            d.vendor.eq_ignore_ascii_case(vendor)
+                && d.device.eq_ignore_ascii_case(device)
+                && d.revision.eq_ignore_ascii_case(revision)
+        })
+    }
+
+    /// True when vendor:device is an NPU id in the table (any revision).
+    pub fn is_npu_id(&self, vendor: &str, device: &str) -> bool {
+        self.devices.iter().any(|d| d.vendor.eq_ignore_ascii_case(vendor) && d.device.eq_ignore_ascii_case(device))
+    }
+
+    /// The distro recipe for an os-release `ID` and `ID_LIKE` list.
+    pub fn distro(&self, id: &str, id_like: &[String]) -> Option<&Distro> {
+        let by = |name: &str| self.distros.iter().find(|d| d.id == name || d.like.iter().any(|l| l == name));
+        by(id).or_else(|| id_like.iter().find_map(|l| by(l)))
+    }
+
+    /// Protocol major of a firmware version string (`1.1.2.65` -> 7).
+    pub fn firmware_protocol(&self, version: &str) -> Option<&FirmwareProtocol> {
+        self.drivers.firmware_protocols.iter().find(|p| version.starts_with(&p.prefix))
+    }
+
+    /// The flavour row for a flavour id (and variant) on a kernel.
+    pub fn flavour(&self, id: &str, variant: Option<&str>, kernel: &KernelRelease) -> Option<&Flavour> {
+        self.drivers.flavours.iter().find(|f| {
+            f.id == id
+                && (variant.is_none() || f.variant.as_deref() == variant)
+                && kernel_in_range(kernel, Some(&f.kernel_min), f.kernel_max.as_deref())
+        })
+    }
+}
+
+/// True when `k` (major.minor) lies within the inclusive bounds.
+pub fn kernel_in_range(k: &KernelRelease, min: Option<&str>, max: Option<&str>) -> bool {
+    let mm = |s: &str| {
+        let v = parse_dotted(s).map(|d| d.0).unwrap_or_default();
+        (v.first().copied().unwrap_or(0), v.get(1).copied().unwrap_or(0))
+    };
+    let cur = (k.major, k.minor);
+    min.is_none_or(|m| cur >= mm(m)) && max.is_none_or(|m| cur <= mm(m))
+}
+
+fn embedded_text(rel: &str) -> &'static str {
+    EMBEDDED
+        .iter()
+        .find(|(p, _)| *p == rel)
+        .map(|(_, t)| *t)
+        // SAFETY: callers only pass names from the EMBEDDED table above.
+        .expect("embedded data file")
+}
+
+/// The embedded files, for `dev dump-data` and tests.
+pub fn embedded_files() -> &'static [(&'static str, &'static str)] {
+    EMBEDDED
+}
+
+fn parse_file<T: DeserializeOwned>((name, text): (String, String)) -> Result<T> {
+    serde_yaml::from_str(&text).map_err(|e| {
+        let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+        // The library's message repeats the location; keep only the cause.
+        let message = e.to_string();
+        let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+        DataError { file: name, line, column, message }.into()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_data_loads() {
+        let r = Recipes::embedded().unwrap();
+        assert_eq!(r.device("1022", "17f0", "11").unwrap().product, "Strix Halo");
+        assert_eq!(r.device("1022", "17f0", "20").unwrap().firmware_dir, "17f0_10");
+        assert_eq!(r.firmware_protocol("1.1.2.65").unwrap().major, 7);
+        assert_eq!(r.distro("cachyos", &[]).unwrap().id, "arch");
+        assert_eq!(r.distro("pop", &["ubuntu".into(), "debian".into()]).unwrap().id, "ubuntu");
+    }
+
+    #[test]
+    fn malformed_file_names_file_line_column() {
+        let dir = tempfile::tempdir().unwrap();
+        for (rel, text) in EMBEDDED {
+            let p = dir.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, text).unwrap();
+        }
+        let bad = dir.path().join("recipes/devices.yaml");
+        std::fs::write(&bad, "devices:\n  - vendor: \"1022\"\n    colour: red\n").unwrap();
+        let err = format!("{:#}", Recipes::from_dir(dir.path()).unwrap_err());
+        assert!(err.contains("recipes/devices.yaml:3:5: devices[0]: unknown field `colour`"), "{err}");
+    }
+
+    #[test]
+    fn bad_regex_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        for (rel, text) in EMBEDDED {
+            let p = dir.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, text).unwrap();
+        }
+        std::fs::write(
+            dir.path().join("recipes/kernel-log.yaml"),
+            "signatures:\n  - {id: x, pattern: '(', severity: info, cause: c, source: s}\n",
+        )
+        .unwrap();
+        let err = format!("{:#}", Recipes::from_dir(dir.path()).unwrap_err());
+        assert!(err.contains("signature \"x\" has a bad pattern"), "{err}");
+    }
+}
