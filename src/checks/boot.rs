@@ -102,7 +102,7 @@ pub fn boot_iommu(c: &Ctx) -> Outcome {
     let to_remove: Vec<String> = v.iter().filter(|x| x.action == "remove").map(|x| x.arg.clone()).collect();
     if let Some(f) = fails.first() {
         return base(Outcome::fail(format!("{} on the running kernel: {}", f.arg, f.summary))).remedy(Remedy {
-            text: format!("{} Remove it from every boot entry and reboot.", f.why),
+            text: format!("Remove {} from every boot entry, then reboot. Why: {}", f.arg, f.why),
             commands: kargs_commands(c.family(), &to_remove),
             step: Some("kargs".into()),
             reboot: true,
@@ -252,7 +252,10 @@ pub fn boot_next(c: &Ctx) -> Outcome {
     };
     if let Some((layer, x)) = next_fail.first() {
         return base(Outcome::fail(format!("the next boot still has {} ({layer})", x.arg))).remedy(Remedy {
-            text: format!("{} Remove it from every layer (grubby updates BLS entries, /etc/default/grub and /etc/kernel/cmdline on Fedora).", x.summary),
+            text: format!(
+                "Remove {} from every layer (on Fedora grubby updates the BLS entries, /etc/default/grub and /etc/kernel/cmdline), then reboot. Why: {}",
+                x.arg, x.summary
+            ),
             commands: kargs_commands(c.family(), &keys(&next_fail)),
             step: Some("kargs".into()),
             reboot: true,

@@ -204,9 +204,11 @@ pub fn xrt_install(c: &Ctx) -> Outcome {
         names.iter().filter_map(|n| pk.and_then(|p| p.version(n)).map(|v| format!("{n} {v}"))).collect()
     };
     let base_pkgs = d.map(|d| installed(&d.packages.xrt)).unwrap_or_default();
-    let plugin_pkgs = d.map(|d| installed(&d.packages.xrt_plugin)).unwrap_or_default();
+    // Ubuntu's libxrt-npu2 fills both roles; list each package once.
+    let plugin_all = d.map(|d| installed(&d.packages.xrt_plugin)).unwrap_or_default();
+    let plugin_ok = !plugin_all.is_empty() || have_lib("libxrt_driver_xdna.so.2");
+    let plugin_pkgs: Vec<String> = plugin_all.into_iter().filter(|p| !base_pkgs.contains(p)).collect();
     let base_ok = !base_pkgs.is_empty() || have_lib("libxrt_coreutil.so.2");
-    let plugin_ok = !plugin_pkgs.is_empty() || have_lib("libxrt_driver_xdna.so.2");
     let o = |o: Outcome| {
         o.ev("packages", base_pkgs.iter().chain(&plugin_pkgs).collect::<Vec<_>>())
             .ev("package_query", c.f.packages.reason())

@@ -77,7 +77,8 @@ pub fn get(root: &Root, url: &str, timeout: Duration, api_key: Option<&str>) -> 
             }
         }
     }
-    r.millis = started.elapsed().as_millis() as u64;
+    // Replayed answers take no time; a fixed 0 keeps fixture reports reproducible.
+    r.millis = if root.mode() == RootMode::Live { started.elapsed().as_millis() as u64 } else { 0 };
     r
 }
 

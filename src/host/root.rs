@@ -272,7 +272,7 @@ impl Root {
         None
     }
 
-    /// Sorted names in a directory; empty when it does not exist.
+    /// Sorted names in a directory, hidden entries left out; empty when it does not exist.
     pub fn list_dir(&self, rel: impl AsRef<Path>) -> Result<Vec<String>> {
         let rel = rel.as_ref();
         match fs::read_dir(self.real(rel)) {
@@ -280,7 +280,12 @@ impl Root {
                 let mut names = Vec::new();
                 for entry in rd {
                     let entry = entry.with_context(|| format!("listing {}", Root::display(rel)))?;
-                    names.push(entry.file_name().to_string_lossy().into_owned());
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    // Hidden entries never matter to a probe (sysfs has none; pam, ld.so and
+                    // systemd read *.conf), and fixtures keep empty dirs with `.keep`.
+                    if !name.starts_with('.') {
+                        names.push(name);
+                    }
                 }
                 names.sort();
                 Ok(names)

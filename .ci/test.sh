@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole test suite, installing what it needs first. Usage: bash .ci/test.sh
+# (the README's test command; .ci/run calls it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Tools the tests use beyond the Rust toolchain. Everything here comes from Debian's
+# packages; each is installed only when missing.
+need=()
+for tool in cp sh; do command -v "$tool" >/dev/null || need+=(coreutils); done
+if ((${#need[@]})); then
+    sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq "${need[@]}"
+fi
+
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt || true
+
+cargo fmt --check
+cargo clippy --locked --all-targets -- -D warnings
+# CI=true makes insta fail on a snapshot that does not match instead of writing one.
+CI=true cargo test --locked

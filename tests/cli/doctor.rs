@@ -1,0 +1,282 @@
+//! doctor on every fixture: verdicts, snapshots of human and JSON output, the examples the
+//! issue names, read-only guarantee, catalog listing.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::{bin, check, copy_fixture, doctor_json, fixture, fixtures, write_shim};
+
+fn expectations(name: &str) -> (String, Option<String>) {
+    let text = std::fs::read_to_string(fixture(name).join(".fixture.yaml")).unwrap();
+    let y: serde_json::Value = serde_yaml::from_str(&text).unwrap();
+    let e = &y["expect"];
+    (e["state"].as_str().unwrap().to_string(), e["first_failure"].as_str().map(str::to_string))
+}
+
+#[test]
+fn every_fixture_reaches_its_expected_verdict() {
+    let names = fixtures();
+    assert!(names.len() >= 18, "fixtures: {names:?}");
+    for name in names {
+        let (state, first) = expectations(&name);
+        let (code, r) = doctor_json(&fixture(&name), &[]);
+        assert_eq!(r["diagnosis"]["state"], state, "{name}: {}", r["diagnosis"]);
+        assert_eq!(r["diagnosis"]["first_failure"].as_str().map(str::to_string), first, "{name}");
+        assert_eq!(code, if state == "ready" { 0 } else { 1 }, "{name}: exit code");
+        assert_eq!(r["apiVersion"], "npu-setup/v1");
+        assert_eq!(r["checks"].as_array().unwrap().len(), 25, "{name}: all 25 checks reported");
+        // Every non-pass failure carries a remedy.
+        for c in r["checks"].as_array().unwrap() {
+            if c["status"] == "fail" {
+                assert!(
+                    c["remedy"]["text"].as_str().is_some_and(|t| !t.is_empty()),
+                    "{name}: {} has no remedy",
+                    c["id"]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn snapshots_of_human_and_json_reports() {
+    for name in fixtures() {
+        let out = bin().arg("--root").arg(fixture(&name)).args(["doctor", "--color", "never"]).output().unwrap();
+        insta::assert_snapshot!(format!("{name}.human"), String::from_utf8_lossy(&out.stdout));
+        let (_, r) = doctor_json(&fixture(&name), &[]);
+        insta::assert_json_snapshot!(format!("{name}.json"), r);
+    }
+}
+
+#[test]
+fn yaml_output_is_the_same_report() {
+    let out = bin()
+        .arg("--root")
+        .arg(fixture("case02-halo-619-intree-proto7"))
+        .args(["doctor", "--format", "yaml"])
+        .output()
+        .unwrap();
+    let y: serde_json::Value = serde_yaml::from_slice(&out.stdout).unwrap();
+    let (_, j) = doctor_json(&fixture("case02-halo-619-intree-proto7"), &[]);
+    assert_eq!(y, j);
+}
+
+/// Hash of every path, link target, mode and content under a tree.
+fn tree_digest(root: &Path) -> BTreeMap<String, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            let v = if m.file_type().is_symlink() {
+                format!("link {}", std::fs::read_link(&p).unwrap().display())
+            } else if m.is_dir() {
+                stack.push(p.clone());
+                format!("dir {:o}", m.permissions().mode())
+            } else {
+                format!("file {:o} {:?}", m.permissions().mode(), std::fs::read(&p).unwrap())
+            };
+            out.insert(rel, v);
+        }
+    }
+    out
+}
+
+#[test]
+fn doctor_writes_nothing() {
+    for name in ["fedora43-619-dkms-healthy", "case09-iommu-off-70rc2", "desktop-no-npu"] {
+        let (_tmp, root) = copy_fixture(name);
+        let before = tree_digest(&root);
+        for fmt in ["human", "json", "yaml"] {
+            bin()
+                .arg("--root")
+                .arg(&root)
+                .args(["doctor", "--format", fmt, "-v"])
+                .assert()
+                .code(predicates::ord::ge(0));
+        }
+        assert_eq!(before, tree_digest(&root), "{name} changed");
+    }
+}
+
+#[test]
+fn list_prints_the_catalog_in_ladder_order() {
+    let out = bin().args(["doctor", "--list", "--format", "json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = v.as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        [
+            "host.os",
+            "host.kernel",
+            "npu.device",
+            "boot.iommu",
+            "boot.next",
+            "driver.module",
+            "driver.bound",
+            "firmware.files",
+            "firmware.compat",
+            "kernel.log",
+            "accel.node",
+            "limits.memlock",
+            "dkms.state",
+            "secureboot.signing",
+            "xrt.install",
+            "xrt.loader",
+            "flm.install",
+            "flm.validate",
+            "lemonade.install",
+            "lemonade.service",
+            "lemonade.api",
+            "gpu.device",
+            "gpu.api",
+            "smoke.npu",
+            "smoke.gpu"
+        ]
+    );
+    let human = bin().args(["doctor", "--list"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&human.stdout).contains("boot.iommu           boot"));
+}
+
+#[test]
+fn only_and_skip_select_checks() {
+    let (_, r) = doctor_json(&fixture("case09-iommu-off-70rc2"), &["--only", "boot.iommu,npu.device"]);
+    assert_eq!(check(&r, "boot.iommu")["status"], "fail");
+    assert_eq!(check(&r, "host.os")["status"], "skip");
+    let (_, r) = doctor_json(&fixture("case09-iommu-off-70rc2"), &["--skip", "boot.iommu", "--skip", "boot.next"]);
+    assert_eq!(check(&r, "boot.iommu")["status"], "skip");
+    assert_eq!(r["diagnosis"]["first_failure"], "kernel.log");
+}
+
+#[test]
+fn amd_iommu_off_fails_and_names_the_fix() {
+    let (_, r) = doctor_json(&fixture("case09-iommu-off-70rc2"), &[]);
+    let c = check(&r, "boot.iommu");
+    assert_eq!(c["status"], "fail");
+    assert!(c["summary"].as_str().unwrap().contains("amd_iommu=off"));
+    let cmds = c["remedy"]["commands"].to_string();
+    assert!(cmds.contains("npu-setup install --only kargs"), "{cmds}");
+    assert!(cmds.contains("grubby --update-kernel=ALL --remove-args=\\\"amd_iommu\\\""), "{cmds}");
+    assert_eq!(c["remedy"]["reboot"], true);
+    assert_eq!(check(&r, "boot.next")["status"], "fail");
+    // The kernel-log SVA lines are attributed to the IOMMU, not to a missing driver.
+    assert_eq!(check(&r, "kernel.log")["cause"], "boot.iommu");
+}
+
+#[test]
+fn amd_iommu_pt_is_an_ineffective_warning() {
+    let (_tmp, root) = copy_fixture("fedora44-71-intree-healthy");
+    let cl = std::fs::read_to_string(root.join("proc/cmdline")).unwrap();
+    std::fs::write(root.join("proc/cmdline"), format!("{} amd_iommu=pt\n", cl.trim())).unwrap();
+    let (code, r) = doctor_json(&root, &[]);
+    let c = check(&r, "boot.iommu");
+    assert_eq!(c["status"], "warn", "{c}");
+    assert!(c["summary"].as_str().unwrap().contains("not an AMD IOMMU option"), "{c}");
+    assert_eq!(r["diagnosis"]["state"], "degraded");
+    assert_eq!(code, 0, "warnings do not fail without --strict");
+    let (code, _) = doctor_json(&root, &["--strict"]);
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn sva_bind_failure_is_an_iommu_cause_not_a_missing_driver() {
+    let (_tmp, root) = copy_fixture("fedora44-71-intree-healthy");
+    write_shim(
+        &root,
+        "usr/bin/journalctl",
+        "echo 'amdxdna 0000:c6:00.1: [drm] Load firmware amdnpu/17f0_11/npu_7.sbin'\n\
+         echo 'amdxdna 0000:c6:00.1: [drm] *ERROR* amdxdna_drm_open: SVA bind device failed, ret -19'",
+    );
+    let (_, r) = doctor_json(&root, &[]);
+    let c = check(&r, "boot.iommu");
+    assert_eq!(c["status"], "fail", "{c}");
+    assert!(c["summary"].as_str().unwrap().contains("not a missing driver"), "{c}");
+    assert_eq!(r["diagnosis"]["first_failure"], "boot.iommu");
+    assert_eq!(check(&r, "driver.module")["status"], "pass");
+}
+
+#[test]
+fn protocol_7_firmware_on_619_in_tree_names_three_fixes() {
+    let (_, r) = doctor_json(&fixture("case02-halo-619-intree-proto7"), &[]);
+    let c = check(&r, "firmware.compat");
+    assert_eq!(c["status"], "fail");
+    let s = c["summary"].as_str().unwrap();
+    assert!(s.contains("kernel 6.19 in-tree amdxdna speaks protocol 6") && s.contains("1.1.2.65 (protocol 7)"), "{s}");
+    let t = c["remedy"]["text"].as_str().unwrap();
+    assert!(t.contains("kernel >= 7.0") && t.contains("xdna-driver package") && t.contains("protocol-6"), "{t}");
+    assert_eq!(check(&r, "driver.bound")["cause"], "firmware.compat");
+}
+
+#[test]
+fn kernel_7_with_npu7_needs_no_dkms() {
+    let (_, r) = doctor_json(&fixture("fedora44-71-intree-healthy"), &[]);
+    assert!(check(&r, "host.kernel")["summary"].as_str().unwrap().contains("no DKMS needed"));
+    let d = check(&r, "dkms.state");
+    assert_eq!(d["status"], "skip");
+    assert!(d["summary"].as_str().unwrap().contains("no DKMS needed on kernel >= 7.0"));
+}
+
+#[test]
+fn render_group_missing_is_an_accel_node_failure() {
+    let (_, r) = doctor_json(&fixture("case07-ubuntu2404-render-group"), &[]);
+    let c = check(&r, "accel.node");
+    assert_eq!(c["status"], "fail");
+    assert!(c["summary"].as_str().unwrap().contains("alice is not in render"), "{c}");
+    assert!(c["remedy"]["commands"][0].as_str().unwrap().contains("usermod -aG render alice"));
+    // flm validate's "No NPU device found" is traced back to the permission problem.
+    assert_eq!(check(&r, "flm.validate")["cause"], "accel.node");
+    // --user changes whose access is judged.
+    let (_, r) = doctor_json(&fixture("case07-ubuntu2404-render-group"), &["--user", "root"]);
+    assert_eq!(check(&r, "accel.node")["status"], "pass");
+}
+
+#[test]
+fn old_firmware_is_below_flms_minimum() {
+    let (_, r) = doctor_json(&fixture("case05-cachyos-drm06-proto6"), &[]);
+    let c = check(&r, "firmware.compat");
+    assert_eq!(c["status"], "fail");
+    assert!(c["summary"].as_str().unwrap().contains("loaded firmware 1.0.0.63 < 1.1.0.0"), "{c}");
+}
+
+#[test]
+fn xrt_outside_the_loader_path_names_the_conf_file() {
+    let (_tmp, root) = copy_fixture("fedora43-619-dkms-healthy");
+    std::fs::remove_file(root.join("etc/ld.so.conf.d/xrt.conf")).unwrap();
+    let (_, r) = doctor_json(&root, &[]);
+    let c = check(&r, "xrt.loader");
+    assert_eq!(c["status"], "fail", "{c}");
+    let cmds = c["remedy"]["commands"].to_string();
+    assert!(cmds.contains("/etc/ld.so.conf.d/xrt.conf") && cmds.contains("/opt/xilinx/xrt/lib64"), "{cmds}");
+    assert_eq!(r["diagnosis"]["first_failure"], "xrt.loader");
+}
+
+#[test]
+fn no_npu_is_calm() {
+    let out = bin().arg("--root").arg(fixture("desktop-no-npu")).args(["doctor"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text.contains("NPU checks skipped: no NPU on this machine"), "{text}");
+    assert!(text.contains("no-npu: No AMD XDNA NPU on this machine"), "{text}");
+    assert!(text.lines().count() < 25, "{text}");
+}
+
+#[test]
+fn secure_boot_unsigned_dkms_gives_the_mok_steps() {
+    let (_, r) = doctor_json(&fixture("secureboot-unsigned-dkms"), &[]);
+    let c = check(&r, "secureboot.signing");
+    assert_eq!(c["status"], "fail");
+    assert!(c["remedy"]["commands"].to_string().contains("mokutil --import /var/lib/dkms/mok.pub"));
+    assert_eq!(check(&r, "driver.bound")["cause"], "secureboot.signing");
+}
+
+#[test]
+fn lemonade_service_without_flm_on_path() {
+    let (_, r) = doctor_json(&fixture("lemonade-no-flm-path"), &[]);
+    let c = check(&r, "lemonade.service");
+    assert_eq!(c["status"], "fail");
+    assert!(c["summary"].as_str().unwrap().contains("cannot find flm"), "{c}");
+    assert_eq!(check(&r, "lemonade.api")["cause"], "lemonade.service");
+}

@@ -1,0 +1,66 @@
+//! The single integration-test binary: runs the built `npu-setup` against fixture roots
+//! and this machine's real root (style-anchors §4.20: one test binary, modules inside).
+
+mod doctor;
+mod robustness;
+
+use std::path::{Path, PathBuf};
+use std::process::Command as StdCommand;
+
+use assert_cmd::Command;
+
+/// The binary under test with a fixed environment (no colour, UTF-8 glyphs).
+pub fn bin() -> Command {
+    let mut c = Command::cargo_bin("npu-setup").expect("binary built");
+    c.env("NO_COLOR", "1").env("LANG", "C.UTF-8").env_remove("LC_ALL").env_remove("SUDO_USER").env_remove("RUST_LOG");
+    c
+}
+
+/// Path of a fixture host.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts").join(name)
+}
+
+/// Every fixture directory, sorted.
+pub fn fixtures() -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts");
+    let mut v: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join(".fixture.yaml").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// A writable copy of a fixture (symlinks and modes preserved) for tests that alter it.
+pub fn copy_fixture(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dst = tmp.path().join(name);
+    let st = StdCommand::new("cp").arg("-a").arg(fixture(name)).arg(&dst).status().unwrap();
+    assert!(st.success(), "cp -a failed");
+    (tmp, dst)
+}
+
+/// Replaces (or creates) an executable shim.
+pub fn write_shim(root: &Path, rel: &str, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Runs doctor with JSON output on a root and returns (exit code, report).
+pub fn doctor_json(root: &Path, extra: &[&str]) -> (i32, serde_json::Value) {
+    let out = bin().arg("--root").arg(root).arg("doctor").arg("--format").arg("json").args(extra).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("bad JSON ({e}); stderr: {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code().unwrap_or(-1), v)
+}
+
+/// The check with this id in a JSON report.
+pub fn check<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    report["checks"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap_or_else(|| panic!("no check {id}"))
+}
