@@ -18,4 +18,11 @@ rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup comp
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
 # CI=true makes insta fail on a snapshot that does not match instead of writing one.
-CI=true cargo test --locked
+# Doc-tests are left out (there are none); the closing line sums every test binary.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+CI=true cargo test --locked --lib --bins --tests 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "%d passed, %d failed\n", p, f }' "$log"
+exit "$status"

@@ -40,6 +40,7 @@ pub struct InstalledKernel {
 
 /// Kernel facts.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default)]
 pub struct KernelFacts {
     /// Running kernel release (`proc/sys/kernel/osrelease`); None on an offline root.
     pub running: Option<String>,

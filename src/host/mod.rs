@@ -27,8 +27,10 @@ use crate::runner::Runner;
 use root::RootMode;
 
 /// The outcome of one probe.
+// Adjacently tagged so the same shape reads well in JSON and YAML (YAML would otherwise
+// need `!ok` tags for an externally tagged enum).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "lowercase")]
+#[serde(tag = "probe", content = "value", rename_all = "lowercase")]
 pub enum Probed<T> {
     /// The probe ran; here is what it saw.
     Ok(T),
@@ -36,6 +38,13 @@ pub enum Probed<T> {
     Error(String),
     /// The probe does not apply here (e.g. a live-only probe on an offline root).
     Skipped(String),
+}
+
+impl<T> Default for Probed<T> {
+    /// A probe absent from a hand-written Facts file counts as not run.
+    fn default() -> Self {
+        Probed::Skipped("not probed".into())
+    }
 }
 
 impl<T> Probed<T> {
@@ -75,8 +84,10 @@ pub struct ProbeOptions {
     pub gpu_url: Option<String>,
 }
 
-/// Everything the checks judge.
-#[derive(Debug, Clone, Serialize)]
+/// Everything the checks judge. Deserializable, so checks can be tested from a Facts YAML
+/// (`npu-setup dev facts` prints one); absent probes default to "not probed".
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Facts {
     /// The root as given.
     pub root: String,

@@ -13,6 +13,7 @@ use crate::recipes::Recipes;
 
 /// One PCI function.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default)]
 pub struct PciDevice {
     /// Bus/device/function, e.g. `0000:c6:00.1`.
     pub bdf: String,
@@ -44,6 +45,7 @@ pub struct PciDevice {
 
 /// PCI facts.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default)]
 pub struct PciFacts {
     /// NPUs (AMD signal-processing controllers in the device table, or class 0x1180xx).
     pub npus: Vec<PciDevice>,

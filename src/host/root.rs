@@ -20,12 +20,13 @@ pub const FIXTURE_FILE: &str = ".fixture.yaml";
 const MAX_READ: u64 = 4 * 1024 * 1024;
 
 /// How the root relates to the running system.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RootMode {
     /// `/`: the running system. Commands come from PATH, HTTP goes to loopback.
     Live,
     /// A fixture tree: commands are replay shims inside it, HTTP answers come from its metadata.
+    #[default]
     Fixture,
     /// Another system's tree (an installed image, `/mnt/sysimage`): files only; nothing
     /// about it is running, so live probes are skipped.

@@ -2,6 +2,7 @@
 //! and this machine's real root (style-anchors §4.20: one test binary, modules inside).
 
 mod doctor;
+mod facts;
 mod robustness;
 
 use std::path::{Path, PathBuf};

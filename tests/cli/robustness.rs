@@ -141,3 +141,31 @@ fn this_machine_has_no_npu() {
     assert_eq!(out.status.code(), Some(1));
     assert!(r["host"]["kernel"]["running"].as_str().is_some_and(|k| !k.is_empty()));
 }
+
+#[test]
+fn an_unreadable_file_is_an_error_naming_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let (tmp, root) = copy_fixture("fedora43-619-dkms-healthy");
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(root.join("etc/os-release"), std::fs::Permissions::from_mode(0o000)).unwrap();
+    std::fs::set_permissions(root.join("etc/default/grub"), std::fs::Permissions::from_mode(0o000)).unwrap();
+    // Root reads anything; drop to nobody (setpriv, util-linux) so the permission bites.
+    let is_root = nix::unistd::geteuid().is_root();
+    let mut cmd = if is_root {
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(env!("CARGO_BIN_EXE_npu-setup"));
+        c
+    } else {
+        std::process::Command::new(env!("CARGO_BIN_EXE_npu-setup"))
+    };
+    let out =
+        cmd.arg("--root").arg(&root).args(["doctor", "--format", "json"]).env("LANG", "C.UTF-8").output().unwrap();
+    let r: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let c = check(&r, "host.os");
+    assert_eq!(c["status"], "error", "{c}");
+    let s = c["summary"].as_str().unwrap();
+    assert!(s.contains("/etc/os-release") && s.contains("Permission denied"), "{s}");
+    assert_eq!(check(&r, "boot.next")["status"], "error");
+    assert!(check(&r, "boot.next")["summary"].as_str().unwrap().contains("/etc/default/grub"));
+}

@@ -1,0 +1,60 @@
+//! Checks are pure: the report computed from a fixture's probed facts (`dev facts`) equals
+//! the one doctor prints, and hand-written Facts YAML drives checks with no tree at all.
+
+use std::path::Path;
+
+use npu_setup::checks::{CheckOptions, Status, run_checks};
+use npu_setup::host::Facts;
+use npu_setup::recipes::Recipes;
+use npu_setup::report::Report;
+
+use crate::{bin, doctor_json, fixture, fixtures};
+
+fn report_from(facts: &Facts) -> serde_json::Value {
+    let r = Recipes::embedded().unwrap();
+    let results = run_checks(facts, &r, &CheckOptions::default(), &[], &[]);
+    serde_json::to_value(Report::new(facts, &r, results)).unwrap()
+}
+
+#[test]
+fn facts_round_trip_to_the_same_report() {
+    for name in fixtures() {
+        let out = bin().arg("--root").arg(fixture(&name)).args(["dev", "facts"]).output().unwrap();
+        assert!(out.status.success(), "{name}");
+        let facts: Facts = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let (_, cli) = doctor_json(&fixture(&name), &[]);
+        assert_eq!(report_from(&facts), cli, "{name}");
+    }
+}
+
+fn load(name: &str) -> Facts {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/facts").join(name);
+    serde_yaml::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn status(report: &serde_json::Value, id: &str) -> (String, String) {
+    let c = crate::check(report, id);
+    (c["status"].as_str().unwrap().to_string(), c["summary"].as_str().unwrap().to_string())
+}
+
+#[test]
+fn iommu_pt_is_judged_per_kernel() {
+    let r71 = report_from(&load("krackan-71-iommu-pt.yaml"));
+    let (s, summary) = status(&r71, "boot.iommu");
+    assert_eq!(s, "warn");
+    assert!(summary.contains("reported working with the NPU on 7.1.x"), "{summary}");
+    let r619 = report_from(&load("halo-619-iommu-pt.yaml"));
+    let (s, summary) = status(&r619, "boot.iommu");
+    assert_eq!(s, "warn");
+    assert!(summary.contains("untested with the NPU on kernels before 7.1"), "{summary}");
+}
+
+#[test]
+fn probes_missing_from_facts_are_errors_or_skips_never_panics() {
+    let facts = Facts::default();
+    let r = Recipes::embedded().unwrap();
+    let results = run_checks(&facts, &r, &CheckOptions::default(), &[], &[]);
+    assert_eq!(results.len(), 25);
+    assert!(results.iter().all(|c| !c.summary.contains("internal error")), "{results:#?}");
+    assert!(results.iter().any(|c| c.status == Status::Skip));
+}
