@@ -33,7 +33,8 @@ pub const LEMONADE_BINARIES: &[&str] = &[
     "opt/bin/lemonade-server",
     "usr/bin/lemonade",
 ];
-const UNIT_DIRS: &[&str] =
+/// Directories systemd loads units from (and that capture copies).
+pub const UNIT_DIRS: &[&str] =
     &["etc/systemd/system", "usr/lib/systemd/system", "lib/systemd/system", "opt/lib/systemd/system"];
 
 /// Runtime state from `systemctl show`.
