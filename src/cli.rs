@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::{Deserialize, Serialize};
 
 /// Provision and diagnose Linux hosts for AMD XDNA NPUs (Strix Point, Strix Halo, Krackan).
 #[derive(Debug, Parser)]
@@ -61,6 +62,8 @@ pub enum ColorChoice {
 pub enum Command {
     /// Diagnose the whole NPU stack, hardware to inference (read-only)
     Doctor(DoctorArgs),
+    /// Converge this host to a working NPU stack (idempotent; shows the plan first)
+    Install(InstallArgs),
     /// Developer tools (fixtures, facts)
     #[command(hide = true)]
     Dev(DevArgs),
@@ -93,6 +96,52 @@ pub struct DoctorArgs {
     /// Exit 1 on warnings too
     #[arg(long)]
     pub strict: bool,
+}
+
+/// What install does after converging when a reboot is owed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RebootPolicy {
+    /// Never reboot; exit 3 and say so
+    #[default]
+    Never,
+    /// Reboot at the end when a change needs it
+    IfNeeded,
+}
+
+/// `install` arguments. They double as the YAML config file (`--config`): keys are the long
+/// flag names; options given on the command line override the file.
+#[derive(Debug, Clone, Args, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct InstallArgs {
+    /// Print the exact plan (commands, file diffs) and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Apply without asking (required without a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Run only these steps (ids, repeatable or comma-separated)
+    #[arg(long, value_name = "STEP", value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Skip these steps (ids, repeatable or comma-separated)
+    #[arg(long, value_name = "STEP", value_delimiter = ',')]
+    pub skip: Vec<String>,
+    /// Read options from this YAML file (keys = long flag names)
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// The user who runs inference (device access, memlock)
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// Reboot at the end if a change needs it
+    #[arg(long, value_enum, default_value_t = RebootPolicy::Never)]
+    pub reboot: RebootPolicy,
+    /// Continue without an NPU or a distro recipe (image builds)
+    #[arg(long)]
+    pub force: bool,
+    /// Print the plan as JSON instead of text (with --dry-run)
+    #[arg(long)]
+    pub plan_json: bool,
 }
 
 /// `dev` arguments.

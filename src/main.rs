@@ -1,15 +1,20 @@
 //! `npu-setup` entry point: parse, set up logging, dispatch, map errors to exit codes.
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use npu_setup::cli::{Cli, Command};
 use npu_setup::commands;
 use npu_setup::report::exit;
 
 fn main() {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     init_logging(cli.verbose, cli.quiet);
     let result = match &cli.command {
         Command::Doctor(args) => commands::doctor::run(&cli, args),
+        Command::Install(args) => commands::install::run(&cli, args, matches.subcommand_matches("install")),
         Command::Dev(args) => commands::dev::run(&cli, &args.command),
     };
     let code = match result {

@@ -186,6 +186,8 @@ impl Runner {
             .stdout_capture()
             .stderr_capture()
             .env("LC_ALL", "C")
+            // Replay shims and test wrappers (e.g. `usermod -R`) need to know the tree.
+            .env("NPU_SETUP_ROOT", self.root.path())
             .unchecked()
             // Own process group: on timeout we kill grandchildren too, so the capture
             // pipes close and the reader threads finish.

@@ -49,6 +49,7 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> Result<i32> {
                 color: super::colors(cli.color),
                 verbose: cli.verbose > 0,
                 quiet: cli.quiet,
+                brief: false,
             },
         )?,
     }

@@ -2,6 +2,7 @@
 
 pub mod dev;
 pub mod doctor;
+pub mod install;
 
 use std::path::Path;
 use std::time::Duration;

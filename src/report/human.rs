@@ -21,6 +21,8 @@ pub struct HumanOptions {
     pub verbose: bool,
     /// `-q`: only problems and the verdict.
     pub quiet: bool,
+    /// One line per check, no evidence or fixes (install's closing verdict).
+    pub brief: bool,
 }
 
 fn glyph(s: Status, o: &HumanOptions) -> &'static str {
@@ -74,7 +76,7 @@ fn write_check(w: &mut dyn Write, c: &CheckResult, o: &HumanOptions, width: usiz
     let g = glyph(c.status, o);
     let st = style(c.status, o);
     writeln!(w, "  {} {:<width$}  {}", st.apply_to(g), c.id, c.summary)?;
-    let detail = o.verbose || matches!(c.status, Status::Fail | Status::Warn | Status::Error);
+    let detail = !o.brief && (o.verbose || matches!(c.status, Status::Fail | Status::Warn | Status::Error));
     if !detail {
         return Ok(());
     }

@@ -1,10 +1,7 @@
 //! doctor on every fixture: verdicts, snapshots of human and JSON output, the examples the
 //! issue names, read-only guarantee, catalog listing.
 
-use std::collections::BTreeMap;
-use std::path::Path;
-
-use crate::{bin, check, copy_fixture, doctor_json, fixture, fixtures, write_shim};
+use crate::{bin, check, copy_fixture, doctor_json, fixture, fixtures, tree_digest, write_shim};
 
 fn expectations(name: &str) -> (String, Option<String>) {
     let text = std::fs::read_to_string(fixture(name).join(".fixture.yaml")).unwrap();
@@ -59,30 +56,6 @@ fn yaml_output_is_the_same_report() {
     let y: serde_json::Value = serde_yaml::from_slice(&out.stdout).unwrap();
     let (_, j) = doctor_json(&fixture("case02-halo-619-intree-proto7"), &[]);
     assert_eq!(y, j);
-}
-
-/// Hash of every path, link target, mode and content under a tree.
-fn tree_digest(root: &Path) -> BTreeMap<String, String> {
-    use std::os::unix::fs::PermissionsExt;
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            let rel = p.strip_prefix(root).unwrap().display().to_string();
-            let m = std::fs::symlink_metadata(&p).unwrap();
-            let v = if m.file_type().is_symlink() {
-                format!("link {}", std::fs::read_link(&p).unwrap().display())
-            } else if m.is_dir() {
-                stack.push(p.clone());
-                format!("dir {:o}", m.permissions().mode())
-            } else {
-                format!("file {:o} {:?}", m.permissions().mode(), std::fs::read(&p).unwrap())
-            };
-            out.insert(rel, v);
-        }
-    }
-    out
 }
 
 #[test]

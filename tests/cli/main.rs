@@ -4,6 +4,7 @@
 mod capture;
 mod doctor;
 mod facts;
+mod install;
 mod robustness;
 
 use std::path::{Path, PathBuf};
@@ -52,6 +53,30 @@ pub fn write_shim(root: &Path, rel: &str, body: &str) {
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
     std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Hash of every path, link target, mode and content under a tree.
+pub fn tree_digest(root: &Path) -> std::collections::BTreeMap<String, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            let v = if m.file_type().is_symlink() {
+                format!("link {}", std::fs::read_link(&p).unwrap().display())
+            } else if m.is_dir() {
+                stack.push(p.clone());
+                format!("dir {:o}", m.permissions().mode())
+            } else {
+                format!("file {:o} {:?}", m.permissions().mode(), std::fs::read(&p).unwrap())
+            };
+            out.insert(rel, v);
+        }
+    }
+    out
 }
 
 /// Runs doctor with JSON output on a root and returns (exit code, report).

@@ -1,0 +1,346 @@
+//! `npu-setup install`: probe -> plan every step -> show the plan -> confirm -> lock ->
+//! apply step by step (re-probing before each, verifying after) -> doctor verdict.
+//!
+//! Idempotent by construction: a step plans from the host as it is now, so a second run
+//! plans nothing, and an interrupted run resumes by planning again.
+
+use std::io::{IsTerminal, Write};
+
+use anyhow::{Context, Result, bail};
+use clap::ArgMatches;
+use clap::parser::ValueSource;
+use serde::Serialize;
+
+use crate::checks::{CheckOptions, run_checks};
+use crate::cli::{Cli, InstallArgs, RebootPolicy};
+use crate::host::{Facts, ProbeOptions, probe_all};
+use crate::recipes::Recipes;
+use crate::report::human::{HumanOptions, render};
+use crate::report::{Report, exit};
+use crate::runner::{Runner, quote_argv};
+use crate::state::{RebootPending, StateDir, StepRecord, now};
+use crate::steps::{self, Plan, Step, StepCtx, action};
+
+/// Reads the config file and lets options given on the command line win.
+pub fn merge_config(cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> Result<InstallArgs> {
+    let Some(path) = &cli_args.config else { return Ok(cli_args.clone()) };
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+    let mut merged: InstallArgs = serde_yaml::from_str(&text).map_err(|e| {
+        let loc = e.location().map(|l| format!(":{}:{}", l.line(), l.column())).unwrap_or_default();
+        let msg = e.to_string();
+        anyhow::anyhow!("{}{loc}: {}", path.display(), msg.split(" at line ").next().unwrap_or(&msg))
+    })?;
+    merged.config = cli_args.config.clone();
+    let given = |id: &str| matches.is_some_and(|m| m.value_source(id) == Some(ValueSource::CommandLine));
+    macro_rules! take {
+        ($($f:ident),*) => {$( if given(stringify!($f)) { merged.$f = cli_args.$f.clone(); } )*};
+    }
+    take!(dry_run, yes, only, skip, user, reboot, force, plan_json);
+    Ok(merged)
+}
+
+/// One step's plan, as printed and as JSON.
+#[derive(Debug, Serialize)]
+struct StepPlan<'a> {
+    id: &'a str,
+    summary: &'a str,
+    plan: Plan,
+}
+
+fn probe(runner: &Runner, recipes: &Recipes, args: &InstallArgs) -> Facts {
+    probe_all(runner, recipes, &ProbeOptions { user: args.user.clone(), ..Default::default() })
+}
+
+fn selected(args: &InstallArgs) -> Result<Vec<Box<dyn Step>>> {
+    let ids = steps::ids();
+    for id in args.only.iter().chain(&args.skip) {
+        if !ids.contains(&id.as_str()) {
+            bail!("unknown step {id:?}; steps: {}", ids.join(", "));
+        }
+    }
+    Ok(steps::all()
+        .into_iter()
+        .filter(|s| {
+            (args.only.is_empty() || args.only.iter().any(|o| o == s.id())) && !args.skip.iter().any(|k| k == s.id())
+        })
+        .collect())
+}
+
+fn print_plan(out: &mut dyn Write, root: &crate::host::root::Root, plans: &[StepPlan]) -> Result<()> {
+    for sp in plans {
+        let p = &sp.plan;
+        let head = if let Some(b) = &p.blocked {
+            format!("BLOCKED: {b}")
+        } else if let Some(u) = &p.unavailable {
+            format!("not available: {u}")
+        } else if p.actions.is_empty() {
+            "nothing to do".to_string()
+        } else {
+            format!("{} change(s)", p.actions.len())
+        };
+        writeln!(out, "[{}] {} — {head}", sp.id, sp.summary)?;
+        for a in &p.actions {
+            for (i, line) in a.render(root).lines().enumerate() {
+                writeln!(out, "    {}{line}", if i == 0 { "- " } else { "  " })?;
+            }
+        }
+        for n in &p.notes {
+            writeln!(out, "    note: {n}")?;
+        }
+        if let Some(r) = &p.reboot {
+            writeln!(out, "    reboot: {r}")?;
+        }
+    }
+    Ok(())
+}
+
+/// Asks once on a terminal; refuses without one unless `--yes`.
+fn confirm(count: usize) -> Result<bool> {
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        bail!(
+            "refusing to change the host without confirmation: there is no terminal to ask on; pass --yes (or yes: true in the --config file)"
+        );
+    }
+    dialoguer::Confirm::new()
+        .with_prompt(format!("Apply these {count} change(s)?"))
+        .default(false)
+        .interact()
+        .context("reading the answer")
+}
+
+/// Runs install; returns the exit code.
+pub fn run(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> Result<i32> {
+    let args = merge_config(cli_args, matches)?;
+    let (runner, recipes) = super::setup(cli)?;
+    let root = runner.root().clone();
+    let steps = selected(&args)?;
+    let mut out = std::io::stdout().lock();
+
+    let facts = probe(&runner, &recipes, &args);
+    let mut plans = Vec::new();
+    for s in &steps {
+        let cx = StepCtx { root: &root, runner: &runner, facts: &facts, recipes: &recipes, args: &args };
+        let plan = s.plan(&cx).with_context(|| format!("planning step {}", s.id()))?;
+        plans.push(StepPlan { id: s.id(), summary: s.summary(), plan });
+    }
+    if args.plan_json {
+        serde_json::to_writer_pretty(&mut out, &plans)?;
+        writeln!(out)?;
+    } else {
+        print_plan(&mut out, &root, &plans)?;
+    }
+    if let Some(b) = plans.iter().find(|p| p.plan.blocked.is_some()) {
+        writeln!(out, "\ninstall stops here: [{}] {}", b.id, b.plan.blocked.as_deref().unwrap_or(""))?;
+        return Ok(exit::PROBLEMS);
+    }
+    let total: usize = plans.iter().map(|p| p.plan.actions.len()).sum();
+    if args.dry_run {
+        writeln!(out, "\ndry run: {total} change(s) planned, nothing changed")?;
+        return Ok(exit::OK);
+    }
+    if total == 0 {
+        // Converged: take no lock, write no state, run nothing that changes the host.
+        writeln!(out, "\nEverything is in place: nothing to change.")?;
+        let mut reasons: Vec<String> =
+            plans.iter().filter_map(|p| p.plan.reboot.clone().map(|r| format!("{}: {r}", p.id))).collect();
+        for r in pending_reboot(&root).map(|r| r.reasons).unwrap_or_default() {
+            if !reasons.contains(&r) {
+                reasons.push(r);
+            }
+        }
+        let report = verdict(cli, &mut out, &runner, &recipes, &args)?;
+        if !reasons.is_empty() {
+            writeln!(out, "reboot required: {}", reasons.join("; "))?;
+            return Ok(exit::REBOOT);
+        }
+        return Ok(if report.diagnosis.state == "broken" { exit::PROBLEMS } else { exit::OK });
+    }
+    if !args.yes && !confirm(total)? {
+        writeln!(out, "nothing changed")?;
+        return Ok(exit::PROBLEMS);
+    }
+
+    let st = StateDir::lock(&root)?;
+    let mut state = st.load()?;
+    state.version = 1;
+    state.tool_version = env!("CARGO_PKG_VERSION").to_string();
+    state.recipes = recipes.origin.clone();
+    state.last_run = Some(st.run_id().to_string());
+    let boot_id = root.read_trimmed("proc/sys/kernel/random/boot_id").ok().flatten();
+    // Reasons recorded earlier in this same boot still hold; once the boot id changed (or
+    // cannot be known) only what the steps observe now counts.
+    let carried: Vec<String> = pending_reboot(&root).map(|r| r.reasons).unwrap_or_default();
+    let progress = Progress::new(cli.quiet);
+    let mut failed: Option<String> = None;
+    let mut reboot_reasons: Vec<String> = Vec::new();
+    let mut seq = 0;
+    for s in &steps {
+        if s.id() == "verify" {
+            continue;
+        }
+        // Re-probe: earlier steps changed the host.
+        let facts = probe(&runner, &recipes, &args);
+        let cx = StepCtx { root: &root, runner: &runner, facts: &facts, recipes: &recipes, args: &args };
+        let plan = s.plan(&cx).with_context(|| format!("planning step {}", s.id()))?;
+        let record = |status: &str, message: String| StepRecord {
+            status: status.into(),
+            run: st.run_id().into(),
+            at: now(),
+            message,
+        };
+        if let Some(b) = plan.blocked {
+            failed = Some(format!("[{}] {b}", s.id()));
+            state.steps.insert(s.id().into(), record("failed", b));
+            break;
+        }
+        if let Some(u) = plan.unavailable {
+            state.steps.insert(s.id().into(), record("unavailable", u));
+            continue;
+        }
+        let mut error = None;
+        for a in &plan.actions {
+            seq += 1;
+            progress.line(s.id(), a.render(&root).lines().next().unwrap_or_default());
+            if let Err(e) = action::apply(a, s.id(), &root, &runner, &st, seq) {
+                error = Some(format!("{e:#}"));
+                break;
+            }
+        }
+        if error.is_none() && !plan.actions.is_empty() {
+            // Verify: the step must now plan nothing.
+            let facts = probe(&runner, &recipes, &args);
+            let cx = StepCtx { root: &root, runner: &runner, facts: &facts, recipes: &recipes, args: &args };
+            let again = s.plan(&cx)?;
+            if !again.actions.is_empty() {
+                let left: Vec<String> = again
+                    .actions
+                    .iter()
+                    .map(|a| a.render(&root).lines().next().unwrap_or_default().to_string())
+                    .collect();
+                error = Some(format!("did not converge; still planned: {}", left.join("; ")));
+            }
+        }
+        if let Some(e) = error {
+            progress.line(s.id(), &format!("FAILED: {e}"));
+            state.steps.insert(s.id().into(), record("failed", e.clone()));
+            failed = Some(format!("[{}] {e}", s.id()));
+            break;
+        }
+        if let Some(r) = plan.reboot {
+            reboot_reasons.push(format!("{}: {r}", s.id()));
+        }
+        let msg = if plan.actions.is_empty() {
+            "nothing to do".to_string()
+        } else {
+            format!("{} change(s) applied", plan.actions.len())
+        };
+        state.steps.insert(s.id().into(), record("done", msg));
+        st.save(&state)?;
+    }
+    for r in carried {
+        if !reboot_reasons.contains(&r) {
+            reboot_reasons.push(r);
+        }
+    }
+    state.reboot = (!reboot_reasons.is_empty()).then(|| RebootPending {
+        reasons: reboot_reasons.clone(),
+        boot_id: boot_id.clone(),
+        run: st.run_id().into(),
+    });
+    st.save(&state)?;
+
+    let report = verdict(cli, &mut out, &runner, &recipes, &args)?;
+    writeln!(out, "logs: {}", st.log_dir_display())?;
+    if let Some(f) = failed {
+        writeln!(
+            out,
+            "install failed: {f}\nRun the same command again after fixing it; finished steps are not redone."
+        )?;
+        return Ok(exit::PROBLEMS);
+    }
+    if let Some(r) = &state.reboot {
+        writeln!(out, "reboot required: {}", r.reasons.join("; "))?;
+        if args.reboot == RebootPolicy::IfNeeded && !root_is_offline(&root) {
+            let argv = vec!["systemctl".to_string(), "reboot".to_string()];
+            writeln!(out, "rebooting: {}", quote_argv(&argv))?;
+            action::apply(
+                &action::Action::Run { argv, why: "--reboot if-needed".into() },
+                "reboot",
+                &root,
+                &runner,
+                &st,
+                seq + 1,
+            )?;
+        } else {
+            writeln!(out, "After the reboot, run the same command again to finish.")?;
+        }
+        return Ok(exit::REBOOT);
+    }
+    Ok(if report.diagnosis.state == "broken" { exit::PROBLEMS } else { exit::OK })
+}
+
+/// The `verify` step: the doctor ladder on the converged host, one line per problem.
+fn verdict(cli: &Cli, out: &mut dyn Write, runner: &Runner, recipes: &Recipes, args: &InstallArgs) -> Result<Report> {
+    let facts = probe(runner, recipes, args);
+    let results = run_checks(&facts, recipes, &CheckOptions::default(), &[], &[]);
+    let report = Report::new(&facts, recipes, results);
+    writeln!(out, "\nverify (doctor):")?;
+    render(
+        out,
+        &report,
+        &HumanOptions {
+            unicode: super::unicode(),
+            color: super::colors(cli.color),
+            verbose: false,
+            quiet: true,
+            brief: true,
+        },
+    )?;
+    Ok(report)
+}
+
+/// A reboot recorded by an earlier run in this same boot (both boot ids known and equal).
+fn pending_reboot(root: &crate::host::root::Root) -> Option<RebootPending> {
+    let text = root.read_optional(format!("{}/state.json", crate::state::STATE_DIR)).ok().flatten()?;
+    let state: crate::state::State = serde_json::from_str(&text).ok()?;
+    let r = state.reboot?;
+    let boot_id = root.read_trimmed("proc/sys/kernel/random/boot_id").ok().flatten();
+    (r.boot_id.is_some() && r.boot_id == boot_id).then_some(r)
+}
+
+fn root_is_offline(root: &crate::host::root::Root) -> bool {
+    root.mode() == crate::host::root::RootMode::Offline
+}
+
+/// Progress on stderr: a spinner with the current action on a terminal, plain lines otherwise.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    quiet: bool,
+}
+
+impl Progress {
+    fn new(quiet: bool) -> Self {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let b = indicatif::ProgressBar::new_spinner();
+            b.enable_steady_tick(std::time::Duration::from_millis(120));
+            b
+        });
+        Progress { bar, quiet }
+    }
+
+    fn line(&self, step: &str, msg: &str) {
+        match &self.bar {
+            Some(b) => b.println(format!("[{step}] {msg}")),
+            None if !self.quiet => eprintln!("[{step}] {msg}"),
+            None => {}
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}

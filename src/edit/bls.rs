@@ -1,0 +1,200 @@
+//! Editing the `options` lines of a Boot Loader Specification entry
+//! (`/boot/loader/entries/*.conf`), the layer `grubby --update-kernel=ALL` edits on Fedora
+//! (upstream-stack §9.1).
+//!
+//! BLS format (uapi-group Boot Loader Specification): one `key value` per line, key and value
+//! separated by whitespace, `#` comments; `options` may repeat and the lines are joined with
+//! a space. Lines are recognised the same way as in [`crate::parse::bls::parse_bls`].
+
+use super::kargs::{EditResult, KargEdit, edit_cmdline, plan_additions};
+use crate::parse::cmdline::parse_cmdline;
+
+/// An `options` line split into its parts, so it can be put back together byte for byte.
+struct OptionsLine<'a> {
+    /// Leading whitespace, `options`, and the whitespace after it.
+    head: &'a str,
+    /// The argument string.
+    value: &'a str,
+    /// `\n`, `\r\n` or nothing (last line without newline).
+    ending: &'a str,
+}
+
+fn split_options_line(line: &str) -> Option<OptionsLine<'_>> {
+    let body = line.strip_suffix('\n').unwrap_or(line);
+    let body = body.strip_suffix('\r').unwrap_or(body);
+    let ending = &line[body.len()..];
+    let indent = body.len() - body.trim_start().len();
+    let rest = body[indent..].strip_prefix("options")?;
+    if !rest.is_empty() && !rest.starts_with(char::is_whitespace) {
+        return None;
+    }
+    let sep = rest.len() - rest.trim_start().len();
+    let head_len = indent + "options".len() + sep;
+    Some(OptionsLine { head: &body[..head_len], value: &body[head_len..], ending })
+}
+
+/// Rebuild an `options` line with a new value: no dangling separator when the value becomes
+/// empty, and a single space added when a bare `options` line gets a value.
+fn join_options_line(head: &str, value: &str, ending: &str) -> String {
+    let head = if value.is_empty() {
+        head.trim_end()
+    } else if !head.ends_with(char::is_whitespace) {
+        return format!("{head} {value}{ending}");
+    } else {
+        head
+    };
+    format!("{head}{value}{ending}")
+}
+
+/// Apply `e` to a BLS entry: removals to every `options` line (each line stays separate),
+/// additions once, at the end of the last `options` line (a new `options` line is appended
+/// if the entry has none). An addition already settled by the joined `options` lines is
+/// skipped, or reported as a conflict if the key has another value. All other lines are
+/// copied byte for byte. GRUB variables such as `$kernelopts` (older Fedora) are left alone.
+pub fn edit_bls_options(text: &str, e: &KargEdit) -> EditResult {
+    let removals = e.removals_only();
+    let mut result = EditResult::unchanged(text);
+    // Every line of the entry, with the new value for `options` lines.
+    let mut lines: Vec<(&str, Option<(OptionsLine<'_>, String)>)> = Vec::new();
+    for line in text.split_inclusive('\n') {
+        match split_options_line(line) {
+            Some(opt) => {
+                let r = edit_cmdline(opt.value, &removals);
+                let value = r.text.clone();
+                result.absorb_reports(r);
+                lines.push((line, Some((opt, value))));
+            }
+            None => lines.push((line, None)),
+        }
+    }
+
+    let adds: Vec<_> = e.add.iter().flat_map(|a| parse_cmdline(a).args).collect();
+    let mut appended = None;
+    if !adds.is_empty() {
+        let joined: Vec<&str> = lines.iter().filter_map(|(_, o)| o.as_ref().map(|(_, v)| v.as_str())).collect();
+        let (added, conflicts) = plan_additions(&parse_cmdline(&joined.join(" ")).args, &adds);
+        result.conflicts.extend(conflicts);
+        if !added.is_empty() {
+            let add_only = KargEdit { remove: Vec::new(), add: added.clone() };
+            match lines.iter_mut().rev().find_map(|(_, o)| o.as_mut()) {
+                Some((_, value)) => *value = edit_cmdline(value, &add_only).text,
+                None => appended = Some(format!("options {}\n", added.join(" "))),
+            }
+            result.added.extend(added);
+        }
+    }
+
+    let mut out = String::with_capacity(text.len() + 32);
+    for (line, opt) in &lines {
+        match opt {
+            Some((o, value)) if value != o.value => out.push_str(&join_options_line(o.head, value, o.ending)),
+            _ => out.push_str(line),
+        }
+    }
+    if let Some(line) = appended {
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push_str(&line);
+    }
+    result.changed = out != text;
+    result.text = out;
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn edit(remove: &[&str], add: &[&str]) -> KargEdit {
+        KargEdit {
+            remove: remove.iter().map(|s| s.to_string()).collect(),
+            add: add.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// A Fedora 44 entry as written by kernel-install + grubby.
+    const FEDORA: &str = "title Fedora Linux (7.1.8-200.fc44.x86_64) 44 (Workstation Edition)\n\
+        version 7.1.8-200.fc44.x86_64\n\
+        linux /vmlinuz-7.1.8-200.fc44.x86_64\n\
+        initrd /initramfs-7.1.8-200.fc44.x86_64.img\n\
+        options root=UUID=4d6c1a5e-8f0b-4b8e-9a55-1c2d3e4f5a6b ro rootflags=subvol=root amd_iommu=off rhgb quiet\n\
+        grub_users $grub_users\n\
+        grub_arg --unrestricted\n\
+        grub_class fedora\n";
+
+    #[test]
+    fn fedora_entry() {
+        let e = edit(&["amd_iommu=off", "amd_iommu=pt"], &[]);
+        let r = edit_bls_options(FEDORA, &e);
+        assert_eq!(r.text, FEDORA.replace(" amd_iommu=off", ""));
+        assert!(r.changed);
+        assert_eq!(r.removed, ["amd_iommu=off"]);
+        let parsed = crate::parse::bls::parse_bls(&r.text);
+        assert_eq!(
+            parsed.options.as_deref(),
+            Some("root=UUID=4d6c1a5e-8f0b-4b8e-9a55-1c2d3e4f5a6b ro rootflags=subvol=root rhgb quiet")
+        );
+        assert_eq!(parsed.other, crate::parse::bls::parse_bls(FEDORA).other);
+    }
+
+    /// (input, remove, add, expected)
+    #[allow(clippy::type_complexity)]
+    const CASES: &[(&str, &[&str], &[&str], &str)] = &[
+        (FEDORA, &["amd_iommu=pt"], &[], FEDORA),
+        ("", &["amd_iommu"], &[], ""),
+        // Several options lines stay separate; each is edited.
+        (
+            "linux /vmlinuz\noptions root=/dev/sda1 amd_iommu=off\noptions amd_iommu=off,fullflush quiet\n",
+            &["amd_iommu=off"],
+            &["iommu=pt"],
+            "linux /vmlinuz\noptions root=/dev/sda1\noptions amd_iommu=fullflush quiet iommu=pt\n",
+        ),
+        // Already set on an earlier line: nothing added.
+        ("options iommu=pt\noptions quiet\n", &[], &["iommu=pt"], "options iommu=pt\noptions quiet\n"),
+        // A line that becomes empty keeps its key and line ending, without a trailing space.
+        ("options\tamd_iommu=off\r\ntitle x\r\n", &["amd_iommu"], &[], "options\r\ntitle x\r\n"),
+        ("options", &[], &["quiet"], "options quiet"),
+        // No options line: one is appended.
+        ("title x\nlinux /vmlinuz", &[], &["quiet"], "title x\nlinux /vmlinuz\noptions quiet\n"),
+        // Indentation, GRUB variables and look-alike keys are left alone.
+        (
+            "  options $kernelopts amd_iommu=off\noptionsx amd_iommu=off\n# options amd_iommu=off\n",
+            &["amd_iommu=off"],
+            &[],
+            "  options $kernelopts\noptionsx amd_iommu=off\n# options amd_iommu=off\n",
+        ),
+        // No trailing newline on the last line.
+        ("options quiet amd_iommu=off", &["amd_iommu=off"], &[], "options quiet"),
+    ];
+
+    #[test]
+    fn table_and_idempotence() {
+        for (input, remove, add, want) in CASES {
+            let e = edit(remove, add);
+            let r = edit_bls_options(input, &e);
+            assert_eq!(r.text, *want, "input {input:?}");
+            assert_eq!(r.changed, input != want, "input {input:?}");
+            let again = edit_bls_options(&r.text, &e);
+            assert!(!again.changed, "not idempotent: {input:?}");
+        }
+    }
+
+    #[test]
+    fn conflict() {
+        let r = edit_bls_options("options iommu=nopt\n", &edit(&[], &["iommu=pt"]));
+        assert!(!r.changed);
+        assert_eq!(r.conflicts, ["iommu=pt not added: iommu=nopt is already set"]);
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let e = edit(&["amd_iommu=off", "\""], &["a=\"b"]);
+        for input in
+            ["\"", "options \"", "options amd_iommu=\"off\n", "options\u{a0}x", "\r", "\n\n\r\n", "\u{0}\u{fffd}é"]
+        {
+            let r = edit_bls_options(input, &e);
+            let _ = edit_bls_options(&r.text, &e);
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! Install state under the root: a lock against concurrent runs, the state file (steps
+//! done, reboot pending), a journal of every change with backups, and per-run logs.
+//!
+//! Layout (root-relative): `var/lib/npu-setup/{lock,state.json,journal.jsonl,backups/<run>/…}`
+//! and `var/log/npu-setup/<run>/…`. Nothing here is touched by `--dry-run`.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
+
+use crate::fsx;
+use crate::host::root::Root;
+
+/// State directory, root-relative.
+pub const STATE_DIR: &str = "var/lib/npu-setup";
+/// Log directory, root-relative.
+pub const LOG_DIR: &str = "var/log/npu-setup";
+
+/// What a step's last run left behind.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StepRecord {
+    /// `done`, `failed`, `skipped`.
+    pub status: String,
+    /// Run id.
+    pub run: String,
+    /// Seconds since the epoch.
+    pub at: u64,
+    /// One line.
+    pub message: String,
+}
+
+/// A reboot the host still owes us.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RebootPending {
+    /// Why.
+    pub reasons: Vec<String>,
+    /// `proc/sys/kernel/random/boot_id` when it was recorded; a different id means rebooted.
+    pub boot_id: Option<String>,
+    /// Run id that recorded it.
+    pub run: String,
+}
+
+/// `state.json`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct State {
+    /// Format version.
+    pub version: u32,
+    /// npu-setup version of the last run.
+    pub tool_version: String,
+    /// Where the recipes came from in the last run.
+    pub recipes: String,
+    /// Per step.
+    pub steps: BTreeMap<String, StepRecord>,
+    /// Reboot owed.
+    pub reboot: Option<RebootPending>,
+    /// Last run id.
+    pub last_run: Option<String>,
+}
+
+/// One change, as written to the journal.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct JournalEntry {
+    /// Run id.
+    pub run: String,
+    /// Seconds since the epoch.
+    pub at: u64,
+    /// Step id.
+    pub step: String,
+    /// `write`, `edit`, `remove`, `mkdir`, `run`.
+    pub action: String,
+    /// File path (host view) or shell-quoted argv.
+    pub target: String,
+    /// Backup of the previous content (host view), for files we do not own.
+    pub backup: Option<String>,
+    /// SHA-256 before.
+    pub before: Option<String>,
+    /// SHA-256 after, or the exit code for commands.
+    pub after: Option<String>,
+}
+
+/// The locked state directory of one run.
+#[derive(Debug)]
+pub struct StateDir {
+    root: Root,
+    run: String,
+    _lock: Flock<File>,
+}
+
+/// Seconds since the epoch.
+pub fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+impl StateDir {
+    /// Takes the install lock (non-blocking): a second install fails at once, naming the
+    /// holder's pid.
+    pub fn lock(root: &Root) -> Result<Self> {
+        let dir = root.join(STATE_DIR);
+        fsx::create_dirs(&dir)?;
+        let path = dir.join("lock");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening the lock {}", path.display()))?;
+        let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(l) => l,
+            Err((f, errno)) => {
+                let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                drop(f);
+                if errno == nix::errno::Errno::EWOULDBLOCK {
+                    bail!(
+                        "another npu-setup install is running (pid {}); lock {} is held",
+                        holder.trim(),
+                        Root::display(format!("{STATE_DIR}/lock"))
+                    );
+                }
+                bail!("locking {}: {errno}", path.display());
+            }
+        };
+        lock.set_len(0).ok();
+        let _ = writeln!(&mut *lock, "{}", std::process::id());
+        let run = format!("{}-{}", now(), std::process::id());
+        Ok(StateDir { root: root.clone(), run, _lock: lock })
+    }
+
+    /// This run's id.
+    pub fn run_id(&self) -> &str {
+        &self.run
+    }
+
+    /// Reads the state file; a missing file is a fresh state, a corrupt one is moved aside
+    /// (named in the warning) and replaced by a fresh state.
+    pub fn load(&self) -> Result<State> {
+        let rel = format!("{STATE_DIR}/state.json");
+        let Some(text) = self.root.read_optional(&rel)? else { return Ok(State { version: 1, ..Default::default() }) };
+        match serde_json::from_str(&text) {
+            Ok(s) => Ok(s),
+            Err(e) => {
+                let aside = self.root.join(format!("{rel}.corrupt-{}", self.run));
+                std::fs::rename(self.root.join(&rel), &aside)
+                    .with_context(|| format!("moving aside {}", Root::display(&rel)))?;
+                tracing::warn!(
+                    "{} was corrupt ({e}); kept as {} and starting fresh",
+                    Root::display(&rel),
+                    aside.display()
+                );
+                Ok(State { version: 1, ..Default::default() })
+            }
+        }
+    }
+
+    /// Writes the state file atomically.
+    pub fn save(&self, s: &State) -> Result<()> {
+        let data = serde_json::to_vec_pretty(s)?;
+        fsx::atomic_write(&self.root.join(format!("{STATE_DIR}/state.json")), &data, 0o644, None)
+    }
+
+    /// Appends one journal line and flushes it to disk before the change it records is made
+    /// durable elsewhere.
+    pub fn journal(&self, e: &JournalEntry) -> Result<()> {
+        let path = self.root.join(format!("{STATE_DIR}/journal.jsonl"));
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("opening the journal {}", path.display()))?;
+        let mut line = serde_json::to_vec(e)?;
+        line.push(b'\n');
+        f.write_all(&line).with_context(|| format!("writing the journal {}", path.display()))?;
+        f.sync_data().with_context(|| format!("flushing the journal {}", path.display()))
+    }
+
+    /// Copies a root-relative file into this run's backup dir; returns the backup's host path.
+    pub fn backup(&self, rel: &str) -> Result<Option<String>> {
+        let src = self.root.join(rel);
+        if !src.is_file() {
+            return Ok(None);
+        }
+        let rel_b = format!("{STATE_DIR}/backups/{}/{}", self.run, rel.trim_start_matches('/'));
+        fsx::copy_atomic(&src, &self.root.join(&rel_b))?;
+        Ok(Some(Root::display(&rel_b)))
+    }
+
+    /// Path of a log file for this run (created on demand).
+    pub fn log_path(&self, name: &str) -> Result<PathBuf> {
+        let dir = self.root.join(format!("{LOG_DIR}/{}", self.run));
+        fsx::create_dirs(&dir)?;
+        Ok(dir.join(name))
+    }
+
+    /// Host view of this run's log directory.
+    pub fn log_dir_display(&self) -> String {
+        Root::display(format!("{LOG_DIR}/{}", self.run))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_lock_fails_naming_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        let first = StateDir::lock(&root).unwrap();
+        let err = StateDir::lock(&root).unwrap_err().to_string();
+        assert!(err.contains("another npu-setup install is running"), "{err}");
+        assert!(err.contains(&std::process::id().to_string()), "{err}");
+        drop(first);
+        StateDir::lock(&root).unwrap();
+    }
+
+    #[test]
+    fn corrupt_state_is_moved_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        let s = StateDir::lock(&root).unwrap();
+        std::fs::write(root.join("var/lib/npu-setup/state.json"), b"{not json").unwrap();
+        let st = s.load().unwrap();
+        assert_eq!(st.version, 1);
+        assert!(root.list_dir("var/lib/npu-setup").unwrap().iter().any(|n| n.starts_with("state.json.corrupt-")));
+        s.save(&st).unwrap();
+        assert_eq!(s.load().unwrap(), st);
+    }
+}

@@ -1,0 +1,74 @@
+//! `access`: the target user can open the NPU (and GPU) device nodes. The default node is
+//! `root:render 0660` (Ubuntu, lemonade#1771), so the user joins the node's group;
+//! `flm validate` would otherwise only say "No NPU device found" (ROCm/FastFlowLM#400).
+
+use anyhow::Result;
+
+use super::{Plan, Step, StepCtx, action::Action};
+
+/// The access step.
+pub struct Access;
+
+impl Step for Access {
+    fn id(&self) -> &'static str {
+        "access"
+    }
+    fn summary(&self) -> &'static str {
+        "device-node access for --user (render group)"
+    }
+    fn plan(&self, cx: &StepCtx) -> Result<Plan> {
+        let mut p = Plan::default();
+        let Some(user) = cx.user() else {
+            p.notes.push("no target user (pass --user NAME): group membership not changed".into());
+            return Ok(p);
+        };
+        let Some(u) = cx.facts.users.ok() else {
+            p.blocked = Some(format!("cannot read users: {}", cx.facts.users.reason().unwrap_or("")));
+            return Ok(p);
+        };
+        let passwd = crate::parse::passwd::parse_passwd(&cx.root.read_optional("etc/passwd")?.unwrap_or_default());
+        if !passwd.iter().any(|e| e.name == user) {
+            p.blocked = Some(format!("user {user} does not exist in /etc/passwd (--user)"));
+            return Ok(p);
+        }
+        let groups = crate::parse::passwd::parse_group(&cx.root.read_optional("etc/group")?.unwrap_or_default());
+        // The group owning the accel node, else the distros' convention (render).
+        let node_gid = cx
+            .facts
+            .nodes
+            .ok()
+            .and_then(|n| n.accel.first())
+            .and_then(|n| n.stat.as_ref())
+            .map(|s| (s.gid, s.mode.clone()));
+        let group = match &node_gid {
+            Some((gid, mode)) => {
+                let bits = u32::from_str_radix(mode, 8).unwrap_or(0);
+                if bits & 0o006 == 0o006 {
+                    p.notes.push("the NPU node is world read-write: no group needed".into());
+                    return Ok(p);
+                }
+                groups.iter().find(|g| g.gid == *gid).map(|g| g.name.clone())
+            }
+            None => None,
+        }
+        .unwrap_or_else(|| "render".into());
+        let Some(g) = groups.iter().find(|g| g.name == group) else {
+            p.notes.push(format!(
+                "group {group} does not exist yet (created by udev/systemd on first boot); nothing to do"
+            ));
+            return Ok(p);
+        };
+        let primary = passwd.iter().find(|e| e.name == user).map(|e| e.gid) == Some(g.gid);
+        if g.members.iter().any(|m| m == &user) || primary || u.name == "root" {
+            return Ok(p);
+        }
+        let mut argv = vec!["usermod".to_string()];
+        if cx.offline() {
+            argv.extend(["--root".into(), cx.root.path().display().to_string()]);
+        }
+        argv.extend(["-aG".into(), group.clone(), user.clone()]);
+        p.actions.push(Action::Run { argv, why: format!("let {user} open /dev/accel/* and /dev/dri/renderD*") });
+        p.notes.push(format!("{user} must log out and back in for the {group} group to apply"));
+        Ok(p)
+    }
+}

@@ -1,0 +1,164 @@
+//! `kargs`: enforce `grub/policy.yaml` on every boot-configuration layer with the distro's
+//! tool, touching only the arguments the policy owns.
+//!
+//! Layers (upstream-stack.md §9): `/etc/default/grub` (+ `grub.d`), `/etc/kernel/cmdline`,
+//! BLS entries — through `grubby --update-kernel=ALL` when grubby exists (Fedora/RHEL; it also
+//! updates the other two layers), else edited directly — and a non-BLS `grub.cfg`,
+//! regenerated with update-grub / grub-mkconfig. A file that cannot be parsed is refused,
+//! untouched.
+
+use anyhow::Result;
+
+use super::{Action, Plan, Step, StepCtx, action::FileEdit};
+use crate::edit::bls::edit_bls_options;
+use crate::edit::grub_default::edit_grub_default;
+use crate::edit::kargs::{KargEdit, edit_cmdline};
+use crate::edit::kernel_cmdline::edit_kernel_cmdline;
+
+/// The kargs step.
+pub struct Kargs;
+
+/// The arguments the policy removes (`action: remove`).
+pub fn policy_edit(cx: &StepCtx) -> KargEdit {
+    let mut remove: Vec<String> = Vec::new();
+    for r in cx.recipes.kargs.iter().filter(|r| r.action == "remove") {
+        let a = format!("{}={}", r.key, r.value);
+        if !remove.contains(&a) {
+            remove.push(a);
+        }
+    }
+    KargEdit { remove, add: Vec::new() }
+}
+
+fn rel(host_path: &str) -> String {
+    host_path.trim_start_matches('/').to_string()
+}
+
+impl Step for Kargs {
+    fn id(&self) -> &'static str {
+        "kargs"
+    }
+    fn summary(&self) -> &'static str {
+        "kernel arguments: remove amd_iommu=off / amd_iommu=pt from every boot layer"
+    }
+    fn plan(&self, cx: &StepCtx) -> Result<Plan> {
+        let mut p = Plan::default();
+        let e = policy_edit(cx);
+        let Some(b) = cx.facts.boot.ok() else {
+            p.blocked = Some(format!("cannot read the boot configuration: {}", cx.facts.boot.reason().unwrap_or("")));
+            return Ok(p);
+        };
+        let mut removed: Vec<String> = Vec::new();
+        let mut note_removed = |r: &[String]| {
+            for x in r {
+                if !removed.contains(x) {
+                    removed.push(x.clone());
+                }
+            }
+        };
+        // 1. /etc/default/grub and grub.d drop-ins (strict parse, or refuse).
+        for g in &b.grub_default {
+            let path = rel(&g.file);
+            let Some(text) = cx.root.read_optional(&path)? else { continue };
+            match edit_grub_default(&text, &e) {
+                Ok(r) if r.changed => {
+                    note_removed(&r.removed);
+                    p.actions.push(Action::EditFile { path, edit: FileEdit::GrubDefault { edit: e.clone() } });
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    // Refuse only when the file carries an argument we must remove.
+                    let lenient = [g.cmdline_linux.as_deref(), g.cmdline_linux_default.as_deref()];
+                    if lenient.iter().flatten().any(|v| edit_cmdline(v, &e).changed) {
+                        p.blocked = Some(format!(
+                            "refusing to edit {}: {err} (the file is left untouched; fix it by hand)",
+                            g.file
+                        ));
+                        return Ok(p);
+                    }
+                    p.notes.push(format!("{} is not fully parsable ({err}) but needs no change", g.file));
+                }
+            }
+        }
+        // 2. /etc/kernel/cmdline (kernel-install / systemd-boot / UKI).
+        if let Some(text) = cx.root.read_optional("etc/kernel/cmdline")? {
+            let r = edit_kernel_cmdline(&text, &e);
+            if r.changed {
+                note_removed(&r.removed);
+                p.actions.push(Action::EditFile {
+                    path: "etc/kernel/cmdline".into(),
+                    edit: FileEdit::KernelCmdline { edit: e.clone() },
+                });
+            }
+        }
+        // 3. BLS entries: grubby when present (it owns them on Fedora/RHEL), else direct edits.
+        let mut bls_changes = Vec::new();
+        for entry in &b.bls {
+            let path = rel(&entry.file);
+            if let Some(text) = cx.root.read_optional(&path)? {
+                let r = edit_bls_options(&text, &e);
+                if r.changed {
+                    note_removed(&r.removed);
+                    bls_changes.push((path, r.removed));
+                }
+            }
+        }
+        if !bls_changes.is_empty() {
+            let present: Vec<String> = {
+                let mut v: Vec<String> = bls_changes.iter().flat_map(|(_, r)| r.clone()).collect();
+                v.sort();
+                v.dedup();
+                v
+            };
+            if cx.runner.locate("grubby").is_some() {
+                p.actions.push(Action::Run {
+                    argv: vec![
+                        "grubby".into(),
+                        "--update-kernel=ALL".into(),
+                        format!("--remove-args={}", present.join(" ")),
+                    ],
+                    why: "remove the arguments from every boot entry".into(),
+                });
+            } else {
+                for (path, _) in bls_changes {
+                    p.actions.push(Action::EditFile { path, edit: FileEdit::BlsOptions { edit: e.clone() } });
+                }
+            }
+        }
+        // 4. A generated non-BLS grub.cfg is stale until regenerated.
+        if b.bls.is_empty()
+            && let Some(cfg) = &b.grub_cfg_file
+            && b.grub_cfg.iter().any(|(_, args)| edit_cmdline(args, &e).changed)
+        {
+            let argv: Vec<String> = match cx.family() {
+                "ubuntu" | "debian" => vec!["update-grub".into()],
+                "fedora" | "rhel" => vec!["grub2-mkconfig".into(), "-o".into(), cfg.clone()],
+                _ => vec!["grub-mkconfig".into(), "-o".into(), cfg.clone()],
+            };
+            p.actions.push(Action::Run { argv, why: format!("regenerate {cfg} from /etc/default/grub") });
+        }
+        // The running kernel keeps its arguments until the reboot.
+        if let Some(running) = cx.facts.kernel.ok().and_then(|k| k.cmdline.as_deref()) {
+            let r = edit_cmdline(running, &e);
+            if r.changed {
+                p.reboot = Some(format!(
+                    "the running kernel still has {}; the new arguments apply at the next boot",
+                    r.removed.join(" ")
+                ));
+            }
+        }
+        if !removed.is_empty() {
+            p.notes.push(format!(
+                "removes {} (policy: grub/policy.yaml); no other argument is touched",
+                removed.join(" ")
+            ));
+        }
+        if p.actions.is_empty() && p.reboot.is_none() {
+            p.notes.push(format!(
+                "{} agree with the policy",
+                if b.bls.is_empty() { "boot settings" } else { "boot entries" }
+            ));
+        }
+        Ok(p)
+    }
+}

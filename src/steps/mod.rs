@@ -1,0 +1,161 @@
+//! Install steps: idempotent units that `plan` concrete actions from Facts + recipes, are
+//! applied by the engine, and are verified by planning again (DESIGN.md "Steps").
+//!
+//! The acceptance test of every step: apply, plan again, get nothing.
+
+pub mod access;
+pub mod action;
+pub mod kargs;
+pub mod limits;
+pub mod loader;
+pub mod preflight;
+pub mod unavailable;
+pub mod verify;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::cli::InstallArgs;
+use crate::host::Facts;
+use crate::host::root::{Root, RootMode};
+use crate::recipes::{Distro, Recipes};
+use crate::runner::Runner;
+pub use action::Action;
+
+/// What a step wants done.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Plan {
+    /// Changes, in order.
+    pub actions: Vec<Action>,
+    /// Things the user should know (no change implied).
+    pub notes: Vec<String>,
+    /// A reboot the host owes for this step's changes to take effect (not an action: it
+    /// stays true until the reboot, so it must not keep the step from converging).
+    pub reboot: Option<String>,
+    /// The step cannot proceed; install stops before changing anything else.
+    pub blocked: Option<String>,
+    /// The step is not available in this version (said in the plan, never silently).
+    pub unavailable: Option<String>,
+}
+
+impl Plan {
+    /// Nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+}
+
+/// Everything a step reads.
+pub struct StepCtx<'a> {
+    /// The root being converged.
+    pub root: &'a Root,
+    /// Runs read-only queries while planning.
+    pub runner: &'a Runner,
+    /// Facts probed just before planning.
+    pub facts: &'a Facts,
+    /// Data.
+    pub recipes: &'a Recipes,
+    /// Install options.
+    pub args: &'a InstallArgs,
+}
+
+impl StepCtx<'_> {
+    /// The distro recipe.
+    pub fn distro(&self) -> Option<&Distro> {
+        self.facts.os.ok().and_then(|o| self.recipes.distro(&o.id, &o.id_like))
+    }
+
+    /// `fedora`, `ubuntu`, `arch`… or `other`.
+    pub fn family(&self) -> &str {
+        self.distro().map(|d| d.id.as_str()).unwrap_or("other")
+    }
+
+    /// True when the host is not running from this root (kickstart %post --nochroot, or an
+    /// image tree): services are enabled, never started.
+    pub fn offline(&self) -> bool {
+        self.root.mode() == RootMode::Offline
+    }
+
+    /// The user install configures access for: `--user`, else the doctor's choice.
+    pub fn user(&self) -> Option<String> {
+        self.args.user.clone().or_else(|| self.facts.users.ok().map(|u| u.name.clone())).filter(|u| u != "root")
+    }
+}
+
+/// An install step.
+pub trait Step: Sync {
+    /// Stable id (DESIGN.md "Install steps").
+    fn id(&self) -> &'static str;
+    /// One line: what the step converges.
+    fn summary(&self) -> &'static str;
+    /// The actions that would converge the host now (empty when converged).
+    fn plan(&self, cx: &StepCtx) -> Result<Plan>;
+}
+
+/// Every step, in install order (DESIGN.md).
+pub fn all() -> Vec<Box<dyn Step>> {
+    use unavailable::Unavailable as U;
+    const SOURCE_BUILDS: &str = "source builds: npu-setup issue #4";
+    const SERVICES: &str = "Lemonade steps: later in npu-setup issue #3";
+    vec![
+        Box::new(preflight::Preflight),
+        Box::new(kargs::Kargs),
+        Box::new(U {
+            id: "build-deps",
+            summary: "build dependencies for the source builds (dnf/apt/pacman)",
+            checks: &["xrt.install", "flm.install"],
+            tracked: SOURCE_BUILDS,
+        }),
+        Box::new(U {
+            id: "sources",
+            summary: "clone the pinned xdna-driver (with XRT) and FastFlowLM sources",
+            checks: &["xrt.install", "flm.install"],
+            tracked: SOURCE_BUILDS,
+        }),
+        Box::new(U {
+            id: "xrt",
+            summary: "build and install XRT (NPU flavour) packages",
+            checks: &["xrt.install"],
+            tracked: SOURCE_BUILDS,
+        }),
+        Box::new(U {
+            id: "driver",
+            summary: "xdna plugin package, DKMS module and firmware (or the shim only)",
+            checks: &["driver.module", "firmware.files", "firmware.compat", "dkms.state", "secureboot.signing"],
+            tracked: SOURCE_BUILDS,
+        }),
+        Box::new(U {
+            id: "flm",
+            summary: "build and install FastFlowLM into /opt/fastflowlm",
+            checks: &["flm.install"],
+            tracked: SOURCE_BUILDS,
+        }),
+        Box::new(loader::Loader),
+        Box::new(limits::Limits),
+        Box::new(access::Access),
+        Box::new(U {
+            id: "lemonade",
+            summary: "install the pinned Lemonade server package",
+            checks: &["lemonade.install"],
+            tracked: SERVICES,
+        }),
+        Box::new(U {
+            id: "lemonade-service",
+            summary: "Lemonade unit or drop-in: PATH to flm, model dir, memlock, bind address",
+            checks: &["lemonade.service"],
+            tracked: SERVICES,
+        }),
+        Box::new(U {
+            id: "models",
+            summary: "flm pull the recipe's models into the shared model dir",
+            checks: &["lemonade.api"],
+            tracked: SERVICES,
+        }),
+        Box::new(verify::Verify),
+    ]
+}
+
+/// Step ids in order.
+pub fn ids() -> Vec<&'static str> {
+    all().iter().map(|s| s.id()).collect()
+}

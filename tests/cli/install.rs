@@ -1,0 +1,310 @@
+//! install on scratch roots copied from fixtures: plans, convergence, idempotence, resume
+//! after a kill, refusal of bad input, the lock, and real tools (`ldconfig -r`, `usermod
+//! --root`, gcc-built ELF libraries). Fakes only for what cannot run here: grubby (Fedora's)
+//! and systemctl (no systemd), as recording shims.
+
+use std::path::{Path, PathBuf};
+
+use crate::{bin, copy_fixture, doctor_json, tree_digest, write_shim};
+
+/// Runs install on a root; returns (exit code, stdout, stderr).
+fn install(root: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = bin().arg("--root").arg(root).arg("install").args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Calls recorded by the shims (kept outside the tree, so tree digests ignore it).
+fn calls(root: &Path) -> Vec<String> {
+    std::fs::read_to_string(root.parent().unwrap().join("calls.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+const RECORD: &str = r#"echo "$(basename "$0") $*" >> "$NPU_SETUP_ROOT/../calls.log""#;
+
+/// Replaces the fixture's static shims for mutating tools with recording wrappers around the
+/// real tools (ldconfig, usermod) or fakes (grubby, systemctl).
+fn tooling(root: &Path) {
+    // `ldconfig -p` only reads the cache: record the calls that rebuild it.
+    write_shim(
+        root,
+        "usr/sbin/ldconfig",
+        &format!("[ \"$1\" = -p ] || {RECORD}\nexec /sbin/ldconfig -r \"$NPU_SETUP_ROOT\" \"$@\""),
+    );
+    let _ = std::fs::remove_file(root.join("usr/bin/ldconfig"));
+    write_shim(
+        root,
+        "usr/sbin/usermod",
+        &format!("{RECORD}\nexec /usr/sbin/usermod --root \"$NPU_SETUP_ROOT\" \"$@\""),
+    );
+    // Fedora's grubby cannot run here: a fake that removes the arguments from BLS options.
+    write_shim(
+        root,
+        "usr/sbin/grubby",
+        &format!(
+            "{RECORD}\nfor a in \"$@\"; do case \"$a\" in --remove-args=*) args=\"${{a#--remove-args=}}\";; esac; done\n\
+             for f in \"$NPU_SETUP_ROOT\"/boot/loader/entries/*.conf; do for x in $args; do sed -i \"/^options /s/ $x//g\" \"$f\"; done; done"
+        ),
+    );
+    // No systemd here: record daemon-reload/enable, replay everything else.
+    let sc = root.join("usr/bin/systemctl");
+    if sc.exists() {
+        std::fs::rename(&sc, root.join("usr/bin/systemctl.replay")).unwrap();
+    }
+    write_shim(
+        root,
+        "usr/bin/systemctl",
+        &format!(
+            "case \"$1\" in daemon-reload|enable|reboot) {RECORD}; exit 0;; esac\nexec \"$(dirname \"$0\")/systemctl.replay\" \"$@\""
+        ),
+    );
+}
+
+/// Real ELF libraries with the XRT sonames (gcc), so the real ldconfig can cache them.
+fn real_xrt_libs(root: &Path) {
+    let src = root.parent().unwrap().join("x.c");
+    std::fs::write(&src, "int xrt_placeholder(void) { return 0; }\n").unwrap();
+    for dir in ["opt/xilinx/xrt/lib64", "opt/xilinx/xrt/lib"] {
+        for so in ["libxrt_coreutil.so.2", "libxrt_core.so.2", "libxrt_driver_xdna.so.2"] {
+            let p = root.join(dir).join(so);
+            if std::fs::symlink_metadata(&p).is_ok() || dir.ends_with("lib64") {
+                let _ = std::fs::remove_file(&p);
+                let st = std::process::Command::new("gcc")
+                    .args(["-shared", "-fPIC", &format!("-Wl,-soname,{so}"), "-o"])
+                    .arg(&p)
+                    .arg(&src)
+                    .status()
+                    .unwrap();
+                assert!(st.success(), "gcc");
+            }
+        }
+    }
+}
+
+fn sed(root: &Path, rel: &str, from: &str, to: &str) {
+    let p = root.join(rel);
+    let t = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    std::fs::write(&p, t.replace(from, to)).unwrap();
+}
+
+fn add_karg_everywhere(root: &Path, arg: &str) {
+    sed(root, "proc/cmdline", " rhgb", &format!(" {arg} rhgb"));
+    sed(root, "etc/default/grub", "GRUB_CMDLINE_LINUX=\"", &format!("GRUB_CMDLINE_LINUX=\"{arg} "));
+    sed(root, "etc/kernel/cmdline", " rhgb", &format!(" {arg} rhgb"));
+    for e in std::fs::read_dir(root.join("boot/loader/entries")).unwrap() {
+        let p = e.unwrap().path();
+        let rel = p.strip_prefix(root).unwrap().display().to_string();
+        sed(root, &rel, " rhgb", &format!(" {arg} rhgb"));
+    }
+}
+
+/// A healthy Fedora fixture broken the way people break it: the Strix Halo GPU tuning
+/// (`amd_iommu=off`), no memlock configuration, XRT off the loader path.
+fn broken_fedora(fixture: &str) -> (tempfile::TempDir, PathBuf) {
+    let (tmp, root) = copy_fixture(fixture);
+    tooling(&root);
+    real_xrt_libs(&root);
+    add_karg_everywhere(&root, "amd_iommu=off");
+    for dir in ["etc/security/limits.d", "etc/systemd/system/user@.service.d", "etc/ld.so.conf.d"] {
+        let _ = std::fs::remove_dir_all(root.join(dir));
+    }
+    (tmp, root)
+}
+
+fn converges(fixture: &str) {
+    let (_tmp, root) = broken_fedora(fixture);
+    let (_, before) = doctor_json(&root, &[]);
+    assert_eq!(before["diagnosis"]["first_failure"], "boot.iommu");
+
+    let (code, out, err) = install(&root, &["--yes", "--user", "alice"]);
+    assert_eq!(code, 3, "reboot owed for the kernel arguments\n{out}\n{err}");
+    assert!(out.contains("reboot required: kargs"), "{out}");
+    let first = calls(&root);
+    assert!(first.iter().any(|c| c.starts_with("grubby --update-kernel=ALL --remove-args=amd_iommu=off")), "{first:?}");
+    assert!(first.iter().any(|c| c == "ldconfig "), "{first:?}");
+    assert!(first.iter().any(|c| c == "systemctl daemon-reload"), "{first:?}");
+    for rel in ["etc/default/grub", "etc/kernel/cmdline"] {
+        assert!(!std::fs::read_to_string(root.join(rel)).unwrap().contains("amd_iommu"), "{rel}");
+    }
+
+    // Second run: plans nothing, runs nothing that changes the host, still owes the reboot.
+    let digest = tree_digest(&root);
+    let (code, out, _) = install(&root, &["--yes", "--user", "alice"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("Everything is in place"), "{out}");
+    assert_eq!(calls(&root), first, "no command ran on the second run");
+    assert_eq!(digest, tree_digest(&root), "the second run wrote nothing");
+
+    // "Reboot": the running kernel now has the next-boot arguments.
+    sed(&root, "proc/cmdline", "amd_iommu=off ", "");
+    let (code, out, _) = install(&root, &["--yes", "--user", "alice"]);
+    assert_eq!(code, 0, "{out}");
+    let (_, after) = doctor_json(&root, &[]);
+    assert_eq!(after["diagnosis"]["state"], "ready", "{}", after["diagnosis"]);
+}
+
+#[test]
+fn converges_fedora43_619_dkms_host() {
+    converges("fedora43-619-dkms-healthy");
+}
+
+#[test]
+fn converges_fedora44_71_in_tree_host() {
+    converges("fedora44-71-intree-healthy");
+}
+
+#[test]
+fn dry_run_prints_the_exact_plan_and_changes_nothing() {
+    let (_tmp, root) = broken_fedora("fedora44-71-intree-healthy");
+    let digest = tree_digest(&root);
+    let (code, out, _) = install(&root, &["--dry-run", "--user", "alice"]);
+    assert_eq!(code, 0);
+    assert_eq!(digest, tree_digest(&root));
+    assert!(calls(&root).is_empty(), "{:?}", calls(&root));
+    assert!(out.contains("-GRUB_CMDLINE_LINUX=\"amd_iommu=off "), "{out}");
+    assert!(out.contains("run: grubby --update-kernel=ALL --remove-args=amd_iommu=off"), "{out}");
+    assert!(out.contains("write /etc/security/limits.d/99-npu-setup-memlock.conf (mode 0644)"), "{out}");
+    assert!(out.contains("+*\tsoft\tmemlock\tunlimited"), "{out}");
+    assert!(out.contains("write /etc/ld.so.conf.d/npu-setup-xrt.conf"), "{out}");
+    assert!(out.contains("dry run: "), "{out}");
+    let (_, json, _) = install(&root, &["--dry-run", "--plan-json", "--user", "alice"]);
+    let v: serde_json::Value = serde_json::from_str(json.split("\ndry run:").next().unwrap()).unwrap();
+    let kargs = v.as_array().unwrap().iter().find(|s| s["id"] == "kargs").unwrap();
+    assert_eq!(kargs["plan"]["actions"][0]["action"], "edit-file");
+    let plan_text = out.replace(root.to_str().unwrap(), "<root>");
+    insta::assert_snapshot!("install-dry-run-fedora44", plan_text);
+}
+
+#[test]
+fn without_a_terminal_and_without_yes_it_refuses() {
+    let (_tmp, root) = broken_fedora("fedora44-71-intree-healthy");
+    let digest = tree_digest(&root);
+    let (code, _, err) = install(&root, &["--user", "alice"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no terminal to ask on; pass --yes"), "{err}");
+    assert_eq!(digest, tree_digest(&root));
+}
+
+#[test]
+fn an_unparsable_grub_default_is_refused_untouched() {
+    let (_tmp, root) = broken_fedora("fedora44-71-intree-healthy");
+    let p = root.join("etc/default/grub");
+    let mut t = std::fs::read_to_string(&p).unwrap();
+    t.push_str("if [ -e /etc/grub-extra ]; then\n  GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX console=ttyS0\"\nfi\n");
+    std::fs::write(&p, &t).unwrap();
+    let digest = tree_digest(&root);
+    let (code, out, _) = install(&root, &["--yes", "--user", "alice"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("refusing to edit /etc/default/grub: line"), "{out}");
+    assert!(out.contains("install stops here: [kargs]"), "{out}");
+    assert_eq!(digest, tree_digest(&root), "nothing changed anywhere");
+}
+
+#[test]
+fn a_second_install_is_locked_out() {
+    let (_tmp, root) = broken_fedora("fedora44-71-intree-healthy");
+    std::fs::create_dir_all(root.join("var/lib/npu-setup")).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(root.join("var/lib/npu-setup/lock"))
+        .unwrap();
+    let _held = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).unwrap();
+    let (code, _, err) = install(&root, &["--yes", "--user", "alice"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("another npu-setup install is running"), "{err}");
+    assert!(calls(&root).is_empty());
+}
+
+#[test]
+fn access_adds_the_user_to_render_with_the_real_usermod() {
+    let (_tmp, root) = copy_fixture("case07-ubuntu2404-render-group");
+    tooling(&root);
+    let (code, out, err) = install(&root, &["--yes", "--only", "access", "--user", "alice"]);
+    assert_eq!(code, 1, "doctor still finds Lemonade missing\n{out}\n{err}");
+    assert!(calls(&root).contains(&"usermod -aG render alice".to_string()), "{:?}", calls(&root));
+    assert!(
+        std::fs::read_to_string(root.join("etc/group"))
+            .unwrap()
+            .lines()
+            .any(|l| l.starts_with("render:") && l.ends_with("alice"))
+    );
+    let (_, r) = doctor_json(&root, &[]);
+    assert_eq!(crate::check(&r, "accel.node")["status"], "pass");
+}
+
+#[test]
+fn a_missing_tool_fails_the_step_clearly() {
+    let (_tmp, root) = copy_fixture("case07-ubuntu2404-render-group");
+    let (code, out, _) = install(&root, &["--yes", "--only", "access", "--user", "alice"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("install failed: [access] usermod: command not found"), "{out}");
+}
+
+#[test]
+fn killed_mid_run_then_rerun_converges_without_half_written_files() {
+    let (_tmp, root) = copy_fixture("case07-ubuntu2404-render-group");
+    tooling(&root);
+    // limits writes its file, then access's usermod kills install (SIGKILL, no cleanup).
+    let _ = std::fs::remove_dir_all(root.join("etc/security/limits.d"));
+    write_shim(&root, "usr/sbin/usermod", &format!("{RECORD}\nkill -9 $PPID; sleep 5"));
+    let (code, _, _) = install(&root, &["--yes", "--user", "alice"]);
+    assert_eq!(code, -1, "killed by a signal");
+    assert!(root.join("etc/security/limits.d/99-npu-setup-memlock.conf").is_file());
+    tooling(&root);
+    let (code, out, _) = install(&root, &["--yes", "--user", "alice"]);
+    assert_eq!(code, 1, "converged; doctor still finds Lemonade missing\n{out}");
+    let (code, out, _) = install(&root, &["--yes", "--user", "alice"]);
+    assert!(out.contains("Everything is in place"), "{out}");
+    assert_eq!(code, 1);
+    let leftovers: Vec<String> = tree_digest(&root).keys().filter(|k| k.contains(".npu-setup.")).cloned().collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    for line in std::fs::read_to_string(root.join("var/lib/npu-setup/journal.jsonl")).unwrap().lines() {
+        serde_json::from_str::<serde_json::Value>(line).unwrap();
+    }
+}
+
+#[test]
+fn no_permission_is_a_clear_error() {
+    use std::os::unix::fs::PermissionsExt;
+    if !nix::unistd::geteuid().is_root() {
+        return; // the sandbox user cannot make a tree it cannot write
+    }
+    let (tmp, root) = broken_fedora("fedora44-71-intree-healthy");
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let digest = tree_digest(&root);
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_npu-setup"))
+        .arg("--root")
+        .arg(&root)
+        .args(["install", "--yes", "--user", "alice"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("var/lib/npu-setup") && err.contains("Permission denied"), "{err}");
+    assert_eq!(digest, tree_digest(&root));
+}
+
+#[test]
+fn config_file_with_cli_overrides() {
+    let (tmp, root) = broken_fedora("fedora44-71-intree-healthy");
+    let cfg = tmp.path().join("install.yaml");
+    std::fs::write(&cfg, "yes: true\nonly: [limits]\nuser: bob\n").unwrap();
+    let (code, out, _) = install(&root, &["--config", cfg.to_str().unwrap(), "--user", "alice"]);
+    assert_eq!(code, 3.min(code).max(1), "{out}");
+    assert!(out.contains("[limits]") && !out.contains("[kargs]"), "{out}");
+    assert!(root.join("etc/security/limits.d/99-npu-setup-memlock.conf").is_file());
+    std::fs::write(&cfg, "yes: true\nonyl: [limits]\n").unwrap();
+    let (code, _, err) = install(&root, &["--config", cfg.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("install.yaml:2:1") && err.contains("unknown field `onyl`"), "{err}");
+}
