@@ -255,6 +255,11 @@ pub struct Distro {
     pub headers: String,
     /// Whether systemd user sessions need a `user@.service` memlock drop-in.
     pub user_service_memlock: bool,
+    /// Packages the source builds need.
+    #[serde(default)]
+    pub build_deps: Vec<String>,
+    /// argv prefix that installs packages (`dnf install -y`).
+    pub install_cmd: Vec<String>,
     /// Package names.
     pub packages: PackageNames,
 }

@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod action;
+pub mod build_deps;
 pub mod kargs;
 pub mod limits;
 pub mod loader;
@@ -100,12 +101,7 @@ pub fn all() -> Vec<Box<dyn Step>> {
     vec![
         Box::new(preflight::Preflight),
         Box::new(kargs::Kargs),
-        Box::new(U {
-            id: "build-deps",
-            summary: "build dependencies for the source builds (dnf/apt/pacman)",
-            checks: &["xrt.install", "flm.install"],
-            tracked: SOURCE_BUILDS,
-        }),
+        Box::new(build_deps::BuildDeps),
         Box::new(U {
             id: "sources",
             summary: "clone the pinned xdna-driver (with XRT) and FastFlowLM sources",

@@ -1,0 +1,66 @@
+//! `build-deps`: the packages the source builds need, from the distro recipe, installed with
+//! the distro's package manager — only the missing ones, and only when a source build is
+//! needed at all (XRT, the plugin/driver or FastFlowLM missing).
+
+use anyhow::Result;
+
+use super::{Action, Plan, Step, StepCtx};
+use crate::checks::{CheckOptions, Status, run_checks};
+
+/// The build-deps step.
+pub struct BuildDeps;
+
+/// Doctor checks whose failure means something will be built from source.
+const SOURCE_BUILT: &[&str] = &["xrt.install", "flm.install", "driver.module", "firmware.compat"];
+
+impl Step for BuildDeps {
+    fn id(&self) -> &'static str {
+        "build-deps"
+    }
+    fn summary(&self) -> &'static str {
+        "build dependencies for the source builds (dnf/apt/pacman)"
+    }
+    fn plan(&self, cx: &StepCtx) -> Result<Plan> {
+        let mut p = Plan::default();
+        let only: Vec<String> = SOURCE_BUILT.iter().map(|s| s.to_string()).collect();
+        let results = run_checks(cx.facts, cx.recipes, &CheckOptions::default(), &only, &[]);
+        let needed: Vec<&str> = results.iter().filter(|r| r.status == Status::Fail).map(|r| r.id.as_str()).collect();
+        if needed.is_empty() {
+            return Ok(p);
+        }
+        let Some(d) = cx.distro() else {
+            p.blocked = Some("no distro recipe: build dependencies unknown".into());
+            return Ok(p);
+        };
+        let Some(pk) = cx.facts.packages.ok() else {
+            p.blocked = Some(format!("cannot query installed packages: {}", cx.facts.packages.reason().unwrap_or("")));
+            return Ok(p);
+        };
+        let missing: Vec<String> = d.build_deps.iter().filter(|n| pk.version(n).is_none()).cloned().collect();
+        if missing.is_empty() {
+            return Ok(p);
+        }
+        let mut argv = d.install_cmd.clone();
+        if cx.offline() {
+            // Package managers install into another root with their own option.
+            let root = cx.root.path().display().to_string();
+            match d.package_manager.as_str() {
+                "rpm" => argv.insert(1, format!("--installroot={root}")),
+                "pacman" => argv.extend(["--root".into(), root]),
+                _ => {
+                    p.blocked = Some(
+                        "installing .deb packages into an offline root is not supported; run install inside the chroot"
+                            .into(),
+                    );
+                    return Ok(p);
+                }
+            }
+        }
+        argv.extend(missing.iter().cloned());
+        p.actions.push(Action::Run {
+            argv,
+            why: format!("build dependencies ({} missing) for {}", missing.len(), needed.join(", ")),
+        });
+        Ok(p)
+    }
+}
