@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 # packages; each is installed only when missing.
 need=()
 for tool in cp sh; do command -v "$tool" >/dev/null || need+=(coreutils); done
+# rpmbuild and rpm --root (the Lemonade tests build and install a real RPM into a scratch root).
+command -v rpmbuild >/dev/null || need+=(rpm)
 if ((${#need[@]})); then
     sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
     $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq "${need[@]}"

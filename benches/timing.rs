@@ -127,14 +127,18 @@ fn main() {
     let (_t3, root) = copy("fedora44-71-intree-healthy");
     let install = |root: &Path| {
         let t = Instant::now();
-        let out = Command::new(BIN).arg("--root").arg(root).args(["install", "--yes", "--user", "alice"]).output().unwrap();
+        let out =
+            Command::new(BIN).arg("--root").arg(root).args(["install", "--yes", "--user", "alice"]).output().unwrap();
         (t.elapsed(), String::from_utf8_lossy(&out.stdout).into_owned(), out.status.code())
     };
     let (_, first, code) = install(&root);
     assert!(first.contains("Everything is in place"), "{first}");
     assert_eq!(code, Some(0));
     let wall = median((0..10).map(|_| install(&root).0).collect());
-    println!("install re-run on a converged host (no-op): median wall {:.3} s over 10 runs (target <= 0.5 s)", wall.as_secs_f64());
+    println!(
+        "install re-run on a converged host (no-op): median wall {:.3} s over 10 runs (target <= 0.5 s)",
+        wall.as_secs_f64()
+    );
     ok &= wall <= Duration::from_millis(500);
 
     if !ok {

@@ -142,6 +142,27 @@ pub struct InstallArgs {
     /// Print the plan as JSON instead of text (with --dry-run)
     #[arg(long)]
     pub plan_json: bool,
+    /// Install Lemonade from this package (URL or local file) instead of the recipe's
+    #[arg(long, value_name = "URL|PATH")]
+    pub lemonade_package: Option<String>,
+    /// Port Lemonade listens on (default: its version's, 8000 for 10.0, else 13305)
+    #[arg(long, value_name = "PORT")]
+    pub lemonade_port: Option<u16>,
+    /// Address Lemonade binds to (default 127.0.0.1; others need LEMONADE_API_KEY set)
+    #[arg(long, value_name = "ADDR")]
+    pub lemonade_host: Option<String>,
+    /// FLM model tag to pull (repeatable; default: the recipe's list)
+    #[arg(long = "model", value_name = "TAG")]
+    pub model: Vec<String>,
+    /// Driver path instead of the matrix's choice (warns when it contradicts the matrix)
+    #[arg(long, value_name = "PATH", value_parser = ["in-tree", "xdna-dkms", "backport-dkms"])]
+    pub driver: Option<String>,
+    /// Directory of pre-cloned source trees (<dir>/xdna-driver, <dir>/fastflowlm; air-gapped sites)
+    #[arg(long, value_name = "DIR")]
+    pub source_dir: Option<PathBuf>,
+    /// Clone a source from a mirror: ID=URL (repeatable; ids in recipes/sources.yaml)
+    #[arg(long, value_name = "ID=URL")]
+    pub source_url: Vec<String>,
 }
 
 /// `dev` arguments.
@@ -166,6 +187,17 @@ pub enum DevCommand {
     },
     /// Print the probed facts as JSON
     Facts,
+    /// Wait until Lemonade answers GET <url>/live, then optionally load a model (the
+    /// ExecStartPost of the unit npu-setup configures). The global --timeout bounds the whole
+    /// run (wait and load).
+    LemonadeReady {
+        /// Lemonade base URL
+        #[arg(long, value_name = "URL")]
+        url: String,
+        /// Lemonade model name to load once it answers (e.g. qwen3-4b-FLM)
+        #[arg(long, value_name = "MODEL")]
+        load: Option<String>,
+    },
 }
 
 #[cfg(test)]

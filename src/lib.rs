@@ -12,6 +12,7 @@ pub mod edit;
 pub mod fsx;
 pub mod host;
 pub mod parse;
+pub mod provenance;
 pub mod recipes;
 pub mod report;
 pub mod runner;

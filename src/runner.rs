@@ -126,7 +126,14 @@ impl Runner {
     /// not run here; callers pass root-aware flags such as `rpm --root`).
     pub fn locate(&self, program: &str) -> Option<PathBuf> {
         if program.contains('/') {
-            let p = self.root.join(program);
+            // A host path already inside the root (from an earlier locate) is used as is;
+            // any other path is taken relative to the root.
+            let given = Path::new(program);
+            let p = if given.starts_with(self.root.path()) && self.root.path() != Path::new("/") {
+                given.to_path_buf()
+            } else {
+                self.root.join(program)
+            };
             return is_executable(&p).then_some(p);
         }
         if self.root.mode() != RootMode::Fixture
@@ -145,6 +152,11 @@ impl Runner {
         SEARCH_DIRS.iter().map(|d| self.root.join(d).join(program)).find(|p| is_executable(p))
     }
 
+    /// Runs a read-only query with extra environment variables (default timeout).
+    pub fn run_env(&self, program: &str, args: &[&str], env: &[(String, String)]) -> Result<CmdOutput, CmdError> {
+        self.run_logged_inner(program, args, self.timeout, env)
+    }
+
     /// Runs `program args…` with the default timeout.
     pub fn run(&self, program: &str, args: &[&str]) -> Result<CmdOutput, CmdError> {
         self.run_with_timeout(program, args, self.timeout)
@@ -152,8 +164,19 @@ impl Runner {
 
     /// Runs a command with stdin closed, `LC_ALL=C`, output captured, killed after `timeout`.
     pub fn run_with_timeout(&self, program: &str, args: &[&str], timeout: Duration) -> Result<CmdOutput, CmdError> {
+        self.run_logged_inner(program, args, timeout, &[])
+    }
+
+    /// Runs, logs and records one command with extra environment variables.
+    fn run_logged_inner(
+        &self,
+        program: &str,
+        args: &[&str],
+        timeout: Duration,
+        env: &[(String, String)],
+    ) -> Result<CmdOutput, CmdError> {
         let started = Instant::now();
-        let result = self.run_inner(program, args, timeout);
+        let result = self.run_inner(program, args, timeout, env);
         let millis = started.elapsed().as_millis() as u64;
         let record = match &result {
             Ok(out) => CmdRecord { argv: quote_argv(&out.argv), code: out.code, millis, error: None },
@@ -173,7 +196,13 @@ impl Runner {
         result
     }
 
-    fn run_inner(&self, program: &str, args: &[&str], timeout: Duration) -> Result<CmdOutput, CmdError> {
+    fn run_inner(
+        &self,
+        program: &str,
+        args: &[&str],
+        timeout: Duration,
+        env: &[(String, String)],
+    ) -> Result<CmdOutput, CmdError> {
         let Some(path) = self.locate(program) else {
             return Err(CmdError::NotFound { program: program.to_string() });
         };
@@ -181,7 +210,11 @@ impl Runner {
         argv.extend(args.iter().map(|s| s.to_string()));
         let quoted = quote_argv(&argv);
         let started = Instant::now();
-        let handle = duct::cmd(&path, args)
+        let mut expr = duct::cmd(&path, args);
+        for (k, v) in env {
+            expr = expr.env(k, v);
+        }
+        let handle = expr
             .stdin_null()
             .stdout_capture()
             .stderr_capture()
@@ -223,6 +256,116 @@ impl Runner {
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
             millis: started.elapsed().as_millis() as u64,
         })
+    }
+
+    /// Runs a command with stdout and stderr merged and streamed line by line to `on_line`
+    /// (progress displays, full logs), keeping the last 256 KiB in the result. Killed with
+    /// its process group after `timeout`. For long, mutating commands (package installs,
+    /// builds); probes use [`Runner::run`].
+    pub fn run_streaming(
+        &self,
+        program: &str,
+        args: &[&str],
+        timeout: Duration,
+        on_line: &mut dyn FnMut(&str),
+    ) -> Result<CmdOutput, CmdError> {
+        self.run_streaming_in(program, args, None, &[], timeout, on_line)
+    }
+
+    /// [`Runner::run_streaming`] in a working directory with extra environment variables.
+    pub fn run_streaming_in(
+        &self,
+        program: &str,
+        args: &[&str],
+        dir: Option<&Path>,
+        env: &[(String, String)],
+        timeout: Duration,
+        on_line: &mut dyn FnMut(&str),
+    ) -> Result<CmdOutput, CmdError> {
+        use std::io::BufRead;
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        const KEEP: usize = 256 * 1024;
+        let Some(path) = self.locate(program) else {
+            return Err(CmdError::NotFound { program: program.to_string() });
+        };
+        let mut argv = vec![path.display().to_string()];
+        argv.extend(args.iter().map(|s| s.to_string()));
+        let quoted = quote_argv(&argv);
+        let started = Instant::now();
+        let mut expr = duct::cmd(&path, args);
+        if let Some(d) = dir {
+            expr = expr.dir(d);
+        }
+        for (k, v) in env {
+            expr = expr.env(k, v);
+        }
+        let reader = expr
+            .stdin_null()
+            .stderr_to_stdout()
+            .env("LC_ALL", "C")
+            .env("NPU_SETUP_ROOT", self.root.path())
+            .unchecked()
+            .before_spawn(|c| {
+                c.process_group(0);
+                Ok(())
+            })
+            .reader()
+            .map_err(|e| CmdError::Spawn { argv: quoted.clone(), message: e.to_string() })?;
+        // Watchdog: kill the whole group at the deadline; reading then hits EOF.
+        let done = Arc::new(AtomicBool::new(false));
+        let timed_out = Arc::new(AtomicBool::new(false));
+        let pids = reader.pids();
+        let watchdog = {
+            let (done, timed_out) = (done.clone(), timed_out.clone());
+            std::thread::spawn(move || {
+                let deadline = Instant::now() + timeout;
+                while Instant::now() < deadline {
+                    if done.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(50).min(timeout));
+                }
+                timed_out.store(true, Ordering::SeqCst);
+                for pid in pids {
+                    let _ = nix::sys::signal::killpg(
+                        nix::unistd::Pid::from_raw(pid as i32),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+            })
+        };
+        let mut kept = String::new();
+        let mut lines = std::io::BufReader::new(&reader);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match lines.read_until(b'\n', &mut buf) {
+                Ok(0) => break,
+                Ok(_) => {
+                    let line = String::from_utf8_lossy(&buf);
+                    on_line(line.trim_end_matches(['\n', '\r']));
+                    kept.push_str(&line);
+                    if kept.len() > 2 * KEEP {
+                        let cut = kept.len() - KEEP;
+                        let cut = (cut..kept.len()).find(|i| kept.is_char_boundary(*i)).unwrap_or(cut);
+                        kept.drain(..cut);
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        done.store(true, Ordering::SeqCst);
+        let _ = watchdog.join();
+        let status = reader.try_wait().ok().flatten().map(|o| o.status.code());
+        let millis = started.elapsed().as_millis() as u64;
+        if let Ok(mut log) = self.log.lock() {
+            log.push(CmdRecord { argv: quoted.clone(), code: status.flatten(), millis, error: None });
+        }
+        if timed_out.load(Ordering::SeqCst) {
+            return Err(CmdError::Timeout { argv: quoted, secs: timeout.as_secs_f64() });
+        }
+        Ok(CmdOutput { argv, code: status.flatten(), stdout: kept, stderr: String::new(), millis })
     }
 
     /// Everything run so far, in order of completion.
@@ -284,6 +427,22 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(5));
         assert!(err.to_string().contains("flm validate --json"), "{err}");
         assert_eq!(r.records().len(), 1);
+    }
+
+    #[test]
+    fn streaming_delivers_lines_and_honours_the_timeout() {
+        let (_d, r) = fixture_with_shim("dnf", "echo one; echo two >&2; printf 'three'; exit 4");
+        let mut seen = Vec::new();
+        let out =
+            r.run_streaming("dnf", &["install"], Duration::from_secs(5), &mut |l| seen.push(l.to_string())).unwrap();
+        assert_eq!(seen, ["one", "two", "three"]);
+        assert_eq!(out.code, Some(4));
+        assert_eq!(out.tail(), "three");
+        let (_d, r) = fixture_with_shim("make", "echo building; sleep 30 & sleep 30");
+        let started = Instant::now();
+        let err = r.run_streaming("make", &[], Duration::from_millis(300), &mut |_| {}).unwrap_err();
+        assert!(matches!(err, CmdError::Timeout { .. }), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(5));
     }
 
     #[test]

@@ -306,6 +306,13 @@ pub static CATALOG: &[CheckDef] = &[
     ),
     check!("flm.validate", "flm", true, stack::flm_validate, "flm validate --json reports ready"),
     check!(
+        "stack.provenance",
+        "stack",
+        false,
+        stack::stack_provenance,
+        "what install built is still what is installed (file hashes, package versions)"
+    ),
+    check!(
         "lemonade.install",
         "lemonade",
         true,

@@ -440,3 +440,47 @@ pub fn flm_validate(c: &Ctx) -> Outcome {
         ..Default::default()
     })
 }
+
+/// `stack.provenance` (added with the source builds; not in the original 25).
+pub fn stack_provenance(c: &Ctx) -> Outcome {
+    if let Some(o) = probe_problem(&c.f.provenance, "the install manifest") {
+        return o;
+    }
+    let Some(p) = c.f.provenance.ok() else { unreachable!() };
+    if !p.present {
+        return Outcome::skip("nothing built by npu-setup install on this host");
+    }
+    let now = c.f.packages.ok();
+    let replaced: Vec<String> = p
+        .packages
+        .iter()
+        .filter_map(|(name, was)| {
+            let cur = now.and_then(|pk| pk.version(name));
+            match cur {
+                Some(v) if v == was => None,
+                Some(v) => Some(format!("{name}: {was} -> {v}")),
+                None => Some(format!("{name}: {was} -> removed")),
+            }
+        })
+        .collect();
+    let base = |o: Outcome| o.ev("components", &p.components).ev("drift", &p.drift).ev("packages_replaced", &replaced);
+    if p.drift.is_empty() && replaced.is_empty() {
+        return base(Outcome::pass(format!("{} as installed (files and packages unchanged)", p.components.join(", "))));
+    }
+    let mut what = Vec::new();
+    for d in &p.drift {
+        if !d.changed.is_empty() {
+            what.push(format!("{}: {} file(s) changed", d.component, d.changed.len()));
+        }
+        if !d.missing.is_empty() {
+            what.push(format!("{}: {} file(s) missing", d.component, d.missing.len()));
+        }
+    }
+    what.extend(replaced.iter().cloned());
+    base(Outcome::warn(format!("changed since npu-setup built it: {}", what.join("; ")))).remedy(Remedy {
+        text: "Something replaced or modified what install built (a distro update, a manual install). Rebuild to the pinned versions, or accept the change.".into(),
+        commands: vec![install_cmd("xrt"), install_cmd("driver"), install_cmd("flm")],
+        step: Some("driver".into()),
+        ..Default::default()
+    })
+}

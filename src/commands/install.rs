@@ -21,6 +21,9 @@ use crate::runner::{Runner, quote_argv};
 use crate::state::{RebootPending, StateDir, StepRecord, now};
 use crate::steps::{self, Plan, Step, StepCtx, action};
 
+/// Apply/re-plan rounds a step may take before it counts as not converging.
+const MAX_ROUNDS: usize = 4;
+
 /// Reads the config file and lets options given on the command line win.
 pub fn merge_config(cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> Result<InstallArgs> {
     let Some(path) = &cli_args.config else { return Ok(cli_args.clone()) };
@@ -35,7 +38,23 @@ pub fn merge_config(cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> Res
     macro_rules! take {
         ($($f:ident),*) => {$( if given(stringify!($f)) { merged.$f = cli_args.$f.clone(); } )*};
     }
-    take!(dry_run, yes, only, skip, user, reboot, force, plan_json);
+    take!(
+        dry_run,
+        yes,
+        only,
+        skip,
+        user,
+        reboot,
+        force,
+        plan_json,
+        lemonade_package,
+        lemonade_port,
+        lemonade_host,
+        model,
+        driver,
+        source_dir,
+        source_url
+    );
     Ok(merged)
 }
 
@@ -197,21 +216,39 @@ pub fn run(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> R
             state.steps.insert(s.id().into(), record("unavailable", u));
             continue;
         }
+        // Apply, re-probe, re-plan — until the step plans nothing. Multi-phase steps
+        // (clone then verify, build then install) converge over a few rounds; a round that
+        // plans exactly what the previous one applied is not converging.
         let mut error = None;
-        for a in &plan.actions {
-            seq += 1;
-            progress.line(s.id(), a.render(&root).lines().next().unwrap_or_default());
-            if let Err(e) = action::apply(a, s.id(), &root, &runner, &st, seq) {
-                error = Some(format!("{e:#}"));
+        let mut current = plan.actions.clone();
+        let mut applied = 0;
+        let mut rounds = 0;
+        let mut reboot = plan.reboot.clone();
+        while !current.is_empty() && error.is_none() {
+            rounds += 1;
+            for a in &current {
+                seq += 1;
+                progress.line(s.id(), a.render(&root).lines().next().unwrap_or_default());
+                if let Err(e) = action::apply(a, s.id(), &root, &runner, &st, seq, &|l| progress.output(s.id(), l)) {
+                    error = Some(format!("{e:#}"));
+                    break;
+                }
+                applied += 1;
+            }
+            if error.is_some() {
                 break;
             }
-        }
-        if error.is_none() && !plan.actions.is_empty() {
-            // Verify: the step must now plan nothing.
             let facts = probe(&runner, &recipes, &args);
             let cx = StepCtx { root: &root, runner: &runner, facts: &facts, recipes: &recipes, args: &args };
             let again = s.plan(&cx)?;
-            if !again.actions.is_empty() {
+            if let Some(b) = again.blocked {
+                error = Some(b);
+                break;
+            }
+            if again.reboot.is_some() {
+                reboot = again.reboot.clone();
+            }
+            if !again.actions.is_empty() && (again.actions == current || rounds >= MAX_ROUNDS) {
                 let left: Vec<String> = again
                     .actions
                     .iter()
@@ -219,7 +256,9 @@ pub fn run(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> R
                     .collect();
                 error = Some(format!("did not converge; still planned: {}", left.join("; ")));
             }
+            current = again.actions;
         }
+        let plan = Plan { reboot, ..plan };
         if let Some(e) = error {
             progress.line(s.id(), &format!("FAILED: {e}"));
             state.steps.insert(s.id().into(), record("failed", e.clone()));
@@ -229,11 +268,7 @@ pub fn run(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> R
         if let Some(r) = plan.reboot {
             reboot_reasons.push(format!("{}: {r}", s.id()));
         }
-        let msg = if plan.actions.is_empty() {
-            "nothing to do".to_string()
-        } else {
-            format!("{} change(s) applied", plan.actions.len())
-        };
+        let msg = if applied == 0 { "nothing to do".to_string() } else { format!("{applied} change(s) applied") };
         state.steps.insert(s.id().into(), record("done", msg));
         st.save(&state)?;
     }
@@ -270,6 +305,7 @@ pub fn run(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> R
                 &runner,
                 &st,
                 seq + 1,
+                &|_| {},
             )?;
         } else {
             writeln!(out, "After the reboot, run the same command again to finish.")?;
@@ -333,6 +369,15 @@ impl Progress {
             Some(b) => b.println(format!("[{step}] {msg}")),
             None if !self.quiet => eprintln!("[{step}] {msg}"),
             None => {}
+        }
+    }
+
+    /// A command's output line: on a terminal the spinner shows the latest one (long builds
+    /// stay visibly alive); without one, lines go to the log only, not to stderr.
+    fn output(&self, step: &str, line: &str) {
+        if let Some(b) = &self.bar {
+            let l: String = line.chars().take(100).collect();
+            b.set_message(format!("[{step}] {l}"));
         }
     }
 }

@@ -131,6 +131,8 @@ pub struct Facts {
     pub gpu: Probed<services::GpuFacts>,
     /// CPU and memory.
     pub resources: Probed<resources::Resources>,
+    /// What install recorded having built, compared with the disk.
+    pub provenance: Probed<crate::provenance::ProvenanceFacts>,
     /// Milliseconds spent probing.
     pub probe_millis: u64,
 }
@@ -155,6 +157,7 @@ pub fn probe_all(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions) -> Fac
     let distro = os.ok().and_then(|o| recipes.distro(&o.id, &o.id_like)).cloned();
     let kernels: Vec<String> = kernel.ok().map(|k| k.kernels_of_interest()).unwrap_or_default();
     let lemonade_files = services::probe_lemonade_files(root);
+    let provenance = Probed::from_result(crate::provenance::probe(root));
 
     // Phase 2: every command and HTTP probe at once, so the wall time is the slowest one
     // (bounded by the runner's timeout), not the sum.
@@ -206,6 +209,7 @@ pub fn probe_all(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions) -> Fac
         lemonade,
         gpu,
         resources,
+        provenance,
         probe_millis: started.elapsed().as_millis() as u64,
     }
 }

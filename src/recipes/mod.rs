@@ -5,6 +5,8 @@
 //! reads the same layout from disk. Every type denies unknown fields, and a malformed file is
 //! an error naming file, line and column.
 
+pub mod sources;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -19,6 +21,8 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("recipes/drivers.yaml", include_str!("../../recipes/drivers.yaml")),
     ("recipes/kernel-log.yaml", include_str!("../../recipes/kernel-log.yaml")),
     ("recipes/distros.yaml", include_str!("../../recipes/distros.yaml")),
+    ("recipes/lemonade.yaml", include_str!("../../recipes/lemonade.yaml")),
+    ("recipes/sources.yaml", include_str!("../../recipes/sources.yaml")),
     ("grub/policy.yaml", include_str!("../../grub/policy.yaml")),
 ];
 
@@ -302,6 +306,35 @@ struct PolicyFile {
     rules: Vec<KargRule>,
 }
 
+/// Where one distro gets the Lemonade package.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LemonadeSource {
+    /// http(s)://, file:// or a local path; `{version_id}` is replaced by os-release VERSION_ID.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Expected SHA-256 (hex); without it the first download's hash is pinned.
+    #[serde(default)]
+    pub sha256: Option<String>,
+    /// Said when there is no url (why, and what to do instead).
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// `recipes/lemonade.yaml`.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LemonadeRecipe {
+    /// Pinned Lemonade version (an installed version >= this is accepted).
+    pub version: String,
+    /// Distro package name.
+    pub package: String,
+    /// Package sources keyed by distro recipe id.
+    pub sources: std::collections::BTreeMap<String, LemonadeSource>,
+    /// FLM model tags pulled when no `--model` is given.
+    pub models: Vec<String>,
+}
+
 /// All data the checks and steps use.
 #[derive(Debug, Clone)]
 pub struct Recipes {
@@ -315,6 +348,10 @@ pub struct Recipes {
     pub distros: Vec<Distro>,
     /// Kernel-argument policy.
     pub kargs: Vec<KargRule>,
+    /// Lemonade package and default models.
+    pub lemonade: LemonadeRecipe,
+    /// Pinned sources and builds (`recipes/sources.yaml`).
+    pub sources: sources::SourcesRecipe,
     /// Where the data came from (`embedded` or a directory).
     pub origin: String,
 }
@@ -348,12 +385,16 @@ impl Recipes {
         }
         let distros: DistrosFile = parse_file(read("recipes/distros.yaml")?)?;
         let policy: PolicyFile = parse_file(read("grub/policy.yaml")?)?;
+        let lemonade: LemonadeRecipe = parse_file(read("recipes/lemonade.yaml")?)?;
+        let sources: sources::SourcesRecipe = parse_file(read("recipes/sources.yaml")?)?;
         Ok(Recipes {
             devices: devices.devices,
             drivers,
             signatures: signatures.signatures,
             distros: distros.distros,
             kargs: policy.rules,
+            lemonade,
+            sources,
             origin: origin.to_string(),
         })
     }

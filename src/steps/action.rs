@@ -2,6 +2,7 @@
 //! `--dry-run`, and applied by one function with backups, a journal and logs.
 
 use std::io::Write;
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -75,12 +76,70 @@ pub enum Action {
         /// Owner user name (resolved in the root's etc/passwd).
         owner: Option<String>,
     },
+    /// Fetch a file (a package to install) into the root, verifying its SHA-256. Without an
+    /// expected hash the first download's hash is pinned in [`PINS`] (trust on first use) and
+    /// every later download of the same URL must match it. Nothing is written on a mismatch.
+    Download {
+        /// `http(s)://`, `file://` or a path on the machine running npu-setup.
+        url: String,
+        /// Root-relative destination.
+        path: String,
+        /// Expected SHA-256 (hex).
+        sha256: Option<String>,
+        /// What it is for, and how to point it elsewhere.
+        why: String,
+    },
     /// Run a command that changes the host.
     Run {
         /// argv.
         argv: Vec<String>,
         /// Why.
         why: String,
+    },
+    /// Run a command in a directory with extra environment variables.
+    RunIn {
+        /// Working directory (host path).
+        dir: Option<String>,
+        /// Extra environment.
+        env: Vec<(String, String)>,
+        /// argv.
+        argv: Vec<String>,
+        /// Why.
+        why: String,
+    },
+    /// Build a component: run its commands in order in `dir`, then leave the marker that
+    /// caches the result (commit + commands).
+    Build {
+        /// Build id.
+        build: String,
+        /// Working directory (host path).
+        dir: String,
+        /// Commands, in order.
+        commands: Vec<Vec<String>>,
+        /// Marker JSON written to `dir` on success.
+        marker: String,
+    },
+    /// Record what was installed (manifest.json): packages, file hashes, commit.
+    Provenance {
+        /// Component id.
+        component: String,
+        /// Source id.
+        source: String,
+        /// Source commit.
+        commit: String,
+        /// Build commands.
+        commands: Vec<Vec<String>>,
+        /// Packages installed.
+        packages: Vec<String>,
+        /// cmake install_manifest.txt (host path) listing installed files.
+        install_manifest: Option<String>,
+        /// Target kernel.
+        kernel: Option<String>,
+    },
+    /// Remove a directory tree npu-setup owns (an interrupted clone in its cache).
+    RemoveTree {
+        /// Host path; must lie under var/cache/npu-setup of the root.
+        path: String,
     },
 }
 
@@ -106,12 +165,34 @@ impl Action {
                 owner.as_ref().map(|o| format!(", owner {o}")).unwrap_or_default()
             ),
             Action::Run { argv, why } => format!("run: {}    # {why}", quote_argv(argv)),
+            Action::RunIn { dir, env, argv, why } => format!(
+                "run: {}{}{}    # {why}",
+                dir.as_ref().map(|d| format!("(cd {} && ", crate::runner::quote_arg(d))).unwrap_or_default(),
+                env.iter().map(|(k, v)| format!("{k}={} ", crate::runner::quote_arg(v))).collect::<String>(),
+                quote_argv(argv) + if dir.is_some() { ")" } else { "" }
+            ),
+            Action::Build { build, dir, commands, .. } => format!(
+                "build {build} in {dir}:\n{}",
+                commands.iter().map(|c| format!("  $ {}", quote_argv(c))).collect::<Vec<_>>().join("\n")
+            ),
+            Action::Provenance { component, commit, .. } => {
+                format!("record {component} ({commit}) in {}", Root::display(crate::provenance::manifest_path()))
+            }
+            Action::RemoveTree { path } => format!("remove {path} (an incomplete clone)"),
+            Action::Download { url, path, sha256, why } => format!(
+                "download {url} -> {} ({})    # {why}",
+                Root::display(path),
+                match sha256 {
+                    Some(h) => format!("sha256 {h}"),
+                    None => format!("sha256 not pinned yet: recorded on first download in {}", Root::display(PINS)),
+                }
+            ),
         }
     }
 
     /// True when this action runs a command (for "no mutating command ran" assertions).
     pub fn is_command(&self) -> bool {
-        matches!(self, Action::Run { .. })
+        matches!(self, Action::Run { .. } | Action::RunIn { .. } | Action::Build { .. })
     }
 }
 
@@ -128,8 +209,72 @@ pub fn diff(path: &str, old: &str, new: &str) -> String {
 /// Timeout for commands steps run (package installs can be slow; builds have their own).
 pub const STEP_COMMAND_TIMEOUT: Duration = Duration::from_secs(1800);
 
-/// Applies one action: backups and journal first, then the change.
-pub fn apply(a: &Action, step: &str, root: &Root, runner: &Runner, st: &StateDir, seq: usize) -> Result<()> {
+/// Timeout for a single build command (XRT takes tens of minutes on small machines).
+pub const BUILD_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
+
+/// Runs a command, streaming its output to the per-run log and to `progress` (last line),
+/// and journals it. Errors name the command, its last output line and the log.
+#[allow(clippy::too_many_arguments)]
+fn run_logged(
+    runner: &Runner,
+    st: &StateDir,
+    step: &str,
+    seq: usize,
+    dir: Option<&Path>,
+    env: &[(String, String)],
+    argv: &[String],
+    timeout: Duration,
+    progress: &dyn Fn(&str),
+) -> Result<()> {
+    let Some((prog, args)) = argv.split_first() else { bail!("empty command") };
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let log = st.log_path(&format!("{seq:02}-{step}-{}.log", prog.rsplit('/').next().unwrap_or(prog)))?;
+    let mut f = std::fs::File::create(&log).with_context(|| format!("creating log {}", log.display()))?;
+    let _ = writeln!(f, "$ {}{}", dir.map(|d| format!("(in {}) ", d.display())).unwrap_or_default(), quote_argv(argv));
+    let mut on_line = |l: &str| {
+        let _ = writeln!(f, "{l}");
+        progress(l);
+    };
+    let out = runner.run_streaming_in(prog, &args, dir, env, timeout, &mut on_line);
+    let code = out.as_ref().ok().and_then(|o| o.code);
+    let _ = writeln!(f, "--- exit {code:?}");
+    st.journal(&JournalEntry {
+        run: st.run_id().to_string(),
+        at: now(),
+        step: step.to_string(),
+        action: "run".into(),
+        target: quote_argv(argv),
+        backup: None,
+        before: None,
+        after: Some(format!("exit {code:?}")),
+    })?;
+    match out {
+        Ok(o) if o.success() => Ok(()),
+        Ok(o) => {
+            let last: Vec<&str> = o.stdout.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect();
+            bail!(
+                "`{}` exited {:?}; last lines:\n    {}\n(full output: {})",
+                quote_argv(argv),
+                o.code,
+                last.join("\n    "),
+                log.display()
+            )
+        }
+        Err(e) => bail!("{e} (log: {})", log.display()),
+    }
+}
+
+/// Applies one action: backups and journal first, then the change. `progress` receives
+/// each output line of commands (the last one is shown on a terminal).
+pub fn apply(
+    a: &Action,
+    step: &str,
+    root: &Root,
+    runner: &Runner,
+    st: &StateDir,
+    seq: usize,
+    progress: &dyn Fn(&str),
+) -> Result<()> {
     let entry =
         |action: &str, target: String, backup: Option<String>, before: Option<String>, after: Option<String>| {
             JournalEntry {
@@ -195,36 +340,189 @@ pub fn apply(a: &Action, step: &str, root: &Root, runner: &Runner, st: &StateDir
             }
             Ok(())
         }
-        Action::Run { argv, .. } => {
-            let Some((prog, args)) = argv.split_first() else { bail!("empty command") };
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let log = st.log_path(&format!("{seq:02}-{step}-{}.log", prog.rsplit('/').next().unwrap_or(prog)))?;
-            let out = runner.run_with_timeout(prog, &args, STEP_COMMAND_TIMEOUT);
-            let (code, text) = match &out {
-                Ok(o) => (
-                    o.code,
-                    format!(
-                        "$ {}\n--- stdout\n{}--- stderr\n{}--- exit {:?}\n",
-                        quote_argv(&o.argv),
-                        o.stdout,
-                        o.stderr,
-                        o.code
-                    ),
-                ),
-                Err(e) => (None, format!("$ {}\n{e}\n", quote_argv(argv))),
+        Action::Download { url, path, sha256, why } => {
+            let expected = match sha256 {
+                Some(h) => Some(h.to_ascii_lowercase()),
+                None => pinned(root, url)?,
             };
-            let mut f = std::fs::File::create(&log).with_context(|| format!("creating log {}", log.display()))?;
-            f.write_all(text.as_bytes()).with_context(|| format!("writing log {}", log.display()))?;
-            st.journal(&entry("run", quote_argv(argv), None, None, Some(format!("exit {code:?}"))))?;
-            match out {
-                Ok(o) if o.success() => Ok(()),
-                Ok(o) => {
-                    bail!("`{}` exited {:?}: {} (full output: {})", quote_argv(argv), o.code, o.tail(), log.display())
+            let got = download(url, &root.join(path), expected.as_deref())
+                .with_context(|| format!("downloading {url} ({why})"))?;
+            st.journal(&entry("download", format!("{url} -> {}", Root::display(path)), None, None, Some(got.clone())))?;
+            if expected.is_none() {
+                record_pin(root, url, &got)?;
+            }
+            Ok(())
+        }
+        Action::Run { argv, .. } => run_logged(runner, st, step, seq, None, &[], argv, STEP_COMMAND_TIMEOUT, progress),
+        Action::RunIn { dir, env, argv, .. } => {
+            run_logged(runner, st, step, seq, dir.as_deref().map(Path::new), env, argv, STEP_COMMAND_TIMEOUT, progress)
+        }
+        Action::Build { build, dir, commands, marker } => {
+            let d = Path::new(dir);
+            // A stale marker must not survive a failed rebuild.
+            let _ = std::fs::remove_file(d.join(crate::steps::build::MARKER));
+            for c in commands {
+                run_logged(runner, st, step, seq, Some(d), &[], c, BUILD_TIMEOUT, progress)
+                    .with_context(|| format!("building {build}"))?;
+            }
+            fsx::atomic_write(&d.join(crate::steps::build::MARKER), marker.as_bytes(), 0o644, None)
+        }
+        Action::Provenance { component, source, commit, commands, packages, install_manifest, kernel } => {
+            let mut m = crate::provenance::load(root)?.unwrap_or_default();
+            m.version = 1;
+            let mut c = crate::provenance::Component {
+                source: source.clone(),
+                commit: commit.clone(),
+                commands: commands.clone(),
+                kernel: kernel.clone(),
+                installed_at: now(),
+                ..Default::default()
+            };
+            let mut files: Vec<String> = Vec::new();
+            for pkg in packages {
+                // rpm -q --qf gives the version; -ql the files (same root-aware rpm the probes use).
+                if let Ok(o) = runner.run("rpm", &["-q", "--qf", "%{VERSION}-%{RELEASE}", pkg])
+                    && o.success()
+                {
+                    c.packages.insert(pkg.clone(), o.stdout.trim().to_string());
                 }
-                Err(e) => bail!("{e} (log: {})", log.display()),
+                if let Ok(o) = runner.run("rpm", &["-ql", pkg])
+                    && o.success()
+                {
+                    files.extend(o.stdout.lines().filter(|l| l.starts_with('/')).map(str::to_string));
+                }
+            }
+            if let Some(man) = install_manifest
+                && let Ok(text) = std::fs::read_to_string(man)
+            {
+                let prefix = root.path().display().to_string();
+                files.extend(text.lines().map(|l| l.strip_prefix(prefix.as_str()).unwrap_or(l).to_string()));
+            }
+            c.files = crate::provenance::hash_files(root, &files);
+            m.components.insert(component.clone(), c);
+            st.journal(&entry("write", Root::display(crate::provenance::manifest_path()), None, None, None))?;
+            crate::provenance::save(root, &m)
+        }
+        Action::RemoveTree { path } => {
+            let cache = root.join("var/cache/npu-setup");
+            let p = Path::new(path);
+            if !p.starts_with(&cache) {
+                bail!("refusing to remove {path}: only trees under {} are npu-setup's", cache.display());
+            }
+            st.journal(&entry("remove", path.clone(), None, None, None))?;
+            std::fs::remove_dir_all(p).with_context(|| format!("removing {path}"))
+        }
+    }
+}
+
+/// Where trust-on-first-use hashes of downloads are kept (URL -> SHA-256), root-relative.
+pub const PINS: &str = "var/lib/npu-setup/pins.json";
+
+fn read_pins(root: &Root) -> Result<std::collections::BTreeMap<String, String>> {
+    match root.read_optional(PINS)? {
+        Some(t) => serde_json::from_str(&t).with_context(|| format!("parsing {}", Root::display(PINS))),
+        None => Ok(Default::default()),
+    }
+}
+
+/// The SHA-256 pinned for a URL by an earlier download.
+pub fn pinned(root: &Root, url: &str) -> Result<Option<String>> {
+    Ok(read_pins(root)?.get(url).cloned())
+}
+
+/// Pins the SHA-256 seen for a URL.
+pub fn record_pin(root: &Root, url: &str, sha256: &str) -> Result<()> {
+    let mut pins = read_pins(root)?;
+    pins.insert(url.to_string(), sha256.to_string());
+    let text = serde_json::to_string_pretty(&pins)? + "\n";
+    fsx::atomic_write(&root.join(PINS), text.as_bytes(), 0o644, Some((0, 0)))
+}
+
+/// A local file named by a `file://` URL or a plain path; `None` for http(s).
+pub fn local_source(url: &str) -> Option<std::path::PathBuf> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        return None;
+    }
+    Some(std::path::PathBuf::from(url.strip_prefix("file://").unwrap_or(url)))
+}
+
+/// SHA-256 of a file, streamed.
+pub fn sha256_file(path: &std::path::Path) -> Result<String> {
+    let mut f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = std::io::Read::read(&mut f, &mut buf).with_context(|| format!("reading {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex(&h.finalize()))
+}
+
+fn hex(d: &[u8]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+use sha2::Digest;
+
+/// Streams `url` into a temporary file next to `dest` while hashing it; renames it into place
+/// only when the hash matches `expected` (when given). Returns the hash.
+fn download(url: &str, dest: &std::path::Path, expected: Option<&str>) -> Result<String> {
+    let parent = dest.parent().with_context(|| format!("{} has no parent directory", dest.display()))?;
+    fsx::create_dirs(parent)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".npu-setup.")
+        .tempfile_in(parent)
+        .with_context(|| format!("creating a temporary file in {}", parent.display()))?;
+    let mut hasher = sha2::Sha256::new();
+    {
+        struct Tee<'a, W: Write>(&'a mut W, &'a mut sha2::Sha256);
+        impl<W: Write> Write for Tee<'_, W> {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                let n = self.0.write(b)?;
+                self.1.update(&b[..n]);
+                Ok(n)
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                self.0.flush()
+            }
+        }
+        let mut out = Tee(tmp.as_file_mut(), &mut hasher);
+        match local_source(url) {
+            Some(p) => {
+                let mut f = std::fs::File::open(&p).with_context(|| format!("opening {}", p.display()))?;
+                std::io::copy(&mut f, &mut out).with_context(|| format!("copying {}", p.display()))?;
+            }
+            None => {
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .timeout_connect(Some(Duration::from_secs(15)))
+                    .timeout_recv_body(Some(Duration::from_secs(120)))
+                    .http_status_as_error(false)
+                    .build()
+                    .into();
+                let mut resp = agent.get(url).call().map_err(|e| anyhow::anyhow!("{e}"))?;
+                let status = resp.status();
+                if !status.is_success() {
+                    bail!("HTTP {status}");
+                }
+                std::io::copy(&mut resp.body_mut().as_reader(), &mut out).context("reading the response")?;
             }
         }
     }
+    let got = hex(&hasher.finalize());
+    if let Some(want) = expected
+        && !want.eq_ignore_ascii_case(&got)
+    {
+        bail!("sha256 mismatch: expected {want}, got {got}; the file was discarded and nothing was installed");
+    }
+    std::fs::set_permissions(tmp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .with_context(|| format!("setting mode on {}", dest.display()))?;
+    tmp.as_file().sync_all().with_context(|| format!("flushing {}", dest.display()))?;
+    tmp.persist(dest).map_err(|e| e.error).with_context(|| format!("replacing {}", dest.display()))?;
+    fsx::sync_dir(parent)?;
+    Ok(got)
 }
 
 /// uid/gid of a user in the root's etc/passwd.
@@ -235,4 +533,91 @@ pub fn lookup_user(root: &Root, name: &str) -> Result<(u32, u32)> {
         .find(|p| p.name == name)
         .map(|p| (p.uid, p.gid))
         .with_context(|| format!("user {name} does not exist in {}", Root::display("etc/passwd")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup() -> (tempfile::TempDir, Root, Runner, StateDir) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("root")).unwrap();
+        let root = Root::open(&dir.path().join("root")).unwrap();
+        let runner = Runner::new(root.clone(), Duration::from_secs(5));
+        let st = StateDir::lock(&root).unwrap();
+        (dir, root, runner, st)
+    }
+
+    #[test]
+    fn download_pins_on_first_use_then_verifies() {
+        let (dir, root, runner, st) = setup();
+        let src = dir.path().join("pkg.rpm");
+        std::fs::write(&src, b"package bytes").unwrap();
+        let url = format!("file://{}", src.display());
+        let a = Action::Download {
+            url: url.clone(),
+            path: "var/cache/npu-setup/pkg.rpm".into(),
+            sha256: None,
+            why: "test".into(),
+        };
+        assert!(a.render(&root).starts_with(&format!(
+            "download {url} -> /var/cache/npu-setup/pkg.rpm (sha256 not pinned yet: recorded on first download in /var/lib/npu-setup/pins.json)"
+        )));
+        assert!(!a.is_command());
+        apply(&a, "lemonade", &root, &runner, &st, 1, &|_| {}).unwrap();
+        let sha = fsx::sha256(b"package bytes");
+        assert_eq!(std::fs::read(root.join("var/cache/npu-setup/pkg.rpm")).unwrap(), b"package bytes");
+        assert_eq!(pinned(&root, &url).unwrap().as_deref(), Some(sha.as_str()));
+        // The source changes: the pin refuses it and the cached file stays as it was.
+        std::fs::write(&src, b"tampered").unwrap();
+        let err = format!("{:#}", apply(&a, "lemonade", &root, &runner, &st, 2, &|_| {}).unwrap_err());
+        assert!(err.contains(&format!("expected {sha}, got {}", fsx::sha256(b"tampered"))), "{err}");
+        assert!(err.contains(&format!("downloading {url} (test)")), "{err}");
+        assert_eq!(std::fs::read(root.join("var/cache/npu-setup/pkg.rpm")).unwrap(), b"package bytes");
+        let leftovers: Vec<_> = std::fs::read_dir(root.join("var/cache/npu-setup")).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temporary files left");
+    }
+
+    #[test]
+    fn download_with_an_expected_hash() {
+        let (dir, root, runner, st) = setup();
+        let src = dir.path().join("pkg.deb");
+        std::fs::write(&src, b"deb").unwrap();
+        let good = fsx::sha256(b"deb");
+        let mk = |sha: &str| Action::Download {
+            url: src.display().to_string(),
+            path: "var/cache/npu-setup/pkg.deb".into(),
+            sha256: Some(sha.into()),
+            why: "test".into(),
+        };
+        assert!(mk(&good).render(&root).contains(&format!("(sha256 {good})")));
+        let err = format!("{:#}", apply(&mk(&"f".repeat(64)), "x", &root, &runner, &st, 1, &|_| {}).unwrap_err());
+        assert!(err.contains("sha256 mismatch") && err.contains(&good), "{err}");
+        assert!(!root.join("var/cache/npu-setup/pkg.deb").exists());
+        apply(&mk(&good.to_uppercase()), "x", &root, &runner, &st, 2, &|_| {}).unwrap();
+        assert!(root.join("var/cache/npu-setup/pkg.deb").is_file());
+        assert_eq!(pinned(&root, &src.display().to_string()).unwrap(), None, "an expected hash is not pinned");
+        // Missing source and unreachable URL: clear errors naming the source.
+        let missing = Action::Download {
+            url: "/nonexistent/pkg.rpm".into(),
+            path: "var/cache/npu-setup/x.rpm".into(),
+            sha256: None,
+            why: "w".into(),
+        };
+        let err = format!("{:#}", apply(&missing, "x", &root, &runner, &st, 3, &|_| {}).unwrap_err());
+        assert!(
+            err.contains("downloading /nonexistent/pkg.rpm (w)") && err.contains("opening /nonexistent/pkg.rpm"),
+            "{err}"
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let url = format!("http://127.0.0.1:{port}/x.rpm");
+        let refused = Action::Download {
+            url: url.clone(),
+            path: "var/cache/npu-setup/x.rpm".into(),
+            sha256: None,
+            why: "w".into(),
+        };
+        let err = format!("{:#}", apply(&refused, "x", &root, &runner, &st, 4, &|_| {}).unwrap_err());
+        assert!(err.contains(&format!("downloading {url} (w)")), "{err}");
+    }
 }

@@ -5,12 +5,18 @@
 
 pub mod access;
 pub mod action;
+pub mod build;
 pub mod build_deps;
+pub mod dkms;
 pub mod kargs;
+pub mod lemonade;
+pub mod lemonade_service;
 pub mod limits;
 pub mod loader;
+pub mod models;
 pub mod preflight;
-pub mod unavailable;
+pub mod sources;
+pub mod strategy;
 pub mod verify;
 
 use anyhow::Result;
@@ -95,58 +101,20 @@ pub trait Step: Sync {
 
 /// Every step, in install order (DESIGN.md).
 pub fn all() -> Vec<Box<dyn Step>> {
-    use unavailable::Unavailable as U;
-    const SOURCE_BUILDS: &str = "source builds: npu-setup issue #4";
-    const SERVICES: &str = "Lemonade steps: later in npu-setup issue #3";
     vec![
         Box::new(preflight::Preflight),
         Box::new(kargs::Kargs),
         Box::new(build_deps::BuildDeps),
-        Box::new(U {
-            id: "sources",
-            summary: "clone the pinned xdna-driver (with XRT) and FastFlowLM sources",
-            checks: &["xrt.install", "flm.install"],
-            tracked: SOURCE_BUILDS,
-        }),
-        Box::new(U {
-            id: "xrt",
-            summary: "build and install XRT (NPU flavour) packages",
-            checks: &["xrt.install"],
-            tracked: SOURCE_BUILDS,
-        }),
-        Box::new(U {
-            id: "driver",
-            summary: "xdna plugin package, DKMS module and firmware (or the shim only)",
-            checks: &["driver.module", "firmware.files", "firmware.compat", "dkms.state", "secureboot.signing"],
-            tracked: SOURCE_BUILDS,
-        }),
-        Box::new(U {
-            id: "flm",
-            summary: "build and install FastFlowLM into /opt/fastflowlm",
-            checks: &["flm.install"],
-            tracked: SOURCE_BUILDS,
-        }),
+        Box::new(sources::Sources),
+        Box::new(build::BuildStep { id: "xrt" }),
+        Box::new(build::BuildStep { id: "driver" }),
+        Box::new(build::BuildStep { id: "flm" }),
         Box::new(loader::Loader),
         Box::new(limits::Limits),
         Box::new(access::Access),
-        Box::new(U {
-            id: "lemonade",
-            summary: "install the pinned Lemonade server package",
-            checks: &["lemonade.install"],
-            tracked: SERVICES,
-        }),
-        Box::new(U {
-            id: "lemonade-service",
-            summary: "Lemonade unit or drop-in: PATH to flm, model dir, memlock, bind address",
-            checks: &["lemonade.service"],
-            tracked: SERVICES,
-        }),
-        Box::new(U {
-            id: "models",
-            summary: "flm pull the recipe's models into the shared model dir",
-            checks: &["lemonade.api"],
-            tracked: SERVICES,
-        }),
+        Box::new(lemonade::Lemonade),
+        Box::new(lemonade_service::LemonadeService),
+        Box::new(models::Models),
         Box::new(verify::Verify),
     ]
 }

@@ -5,6 +5,7 @@ mod capture;
 mod doctor;
 mod facts;
 mod install;
+mod lemonade;
 mod robustness;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,184 @@
+//! `xrt`, `driver`, `flm`: build a component from its pinned source tree (cached by commit +
+//! commands, so unchanged inputs never rebuild), install it, record its provenance — and for
+//! the driver, install the DKMS module for the *target* kernel explicitly.
+//!
+//! Facts: upstream-stack.md §4 (build.sh flags, package names, what the plugin carries),
+//! §4.4 (dkms_driver.sh uses `uname -r`, the installer's kernel in a kickstart chroot, hence
+//! `dkms install -k <target>`), §8 (Secure Boot / MOK), §9.5 (initramfs), §10.1 (FLM cmake).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+
+use super::{Action, Plan, Step, StepCtx, sources, strategy};
+use crate::recipes::sources::Build;
+
+/// Marker a finished build leaves in its directory: what was built, from which commit, how.
+pub const MARKER: &str = ".npu-setup-build.json";
+
+/// Contents of [`MARKER`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BuildMarker {
+    /// Build id.
+    pub build: String,
+    /// Source commit.
+    pub commit: String,
+    /// Commands run (with the job count normalised to `{jobs}`, so `-j` changes do not
+    /// invalidate the cache).
+    pub commands: Vec<Vec<String>>,
+}
+
+/// A build step (`xrt`, `driver` or `flm`).
+pub struct BuildStep {
+    /// Step id.
+    pub id: &'static str,
+}
+
+/// Expands the recipe's globs (only `*` in the file name) under a tree.
+pub fn artifacts(tree: &Path, globs: &[String]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for g in globs {
+        let (dir, pat) = g.rsplit_once('/').unwrap_or((".", g));
+        let (pre, suf) = pat.split_once('*').unwrap_or((pat, ""));
+        let mut found: Vec<PathBuf> = std::fs::read_dir(tree.join(dir))
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| n.starts_with(pre) && n.ends_with(suf) && n.len() >= pre.len() + suf.len())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        found.sort();
+        out.extend(found);
+    }
+    out
+}
+
+fn jobs(cx: &StepCtx) -> usize {
+    let r = cx.facts.resources.ok();
+    let cpus = r.map(|r| r.cpus).filter(|c| *c > 0).unwrap_or(1);
+    let avail = r.map(|r| r.available_mib).filter(|m| *m > 0).unwrap_or(2048);
+    cx.recipes.sources.jobs(cpus, avail)
+}
+
+fn marker_ok(dir: &Path, want: &BuildMarker) -> bool {
+    std::fs::read_to_string(dir.join(MARKER)).ok().and_then(|t| serde_json::from_str::<BuildMarker>(&t).ok()).as_ref()
+        == Some(want)
+}
+
+/// Plans building and installing one recipe build.
+fn plan_build(cx: &StepCtx, b: &Build, p: &mut Plan) {
+    let Some(src) = cx.recipes.sources.source(&b.source) else {
+        p.blocked = Some(format!("recipes/sources.yaml: build {} names unknown source {}", b.id, b.source));
+        return;
+    };
+    let tree = sources::tree(cx, &b.source);
+    if !tree.join(".git").exists() {
+        p.blocked =
+            Some(format!("the {} source tree is missing at {} (the sources step clones it)", b.source, tree.display()));
+        return;
+    }
+    let dir = tree.join(&b.dir);
+    let want = BuildMarker { build: b.id.clone(), commit: src.commit.clone(), commands: b.commands.clone() };
+    let built = marker_ok(&dir, &want);
+    let files = artifacts(&tree, &b.artifacts);
+    let complete = b.artifacts.is_empty() || b.artifacts.len() <= files.len();
+    if !built || !complete {
+        let j = jobs(cx).to_string();
+        let commands: Vec<Vec<String>> =
+            b.commands.iter().map(|c| c.iter().map(|a| a.replace("{jobs}", &j)).collect()).collect();
+        p.actions.push(Action::Build {
+            build: b.id.clone(),
+            dir: dir.display().to_string(),
+            commands,
+            marker: serde_json::to_string_pretty(&want).unwrap_or_default(),
+        });
+        p.notes.push(format!(
+            "builds {} from {} {} with {j} parallel jobs; full output in /var/log/npu-setup/",
+            b.id, b.source, src.git_ref
+        ));
+        return;
+    }
+    // Built: install.
+    if let Some(inst) = &b.install {
+        // Install into the root being converged (cmake honours DESTDIR).
+        let env = if cx.root.mode() == crate::host::root::RootMode::Live {
+            Vec::new()
+        } else {
+            vec![("DESTDIR".to_string(), cx.root.path().display().to_string())]
+        };
+        p.actions.push(Action::RunIn {
+            dir: Some(dir.display().to_string()),
+            env,
+            argv: inst.clone(),
+            why: format!("install {} {}", b.id, b.version),
+        });
+    } else {
+        let Some(d) = cx.distro() else {
+            p.blocked = Some("no distro recipe: cannot install packages".into());
+            return;
+        };
+        let mut argv = d.install_cmd.clone();
+        argv.extend(files.iter().map(|f| f.display().to_string()));
+        p.actions.push(Action::Run { argv, why: format!("install {} {} packages", b.id, b.version) });
+    }
+    p.actions.push(Action::Provenance {
+        component: b.id.clone(),
+        source: b.source.clone(),
+        commit: src.commit.clone(),
+        commands: b.commands.clone(),
+        packages: b.packages.clone(),
+        install_manifest: b.install.as_ref().map(|_| dir.join("build/install_manifest.txt").display().to_string()),
+        kernel: cx.facts.kernel.ok().and_then(|k| k.target.clone()),
+    });
+}
+
+impl Step for BuildStep {
+    fn id(&self) -> &'static str {
+        self.id
+    }
+    fn summary(&self) -> &'static str {
+        match self.id {
+            "xrt" => "build and install XRT (NPU flavour) packages",
+            "driver" => "xdna plugin package, DKMS module for the target kernel and firmware (or the shim only)",
+            _ => "build and install FastFlowLM into /opt/fastflowlm",
+        }
+    }
+    fn plan(&self, cx: &StepCtx) -> Result<Plan> {
+        let mut p = Plan::default();
+        let s = strategy::choose(cx);
+        let wanted: Vec<&String> = s
+            .builds
+            .iter()
+            .filter(|b| match self.id {
+                "driver" => b.starts_with("driver-"),
+                id => b.as_str() == id,
+            })
+            .collect();
+        if self.id == "driver" {
+            p.notes.push(format!("driver path: {} — {}", s.path, s.reason));
+            if let Some(w) = &s.warning {
+                p.notes.push(w.clone());
+            }
+        }
+        for b in wanted {
+            let Some(build) = cx.recipes.sources.build(b) else {
+                p.blocked = Some(format!("recipes/sources.yaml has no build {b:?}"));
+                return Ok(p);
+            };
+            plan_build(cx, build, &mut p);
+            if p.blocked.is_some() || !p.actions.is_empty() {
+                return Ok(p);
+            }
+        }
+        if self.id == "driver" && s.path == "xdna-dkms" {
+            super::dkms::plan_dkms(cx, s.target.as_deref(), &mut p)?;
+        }
+        Ok(p)
+    }
+}

@@ -1,0 +1,146 @@
+//! The DKMS half of the `driver` step: the xdna-driver module installed for the *target*
+//! kernel (not `uname -r`, which is the installer's kernel in a kickstart chroot), headers
+//! for it, signing under Secure Boot, and the initramfs.
+//!
+//! Sources: xdna-driver `dkms_driver.sh --install` unpacks amdxdna.tar.gz into
+//! /usr/src/xrt-amdxdna-<ver> and runs `dkms install` without `-k` (upstream-stack.md §4.4);
+//! DKMS signs with /var/lib/dkms/mok.key and dkms >= 3.4 skips signing in a chroot (§8).
+
+use anyhow::Result;
+
+use super::{Action, Plan, StepCtx};
+use crate::host::root::RootMode;
+
+/// `dkms` argv prefix; on an offline root the trees point into it (dkms --dkmstree/
+/// --sourcetree/--installtree).
+pub fn dkms_argv(cx: &StepCtx) -> Vec<String> {
+    let mut v = vec!["dkms".to_string()];
+    if cx.root.mode() == RootMode::Offline {
+        let r = cx.root.path().display().to_string();
+        v.extend([
+            "--sourcetree".into(),
+            format!("{r}/usr/src"),
+            "--dkmstree".into(),
+            format!("{r}/var/lib/dkms"),
+            "--installtree".into(),
+            format!("{r}/lib/modules"),
+        ]);
+    }
+    v
+}
+
+/// Plans the module for the target kernel; appends to `p`.
+pub fn plan_dkms(cx: &StepCtx, target: Option<&str>, p: &mut Plan) -> Result<()> {
+    let m = &cx.recipes.sources.dkms;
+    let Some(target) = target else {
+        p.blocked = Some("no target kernel to build the DKMS module for".into());
+        return Ok(());
+    };
+    let payload = format!("{}/{}", m.payload_dir, m.tarball);
+    if !cx.root.exists(&payload) {
+        // The plugin package carries the module source; without it there is nothing to build.
+        p.notes.push(format!(
+            "{} not installed yet (the xdna plugin package carries it)",
+            crate::host::root::Root::display(&payload)
+        ));
+        return Ok(());
+    }
+    // The installed plugin package says which module version it carries (its dkms.conf),
+    // whatever version built it; the recipe's version is the fallback.
+    let conf = cx.root.read_optional(format!("{}/dkms.conf", m.payload_dir))?.unwrap_or_default();
+    let vars = crate::parse::shellvars::parse_env_lenient(&conf);
+    let get = |k: &str| vars.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let name = get("PACKAGE_NAME").unwrap_or_else(|| m.name.clone());
+    let version = get("PACKAGE_VERSION").unwrap_or_else(|| m.version.clone());
+    let src_rel = format!("usr/src/{name}-{version}");
+    let dkms = cx.facts.dkms.ok();
+    // Any version of the module installed for the target counts (a newer package may have
+    // replaced ours; stack.provenance reports that).
+    if dkms.is_some_and(|d| {
+        d.entries.iter().any(|e| e.module == name && e.kernel.as_deref() == Some(target) && e.state == "installed")
+    }) {
+        if let Some(k) = cx.facts.kernel.ok()
+            && k.running.as_deref() == Some(target)
+            && !k.loaded
+        {
+            p.reboot = Some(format!("the {name} module loads at the next boot"));
+        }
+        return Ok(());
+    }
+    let entries: Vec<_> = dkms
+        .map(|d| d.entries.iter().filter(|e| e.module == name && e.version == version).collect())
+        .unwrap_or_default();
+    if !cx.root.exists(format!("{src_rel}/dkms.conf")) {
+        let dest = cx.root.join(&src_rel).display().to_string();
+        p.actions.push(Action::MakeDir { path: src_rel.clone(), mode: 0o755, owner: None });
+        p.actions.push(Action::Run {
+            argv: vec!["tar".into(), "-xzf".into(), cx.root.join(&payload).display().to_string(), "-C".into(), dest],
+            why: format!("unpack the {name} source for DKMS (what dkms_driver.sh --install does)"),
+        });
+        p.actions.push(Action::WriteFile { path: format!("{src_rel}/dkms.conf"), content: conf, mode: 0o644 });
+        return Ok(());
+    }
+    let headers = cx.facts.kernel.ok().and_then(|k| k.installed(target)).is_some_and(|i| i.headers);
+    if !headers {
+        let Some(d) = cx.distro() else {
+            p.blocked = Some(format!("headers for {target} are missing and there is no distro recipe to install them"));
+            return Ok(());
+        };
+        let mut argv = d.install_cmd.clone();
+        argv.push(d.headers.replace("{kver}", target));
+        p.actions.push(Action::Run { argv, why: format!("kernel headers for the target kernel {target}") });
+        return Ok(());
+    }
+    let sb = cx.facts.secureboot.ok().and_then(|s| s.enabled) == Some(true);
+    if sb && !cx.root.exists("var/lib/dkms/mok.key") {
+        let mut argv = dkms_argv(cx);
+        argv.push("generate_mok".into());
+        p.actions.push(Action::Run { argv, why: "a MOK key for DKMS to sign the module (Secure Boot is on)".into() });
+    }
+    if entries.is_empty() {
+        let mut argv = dkms_argv(cx);
+        argv.extend(["add".into(), "-m".into(), name.clone(), "-v".into(), version.clone()]);
+        p.actions.push(Action::Run { argv, why: format!("register {name}/{version} with DKMS") });
+    }
+    let mut argv = dkms_argv(cx);
+    argv.extend([
+        "install".into(),
+        "-m".into(),
+        name.clone(),
+        "-v".into(),
+        version.clone(),
+        "-k".into(),
+        target.to_string(),
+    ]);
+    p.actions.push(Action::Run { argv, why: format!("build and install the module for the target kernel {target}") });
+    let family = cx.distro().map(|d| d.package_manager.clone()).unwrap_or_default();
+    let initramfs = match family.as_str() {
+        "rpm" => Some(&m.initramfs.rpm),
+        "dpkg" => Some(&m.initramfs.dpkg),
+        _ => None,
+    };
+    if let Some(cmd) = initramfs
+        && cx.root.mode() != RootMode::Offline
+    {
+        let argv: Vec<String> = cmd.iter().map(|a| a.replace("{kver}", target)).collect();
+        p.actions.push(Action::Run {
+            argv,
+            why: format!("regenerate the initramfs of {target} (keeps a stale in-tree amdxdna out)"),
+        });
+    }
+    if sb {
+        p.notes.push("Secure Boot is on: enroll the DKMS key once — sudo mokutil --import /var/lib/dkms/mok.pub, reboot, confirm in MokManager (npu-setup cannot do this for you)".into());
+        let enrolled = cx.facts.secureboot.ok().is_some_and(|s| {
+            !s.enrolled.is_empty()
+                && s.enrolled.iter().any(|k| k.subject.as_deref().is_some_and(|s| s.contains("DKMS")))
+        });
+        if !enrolled {
+            p.reboot =
+                Some("enroll the DKMS signing key in MokManager (sudo mokutil --import /var/lib/dkms/mok.pub)".into());
+        }
+    }
+    if p.reboot.is_none() {
+        p.reboot = Some(format!("the {name} module loads at the next boot of {target}"));
+    }
+    Ok(())
+}

@@ -1,0 +1,188 @@
+//! `sources`: clone the pinned upstream trees the needed builds use, with submodules, and
+//! verify the checkout is exactly the pinned commit.
+//!
+//! A partial clone (interrupted run) is removed and cloned again; a tree at another commit
+//! is moved to the pin when the tag still resolves to it, and refused when the tag moved.
+//! `--source-url ID=URL` points at a mirror; `--source-dir DIR` at pre-cloned trees
+//! (air-gapped sites).
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use super::{Action, Plan, Step, StepCtx, strategy};
+use crate::recipes::sources::Source;
+use crate::runner::Runner;
+
+/// Default directory for source trees (root-relative).
+pub const SRC_DIR: &str = "var/cache/npu-setup/src";
+
+/// The sources step.
+pub struct Sources;
+
+/// Where a source tree lives: `--source-dir DIR/<id>` or the cache under the root.
+pub fn tree(cx: &StepCtx, id: &str) -> PathBuf {
+    match &cx.args.source_dir {
+        Some(d) => d.join(id),
+        None => cx.root.join(SRC_DIR).join(id),
+    }
+}
+
+/// The URL for a source: a `--source-url ID=URL` override, else the recipe's.
+pub fn url(cx: &StepCtx, s: &Source) -> String {
+    cx.args
+        .source_url
+        .iter()
+        .find_map(|kv| kv.split_once('=').filter(|(k, _)| *k == s.id).map(|(_, v)| v.to_string()))
+        .unwrap_or_else(|| s.url.clone())
+}
+
+/// `git` with file:// submodules allowed for local mirrors (git >= 2.38 refuses them by
+/// default, CVE-2022-39253).
+pub fn git(url: &str) -> Vec<String> {
+    let mut v = vec!["git".to_string()];
+    if url.starts_with("file://") || url.starts_with('/') {
+        v.extend(["-c".to_string(), "protocol.file.allow=always".to_string()]);
+    }
+    v
+}
+
+/// Reads a git value (trimmed stdout) from a tree; None when git fails.
+fn git_read(runner: &Runner, tree: &std::path::Path, args: &[&str]) -> Option<String> {
+    let dir = tree.display().to_string();
+    let mut a = vec!["-C", dir.as_str()];
+    a.extend_from_slice(args);
+    match runner.run("git", &a) {
+        Ok(o) if o.success() => Some(o.stdout.trim().to_string()),
+        _ => None,
+    }
+}
+
+impl Step for Sources {
+    fn id(&self) -> &'static str {
+        "sources"
+    }
+    fn summary(&self) -> &'static str {
+        "clone the pinned xdna-driver (with XRT) and FastFlowLM sources"
+    }
+    fn plan(&self, cx: &StepCtx) -> Result<Plan> {
+        let mut p = Plan::default();
+        let s = strategy::choose(cx);
+        if let Some(w) = &s.warning {
+            p.notes.push(w.clone());
+        }
+        for id in &s.sources {
+            let Some(src) = cx.recipes.sources.source(id) else {
+                p.blocked = Some(format!("recipes/sources.yaml has no source {id:?}"));
+                return Ok(p);
+            };
+            let dest = tree(cx, id);
+            let u = url(cx, src);
+            let dest_s = dest.display().to_string();
+            let is_repo = dest.join(".git").exists();
+            let head = if is_repo { git_read(cx.runner, &dest, &["rev-parse", "HEAD"]) } else { None };
+            if dest.exists() && head.is_none() {
+                // Interrupted clone: start over cleanly.
+                if cx.args.source_dir.is_some() {
+                    p.blocked =
+                        Some(format!("{dest_s} is not a usable git tree (--source-dir trees are never deleted)"));
+                    return Ok(p);
+                }
+                p.actions.push(Action::RemoveTree { path: dest_s.clone() });
+            }
+            match head {
+                None => {
+                    if cx.args.source_dir.is_some() {
+                        p.blocked = Some(format!(
+                            "--source-dir has no {id} tree at {dest_s}; clone {u} there at {} ({})",
+                            src.git_ref, src.commit
+                        ));
+                        return Ok(p);
+                    }
+                    // Reachability is checked before anything changes (read-only).
+                    let mut probe: Vec<String> = git(&u);
+                    probe.extend(["ls-remote".into(), u.clone(), src.git_ref.clone()]);
+                    let args: Vec<&str> = probe[1..].iter().map(String::as_str).collect();
+                    match cx.runner.run("git", &args) {
+                        Ok(o) if o.success() && !o.stdout.trim().is_empty() => {}
+                        Ok(o) if o.success() => {
+                            p.blocked =
+                                Some(format!("{u} has no ref {} (pinned in recipes/sources.yaml)", src.git_ref));
+                            return Ok(p);
+                        }
+                        Ok(o) => {
+                            p.blocked = Some(format!(
+                                "cannot reach {u} ({}); for mirrors or air-gapped sites use --source-url {id}=URL or --source-dir DIR with a pre-cloned tree",
+                                o.tail()
+                            ));
+                            return Ok(p);
+                        }
+                        Err(e) => {
+                            p.blocked = Some(format!("cannot run git to reach {u}: {e}"));
+                            return Ok(p);
+                        }
+                    }
+                    let mut argv = git(&u);
+                    argv.extend([
+                        "clone".into(),
+                        "--recurse-submodules".into(),
+                        "--branch".into(),
+                        src.git_ref.clone(),
+                        u.clone(),
+                        dest_s.clone(),
+                    ]);
+                    p.actions.push(Action::Run {
+                        argv,
+                        why: format!("{id} {} ({})", src.git_ref, &src.commit[..12.min(src.commit.len())]),
+                    });
+                }
+                Some(h) if h != src.commit => {
+                    // Where does the pinned ref point in this tree?
+                    let tag = git_read(cx.runner, &dest, &["rev-parse", &format!("{}^{{commit}}", src.git_ref)]);
+                    match tag {
+                        Some(t) if t != src.commit => {
+                            p.blocked = Some(format!(
+                                "{id}: {} resolves to {t}, but recipes/sources.yaml pins {}: refusing (the upstream tag moved, or the mirror is not the real upstream)",
+                                src.git_ref, src.commit
+                            ));
+                            return Ok(p);
+                        }
+                        _ => {
+                            let mut argv = git(&u);
+                            argv.extend([
+                                "-C".into(),
+                                dest_s.clone(),
+                                "checkout".into(),
+                                "--force".into(),
+                                src.commit.clone(),
+                            ]);
+                            p.actions.push(Action::Run { argv, why: format!("move {id} to the pinned commit") });
+                        }
+                    }
+                }
+                Some(_) => {
+                    // At the pin: submodules must be initialised at their recorded commits.
+                    let status =
+                        git_read(cx.runner, &dest, &["submodule", "status", "--recursive"]).unwrap_or_default();
+                    if status.lines().any(|l| l.starts_with('-') || l.starts_with('+') || l.starts_with('U')) {
+                        let mut argv = git(&u);
+                        argv.extend([
+                            "-C".into(),
+                            dest_s.clone(),
+                            "submodule".into(),
+                            "update".into(),
+                            "--init".into(),
+                            "--recursive".into(),
+                            "--force".into(),
+                        ]);
+                        p.actions.push(Action::Run { argv, why: format!("{id} submodules at their recorded commits") });
+                    }
+                }
+            }
+        }
+        if !s.sources.is_empty() && p.actions.is_empty() {
+            p.notes.push(format!("{} at the pinned commits", s.sources.join(", ")));
+        }
+        Ok(p)
+    }
+}
