@@ -10,6 +10,15 @@ need=()
 for tool in cp sh; do command -v "$tool" >/dev/null || need+=(coreutils); done
 # rpmbuild and rpm --root (the Lemonade tests build and install a real RPM into a scratch root).
 command -v rpmbuild >/dev/null || need+=(rpm)
+# The source-build tests: real git, gcc, cmake + ninja (FastFlowLM stand-in), dkms with
+# Debian's kernel headers (a real module build in scratch trees), tar.
+command -v git >/dev/null || need+=(git)
+command -v gcc >/dev/null || need+=(gcc)
+command -v make >/dev/null || need+=(make)
+command -v cmake >/dev/null || need+=(cmake)
+command -v ninja >/dev/null || need+=(ninja-build)
+command -v dkms >/dev/null || need+=(dkms)
+ls /lib/modules/*/build/Makefile >/dev/null 2>&1 || need+=(linux-headers-amd64)
 if ((${#need[@]})); then
     sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
     $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq "${need[@]}"

@@ -138,7 +138,7 @@ pub fn run(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> R
     let facts = probe(&runner, &recipes, &args);
     let mut plans = Vec::new();
     for s in &steps {
-        let cx = StepCtx { root: &root, runner: &runner, facts: &facts, recipes: &recipes, args: &args };
+        let cx = StepCtx { root: &root, runner: &runner, facts: &facts, recipes: &recipes, args: &args, preview: true };
         let plan = s.plan(&cx).with_context(|| format!("planning step {}", s.id()))?;
         plans.push(StepPlan { id: s.id(), summary: s.summary(), plan });
     }
@@ -199,7 +199,8 @@ pub fn run(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> R
         }
         // Re-probe: earlier steps changed the host.
         let facts = probe(&runner, &recipes, &args);
-        let cx = StepCtx { root: &root, runner: &runner, facts: &facts, recipes: &recipes, args: &args };
+        let cx =
+            StepCtx { root: &root, runner: &runner, facts: &facts, recipes: &recipes, args: &args, preview: false };
         let plan = s.plan(&cx).with_context(|| format!("planning step {}", s.id()))?;
         let record = |status: &str, message: String| StepRecord {
             status: status.into(),
@@ -239,7 +240,8 @@ pub fn run(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> R
                 break;
             }
             let facts = probe(&runner, &recipes, &args);
-            let cx = StepCtx { root: &root, runner: &runner, facts: &facts, recipes: &recipes, args: &args };
+            let cx =
+                StepCtx { root: &root, runner: &runner, facts: &facts, recipes: &recipes, args: &args, preview: false };
             let again = s.plan(&cx)?;
             if let Some(b) = again.blocked {
                 error = Some(b);

@@ -228,6 +228,12 @@ fn run_logged(
 ) -> Result<()> {
     let Some((prog, args)) = argv.split_first() else { bail!("empty command") };
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    // `./build.sh` means the script in the working directory.
+    let local = match (prog.strip_prefix("./"), dir) {
+        (Some(rest), Some(d)) => Some(d.join(rest).display().to_string()),
+        _ => None,
+    };
+    let prog = local.as_deref().unwrap_or(prog);
     let log = st.log_path(&format!("{seq:02}-{step}-{}.log", prog.rsplit('/').next().unwrap_or(prog)))?;
     let mut f = std::fs::File::create(&log).with_context(|| format!("creating log {}", log.display()))?;
     let _ = writeln!(f, "$ {}{}", dir.map(|d| format!("(in {}) ", d.display())).unwrap_or_default(), quote_argv(argv));

@@ -78,9 +78,22 @@ fn plan_build(cx: &StepCtx, b: &Build, p: &mut Plan) {
         return;
     };
     let tree = sources::tree(cx, &b.source);
-    if !tree.join(".git").exists() {
-        p.blocked =
-            Some(format!("the {} source tree is missing at {} (the sources step clones it)", b.source, tree.display()));
+    let at_pin = tree.join(".git").exists()
+        && cx
+            .runner
+            .run("git", &["-C", &tree.display().to_string(), "rev-parse", "HEAD"])
+            .is_ok_and(|o| o.stdout.trim() == src.commit);
+    if !at_pin {
+        if cx.preview {
+            p.notes.push(format!("builds {} once the sources step has {} at {}", b.id, b.source, src.git_ref));
+        } else {
+            p.blocked = Some(format!(
+                "the {} source tree at {} is not at the pinned commit {} (the sources step clones it)",
+                b.source,
+                tree.display(),
+                src.commit
+            ));
+        }
         return;
     }
     let dir = tree.join(&b.dir);

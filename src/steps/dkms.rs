@@ -59,11 +59,13 @@ pub fn plan_dkms(cx: &StepCtx, target: Option<&str>, p: &mut Plan) -> Result<()>
     if dkms.is_some_and(|d| {
         d.entries.iter().any(|e| e.module == name && e.kernel.as_deref() == Some(target) && e.state == "installed")
     }) {
+        // Owed until the loaded amdxdna is this module: DKMS builds stamp MODULE_VERSION
+        // "<version>_<date>,<hash>" (sys/module/amdxdna/version); the in-tree one has none.
         if let Some(k) = cx.facts.kernel.ok()
             && k.running.as_deref() == Some(target)
-            && !k.loaded
+            && !k.loaded_version.as_deref().is_some_and(|v| v.starts_with(version.as_str()))
         {
-            p.reboot = Some(format!("the {name} module loads at the next boot"));
+            p.reboot = Some(format!("the {name} {version} module replaces the loaded amdxdna at the next boot"));
         }
         return Ok(());
     }
@@ -78,6 +80,16 @@ pub fn plan_dkms(cx: &StepCtx, target: Option<&str>, p: &mut Plan) -> Result<()>
             why: format!("unpack the {name} source for DKMS (what dkms_driver.sh --install does)"),
         });
         p.actions.push(Action::WriteFile { path: format!("{src_rel}/dkms.conf"), content: conf, mode: 0o644 });
+        // dkms.conf's PRE_BUILD runs configure_kernel.sh (it generates config_kernel.h that
+        // the Kbuild force-includes); dkms_driver.sh copies it next to dkms.conf.
+        let pre = format!("{}/configure_kernel.sh", m.payload_dir);
+        if let Some(script) = cx.root.read_optional(&pre)? {
+            p.actions.push(Action::WriteFile {
+                path: format!("{src_rel}/configure_kernel.sh"),
+                content: script,
+                mode: 0o755,
+            });
+        }
         return Ok(());
     }
     let headers = cx.facts.kernel.ok().and_then(|k| k.installed(target)).is_some_and(|i| i.headers);

@@ -64,6 +64,10 @@ pub struct StepCtx<'a> {
     pub recipes: &'a Recipes,
     /// Install options.
     pub args: &'a InstallArgs,
+    /// Planning ahead of any change (the printed plan): what an earlier step will produce
+    /// (a clone, a build) is not there yet, so a step depending on it notes that instead of
+    /// blocking.
+    pub preview: bool,
 }
 
 impl StepCtx<'_> {

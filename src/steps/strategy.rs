@@ -72,7 +72,17 @@ pub fn choose(cx: &StepCtx) -> Strategy {
     };
     let mut builds = Vec::new();
     if path != "unsupported" {
-        if !failing(cx, &["xrt.install"]).is_empty() {
+        // XRT base: a distro XRT package or libxrt_coreutil anywhere (the plugin is the
+        // driver step's concern, although doctor's xrt.install judges both).
+        let base_pkg = cx.distro().is_some_and(|d| {
+            cx.facts.packages.ok().is_some_and(|pk| d.packages.xrt.iter().any(|n| pk.version(n).is_some()))
+        });
+        let base_lib = cx
+            .facts
+            .loader
+            .ok()
+            .is_some_and(|l| l.libs.iter().any(|x| x.soname == "libxrt_coreutil.so.2" && !x.found.is_empty()));
+        if !base_pkg && !base_lib {
             builds.push("xrt".to_string());
         }
         let plugin_missing = cx
@@ -80,9 +90,13 @@ pub fn choose(cx: &StepCtx) -> Strategy {
             .loader
             .ok()
             .is_some_and(|l| l.libs.iter().any(|x| x.soname == "libxrt_driver_xdna.so.2" && x.found.is_empty()));
-        let driver_failing =
-            !failing(cx, &["driver.module", "firmware.files", "firmware.compat", "dkms.state"]).is_empty();
-        if path == "xdna-dkms" && (plugin_missing || driver_failing) {
+        // The DKMS path needs the plugin package's module payload too; installing the module
+        // for the target kernel is the driver step's DKMS half, not a rebuild.
+        // A working driver layer (any flavour, e.g. Ubuntu's backport DKMS) is left alone.
+        let payload = format!("{}/dkms.conf", cx.recipes.sources.dkms.payload_dir);
+        let payload_missing = !cx.root.exists(&payload);
+        let driver_failing = !failing(cx, &["driver.module", "firmware.files", "firmware.compat"]).is_empty();
+        if path == "xdna-dkms" && (plugin_missing || (driver_failing && payload_missing)) {
             builds.push("driver-dkms".to_string());
         } else if path == "in-tree" && plugin_missing {
             builds.push("driver-shim".to_string());

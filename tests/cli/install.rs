@@ -257,8 +257,8 @@ fn killed_mid_run_then_rerun_converges_without_half_written_files() {
     write_shim(&root, "usr/sbin/usermod", &format!("{RECORD}\nkill -9 $PPID; sleep 5"));
     // Lemonade is not in this fixture and its package cannot be downloaded here.
     let skip = ["--skip", "lemonade,lemonade-service,models"];
-    let (code, _, _) = install(&root, &["--yes", "--user", "alice", skip[0], skip[1]]);
-    assert_eq!(code, -1, "killed by a signal");
+    let (code, out, err) = install(&root, &["--yes", "--user", "alice", skip[0], skip[1]]);
+    assert_eq!(code, -1, "killed by a signal\n{out}\n{err}");
     assert!(root.join("etc/security/limits.d/99-npu-setup-memlock.conf").is_file());
     tooling(&root);
     let (code, out, _) = install(&root, &["--yes", "--user", "alice", skip[0], skip[1]]);
