@@ -5,6 +5,10 @@
 use anyhow::Result;
 
 use super::{Plan, Step, StepCtx, action::Action};
+use crate::edit::managed::managed_file;
+
+/// The udev rule this step owns (for nodes that are not group-accessible).
+pub const UDEV_RULE: &str = "etc/udev/rules.d/70-npu-setup-accel.rules";
 
 /// The access step.
 pub struct Access;
@@ -14,7 +18,7 @@ impl Step for Access {
         "access"
     }
     fn summary(&self) -> &'static str {
-        "device-node access for --user (render group)"
+        "device-node access for --user (render group; a udev rule when the node has no group access)"
     }
     fn plan(&self, cx: &StepCtx) -> Result<Plan> {
         let mut p = Plan::default();
@@ -40,18 +44,46 @@ impl Step for Access {
             .and_then(|n| n.accel.first())
             .and_then(|n| n.stat.as_ref())
             .map(|s| (s.gid, s.mode.clone()));
-        let group = match &node_gid {
-            Some((gid, mode)) => {
-                let bits = u32::from_str_radix(mode, 8).unwrap_or(0);
-                if bits & 0o006 == 0o006 {
-                    p.notes.push("the NPU node is world read-write: no group needed".into());
-                    return Ok(p);
-                }
-                groups.iter().find(|g| g.gid == *gid).map(|g| g.name.clone())
+        let mut group = "render".to_string();
+        if let Some((gid, mode)) = &node_gid {
+            let bits = u32::from_str_radix(mode, 8).unwrap_or(0);
+            if bits & 0o006 == 0o006 {
+                p.notes.push("the NPU node is world read-write: no group needed".into());
+                return Ok(p);
             }
-            None => None,
+            let owner_group = groups.iter().find(|g| g.gid == *gid).map(|g| g.name.clone());
+            if bits & 0o060 == 0o060
+                && let Some(og) = owner_group
+            {
+                group = og;
+            } else {
+                // The node is not group-accessible (e.g. root:root 0600): a udev rule gives it
+                // to render 0660, the distros' convention for accel and DRM render nodes.
+                let rule = managed_file(
+                    "#",
+                    "# /dev/accel/accel* of the AMD NPU: group render, read-write for the group.\n\
+                     KERNEL==\"accel*\", SUBSYSTEM==\"accel\", DRIVERS==\"amdxdna\", GROUP=\"render\", MODE=\"0660\"\n",
+                );
+                if cx.root.read_optional(UDEV_RULE)?.as_deref() != Some(rule.as_str()) {
+                    p.actions.push(Action::WriteFile { path: UDEV_RULE.into(), content: rule, mode: 0o644 });
+                    if !cx.offline() {
+                        p.actions.push(Action::Run {
+                            argv: vec!["udevadm".into(), "control".into(), "--reload".into()],
+                            why: "load the accel rule".into(),
+                        });
+                        p.actions.push(Action::Run {
+                            argv: vec!["udevadm".into(), "trigger".into(), "--subsystem-match=accel".into()],
+                            why: "apply it to the existing node".into(),
+                        });
+                    }
+                } else {
+                    p.notes.push(format!(
+                        "{} is in place; the node changes when udev re-applies it (replug or reboot)",
+                        crate::host::root::Root::display(UDEV_RULE)
+                    ));
+                }
+            }
         }
-        .unwrap_or_else(|| "render".into());
         let Some(g) = groups.iter().find(|g| g.name == group) else {
             p.notes.push(format!(
                 "group {group} does not exist yet (created by udev/systemd on first boot); nothing to do"

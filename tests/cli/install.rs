@@ -310,3 +310,37 @@ fn config_file_with_cli_overrides() {
     assert_eq!(code, 2);
     assert!(err.contains("install.yaml:2:1") && err.contains("unknown field `onyl`"), "{err}");
 }
+
+#[test]
+fn a_node_without_group_access_gets_a_udev_rule() {
+    let (_tmp, root) = copy_fixture("case07-ubuntu2404-render-group");
+    tooling(&root);
+    // No udev here: a recording fake.
+    write_shim(&root, "usr/bin/udevadm", RECORD);
+    let meta = root.join(".fixture.yaml");
+    let text = std::fs::read_to_string(&meta).unwrap();
+    let text = text.replacen(
+        "dev/accel/accel0: { kind: char, mode: \"0660\", uid: 0, gid: 992",
+        "dev/accel/accel0: { kind: char, mode: \"0600\", uid: 0, gid: 0",
+        1,
+    );
+    assert!(text.contains("mode: \"0600\", uid: 0, gid: 0"), "fixture format changed");
+    std::fs::write(&meta, text).unwrap();
+    let (_, out, err) = install(&root, &["--yes", "--only", "access", "--user", "alice"]);
+    let rule = std::fs::read_to_string(root.join("etc/udev/rules.d/70-npu-setup-accel.rules"))
+        .unwrap_or_else(|e| panic!("{e}\n{out}\n{err}"));
+    assert!(rule.starts_with("# Managed by npu-setup"), "{rule}");
+    assert!(
+        rule.contains(r#"KERNEL=="accel*", SUBSYSTEM=="accel", DRIVERS=="amdxdna", GROUP="render", MODE="0660""#),
+        "{rule}"
+    );
+    let c = calls(&root);
+    assert!(
+        c.contains(&"udevadm control --reload".to_string())
+            && c.contains(&"udevadm trigger --subsystem-match=accel".to_string()),
+        "{c:?}"
+    );
+    assert!(c.contains(&"usermod -aG render alice".to_string()), "{c:?}");
+    let (_, out, _) = install(&root, &["--yes", "--only", "access", "--user", "alice"]);
+    assert!(out.contains("Everything is in place"), "{out}");
+}
