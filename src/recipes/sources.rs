@@ -30,12 +30,18 @@ pub struct Build {
     pub dir: String,
     /// Commands, run in order in `dir`; `{jobs}` is replaced.
     pub commands: Vec<Vec<String>>,
-    /// Package files the build produces (globs relative to the source tree).
+    /// Package files the build produces on rpm-based hosts (globs relative to the tree).
     #[serde(default)]
     pub artifacts: Vec<String>,
     /// Package names those files install.
     #[serde(default)]
     pub packages: Vec<String>,
+    /// Package files the build produces on dpkg-based hosts (CPack makes .deb there).
+    #[serde(default)]
+    pub deb_artifacts: Vec<String>,
+    /// Package names the .deb files install.
+    #[serde(default)]
+    pub deb_packages: Vec<String>,
     /// Install command run in `dir` instead of packages (cmake --install).
     #[serde(default)]
     pub install: Option<Vec<String>>,

@@ -131,6 +131,8 @@ pub enum Action {
         commands: Vec<Vec<String>>,
         /// Packages installed.
         packages: Vec<String>,
+        /// `rpm` or `dpkg`: how to ask for their versions and files.
+        manager: String,
         /// cmake install_manifest.txt (host path) listing installed files.
         install_manifest: Option<String>,
         /// Target kernel.
@@ -373,7 +375,7 @@ pub fn apply(
             }
             fsx::atomic_write(&d.join(crate::steps::build::MARKER), marker.as_bytes(), 0o644, None)
         }
-        Action::Provenance { component, source, commit, commands, packages, install_manifest, kernel } => {
+        Action::Provenance { component, source, commit, commands, packages, manager, install_manifest, kernel } => {
             let mut m = crate::provenance::load(root)?.unwrap_or_default();
             m.version = 1;
             let mut c = crate::provenance::Component {
@@ -386,13 +388,19 @@ pub fn apply(
             };
             let mut files: Vec<String> = Vec::new();
             for pkg in packages {
-                // rpm -q --qf gives the version; -ql the files (same root-aware rpm the probes use).
-                if let Ok(o) = runner.run("rpm", &["-q", "--qf", "%{VERSION}-%{RELEASE}", pkg])
+                // The same root-aware package queries the probes use.
+                let (ver, list): (Vec<&str>, Vec<&str>) = if manager == "dpkg" {
+                    (vec!["-W", "-f", "${Version}", pkg], vec!["-L", pkg])
+                } else {
+                    (vec!["-q", "--qf", "%{VERSION}-%{RELEASE}", pkg], vec!["-ql", pkg])
+                };
+                let tool = if manager == "dpkg" { "dpkg-query" } else { "rpm" };
+                if let Ok(o) = runner.run(tool, &ver)
                     && o.success()
                 {
                     c.packages.insert(pkg.clone(), o.stdout.trim().to_string());
                 }
-                if let Ok(o) = runner.run("rpm", &["-ql", pkg])
+                if let Ok(o) = runner.run(tool, &list)
                     && o.success()
                 {
                     files.extend(o.stdout.lines().filter(|l| l.starts_with('/')).map(str::to_string));

@@ -97,10 +97,14 @@ fn plan_build(cx: &StepCtx, b: &Build, p: &mut Plan) {
         return;
     }
     let dir = tree.join(&b.dir);
+    // CPack builds .deb on Debian/Ubuntu, .rpm elsewhere.
+    let manager = cx.distro().map(|d| d.package_manager.clone()).unwrap_or_else(|| "rpm".into());
+    let (globs, packages) =
+        if manager == "dpkg" { (&b.deb_artifacts, &b.deb_packages) } else { (&b.artifacts, &b.packages) };
     let want = BuildMarker { build: b.id.clone(), commit: src.commit.clone(), commands: b.commands.clone() };
     let built = marker_ok(&dir, &want);
-    let files = artifacts(&tree, &b.artifacts);
-    let complete = b.artifacts.is_empty() || b.artifacts.len() <= files.len();
+    let files = artifacts(&tree, globs);
+    let complete = globs.is_empty() || globs.len() <= files.len();
     if !built || !complete {
         let j = jobs(cx).to_string();
         let commands: Vec<Vec<String>> =
@@ -145,7 +149,8 @@ fn plan_build(cx: &StepCtx, b: &Build, p: &mut Plan) {
         source: b.source.clone(),
         commit: src.commit.clone(),
         commands: b.commands.clone(),
-        packages: b.packages.clone(),
+        packages: packages.clone(),
+        manager,
         install_manifest: b.install.as_ref().map(|_| dir.join("build/install_manifest.txt").display().to_string()),
         kernel: cx.facts.kernel.ok().and_then(|k| k.target.clone()),
     });

@@ -103,12 +103,9 @@ pub fn plan_dkms(cx: &StepCtx, target: Option<&str>, p: &mut Plan) -> Result<()>
         p.actions.push(Action::Run { argv, why: format!("kernel headers for the target kernel {target}") });
         return Ok(());
     }
+    // Under Secure Boot DKMS signs with /var/lib/dkms/mok.key, creating the key on its first
+    // signed build (dkms.8); enrollment is an interactive MokManager step at the next boot.
     let sb = cx.facts.secureboot.ok().and_then(|s| s.enabled) == Some(true);
-    if sb && !cx.root.exists("var/lib/dkms/mok.key") {
-        let mut argv = dkms_argv(cx);
-        argv.push("generate_mok".into());
-        p.actions.push(Action::Run { argv, why: "a MOK key for DKMS to sign the module (Secure Boot is on)".into() });
-    }
     if entries.is_empty() {
         let mut argv = dkms_argv(cx);
         argv.extend(["add".into(), "-m".into(), name.clone(), "-v".into(), version.clone()]);

@@ -345,3 +345,76 @@ fn missing_headers_for_the_target_kernel_are_installed_first() {
     assert_eq!(code, 1, "{out}");
     assert!(calls(&root).iter().any(|c| c == &format!("dnf install -y kernel-devel-{kernel}")), "{:?}", calls(&root));
 }
+
+#[test]
+fn ubuntu_builds_debs_and_installs_them_with_the_real_dpkg() {
+    let up = upstreams("6.10");
+    let (_tmp, root) = copy_fixture("case22-ubuntu2404-611-dkms219");
+    let _ = std::fs::remove_dir_all(root.join("opt/xilinx"));
+    let _ = std::fs::remove_dir_all(root.join("etc/ld.so.conf.d"));
+    real_tools(&root);
+    // A real dpkg database in the scratch root; apt-get resolves dependencies and fetches,
+    // the real dpkg installs the same files.
+    let admin = root.join("var/lib/dpkg");
+    std::fs::create_dir_all(admin.join("info")).unwrap();
+    std::fs::create_dir_all(admin.join("updates")).unwrap();
+    std::fs::write(admin.join("status"), "").unwrap();
+    write_shim(
+        &root,
+        "usr/bin/dpkg-query",
+        &format!("exec {} --admindir=\"$NPU_SETUP_ROOT/var/lib/dpkg\" \"$@\"", which("dpkg-query")),
+    );
+    write_shim(
+        &root,
+        "usr/bin/apt-get",
+        &format!(
+            "{RECORD}\nshift 2\nexec {} --root=\"$NPU_SETUP_ROOT\" --force-all -i \"$@\" >/dev/null",
+            which("dpkg")
+        ),
+    );
+    let (code, out) = install(&root, &up.data, &["--only", "sources,xrt"]);
+    assert!(code == 0 || code == 1, "{out}");
+    let apt = calls(&root).into_iter().find(|c| c.starts_with("apt-get install -y")).unwrap_or_else(|| panic!("{out}"));
+    assert!(apt.contains("-base.deb") && apt.contains("-npu.deb") && apt.contains("-base-dev.deb"), "{apt}");
+    let q = std::process::Command::new(which("dpkg-query"))
+        .arg(format!("--admindir={}", admin.display()))
+        .args(["-W", "-f", "${Package} ${Version} ${db:Status-Abbrev}\n", "xrt-base", "xrt-npu"])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&q.stdout);
+    assert!(listed.contains("xrt-base 2.21.75 ii") && listed.contains("xrt-npu 2.21.75 ii"), "{listed}");
+    let (_, r) = doctor_json(&root, &[]);
+    assert_eq!(crate::check(&r, "stack.provenance")["status"], "pass", "{}", crate::check(&r, "stack.provenance"));
+    let (_, out) = install(&root, &up.data, &["--only", "sources,xrt"]);
+    assert!(out.contains("Everything is in place"), "{out}");
+}
+
+#[test]
+fn secure_boot_signs_with_dkms_and_names_the_enrollment() {
+    let Some(kernel) = host_kernel() else { panic!("kernel headers missing") };
+    let up = upstreams("6.1");
+    let (_tmp, root) = bare_fedora43(&kernel);
+    // Secure Boot on; no key enrolled yet.
+    write_shim(
+        &root,
+        "usr/bin/mokutil",
+        "case \"$1\" in --sb-state) echo 'SecureBoot enabled';; --list-enrolled) echo 'MokListRT is empty';; *) exit 127;; esac",
+    );
+    // The real modinfo, reading the module DKMS built in the scratch tree.
+    write_shim(
+        &root,
+        "usr/bin/modinfo",
+        &format!(
+            "while [ $# -gt 1 ]; do [ \"$1\" = -k ] && k=\"$2\"; shift; done\nko=\"$NPU_SETUP_ROOT/lib/modules/$k/updates/dkms/amdxdna.ko\"\n[ -f \"$ko\" ] || {{ echo \"modinfo: ERROR: Module amdxdna not found.\" >&2; exit 1; }}\nexec {} \"$ko\"",
+            which("modinfo")
+        ),
+    );
+    let (code, out) = install(&root, &up.data, &[]);
+    assert_eq!(code, 3, "{out}");
+    let (_, r) = doctor_json(&root, &[]);
+    let c = crate::check(&r, "secureboot.signing");
+    assert_eq!(c["status"], "fail", "{c}");
+    assert_eq!(c["evidence"]["signer"], "DKMS module signing key", "signed by the real dkms: {c}");
+    assert!(c["remedy"]["commands"].to_string().contains("mokutil --import /var/lib/dkms/mok.pub"), "{c}");
+    assert!(root.join("var/lib/dkms/mok.pub").is_file(), "dkms created its MOK certificate in the tree");
+}
