@@ -203,31 +203,11 @@ impl Runner {
         timeout: Duration,
         env: &[(String, String)],
     ) -> Result<CmdOutput, CmdError> {
-        let Some(path) = self.locate(program) else {
-            return Err(CmdError::NotFound { program: program.to_string() });
-        };
-        let mut argv = vec![path.display().to_string()];
-        argv.extend(args.iter().map(|s| s.to_string()));
-        let quoted = quote_argv(&argv);
+        let (expr, argv, quoted) = self.expression(program, args, None, env)?;
         let started = Instant::now();
-        let mut expr = duct::cmd(&path, args);
-        for (k, v) in env {
-            expr = expr.env(k, v);
-        }
         let handle = expr
-            .stdin_null()
             .stdout_capture()
             .stderr_capture()
-            .env("LC_ALL", "C")
-            // Replay shims and test wrappers (e.g. `usermod -R`) need to know the tree.
-            .env("NPU_SETUP_ROOT", self.root.path())
-            .unchecked()
-            // Own process group: on timeout we kill grandchildren too, so the capture
-            // pipes close and the reader threads finish.
-            .before_spawn(|c| {
-                c.process_group(0);
-                Ok(())
-            })
             .start()
             .map_err(|e| CmdError::Spawn { argv: quoted.clone(), message: e.to_string() })?;
         let finished = handle
@@ -237,13 +217,7 @@ impl Runner {
         let output = match finished {
             Some(out) => out,
             None => {
-                for pid in handle.pids() {
-                    // SAFETY of the cast: pids come from spawned children and fit in i32.
-                    let _ = nix::sys::signal::killpg(
-                        nix::unistd::Pid::from_raw(pid as i32),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
-                }
+                kill_groups(&handle.pids());
                 let _ = handle.kill();
                 let _ = handle.wait();
                 return Err(CmdError::Timeout { argv: quoted, secs: timeout.as_secs_f64() });
@@ -286,30 +260,10 @@ impl Runner {
         use std::sync::Arc;
         use std::sync::atomic::{AtomicBool, Ordering};
         const KEEP: usize = 256 * 1024;
-        let Some(path) = self.locate(program) else {
-            return Err(CmdError::NotFound { program: program.to_string() });
-        };
-        let mut argv = vec![path.display().to_string()];
-        argv.extend(args.iter().map(|s| s.to_string()));
-        let quoted = quote_argv(&argv);
+        let (expr, argv, quoted) = self.expression(program, args, dir, env)?;
         let started = Instant::now();
-        let mut expr = duct::cmd(&path, args);
-        if let Some(d) = dir {
-            expr = expr.dir(d);
-        }
-        for (k, v) in env {
-            expr = expr.env(k, v);
-        }
         let reader = expr
-            .stdin_null()
             .stderr_to_stdout()
-            .env("LC_ALL", "C")
-            .env("NPU_SETUP_ROOT", self.root.path())
-            .unchecked()
-            .before_spawn(|c| {
-                c.process_group(0);
-                Ok(())
-            })
             .reader()
             .map_err(|e| CmdError::Spawn { argv: quoted.clone(), message: e.to_string() })?;
         // Watchdog: kill the whole group at the deadline; reading then hits EOF.
@@ -327,12 +281,7 @@ impl Runner {
                     std::thread::sleep(Duration::from_millis(50).min(timeout));
                 }
                 timed_out.store(true, Ordering::SeqCst);
-                for pid in pids {
-                    let _ = nix::sys::signal::killpg(
-                        nix::unistd::Pid::from_raw(pid as i32),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
-                }
+                kill_groups(&pids);
             })
         };
         let mut kept = String::new();
@@ -368,9 +317,52 @@ impl Runner {
         Ok(CmdOutput { argv, code: status.flatten(), stdout: kept, stderr: String::new(), millis })
     }
 
+    /// The duct expression every command runs as: found under the root, stdin closed,
+    /// `LC_ALL=C`, the root in `NPU_SETUP_ROOT` (replay shims and test wrappers such as
+    /// `usermod --root` need the tree), in its own process group so a timeout kills
+    /// grandchildren too and the capture pipes close. Returns it with the argv as run and
+    /// its shell-quoted form.
+    fn expression(
+        &self,
+        program: &str,
+        args: &[&str],
+        dir: Option<&Path>,
+        env: &[(String, String)],
+    ) -> Result<(duct::Expression, Vec<String>, String), CmdError> {
+        let Some(path) = self.locate(program) else {
+            return Err(CmdError::NotFound { program: program.to_string() });
+        };
+        let mut argv = vec![path.display().to_string()];
+        argv.extend(args.iter().map(|s| s.to_string()));
+        let quoted = quote_argv(&argv);
+        let mut expr = duct::cmd(&path, args);
+        if let Some(d) = dir {
+            expr = expr.dir(d);
+        }
+        for (k, v) in env {
+            expr = expr.env(k, v);
+        }
+        let expr =
+            expr.stdin_null().env("LC_ALL", "C").env("NPU_SETUP_ROOT", self.root.path()).unchecked().before_spawn(
+                |c| {
+                    c.process_group(0);
+                    Ok(())
+                },
+            );
+        Ok((expr, argv, quoted))
+    }
+
     /// Everything run so far, in order of completion.
     pub fn records(&self) -> Vec<CmdRecord> {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+}
+
+/// SIGKILLs the process groups led by `pids` (every command runs in its own group).
+fn kill_groups(pids: &[u32]) {
+    for pid in pids {
+        // SAFETY of the cast: pids come from spawned children and fit in i32.
+        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(*pid as i32), nix::sys::signal::Signal::SIGKILL);
     }
 }
 

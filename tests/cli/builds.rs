@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{bin, copy_fixture, doctor_json, tree_digest, write_shim};
+use crate::{RECORD, bin, calls, copy_fixture, doctor_json, tree_digest, write_shim};
 
 /// The kernel whose headers this machine has (Debian's linux-headers-amd64).
 fn host_kernel() -> Option<String> {
@@ -20,16 +20,6 @@ fn host_kernel() -> Option<String> {
 fn which(tool: &str) -> String {
     let out = std::process::Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().unwrap();
     String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-const RECORD: &str = r#"echo "$(basename "$0") $*" >> "$NPU_SETUP_ROOT/../calls.log""#;
-
-fn calls(root: &Path) -> Vec<String> {
-    std::fs::read_to_string(root.parent().unwrap().join("calls.log"))
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect()
 }
 
 /// Wrappers that run the real tools against the scratch root.

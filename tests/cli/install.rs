@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{bin, copy_fixture, doctor_json, tree_digest, write_shim};
+use crate::{RECORD, bin, calls, copy_fixture, doctor_json, tree_digest, write_shim};
 
 /// Runs install on a root; returns (exit code, stdout, stderr).
 fn install(root: &Path, args: &[&str]) -> (i32, String, String) {
@@ -16,17 +16,6 @@ fn install(root: &Path, args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
-
-/// Calls recorded by the shims (kept outside the tree, so tree digests ignore it).
-fn calls(root: &Path) -> Vec<String> {
-    std::fs::read_to_string(root.parent().unwrap().join("calls.log"))
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
-const RECORD: &str = r#"echo "$(basename "$0") $*" >> "$NPU_SETUP_ROOT/../calls.log""#;
 
 /// Replaces the fixture's static shims for mutating tools with recording wrappers around the
 /// real tools (ldconfig, usermod) or fakes (grubby, systemctl).

@@ -11,11 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::{bin, check, copy_fixture, doctor_json, tree_digest, write_shim};
+use crate::{RECORD, bin, calls, check, copy_fixture, doctor_json, tree_digest, write_shim};
 
 const VERSION: &str = "10.3.0";
-const RECORD: &str = r#"echo "$(basename "$0") $*" >> "$NPU_SETUP_ROOT/../calls.log""#;
-
 fn install(root: &Path, args: &[&str]) -> (i32, String, String) {
     let out = bin().arg("--root").arg(root).arg("install").args(args).output().unwrap();
     (
@@ -23,14 +21,6 @@ fn install(root: &Path, args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-fn calls(root: &Path) -> Vec<String> {
-    std::fs::read_to_string(root.parent().unwrap().join("calls.log"))
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect()
 }
 
 /// A real `lemonade-server` RPM (noarch) holding /usr/bin/lemond and the upstream-style

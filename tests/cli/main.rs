@@ -21,6 +21,19 @@ pub fn bin() -> Command {
     c
 }
 
+/// A shim line that records its own invocation in `calls.log` next to the tree (outside it,
+/// so tree digests do not see it).
+pub const RECORD: &str = r#"echo "$(basename "$0") $*" >> "$NPU_SETUP_ROOT/../calls.log""#;
+
+/// The invocations recorded by [`RECORD`] shims, in order.
+pub fn calls(root: &Path) -> Vec<String> {
+    std::fs::read_to_string(root.parent().unwrap().join("calls.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
 /// Path of a fixture host.
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts").join(name)
