@@ -81,9 +81,15 @@ pub struct DoctorArgs {
     /// The user whose access and limits to judge (default: SUDO_USER or you)
     #[arg(long, value_name = "NAME")]
     pub user: Option<String>,
-    /// Also run a real completion on the NPU and the GPU
+    /// Also run a real completion on the NPU (through Lemonade) and on the GPU endpoint
     #[arg(long)]
     pub smoke: bool,
+    /// NPU model for --smoke, as Lemonade names it (default: the recipe's first, e.g. qwen3-4b-FLM)
+    #[arg(long, value_name = "MODEL")]
+    pub npu_model: Option<String>,
+    /// GPU model for --smoke (default: the first the endpoint lists)
+    #[arg(long, value_name = "MODEL")]
+    pub gpu_model: Option<String>,
     /// Print the check catalog (id, layer, description) and exit
     #[arg(long)]
     pub list: bool,

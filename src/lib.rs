@@ -11,6 +11,7 @@ pub mod commands;
 pub mod edit;
 pub mod fsx;
 pub mod host;
+pub mod inference;
 pub mod parse;
 pub mod provenance;
 pub mod recipes;

@@ -391,18 +391,47 @@ pub fn gpu_api(c: &Ctx) -> Outcome {
 
 /// `smoke.npu`.
 pub fn smoke_npu(c: &Ctx) -> Outcome {
-    smoke(c)
+    smoke(&c.f.smoke_npu, "NPU (Lemonade)", &["lemonade.api", "flm.validate", "lemonade.service"])
 }
 
 /// `smoke.gpu`.
 pub fn smoke_gpu(c: &Ctx) -> Outcome {
-    smoke(c)
+    smoke(&c.f.smoke_gpu, "GPU endpoint", &["gpu.api"])
 }
 
-fn smoke(c: &Ctx) -> Outcome {
-    if !c.opts.smoke {
-        return Outcome::skip("not requested (use --smoke)");
+fn smoke(p: &crate::host::Probed<crate::host::smoke::SmokeFacts>, what: &str, suspects: &[&'static str]) -> Outcome {
+    if let Some(o) = probe_problem(p, "the smoke inference") {
+        return o;
     }
-    // Smoke inference lands with the smoke/bench issue; say so instead of pretending.
-    Outcome::skip("smoke inference is not implemented in this version (planned: npu-setup issue #5)")
+    let Some(f) = p.ok() else { unreachable!() };
+    let base =
+        |o: Outcome| o.ev("base", &f.base).ev("model", &f.model).ev("load", &f.load).ev("completion", &f.completion);
+    if let Some(e) = &f.error {
+        return base(Outcome::fail(format!("{what}: {e}")))
+            .ev("error", e)
+            .suspects(suspects)
+            .remedy(Remedy {
+                text: match e {
+                    crate::inference::InferError::ModelNotFound { .. } => format!(
+                        "Model {} is not available there: pull it (npu-setup install --only models) or pass --npu-model / --gpu-model.",
+                        f.model
+                    ),
+                    crate::inference::InferError::Connect { .. } => "Nothing answers at that address: start the service or pass the right URL.".into(),
+                    _ => "The server accepted the request but did not complete it; see its log.".into(),
+                },
+                commands: vec![format!(
+                    "curl -s {}/chat/completions -H 'Content-Type: application/json' -d '{{\"model\":\"{}\",\"messages\":[{{\"role\":\"user\",\"content\":\"hi\"}}],\"max_tokens\":8}}'",
+                    f.base, f.model
+                )],
+                ..Default::default()
+            });
+    }
+    let Some(c) = &f.completion else { return Outcome::error("no completion and no error recorded") };
+    base(Outcome::pass(format!(
+        "{} answered: TTFT {:.0} ms, {} tokens{}",
+        f.model,
+        c.ttft_ms,
+        c.completion_tokens,
+        c.decode_tps.map(|t| format!(", {t:.1} tokens/s decode")).unwrap_or_default()
+    )))
 }

@@ -30,6 +30,9 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> Result<i32> {
         user: args.user.clone(),
         lemonade_url: args.lemonade_url.clone(),
         gpu_url: args.gpu_url.clone(),
+        smoke: args.smoke,
+        npu_model: args.npu_model.clone(),
+        gpu_model: args.gpu_model.clone(),
     };
     let facts = probe_all(&runner, &recipes, &popts);
     tracing::debug!(millis = facts.probe_millis, "probed");

@@ -16,6 +16,7 @@ pub mod pci;
 pub mod resources;
 pub mod root;
 pub mod services;
+pub mod smoke;
 pub mod users;
 
 use std::time::Instant;
@@ -82,6 +83,12 @@ pub struct ProbeOptions {
     pub lemonade_url: Option<String>,
     /// GPU endpoint health URL override.
     pub gpu_url: Option<String>,
+    /// Run the smoke inferences.
+    pub smoke: bool,
+    /// NPU model for the smoke (Lemonade name).
+    pub npu_model: Option<String>,
+    /// GPU model for the smoke.
+    pub gpu_model: Option<String>,
 }
 
 /// Everything the checks judge. Deserializable, so checks can be tested from a Facts YAML
@@ -133,6 +140,10 @@ pub struct Facts {
     pub resources: Probed<resources::Resources>,
     /// What install recorded having built, compared with the disk.
     pub provenance: Probed<crate::provenance::ProvenanceFacts>,
+    /// Smoke inference on the NPU (through Lemonade).
+    pub smoke_npu: Probed<smoke::SmokeFacts>,
+    /// Smoke inference on the GPU endpoint.
+    pub smoke_gpu: Probed<smoke::SmokeFacts>,
     /// Milliseconds spent probing.
     pub probe_millis: u64,
 }
@@ -187,6 +198,19 @@ pub fn probe_all(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions) -> Fac
             )
         });
 
+    // Phase 3 (only with --smoke): real completions, after the service facts they need.
+    let default_npu_model = recipes
+        .lemonade
+        .models
+        .first()
+        .map(|t| crate::steps::lemonade_service::lemonade_model_name(t))
+        .unwrap_or_default();
+    let (smoke_npu, smoke_gpu) = std::thread::scope(|s| {
+        let n = s.spawn(|| smoke::smoke_npu(runner, opts, lemonade.ok(), &default_npu_model));
+        let g = s.spawn(|| smoke::smoke_gpu(runner, opts, gpu.ok()));
+        (join(n), join(g))
+    });
+
     Facts {
         root: root.path().display().to_string(),
         mode: root.mode(),
@@ -210,6 +234,8 @@ pub fn probe_all(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions) -> Fac
         gpu,
         resources,
         provenance,
+        smoke_npu,
+        smoke_gpu,
         probe_millis: started.elapsed().as_millis() as u64,
     }
 }

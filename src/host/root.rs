@@ -141,6 +141,12 @@ impl Root {
         Ok(Root { path: canonical, mode, fixture })
     }
 
+    /// The live root `/` (for requests that always go to the real network, e.g. smoke
+    /// inference against an explicitly given URL).
+    pub fn live() -> Self {
+        Root { path: PathBuf::from("/"), mode: RootMode::Live, fixture: None }
+    }
+
     /// The root directory itself.
     pub fn path(&self) -> &Path {
         &self.path

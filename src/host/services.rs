@@ -275,10 +275,13 @@ pub fn probe_lemonade(
     facts.base_url = Some(url.clone());
     facts.url_source = Some(source);
     let t = http_timeout(runner);
+    // An explicitly given URL is a real server, even when the files come from a fixture.
+    let live_root = Root::live();
+    let http_root = if opts.lemonade_url.is_some() { &live_root } else { root };
     let (live, health, info) = std::thread::scope(|s| {
-        let a = s.spawn(|| get(root, &format!("{url}/live"), t, None));
-        let b = s.spawn(|| get(root, &format!("{url}/api/v1/health"), t, api_key.as_deref()));
-        let c = s.spawn(|| get(root, &format!("{url}/api/v1/system-info"), t, api_key.as_deref()));
+        let a = s.spawn(|| get(http_root, &format!("{url}/live"), t, None));
+        let b = s.spawn(|| get(http_root, &format!("{url}/api/v1/health"), t, api_key.as_deref()));
+        let c = s.spawn(|| get(http_root, &format!("{url}/api/v1/system-info"), t, api_key.as_deref()));
         (a.join().ok(), b.join().ok(), c.join().ok())
     });
     facts.live = live;
@@ -361,6 +364,8 @@ pub fn probe_gpu(runner: &Runner, opts: &ProbeOptions) -> Probed<GpuFacts> {
         Some(u) => (u.clone(), "--gpu-url".to_string()),
         None => (DEFAULT_GPU_URL.to_string(), "llama-swap default".to_string()),
     };
-    let health = Some(get(runner.root(), &url, http_timeout(runner), None));
+    let live_root = Root::live();
+    let http_root = if opts.gpu_url.is_some() { &live_root } else { runner.root() };
+    let health = Some(get(http_root, &url, http_timeout(runner), None));
     Probed::Ok(GpuFacts { url, url_source, health })
 }
