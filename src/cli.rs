@@ -64,6 +64,10 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Converge this host to a working NPU stack (idempotent; shows the plan first)
     Install(InstallArgs),
+    /// Measure TTFT, prefill and decode speed on the NPU (Lemonade) and the GPU endpoint
+    Bench(BenchArgs),
+    /// Print configuration for other tools (LiteLLM proxy)
+    Config(ConfigArgs),
     /// Developer tools (fixtures, facts)
     #[command(hide = true)]
     Dev(DevArgs),
@@ -169,6 +173,74 @@ pub struct InstallArgs {
     /// Clone a source from a mirror: ID=URL (repeatable; ids in recipes/sources.yaml)
     #[arg(long, value_name = "ID=URL")]
     pub source_url: Vec<String>,
+}
+
+/// Endpoints shared by `bench` and `config`.
+#[derive(Debug, Clone, Args, Default)]
+pub struct EndpointArgs {
+    /// Lemonade base URL (default: from its unit, else the version's port on 127.0.0.1)
+    #[arg(long, value_name = "URL")]
+    pub lemonade_url: Option<String>,
+    /// NPU model as Lemonade names it (default: the recipe's first, e.g. qwen3-4b-FLM)
+    #[arg(long, value_name = "MODEL")]
+    pub npu_model: Option<String>,
+    /// GPU endpoint: its health URL or OpenAI base (default llama-swap, http://127.0.0.1:8080/health)
+    #[arg(long, value_name = "URL")]
+    pub gpu_url: Option<String>,
+    /// GPU model (default: the first the endpoint lists)
+    #[arg(long, value_name = "MODEL")]
+    pub gpu_model: Option<String>,
+}
+
+/// `bench` arguments.
+#[derive(Debug, Args, Default)]
+pub struct BenchArgs {
+    /// Endpoints and models
+    #[command(flatten)]
+    pub endpoints: EndpointArgs,
+    /// Runs per endpoint (statistics over these)
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub runs: usize,
+    /// Tokens to generate per run
+    #[arg(long, default_value_t = 128, value_name = "N")]
+    pub max_tokens: u32,
+    /// Prompt (default: a fixed paragraph-length request)
+    #[arg(long, value_name = "TEXT")]
+    pub prompt: Option<String>,
+    /// Only this side
+    #[arg(long, value_parser = ["npu", "gpu"], value_name = "SIDE")]
+    pub only: Option<String>,
+    /// Also run NPU and GPU at the same time and compare with sequential
+    #[arg(long)]
+    pub concurrent: bool,
+    /// Save the result as a named baseline (under /var/lib/npu-setup/bench/)
+    #[arg(long, value_name = "NAME")]
+    pub save: Option<String>,
+    /// Compare with a saved baseline; exit 1 when decode speed dropped beyond --tolerance
+    #[arg(long, value_name = "NAME")]
+    pub baseline: Option<String>,
+    /// Allowed drop in decode tokens/s against the baseline, percent
+    #[arg(long, default_value_t = 10.0, value_name = "PCT")]
+    pub tolerance: f64,
+}
+
+/// `config` arguments.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// What to print
+    #[command(subcommand)]
+    pub command: ConfigCommand,
+}
+
+/// Configurations `config` prints.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// A LiteLLM proxy config routing npu/* to Lemonade and local/* to the GPU endpoint
+    Litellm {
+        /// Endpoints and models
+        #[command(flatten)]
+        endpoints: EndpointArgs,
+    },
 }
 
 /// `dev` arguments.

@@ -15,6 +15,8 @@ fn main() {
     let result = match &cli.command {
         Command::Doctor(args) => commands::doctor::run(&cli, args),
         Command::Install(args) => commands::install::run(&cli, args, matches.subcommand_matches("install")),
+        Command::Bench(args) => commands::bench::run(&cli, args),
+        Command::Config(args) => commands::config::run(&cli, &args.command),
         Command::Dev(args) => commands::dev::run(&cli, &args.command),
     };
     let code = match result {

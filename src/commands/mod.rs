@@ -1,5 +1,7 @@
 //! One module per subcommand: orchestration only (probe -> check -> report).
 
+pub mod bench;
+pub mod config;
 pub mod dev;
 pub mod doctor;
 pub mod install;

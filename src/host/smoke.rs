@@ -74,32 +74,10 @@ pub fn smoke_npu(
     let api_key = std::env::var("LEMONADE_API_KEY").ok().filter(|k| !k.is_empty());
     let loaded = l.health.as_ref().and_then(|h| h.json()).and_then(|j| j["model_loaded"].as_str().map(str::to_string));
     if loaded.as_deref() != Some(model.as_str()) {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(600)))
-            .http_status_as_error(false)
-            .build()
-            .into();
-        let mut req = agent.post(&format!("{url}/api/v1/load")).header("Content-Type", "application/json");
-        if let Some(k) = &api_key {
-            req = req.header("Authorization", &format!("Bearer {k}"));
-        }
-        match req.send(serde_json::json!({ "model_name": model }).to_string().as_bytes()) {
-            Ok(mut r) => {
-                let status = r.status().as_u16();
-                let body = r.body_mut().read_to_string().unwrap_or_default();
-                if !(200..300).contains(&status) {
-                    f.error = Some(InferError::ModelNotFound {
-                        url: format!("{url}/api/v1/load"),
-                        model,
-                        status,
-                        body: body.chars().take(300).collect(),
-                    });
-                    return Probed::Ok(f);
-                }
-                f.load = Some(body.chars().take(300).collect());
-            }
+        match ensure_loaded(&url, &model, api_key.as_deref()) {
+            Ok(msg) => f.load = Some(msg),
             Err(e) => {
-                f.error = Some(InferError::Connect { url: format!("{url}/api/v1/load"), reason: e.to_string() });
+                f.error = Some(e);
                 return Probed::Ok(f);
             }
         }
@@ -118,32 +96,10 @@ pub fn smoke_gpu(runner: &Runner, opts: &ProbeOptions, g: Option<&GpuFacts>) -> 
         return p;
     }
     let Some(g) = g else { return Probed::Error("no GPU endpoint facts".into()) };
-    let root_url = g.url.trim_end_matches('/').trim_end_matches("/health").trim_end_matches('/').to_string();
-    let base = format!("{root_url}/v1");
-    let model = match &opts.gpu_model {
-        Some(m) => m.clone(),
-        None => {
-            // llama-swap / llama-server list their models; take the first.
-            let r = super::http::get(
-                &crate::host::root::Root::live(),
-                &format!("{base}/models"),
-                Duration::from_secs(3),
-                None,
-            );
-            match r.json().and_then(|j| j["data"][0]["id"].as_str().map(str::to_string)) {
-                Some(m) => m,
-                None => {
-                    return Probed::Ok(SmokeFacts {
-                        base,
-                        error: Some(InferError::Connect {
-                            url: r.url,
-                            reason: r.error.unwrap_or_else(|| "no model listed; pass --gpu-model".into()),
-                        }),
-                        ..Default::default()
-                    });
-                }
-            }
-        }
+    let base = gpu_base(&g.url);
+    let model = match opts.gpu_model.clone().map(Ok).unwrap_or_else(|| first_model(&base)) {
+        Ok(m) => m,
+        Err(e) => return Probed::Ok(SmokeFacts { base, error: Some(e), ..Default::default() }),
     };
     let ep = Endpoint { base: base.clone(), model: model.clone(), api_key: None };
     let mut f = SmokeFacts { base, model, ..Default::default() };
@@ -152,4 +108,49 @@ pub fn smoke_gpu(runner: &Runner, opts: &ProbeOptions, g: Option<&GpuFacts>) -> 
         Err(e) => f.error = Some(e),
     }
     Probed::Ok(f)
+}
+
+/// Loads a model into Lemonade (`POST /api/v1/load`); returns Lemonade's message.
+pub fn ensure_loaded(url: &str, model: &str, api_key: Option<&str>) -> Result<String, InferError> {
+    let load = format!("{url}/api/v1/load");
+    // Loading a model onto the NPU can take minutes on first use.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(600)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut req = agent.post(&load).header("Content-Type", "application/json");
+    if let Some(k) = api_key {
+        req = req.header("Authorization", &format!("Bearer {k}"));
+    }
+    match req.send(serde_json::json!({ "model_name": model }).to_string().as_bytes()) {
+        Ok(mut r) => {
+            let status = r.status().as_u16();
+            let body: String = r.body_mut().read_to_string().unwrap_or_default().chars().take(300).collect();
+            if (200..300).contains(&status) {
+                Ok(body)
+            } else if status == 401 || status == 403 {
+                Err(InferError::Http { url: load, status, body })
+            } else {
+                Err(InferError::ModelNotFound { url: load, model: model.into(), status, body })
+            }
+        }
+        Err(e) => Err(InferError::Connect { url: load, reason: e.to_string() }),
+    }
+}
+
+/// The OpenAI base URL of a GPU endpoint given as its health URL or its base.
+pub fn gpu_base(url: &str) -> String {
+    let u = url.trim_end_matches('/');
+    let u = u.strip_suffix("/health").unwrap_or(u);
+    if u.ends_with("/v1") { u.to_string() } else { format!("{u}/v1") }
+}
+
+/// The first model an OpenAI-compatible endpoint lists (`GET /v1/models`).
+pub fn first_model(base: &str) -> Result<String, InferError> {
+    let r = super::http::get(&crate::host::root::Root::live(), &format!("{base}/models"), Duration::from_secs(3), None);
+    r.json().and_then(|j| j["data"][0]["id"].as_str().map(str::to_string)).ok_or_else(|| InferError::Connect {
+        url: r.url.clone(),
+        reason: r.error.clone().unwrap_or_else(|| "no model listed; pass --gpu-model".into()),
+    })
 }

@@ -1,0 +1,357 @@
+//! `npu-setup bench`: TTFT, prefill and decode speed on the NPU (through Lemonade) and the
+//! GPU endpoint, over `--runs`, sequentially and optionally both at once; baselines to catch
+//! regressions after a kernel or driver update. Keeps whatever results it has when an
+//! endpoint fails; never hangs (every request has connect, first-byte and total timeouts).
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::cli::{BenchArgs, Cli, EndpointArgs, Format};
+use crate::host::root::Root;
+use crate::host::smoke::{ensure_loaded, first_model, gpu_base};
+use crate::host::{ProbeOptions, probe_all};
+use crate::inference::{Completion, Endpoint, Timeouts, chat};
+use crate::report::exit;
+
+/// Default prompt: long enough to measure prefill, neutral enough for any model.
+pub const DEFAULT_PROMPT: &str = "Explain in a short paragraph how a neural processing unit differs from a GPU when running a small language model, and when each is the better choice.";
+
+/// Mean, median and 95th percentile.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Stat {
+    /// Arithmetic mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: f64,
+    /// 95th percentile (nearest rank).
+    pub p95: f64,
+}
+
+impl Stat {
+    /// Statistics of the values; None when there are none.
+    pub fn of(values: &[f64]) -> Option<Stat> {
+        if values.is_empty() {
+            return None;
+        }
+        let mut v = values.to_vec();
+        v.sort_by(|a, b| a.total_cmp(b));
+        let rank = |p: f64| v[((p * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1];
+        Some(Stat { mean: v.iter().sum::<f64>() / v.len() as f64, p50: rank(0.5), p95: rank(0.95) })
+    }
+}
+
+/// One side's results.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SideResult {
+    /// `npu` or `gpu`.
+    pub side: String,
+    /// OpenAI base URL.
+    pub base: String,
+    /// Model.
+    pub model: String,
+    /// Successful runs.
+    #[serde(skip_deserializing)]
+    pub runs: Vec<Completion>,
+    /// Failed runs, with the reason.
+    pub errors: Vec<String>,
+    /// Time to first token, ms.
+    pub ttft_ms: Option<Stat>,
+    /// Prompt tokens / TTFT.
+    pub prefill_tps: Option<Stat>,
+    /// Tokens per second after the first token (client-side).
+    pub decode_tps: Option<Stat>,
+    /// The server's own decode speed (llama.cpp `timings.predicted_per_second`).
+    pub server_decode_tps: Option<Stat>,
+    /// Mean completion tokens.
+    pub completion_tokens: Option<f64>,
+    /// Wall time of this side's runs, ms.
+    pub wall_ms: f64,
+}
+
+/// NPU and GPU at once.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Concurrent {
+    /// Both sides, measured while the other ran.
+    pub sides: Vec<SideResult>,
+    /// Wall time of the concurrent phase, ms.
+    pub wall_ms: f64,
+    /// Sum of the sequential walls, ms.
+    pub sequential_wall_ms: f64,
+    /// sequential / concurrent.
+    pub speedup: f64,
+    /// Per side: concurrent decode mean minus sequential decode mean, tokens/s.
+    pub decode_delta_tps: Vec<(String, f64)>,
+}
+
+/// The bench report (human, JSON, YAML).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BenchReport {
+    /// `npu-setup/v1`.
+    pub api_version: String,
+    /// `BenchReport`.
+    pub kind: String,
+    /// Prompt used.
+    pub prompt: String,
+    /// Tokens asked per run.
+    pub max_tokens: u32,
+    /// Sequential results.
+    pub sides: Vec<SideResult>,
+    /// Concurrent results.
+    pub concurrent: Option<Concurrent>,
+    /// Regressions against `--baseline`.
+    #[serde(default)]
+    pub regressions: Vec<String>,
+}
+
+fn run_side(side: &str, ep: &Endpoint, prompt: &str, max_tokens: u32, runs: usize, t: &Timeouts) -> SideResult {
+    let started = Instant::now();
+    let mut r = SideResult { side: side.into(), base: ep.base.clone(), model: ep.model.clone(), ..Default::default() };
+    for _ in 0..runs {
+        match chat(ep, prompt, max_tokens, true, t) {
+            Ok(c) => r.runs.push(c),
+            Err(e) => {
+                r.errors.push(e.to_string());
+                // An endpoint that is down stays down: keep what we have, don't wait again.
+                if matches!(
+                    e,
+                    crate::inference::InferError::Connect { .. } | crate::inference::InferError::ModelNotFound { .. }
+                ) {
+                    break;
+                }
+            }
+        }
+    }
+    r.wall_ms = started.elapsed().as_secs_f64() * 1e3;
+    let col = |f: &dyn Fn(&Completion) -> Option<f64>| Stat::of(&r.runs.iter().filter_map(f).collect::<Vec<_>>());
+    r.ttft_ms = col(&|c| Some(c.ttft_ms));
+    r.prefill_tps = col(&|c| c.prefill_tps);
+    r.decode_tps = col(&|c| c.decode_tps);
+    r.server_decode_tps = col(&|c| c.server.as_ref().and_then(|s| s.predicted_per_second));
+    r.completion_tokens =
+        Stat::of(&r.runs.iter().map(|c| c.completion_tokens as f64).collect::<Vec<_>>()).map(|s| s.mean);
+    r
+}
+
+/// Resolves the NPU and GPU endpoints from flags and the host's Lemonade facts.
+pub fn endpoints(cli: &Cli, e: &EndpointArgs, only: Option<&str>) -> Result<Vec<(String, Endpoint)>> {
+    let (runner, recipes) = super::setup(cli)?;
+    let facts = probe_all(
+        &runner,
+        &recipes,
+        &ProbeOptions { lemonade_url: e.lemonade_url.clone(), gpu_url: e.gpu_url.clone(), ..Default::default() },
+    );
+    let mut out = Vec::new();
+    let api_key = std::env::var("LEMONADE_API_KEY").ok().filter(|k| !k.is_empty());
+    if only != Some("gpu") {
+        let url =
+            facts.lemonade.ok().and_then(|l| l.base_url.clone()).context("no Lemonade URL (pass --lemonade-url)")?;
+        let model = e.npu_model.clone().unwrap_or_else(|| {
+            recipes
+                .lemonade
+                .models
+                .first()
+                .map(|t| crate::steps::lemonade_service::lemonade_model_name(t))
+                .unwrap_or_default()
+        });
+        out.push(("npu".to_string(), Endpoint { base: format!("{url}/api/v1"), model, api_key: api_key.clone() }));
+    }
+    if only != Some("npu") {
+        let url =
+            facts.gpu.ok().map(|g| g.url.clone()).unwrap_or_else(|| crate::host::services::DEFAULT_GPU_URL.into());
+        let base = gpu_base(&url);
+        let model = match &e.gpu_model {
+            Some(m) => m.clone(),
+            None => first_model(&base).unwrap_or_default(),
+        };
+        out.push(("gpu".to_string(), Endpoint { base, model, api_key: None }));
+    }
+    Ok(out)
+}
+
+fn baseline_path(name: &str) -> Result<String> {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) || name.starts_with('.')
+    {
+        bail!("baseline name {name:?}: use letters, digits, '-', '_' or '.'");
+    }
+    Ok(format!("{}/bench/{name}.json", crate::state::STATE_DIR))
+}
+
+/// Runs the bench; returns the exit code.
+pub fn run(cli: &Cli, a: &BenchArgs) -> Result<i32> {
+    if a.runs == 0 {
+        bail!("--runs must be at least 1");
+    }
+    let root = Root::open(&cli.root)?;
+    let prompt = a.prompt.clone().unwrap_or_else(|| DEFAULT_PROMPT.to_string());
+    let eps = endpoints(cli, &a.endpoints, a.only.as_deref())?;
+    let t = Timeouts {
+        connect: Duration::from_secs(2),
+        first_byte: Duration::from_secs_f64(cli.timeout.max(30.0)),
+        total: Duration::from_secs(600),
+    };
+    // Load the NPU model once, before timing anything.
+    for (side, ep) in &eps {
+        if side == "npu" {
+            let url = ep.base.trim_end_matches("/api/v1");
+            if let Err(e) = ensure_loaded(url, &ep.model, ep.api_key.as_deref()) {
+                eprintln!("warning: loading {} on Lemonade failed: {e}", ep.model);
+            }
+        }
+    }
+    let mut report = BenchReport {
+        api_version: "npu-setup/v1".into(),
+        kind: "BenchReport".into(),
+        prompt: prompt.clone(),
+        max_tokens: a.max_tokens,
+        ..Default::default()
+    };
+    for (side, ep) in &eps {
+        eprintln!("bench: {side} {} ({}), {} runs", ep.model, ep.base, a.runs);
+        report.sides.push(run_side(side, ep, &prompt, a.max_tokens, a.runs, &t));
+    }
+    if a.concurrent && eps.len() > 1 {
+        eprintln!("bench: NPU and GPU at once");
+        let started = Instant::now();
+        let sides: Vec<SideResult> = std::thread::scope(|s| {
+            let hs: Vec<_> = eps
+                .iter()
+                .map(|(side, ep)| s.spawn(|| run_side(side, ep, &prompt, a.max_tokens, a.runs, &t)))
+                .collect();
+            hs.into_iter().filter_map(|h| h.join().ok()).collect()
+        });
+        let wall_ms = started.elapsed().as_secs_f64() * 1e3;
+        let sequential_wall_ms: f64 = report.sides.iter().map(|s| s.wall_ms).sum();
+        let decode_delta_tps = sides
+            .iter()
+            .filter_map(|c| {
+                let seq = report.sides.iter().find(|s| s.side == c.side)?.decode_tps.as_ref()?.mean;
+                Some((c.side.clone(), c.decode_tps.as_ref()?.mean - seq))
+            })
+            .collect();
+        report.concurrent = Some(Concurrent {
+            sides,
+            wall_ms,
+            sequential_wall_ms,
+            speedup: sequential_wall_ms / wall_ms.max(1.0),
+            decode_delta_tps,
+        });
+    }
+    if let Some(name) = &a.baseline {
+        let rel = baseline_path(name)?;
+        let text =
+            root.read_optional(&rel)?.with_context(|| format!("no baseline {name} ({})", Root::display(&rel)))?;
+        let base: BenchReport =
+            serde_json::from_str(&text).with_context(|| format!("reading baseline {}", Root::display(&rel)))?;
+        for now in &report.sides {
+            let (Some(was), Some(is)) = (
+                base.sides.iter().find(|b| b.side == now.side).and_then(|b| b.decode_tps.as_ref()).map(|s| s.mean),
+                now.decode_tps.as_ref().map(|s| s.mean),
+            ) else {
+                continue;
+            };
+            let drop = (was - is) / was * 100.0;
+            if drop > a.tolerance {
+                report.regressions.push(format!(
+                    "{}: decode {is:.1} tokens/s vs {was:.1} in baseline {name} (-{drop:.0}%, tolerance {}%)",
+                    now.side, a.tolerance
+                ));
+            }
+        }
+    }
+    if let Some(name) = &a.save {
+        let rel = baseline_path(name)?;
+        crate::fsx::atomic_write(&root.join(&rel), &serde_json::to_vec_pretty(&report)?, 0o644, None)
+            .with_context(|| format!("saving baseline {}", Root::display(&rel)))?;
+        eprintln!("bench: saved baseline {name} ({})", Root::display(&rel));
+    }
+    let mut out = std::io::stdout().lock();
+    match cli.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, &report)?;
+            writeln!(out)?;
+        }
+        Format::Yaml => serde_yaml::to_writer(&mut out, &report)?,
+        Format::Human => render(&mut out, &report)?,
+    }
+    let failed_side = report.sides.iter().any(|s| s.runs.is_empty());
+    Ok(if failed_side || !report.regressions.is_empty() { exit::PROBLEMS } else { exit::OK })
+}
+
+fn fmt(s: &Option<Stat>) -> String {
+    s.as_ref()
+        .map(|s| format!("{:>8.1} {:>8.1} {:>8.1}", s.mean, s.p50, s.p95))
+        .unwrap_or_else(|| format!("{:>8} {:>8} {:>8}", "-", "-", "-"))
+}
+
+fn render(w: &mut dyn Write, r: &BenchReport) -> std::io::Result<()> {
+    let table = |w: &mut dyn Write, sides: &[SideResult]| -> std::io::Result<()> {
+        writeln!(
+            w,
+            "{:<5} {:<24} {:>5} | {:^26} | {:^26} | {:^26} | {:>8}",
+            "side", "model", "runs", "TTFT ms (mean p50 p95)", "prefill tok/s", "decode tok/s", "tokens"
+        )?;
+        for s in sides {
+            writeln!(
+                w,
+                "{:<5} {:<24} {:>5} | {} | {} | {} | {:>8}",
+                s.side,
+                s.model.chars().take(24).collect::<String>(),
+                s.runs.len(),
+                fmt(&s.ttft_ms),
+                fmt(&s.prefill_tps),
+                fmt(&s.decode_tps),
+                s.completion_tokens.map(|t| format!("{t:.0}")).unwrap_or_else(|| "-".into())
+            )?;
+            if let Some(sv) = &s.server_decode_tps {
+                let diff = s
+                    .decode_tps
+                    .as_ref()
+                    .map(|c| format!(" (client {:+.1}%)", (c.mean - sv.mean) / sv.mean * 100.0))
+                    .unwrap_or_default();
+                writeln!(w, "      server-reported decode: {:.1} tok/s{diff}", sv.mean)?;
+            }
+            for e in &s.errors {
+                writeln!(w, "      error: {e}")?;
+            }
+        }
+        Ok(())
+    };
+    writeln!(w, "sequential ({} tokens per run):", r.max_tokens)?;
+    table(w, &r.sides)?;
+    if let Some(c) = &r.concurrent {
+        writeln!(w, "\nconcurrent (NPU and GPU at once):")?;
+        table(w, &c.sides)?;
+        for (side, d) in &c.decode_delta_tps {
+            writeln!(w, "  {side} decode while the other runs: {d:+.1} tok/s")?;
+        }
+        writeln!(w, "  wall {:.0} ms vs {:.0} ms sequential: {:.2}x", c.wall_ms, c.sequential_wall_ms, c.speedup)?;
+    }
+    for reg in &r.regressions {
+        writeln!(w, "REGRESSION: {reg}")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_use_nearest_rank() {
+        let s = Stat::of(&[10.0, 30.0, 20.0, 40.0]).unwrap();
+        assert_eq!(s.mean, 25.0);
+        assert_eq!(s.p50, 20.0);
+        assert_eq!(s.p95, 40.0);
+        assert_eq!(Stat::of(&[]), None);
+    }
+
+    #[test]
+    fn baseline_names_cannot_escape() {
+        assert!(baseline_path("../x").is_err());
+        assert!(baseline_path("after-kernel-7.1").is_ok());
+    }
+}
