@@ -75,7 +75,7 @@ pub fn edit_bls_options(text: &str, e: &KargEdit) -> EditResult {
         let (added, conflicts) = plan_additions(&parse_cmdline(&joined.join(" ")).args, &adds);
         result.conflicts.extend(conflicts);
         if !added.is_empty() {
-            let add_only = KargEdit { remove: Vec::new(), add: added.clone() };
+            let add_only = KargEdit::add_only(added.clone());
             match lines.iter_mut().rev().find_map(|(_, o)| o.as_mut()) {
                 Some((_, value)) => *value = edit_cmdline(value, &add_only).text,
                 None => appended = Some(format!("options {}\n", added.join(" "))),
@@ -106,13 +106,6 @@ pub fn edit_bls_options(text: &str, e: &KargEdit) -> EditResult {
 mod tests {
     use super::*;
 
-    fn edit(remove: &[&str], add: &[&str]) -> KargEdit {
-        KargEdit {
-            remove: remove.iter().map(|s| s.to_string()).collect(),
-            add: add.iter().map(|s| s.to_string()).collect(),
-        }
-    }
-
     /// A Fedora 44 entry as written by kernel-install + grubby.
     const FEDORA: &str = "title Fedora Linux (7.1.8-200.fc44.x86_64) 44 (Workstation Edition)\n\
         version 7.1.8-200.fc44.x86_64\n\
@@ -125,7 +118,7 @@ mod tests {
 
     #[test]
     fn fedora_entry() {
-        let e = edit(&["amd_iommu=off", "amd_iommu=pt"], &[]);
+        let e = KargEdit::of(&["amd_iommu=off", "amd_iommu=pt"], &[]);
         let r = edit_bls_options(FEDORA, &e);
         assert_eq!(r.text, FEDORA.replace(" amd_iommu=off", ""));
         assert!(r.changed);
@@ -171,7 +164,7 @@ mod tests {
     #[test]
     fn table_and_idempotence() {
         for (input, remove, add, want) in CASES {
-            let e = edit(remove, add);
+            let e = KargEdit::of(remove, add);
             let r = edit_bls_options(input, &e);
             assert_eq!(r.text, *want, "input {input:?}");
             assert_eq!(r.changed, input != want, "input {input:?}");
@@ -182,14 +175,14 @@ mod tests {
 
     #[test]
     fn conflict() {
-        let r = edit_bls_options("options iommu=nopt\n", &edit(&[], &["iommu=pt"]));
+        let r = edit_bls_options("options iommu=nopt\n", &KargEdit::of(&[], &["iommu=pt"]));
         assert!(!r.changed);
         assert_eq!(r.conflicts, ["iommu=pt not added: iommu=nopt is already set"]);
     }
 
     #[test]
     fn garbage_never_panics() {
-        let e = edit(&["amd_iommu=off", "\""], &["a=\"b"]);
+        let e = KargEdit::of(&["amd_iommu=off", "\""], &["a=\"b"]);
         for input in
             ["\"", "options \"", "options amd_iommu=\"off\n", "options\u{a0}x", "\r", "\n\n\r\n", "\u{0}\u{fffd}é"]
         {

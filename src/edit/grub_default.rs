@@ -13,7 +13,7 @@
 
 use super::kargs::{EditResult, KargEdit, edit_cmdline, plan_additions};
 use crate::parse::cmdline::parse_cmdline;
-use crate::parse::shellvars::parse_shell_vars;
+use crate::parse::shellvars::{parse_shell_assignments, parse_shell_vars};
 
 /// Variable read by grub2 `10_linux` for every entry (normal and recovery).
 const LINUX: &str = "GRUB_CMDLINE_LINUX";
@@ -42,186 +42,6 @@ pub enum GrubEditError {
         /// The assignment's value as written in the file.
         value: String,
     },
-}
-
-/// One `NAME=word` assignment with the byte span of its raw value word.
-#[derive(Debug, Clone, PartialEq)]
-struct Assignment {
-    name: String,
-    line: usize,
-    start: usize,
-    end: usize,
-}
-
-/// A byte-position cursor over the file, mirroring the one in `parse::shellvars`.
-struct Scan {
-    chars: Vec<(usize, char)>,
-    pos: usize,
-    line: usize,
-    len: usize,
-}
-
-impl Scan {
-    fn peek(&self) -> Option<char> {
-        self.chars.get(self.pos).map(|&(_, c)| c)
-    }
-    fn peek_at(&self, n: usize) -> Option<char> {
-        self.chars.get(self.pos + n).map(|&(_, c)| c)
-    }
-    fn byte_pos(&self) -> usize {
-        self.chars.get(self.pos).map_or(self.len, |&(b, _)| b)
-    }
-    fn bump(&mut self) -> Option<char> {
-        let c = self.peek()?;
-        self.pos += 1;
-        if c == '\n' {
-            self.line += 1;
-        }
-        Some(c)
-    }
-    fn name(&mut self) -> String {
-        let mut name = String::new();
-        while let Some(ch) = self.peek().filter(|&ch| ch.is_ascii_alphanumeric() || ch == '_') {
-            name.push(ch);
-            self.bump();
-        }
-        name
-    }
-}
-
-fn is_blank(c: char) -> bool {
-    c == ' ' || c == '\t' || c == '\r'
-}
-
-/// Locate every assignment the way `parse_shell_vars` reads them. Only called on text that
-/// `parse_shell_vars` accepted; returns `None` if the two ever disagree.
-fn scan_assignments(text: &str) -> Option<Vec<Assignment>> {
-    let mut s = Scan { chars: text.char_indices().collect(), pos: 0, line: 1, len: text.len() };
-    let mut out = Vec::new();
-    loop {
-        loop {
-            match s.peek() {
-                Some(ch) if is_blank(ch) || ch == '\n' => {
-                    s.bump();
-                }
-                Some('#') => {
-                    while s.peek().is_some_and(|ch| ch != '\n') {
-                        s.bump();
-                    }
-                }
-                Some('\\') if s.peek_at(1) == Some('\n') => {
-                    s.bump();
-                    s.bump();
-                }
-                _ => break,
-            }
-        }
-        let Some(first) = s.peek() else { break };
-        if !(first.is_ascii_alphabetic() || first == '_') {
-            return None;
-        }
-        let line = s.line;
-        let mut name = s.name();
-        if name == "export" && s.peek().is_some_and(is_blank) {
-            while s.peek().is_some_and(is_blank) {
-                s.bump();
-            }
-            name = s.name();
-            if s.peek().is_none_or(|ch| is_blank(ch) || ch == '\n') {
-                continue;
-            }
-        }
-        if s.bump() != Some('=') {
-            return None;
-        }
-        let start = s.byte_pos();
-        skip_word(&mut s)?;
-        out.push(Assignment { name, line, start, end: s.byte_pos() });
-    }
-    Some(out)
-}
-
-/// Skip one shell word (mirrors `read_word` in `parse::shellvars`).
-fn skip_word(s: &mut Scan) -> Option<()> {
-    while let Some(ch) = s.peek() {
-        match ch {
-            ' ' | '\t' | '\r' | '\n' => break,
-            '"' => {
-                s.bump();
-                loop {
-                    match s.bump()? {
-                        '"' => break,
-                        '\\' => {
-                            if matches!(s.peek(), Some('"' | '\\' | '$' | '`' | '\n')) {
-                                s.bump();
-                            }
-                        }
-                        '`' => skip_backticks(s)?,
-                        '$' if s.peek() == Some('(') => skip_parens(s)?,
-                        _ => {}
-                    }
-                }
-            }
-            '\'' => {
-                s.bump();
-                while s.bump()? != '\'' {}
-            }
-            '\\' => {
-                s.bump();
-                s.bump();
-            }
-            '`' => {
-                s.bump();
-                skip_backticks(s)?;
-            }
-            '$' if s.peek_at(1) == Some('(') => {
-                s.bump();
-                skip_parens(s)?;
-            }
-            ';' | '|' | '&' | '<' | '>' | '(' | ')' => return None,
-            _ => {
-                s.bump();
-            }
-        }
-    }
-    Some(())
-}
-
-fn skip_backticks(s: &mut Scan) -> Option<()> {
-    loop {
-        match s.bump()? {
-            '`' => return Some(()),
-            '\\' => {
-                s.bump();
-            }
-            _ => {}
-        }
-    }
-}
-
-/// Skip a `$(…)` substitution; the cursor is at `(`.
-fn skip_parens(s: &mut Scan) -> Option<()> {
-    let mut depth = 0usize;
-    let mut quote: Option<char> = None;
-    loop {
-        let ch = s.bump()?;
-        match (quote, ch) {
-            (Some(q), ch) if ch == q => quote = None,
-            (Some('"') | None, '\\') => {
-                s.bump();
-            }
-            (Some(_), _) => {}
-            (None, '\'' | '"') => quote = Some(ch),
-            (None, '(') => depth += 1,
-            (None, ')') => {
-                depth = depth.saturating_sub(1);
-                if depth == 0 {
-                    return Some(());
-                }
-            }
-            _ => {}
-        }
-    }
 }
 
 /// Characters that need no quoting in an unquoted shell word.
@@ -271,20 +91,14 @@ fn has_expansion(value: &str) -> bool {
 /// Errors (text untouched) when the file is not in the shell subset `parse_shell_vars`
 /// accepts, or when a value that needs a change contains `$` or a backtick.
 pub fn edit_grub_default(text: &str, e: &KargEdit) -> Result<EditResult, GrubEditError> {
-    let vars =
-        parse_shell_vars(text).map_err(|err| GrubEditError::Unparsable { line: err.line, message: err.message })?;
-    let assigns = scan_assignments(text)
-        .filter(|a| a.len() == vars.len() && a.iter().zip(&vars).all(|(a, (name, _))| a.name == *name))
-        .ok_or_else(|| GrubEditError::Unparsable {
-            line: 1,
-            message: "could not locate the assignments in the file".to_string(),
-        })?;
+    let assigns = parse_shell_assignments(text)
+        .map_err(|err| GrubEditError::Unparsable { line: err.line, message: err.message })?;
 
     let mut result = EditResult::unchanged(text);
-    let mut values: Vec<String> = vars.iter().map(|(_, v)| v.clone()).collect();
+    let mut values: Vec<String> = assigns.iter().map(|a| a.value.clone()).collect();
     let expansion = |i: usize| {
         let a = &assigns[i];
-        GrubEditError::Expansion { line: a.line, var: a.name.clone(), value: text[a.start..a.end].to_string() }
+        GrubEditError::Expansion { line: a.line, var: a.name.clone(), value: text[a.span.clone()].to_string() }
     };
 
     let removals = e.removals_only();
@@ -316,7 +130,7 @@ pub fn edit_grub_default(text: &str, e: &KargEdit) -> Result<EditResult, GrubEdi
                     if has_expansion(&values[i]) {
                         return Err(expansion(i));
                     }
-                    let add_only = KargEdit { remove: Vec::new(), add: added.clone() };
+                    let add_only = KargEdit::add_only(added.clone());
                     values[i] = edit_cmdline(&values[i], &add_only).text;
                 }
                 None => {
@@ -331,16 +145,17 @@ pub fn edit_grub_default(text: &str, e: &KargEdit) -> Result<EditResult, GrubEdi
     let mut out = String::with_capacity(text.len() + 64);
     let mut pos = 0;
     for (i, a) in assigns.iter().enumerate() {
-        if values[i] != vars[i].1 {
-            out.push_str(&text[pos..a.start]);
-            out.push_str(&render_like(&text[a.start..a.end], &values[i]));
-            pos = a.end;
+        if values[i] != a.value {
+            out.push_str(&text[pos..a.span.start]);
+            out.push_str(&render_like(&text[a.span.clone()], &values[i]));
+            pos = a.span.end;
         }
     }
     out.push_str(&text[pos..]);
-    let mut expected: Vec<(String, String)> = vars.iter().map(|(n, _)| n.clone()).zip(values.iter().cloned()).collect();
-    let first_changed = assigns.iter().zip(&vars).zip(&values).find(|((_, (_, old)), new)| old != *new);
-    let mut check_line = first_changed.map_or(1, |((a, _), _)| a.line);
+    let mut expected: Vec<(String, String)> =
+        assigns.iter().map(|a| a.name.clone()).zip(values.iter().cloned()).collect();
+    let first_changed = assigns.iter().zip(&values).find(|(a, new)| a.value != **new);
+    let mut check_line = first_changed.map_or(1, |(a, _)| a.line);
     if let Some((line, value)) = appended_line {
         if !out.is_empty() && !out.ends_with('\n') {
             out.push('\n');
@@ -368,15 +183,8 @@ pub fn edit_grub_default(text: &str, e: &KargEdit) -> Result<EditResult, GrubEdi
 mod tests {
     use super::*;
 
-    fn edit(remove: &[&str], add: &[&str]) -> KargEdit {
-        KargEdit {
-            remove: remove.iter().map(|s| s.to_string()).collect(),
-            add: add.iter().map(|s| s.to_string()).collect(),
-        }
-    }
-
     fn ours() -> KargEdit {
-        edit(&["amd_iommu=off", "amd_iommu=pt"], &[])
+        KargEdit::of(&["amd_iommu=off", "amd_iommu=pt"], &[])
     }
 
     /// Stock Fedora /etc/default/grub (with the Strix Halo `amd_iommu=off` tweak, Case 09).
@@ -423,7 +231,7 @@ mod tests {
 
     #[test]
     fn ubuntu_stock() {
-        let e = edit(&["amd_iommu=off", "amd_iommu=pt"], &["iommu=pt"]);
+        let e = KargEdit::of(&["amd_iommu=off", "amd_iommu=pt"], &["iommu=pt"]);
         let r = edit_grub_default(UBUNTU, &e).unwrap();
         let want = UBUNTU
             .replace("\"quiet splash amd_iommu=off\"", "\"quiet splash\"")
@@ -515,7 +323,7 @@ mod tests {
     #[test]
     fn table_and_idempotence() {
         for (input, remove, add, want) in CASES {
-            let e = edit(remove, add);
+            let e = KargEdit::of(remove, add);
             let r = edit_grub_default(input, &e).unwrap_or_else(|err| panic!("{input:?}: {err}"));
             assert_eq!(r.text, *want, "input {input:?}");
             assert_eq!(r.changed, input != want, "input {input:?}");
@@ -529,7 +337,7 @@ mod tests {
     #[test]
     fn conflict_in_default_is_reported() {
         let text = "GRUB_CMDLINE_LINUX=\"\"\nGRUB_CMDLINE_LINUX_DEFAULT=\"iommu=nopt\"\n";
-        let r = edit_grub_default(text, &edit(&[], &["iommu=pt"])).unwrap();
+        let r = edit_grub_default(text, &KargEdit::of(&[], &["iommu=pt"])).unwrap();
         assert!(!r.changed);
         assert_eq!(r.text, text);
         assert_eq!(r.conflicts, ["iommu=pt not added: iommu=nopt is already set"]);
@@ -547,7 +355,7 @@ mod tests {
         );
         // Adding to a value built with expansion is refused too.
         let text = "X=1\nGRUB_CMDLINE_LINUX=`cat /etc/args`\n";
-        match edit_grub_default(text, &edit(&[], &["iommu=pt"])) {
+        match edit_grub_default(text, &KargEdit::of(&[], &["iommu=pt"])) {
             Err(GrubEditError::Expansion { line: 2, var, .. }) => assert_eq!(var, "GRUB_CMDLINE_LINUX"),
             other => panic!("{other:?}"),
         }
@@ -572,16 +380,16 @@ mod tests {
     #[test]
     fn unsafe_append_refused() {
         let text = "GRUB_TIMEOUT=5\nX=a\\";
-        match edit_grub_default(text, &edit(&[], &["iommu=pt"])) {
+        match edit_grub_default(text, &KargEdit::of(&[], &["iommu=pt"])) {
             Err(GrubEditError::Unparsable { line: 3, message }) => assert!(message.contains("read back")),
             other => panic!("{other:?}"),
         }
         assert!(!edit_grub_default(text, &ours()).unwrap().changed);
     }
 
-    /// The assignment locator must agree with `parse_shell_vars` on everything it accepts.
+    /// The spans `parse_shell_assignments` reports cover exactly each raw value word.
     #[test]
-    fn scanner_agrees_with_parser() {
+    fn spans_cover_the_raw_value_words() {
         let inputs = [
             FEDORA,
             UBUNTU,
@@ -594,16 +402,16 @@ mod tests {
         ];
         for input in inputs {
             let vars = parse_shell_vars(input).unwrap();
-            let assigns = scan_assignments(input).unwrap();
+            let assigns = parse_shell_assignments(input).unwrap();
             let names: Vec<&str> = assigns.iter().map(|a| a.name.as_str()).collect();
             assert_eq!(names, vars.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), "input {input:?}");
             // Re-parsing just the raw value word gives the same value.
             for (a, (_, v)) in assigns.iter().zip(&vars) {
-                let one = parse_shell_vars(&format!("X={}", &input[a.start..a.end])).unwrap();
+                let one = parse_shell_vars(&format!("X={}", &input[a.span.clone()])).unwrap();
                 assert_eq!(&one[0].1, v, "input {input:?}");
             }
         }
-        assert_eq!(scan_assignments("A=1\nB=2\n").unwrap()[1].line, 2);
+        assert_eq!(parse_shell_assignments("A=1\nB=2\n").unwrap()[1].line, 2);
     }
 
     #[test]
@@ -617,7 +425,7 @@ mod tests {
             "GRUB_CMDLINE_LINUX=\"\u{fffd}é amd_iommu=off\"",
             "GRUB_CMDLINE_LINUX=\\",
         ];
-        let e = edit(&["amd_iommu=off", "\""], &["a=\"b", "é"]);
+        let e = KargEdit::of(&["amd_iommu=off", "\""], &["a=\"b", "é"]);
         for input in inputs {
             if let Ok(r) = edit_grub_default(input, &e) {
                 parse_shell_vars(&r.text).unwrap();

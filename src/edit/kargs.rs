@@ -54,6 +54,20 @@ impl EditResult {
 }
 
 impl KargEdit {
+    /// An edit that only appends `add`.
+    pub fn add_only(add: Vec<String>) -> KargEdit {
+        KargEdit { remove: Vec::new(), add }
+    }
+
+    /// Builds an edit from string slices (the editors' test tables).
+    #[cfg(test)]
+    pub(crate) fn of(remove: &[&str], add: &[&str]) -> KargEdit {
+        KargEdit {
+            remove: remove.iter().map(|s| s.to_string()).collect(),
+            add: add.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
     /// The same edit without any `add` entries (used for layers that only get removals).
     pub fn removals_only(&self) -> KargEdit {
         KargEdit { remove: self.remove.clone(), add: Vec::new() }
@@ -245,13 +259,6 @@ pub fn edit_cmdline(line: &str, e: &KargEdit) -> EditResult {
 mod tests {
     use super::*;
 
-    fn edit(remove: &[&str], add: &[&str]) -> KargEdit {
-        KargEdit {
-            remove: remove.iter().map(|s| s.to_string()).collect(),
-            add: add.iter().map(|s| s.to_string()).collect(),
-        }
-    }
-
     const FEDORA: &str = "BOOT_IMAGE=(hd0,gpt2)/vmlinuz-7.1.8-200.fc44.x86_64 \
         root=UUID=4d6c1a5e-8f0b-4b8e-9a55-1c2d3e4f5a6b ro rootflags=subvol=root amd_iommu=off rhgb quiet";
     const CASE19: &str = "init=/nix/store/x/init module.sig_enforce=1 lockdown=confidentiality intel_iommu=on \
@@ -397,7 +404,7 @@ mod tests {
     #[test]
     fn table() {
         for (input, remove, add, want, removed, added, conflicts) in CASES {
-            let r = edit_cmdline(input, &edit(remove, add));
+            let r = edit_cmdline(input, &KargEdit::of(remove, add));
             assert_eq!(r.text, *want, "input {input:?}");
             assert_eq!(r.changed, input != want, "input {input:?}");
             assert_eq!(r.removed, *removed, "input {input:?}");
@@ -409,7 +416,7 @@ mod tests {
     #[test]
     fn idempotent() {
         for (input, remove, add, ..) in CASES {
-            let e = edit(remove, add);
+            let e = KargEdit::of(remove, add);
             let once = edit_cmdline(input, &e);
             let twice = edit_cmdline(&once.text, &e);
             assert_eq!(twice.text, once.text, "input {input:?}");
@@ -420,7 +427,7 @@ mod tests {
 
     #[test]
     fn result_parses_like_expected() {
-        let r = edit_cmdline(FEDORA, &edit(&["amd_iommu"], &["iommu=pt"]));
+        let r = edit_cmdline(FEDORA, &KargEdit::of(&["amd_iommu"], &["iommu=pt"]));
         let c = parse_cmdline(&r.text);
         assert!(!c.contains("amd_iommu", None));
         assert_eq!(c.last("iommu").and_then(|a| a.value.as_deref()), Some("pt"));
@@ -449,8 +456,11 @@ mod tests {
             ",,,",
             "amd_iommu=,",
         ];
-        let edits =
-            [edit(&["amd_iommu=off", "=", "\""], &["=", "\"", "a=\"b"]), edit(&["amd_iommu"], &[""]), edit(&[], &[])];
+        let edits = [
+            KargEdit::of(&["amd_iommu=off", "=", "\""], &["=", "\"", "a=\"b"]),
+            KargEdit::of(&["amd_iommu"], &[""]),
+            KargEdit::of(&[], &[]),
+        ];
         for input in inputs {
             for e in &edits {
                 let r = edit_cmdline(input, e);
@@ -458,11 +468,11 @@ mod tests {
             }
         }
         // Nothing is appended after an unterminated quote: it would become part of that value.
-        let r = edit_cmdline("quiet foo=\"a b", &edit(&[], &["iommu=pt"]));
+        let r = edit_cmdline("quiet foo=\"a b", &KargEdit::of(&[], &["iommu=pt"]));
         assert_eq!((r.text.as_str(), r.changed), ("quiet foo=\"a b", false));
         assert_eq!(r.conflicts, ["iommu=pt not added: the line has an unterminated quote"]);
         // An unterminated quote runs to the end, as in the kernel: the whole token is ours.
-        assert_eq!(edit_cmdline("quiet amd_iommu=\"off", &edit(&["amd_iommu=off"], &[])).text, "quiet");
-        assert_eq!(edit_cmdline("amd_iommu=,", &edit(&["amd_iommu="], &[])).text, "");
+        assert_eq!(edit_cmdline("quiet amd_iommu=\"off", &KargEdit::of(&["amd_iommu=off"], &[])).text, "quiet");
+        assert_eq!(edit_cmdline("amd_iommu=,", &KargEdit::of(&["amd_iommu="], &[])).text, "");
     }
 }

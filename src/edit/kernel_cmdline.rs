@@ -20,13 +20,6 @@ pub fn edit_kernel_cmdline(text: &str, e: &KargEdit) -> EditResult {
 mod tests {
     use super::*;
 
-    fn edit(remove: &[&str], add: &[&str]) -> KargEdit {
-        KargEdit {
-            remove: remove.iter().map(|s| s.to_string()).collect(),
-            add: add.iter().map(|s| s.to_string()).collect(),
-        }
-    }
-
     #[test]
     fn table_and_idempotence() {
         let fedora =
@@ -48,7 +41,7 @@ mod tests {
             ("root=/dev/sda1\nquiet amd_iommu=off\n", &["amd_iommu"], &[], "root=/dev/sda1\nquiet\n"),
         ];
         for (input, remove, add, want) in cases {
-            let e = edit(remove, add);
+            let e = KargEdit::of(remove, add);
             let r = edit_kernel_cmdline(input, &e);
             assert_eq!(r.text, *want, "input {input:?}");
             assert_eq!(r.changed, input != want, "input {input:?}");
@@ -58,7 +51,7 @@ mod tests {
 
     #[test]
     fn garbage_never_panics() {
-        let e = edit(&["amd_iommu=off"], &["a=\"b"]);
+        let e = KargEdit::of(&["amd_iommu=off"], &["a=\"b"]);
         for input in ["\"", "\n", "\r\n", "\r", "amd_iommu=\"off\n", "\u{0}\u{fffd}é\"\n"] {
             let r = edit_kernel_cmdline(input, &e);
             let _ = edit_kernel_cmdline(&r.text, &e);

@@ -19,18 +19,37 @@ pub struct ShellVarsError {
     pub message: String,
 }
 
+/// One `NAME=word` assignment: its value as the shell reads it, and where the raw value word
+/// stands in the text (so an editor can rewrite just that word).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShellAssignment {
+    /// Variable name (without `export`).
+    pub name: String,
+    /// The value after quote removal; `$VAR` and substitutions kept literally.
+    pub value: String,
+    /// 1-based line where the statement starts.
+    pub line: usize,
+    /// Byte range of the raw value word (after `=`, quotes included).
+    pub span: std::ops::Range<usize>,
+}
+
 struct Cursor {
-    chars: Vec<char>,
+    /// Characters with their byte offsets in the text.
+    chars: Vec<(usize, char)>,
     pos: usize,
     line: usize,
+    len: usize,
 }
 
 impl Cursor {
     fn peek(&self) -> Option<char> {
-        self.chars.get(self.pos).copied()
+        self.chars.get(self.pos).map(|&(_, c)| c)
     }
     fn peek_at(&self, n: usize) -> Option<char> {
-        self.chars.get(self.pos + n).copied()
+        self.chars.get(self.pos + n).map(|&(_, c)| c)
+    }
+    fn byte_pos(&self) -> usize {
+        self.chars.get(self.pos).map_or(self.len, |&(b, _)| b)
     }
     fn bump(&mut self) -> Option<char> {
         let c = self.peek()?;
@@ -73,7 +92,12 @@ fn is_blank(c: char) -> bool {
 /// Caveat: a `$` produced by `\$` or `'$x'` is indistinguishable from a reference
 /// afterwards, so [`expand_vars`] would expand it.
 pub fn parse_shell_vars(s: &str) -> Result<Vec<(String, String)>, ShellVarsError> {
-    let mut c = Cursor { chars: s.chars().collect(), pos: 0, line: 1 };
+    Ok(parse_shell_assignments(s)?.into_iter().map(|a| (a.name, a.value)).collect())
+}
+
+/// [`parse_shell_vars`] with each assignment's line and the byte span of its raw value word.
+pub fn parse_shell_assignments(s: &str) -> Result<Vec<ShellAssignment>, ShellVarsError> {
+    let mut c = Cursor { chars: s.char_indices().collect(), pos: 0, line: 1, len: s.len() };
     let mut out = Vec::new();
     loop {
         // Skip blanks, newlines and comments between statements.
@@ -125,8 +149,9 @@ pub fn parse_shell_vars(s: &str) -> Result<Vec<(String, String)>, ShellVarsError
             return c.err(start_line, format!("not an assignment: `{name}` is not followed by `=`"));
         }
         c.bump();
+        let start = c.byte_pos();
         let value = read_word(&mut c)?;
-        out.push((name, value));
+        out.push(ShellAssignment { name, value, line: start_line, span: start..c.byte_pos() });
         // After a word: blanks, then newline / EOF / comment / another assignment.
         match c.peek() {
             None | Some('\n') | Some(' ') | Some('\t') | Some('\r') | Some('#') => {}
