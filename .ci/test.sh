@@ -28,6 +28,9 @@ fi
 # on first use, ~6 minutes on 2 cores, cached under ~/.cache/npu-setup-tests).
 eval "$(bash .ci/llama-server.sh)"
 export LLAMA_SERVER SMOLLM2_GGUF
+# A real speech recogniser (PocketSphinx from PyPI) behind the facade's transcription route.
+eval "$(bash .ci/asr.sh)"
+export ASR_PYTHONPATH
 
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt || true
 

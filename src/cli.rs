@@ -88,12 +88,17 @@ pub struct DoctorArgs {
     /// Also run a real completion on the NPU (through Lemonade) and on the GPU endpoint
     #[arg(long)]
     pub smoke: bool,
-    /// NPU model for --smoke, as Lemonade names it (default: the recipe's first, e.g. qwen3-4b-FLM)
+    /// NPU model for --smoke, as Lemonade names it (default: the first chat model the last
+    /// install set up, else the recipe's, e.g. qwen3-4b-FLM)
     #[arg(long, value_name = "MODEL")]
     pub npu_model: Option<String>,
     /// GPU model for --smoke (default: the first the endpoint lists)
     #[arg(long, value_name = "MODEL")]
     pub gpu_model: Option<String>,
+    /// Whisper model for --smoke, as Lemonade names it (default: the Whisper model the last
+    /// install set up, else the recipe's, e.g. whisper-v3-turbo-FLM)
+    #[arg(long, value_name = "MODEL")]
+    pub whisper_model: Option<String>,
     /// Print the check catalog (id, layer, description) and exit
     #[arg(long)]
     pub list: bool,
@@ -181,7 +186,8 @@ pub struct EndpointArgs {
     /// Lemonade base URL (default: from its unit, else the version's port on 127.0.0.1)
     #[arg(long, value_name = "URL")]
     pub lemonade_url: Option<String>,
-    /// NPU model as Lemonade names it (default: the recipe's first, e.g. qwen3-4b-FLM)
+    /// NPU model as Lemonade names it (default: the first chat model the last install set up,
+    /// else the recipe's, e.g. qwen3-4b-FLM)
     #[arg(long, value_name = "MODEL")]
     pub npu_model: Option<String>,
     /// GPU endpoint: its health URL or OpenAI base (default llama-swap, http://127.0.0.1:8080/health)

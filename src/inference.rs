@@ -140,12 +140,12 @@ pub enum InferError {
     },
 }
 
-fn truncate(s: &str) -> String {
+pub(crate) fn truncate(s: &str) -> String {
     let s = s.trim();
     if s.chars().count() > 300 { format!("{}…", s.chars().take(300).collect::<String>()) } else { s.to_string() }
 }
 
-fn agent(t: &Timeouts) -> ureq::Agent {
+pub(crate) fn agent(t: &Timeouts) -> ureq::Agent {
     ureq::Agent::config_builder()
         .timeout_connect(Some(t.connect))
         .timeout_recv_response(Some(t.first_byte))
@@ -156,7 +156,7 @@ fn agent(t: &Timeouts) -> ureq::Agent {
 }
 
 /// Maps a transport error of the request phase.
-fn request_error(url: &str, e: ureq::Error, t: &Timeouts, started: Instant) -> InferError {
+pub(crate) fn request_error(url: &str, e: ureq::Error, t: &Timeouts, started: Instant) -> InferError {
     match e {
         ureq::Error::Timeout(_) => InferError::Stalled {
             url: url.into(),
@@ -167,7 +167,7 @@ fn request_error(url: &str, e: ureq::Error, t: &Timeouts, started: Instant) -> I
     }
 }
 
-fn status_error(url: &str, model: &str, status: u16, body: String) -> InferError {
+pub(crate) fn status_error(url: &str, model: &str, status: u16, body: String) -> InferError {
     let lower = body.to_lowercase();
     let model_missing = status == 404
         || ((status == 400 || status == 422)

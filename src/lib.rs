@@ -19,3 +19,4 @@ pub mod report;
 pub mod runner;
 pub mod state;
 pub mod steps;
+pub mod transcription;

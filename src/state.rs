@@ -61,6 +61,9 @@ pub struct State {
     pub reboot: Option<RebootPending>,
     /// Last run id.
     pub last_run: Option<String>,
+    /// FLM model tags the last install converged (`--model` or the recipe's list); doctor
+    /// `--smoke` and `bench` default to them.
+    pub models: Vec<String>,
 }
 
 /// One change, as written to the journal.

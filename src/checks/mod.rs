@@ -355,6 +355,13 @@ pub static CATALOG: &[CheckDef] = &[
         services::smoke_gpu,
         "a real completion through the GPU endpoint (with --smoke)"
     ),
+    check!(
+        "smoke.whisper",
+        "smoke",
+        true,
+        services::smoke_whisper,
+        "a short WAV transcribed through Lemonade's Whisper model (with --smoke and a Whisper model)"
+    ),
 ];
 
 /// Looks up a catalog entry.

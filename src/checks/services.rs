@@ -399,6 +399,63 @@ pub fn smoke_gpu(c: &Ctx) -> Outcome {
     smoke(&c.f.smoke_gpu, "GPU endpoint", &["gpu.api"])
 }
 
+/// `smoke.whisper`: the shipped clip transcribed through Lemonade. Passes when the text
+/// shares at least one word with what the clip says — a smoke test of the audio path, not
+/// an accuracy measurement; no shared word at all warns (wrong model, mangled upload).
+pub fn smoke_whisper(c: &Ctx) -> Outcome {
+    if let Some(o) = probe_problem(&c.f.smoke_whisper, "the Whisper smoke") {
+        return o;
+    }
+    let Some(f) = c.f.smoke_whisper.ok() else { unreachable!() };
+    let base = |o: Outcome| {
+        o.ev("base", &f.base).ev("model", &f.model).ev("load", &f.load).ev("transcription", &f.transcription)
+    };
+    let curl = format!(
+        "curl -s {}/audio/transcriptions -F file=@/usr/share/npu-setup/hello-world.wav -F model={}",
+        f.base, f.model
+    );
+    if let Some(e) = &f.error {
+        return base(Outcome::fail(format!("Whisper ({}): {e}", f.model)))
+            .ev("error", e)
+            .suspects(&["lemonade.api", "flm.validate", "lemonade.service"])
+            .remedy(Remedy {
+                text: match e {
+                    crate::inference::InferError::ModelNotFound { .. } => format!(
+                        "Whisper model {} is not available: pull it (npu-setup install --only models --model whisper-v3:turbo) or pass --whisper-model.",
+                        f.model
+                    ),
+                    crate::inference::InferError::Connect { .. } => {
+                        "Nothing answers at that address: start Lemonade or pass --lemonade-url.".into()
+                    }
+                    _ => "Lemonade accepted the upload but did not transcribe it; see its log (journalctl -u lemonade-server).".into(),
+                },
+                commands: vec![curl],
+                ..Default::default()
+            });
+    }
+    let Some(t) = &f.transcription else { return Outcome::error("no transcription and no error recorded") };
+    let summary = format!(
+        "{}: {:.1} s of audio in {:.0} ms ({:.1}x real time), heard {:?}",
+        f.model, t.audio_s, t.total_ms, t.speed, t.text
+    );
+    if t.text.is_empty() {
+        return base(Outcome::fail(format!("{summary}: empty transcription"))).remedy(Remedy {
+            text: "The model returned no text for clear speech; see Lemonade's log.".into(),
+            commands: vec![curl],
+            ..Default::default()
+        });
+    }
+    if t.matched.is_empty() {
+        return base(Outcome::warn(format!("{summary}, which shares no word with {:?}", t.reference))).remedy(Remedy {
+            text: "The audio path works but the text is unrelated: check that the model is a Whisper (ASR) model."
+                .into(),
+            commands: vec![curl],
+            ..Default::default()
+        });
+    }
+    base(Outcome::pass(format!("{summary} ({}/{} words)", t.matched.len(), t.reference_words)))
+}
+
 fn smoke(p: &crate::host::Probed<crate::host::smoke::SmokeFacts>, what: &str, suspects: &[&'static str]) -> Outcome {
     if let Some(o) = probe_problem(p, "the smoke inference") {
         return o;

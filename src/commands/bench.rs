@@ -149,14 +149,11 @@ pub fn endpoints(cli: &Cli, e: &EndpointArgs, only: Option<&str>) -> Result<Vec<
     if only != Some("gpu") {
         let url =
             facts.lemonade.ok().and_then(|l| l.base_url.clone()).context("no Lemonade URL (pass --lemonade-url)")?;
-        let model = e.npu_model.clone().unwrap_or_else(|| {
-            recipes
-                .lemonade
-                .models
-                .first()
-                .map(|t| crate::steps::lemonade_service::lemonade_model_name(t))
-                .unwrap_or_default()
-        });
+        let model = e
+            .npu_model
+            .clone()
+            .or_else(|| crate::host::smoke::ModelDefaults::for_host(runner.root(), &recipes).npu)
+            .context("no NPU chat model configured (pass --npu-model)")?;
         out.push(("npu".to_string(), Endpoint { base: format!("{url}/api/v1"), model, api_key: api_key.clone() }));
     }
     if only != Some("npu") {

@@ -33,6 +33,7 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> Result<i32> {
         smoke: args.smoke,
         npu_model: args.npu_model.clone(),
         gpu_model: args.gpu_model.clone(),
+        whisper_model: args.whisper_model.clone(),
     };
     let facts = probe_all(&runner, &recipes, &popts);
     tracing::debug!(millis = facts.probe_millis, "probed");

@@ -167,7 +167,8 @@ pub fn run(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> R
                 reasons.push(r);
             }
         }
-        let report = verdict(cli, &mut out, &runner, &recipes, &args)?;
+        let smoke = reasons.is_empty() && verifying(&steps);
+        let report = verdict(cli, &mut out, &runner, &recipes, &args, smoke)?;
         if !reasons.is_empty() {
             writeln!(out, "reboot required: {}", reasons.join("; "))?;
             return Ok(exit::REBOOT);
@@ -185,6 +186,7 @@ pub fn run(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> R
     state.tool_version = env!("CARGO_PKG_VERSION").to_string();
     state.recipes = recipes.origin.clone();
     state.last_run = Some(st.run_id().to_string());
+    state.models = if args.model.is_empty() { recipes.lemonade.models.clone() } else { args.model.clone() };
     let boot_id = root.read_trimmed("proc/sys/kernel/random/boot_id").ok().flatten();
     // Reasons recorded earlier in this same boot still hold; once the boot id changed (or
     // cannot be known) only what the steps observe now counts.
@@ -286,7 +288,8 @@ pub fn run(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> R
     });
     st.save(&state)?;
 
-    let report = verdict(cli, &mut out, &runner, &recipes, &args)?;
+    let smoke = failed.is_none() && state.reboot.is_none() && verifying(&steps);
+    let report = verdict(cli, &mut out, &runner, &recipes, &args, smoke)?;
     writeln!(out, "logs: {}", st.log_dir_display())?;
     if let Some(f) = failed {
         writeln!(
@@ -318,9 +321,32 @@ pub fn run(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> R
 }
 
 /// The `verify` step: the doctor ladder on the converged host, one line per problem.
-fn verdict(cli: &Cli, out: &mut dyn Write, runner: &Runner, recipes: &Recipes, args: &InstallArgs) -> Result<Report> {
-    let facts = probe(runner, recipes, args);
-    let results = run_checks(&facts, recipes, &CheckOptions::default(), &[], &[]);
+///
+/// With `smoke` (the verify step selected and no reboot owed) it also runs the smoke
+/// inferences: one completion on the NPU through Lemonade, one on the GPU endpoint, and the
+/// Whisper clip when a Whisper model is among the install's models.
+fn verdict(
+    cli: &Cli,
+    out: &mut dyn Write,
+    runner: &Runner,
+    recipes: &Recipes,
+    args: &InstallArgs,
+    smoke: bool,
+) -> Result<Report> {
+    let models = if args.model.is_empty() { recipes.lemonade.models.clone() } else { args.model.clone() };
+    let defaults = crate::host::smoke::ModelDefaults::from_tags(&models);
+    let facts = probe_all(
+        runner,
+        recipes,
+        &ProbeOptions {
+            user: args.user.clone(),
+            smoke,
+            npu_model: defaults.npu,
+            whisper_model: defaults.whisper,
+            ..Default::default()
+        },
+    );
+    let results = run_checks(&facts, recipes, &CheckOptions { smoke }, &[], &[]);
     let report = Report::new(&facts, recipes, results);
     writeln!(out, "\nverify (doctor):")?;
     render(
@@ -335,6 +361,11 @@ fn verdict(cli: &Cli, out: &mut dyn Write, runner: &Runner, recipes: &Recipes, a
         },
     )?;
     Ok(report)
+}
+
+/// The verify step is among the selected steps.
+fn verifying(steps: &[Box<dyn Step>]) -> bool {
+    steps.iter().any(|s| s.id() == "verify")
 }
 
 /// A reboot recorded by an earlier run in this same boot (both boot ids known and equal).

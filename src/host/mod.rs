@@ -89,6 +89,8 @@ pub struct ProbeOptions {
     pub npu_model: Option<String>,
     /// GPU model for the smoke.
     pub gpu_model: Option<String>,
+    /// Whisper model for the smoke (Lemonade name).
+    pub whisper_model: Option<String>,
 }
 
 /// Everything the checks judge. Deserializable, so checks can be tested from a Facts YAML
@@ -144,6 +146,8 @@ pub struct Facts {
     pub smoke_npu: Probed<smoke::SmokeFacts>,
     /// Smoke inference on the GPU endpoint.
     pub smoke_gpu: Probed<smoke::SmokeFacts>,
+    /// Whisper transcription through Lemonade (only with `--smoke` and a Whisper model).
+    pub smoke_whisper: Probed<smoke::WhisperSmokeFacts>,
     /// Milliseconds spent probing.
     pub probe_millis: u64,
 }
@@ -199,16 +203,15 @@ pub fn probe_all(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions) -> Fac
         });
 
     // Phase 3 (only with --smoke): real completions, after the service facts they need.
-    let default_npu_model = recipes
-        .lemonade
-        .models
-        .first()
-        .map(|t| crate::steps::lemonade_service::lemonade_model_name(t))
-        .unwrap_or_default();
-    let (smoke_npu, smoke_gpu) = std::thread::scope(|s| {
-        let n = s.spawn(|| smoke::smoke_npu(runner, opts, lemonade.ok(), &default_npu_model));
+    let models = smoke::ModelDefaults::for_host(root, recipes);
+    let (smoke_npu, smoke_gpu, smoke_whisper) = std::thread::scope(|s| {
+        let n = s.spawn(|| smoke::smoke_npu(runner, opts, lemonade.ok(), models.npu.as_deref()));
         let g = s.spawn(|| smoke::smoke_gpu(runner, opts, gpu.ok()));
-        (join(n), join(g))
+        // After the chat smoke: Lemonade loads one model at a time per type, and the NPU
+        // serves one FLM process at a time.
+        let n = join(n);
+        let w = smoke::smoke_whisper(runner, opts, lemonade.ok(), models.whisper.as_deref());
+        (n, join(g), w)
     });
 
     Facts {
@@ -236,6 +239,7 @@ pub fn probe_all(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions) -> Fac
         provenance,
         smoke_npu,
         smoke_gpu,
+        smoke_whisper,
         probe_millis: started.elapsed().as_millis() as u64,
     }
 }

@@ -11,7 +11,10 @@ use super::root::RootMode;
 use super::services::{GpuFacts, LemonadeFacts};
 use super::{ProbeOptions, Probed};
 use crate::inference::{Completion, Endpoint, InferError, Timeouts, chat};
+use crate::recipes::Recipes;
 use crate::runner::Runner;
+use crate::steps::lemonade_service::lemonade_model_name;
+use crate::transcription::{SMOKE_TEXT, SMOKE_WAV, Transcription, transcribe};
 
 /// The prompt: short, deterministic enough, one sentence back.
 pub const PROMPT: &str = "In one short sentence: what does an NPU do?";
@@ -35,7 +38,61 @@ pub struct SmokeFacts {
     pub error: Option<InferError>,
 }
 
-fn gate(runner: &Runner, opts: &ProbeOptions, explicit: bool) -> Option<Probed<SmokeFacts>> {
+/// The Whisper smoke.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct WhisperSmokeFacts {
+    /// OpenAI base URL used.
+    pub base: String,
+    /// Model asked for.
+    pub model: String,
+    /// What loading the model answered, when it had to be loaded.
+    pub load: Option<String>,
+    /// The transcription, when it worked.
+    #[serde(skip_deserializing)]
+    pub transcription: Option<Transcription>,
+    /// Why it did not.
+    #[serde(skip_deserializing)]
+    pub error: Option<InferError>,
+}
+
+/// The models this host is set up for, as Lemonade names them: the FLM tags the last
+/// install converged (`state.json` `models`, from `install --model` or its config), else the
+/// recipe's list. The NPU chat model is the first tag that is not ASR or embedding; the
+/// Whisper model is the first `whisper*` tag (`whisper-v3:turbo` -> `whisper-v3-turbo-FLM`,
+/// upstream-stack.md §11.3).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelDefaults {
+    /// Chat model on the NPU.
+    pub npu: Option<String>,
+    /// Whisper model, when one is configured.
+    pub whisper: Option<String>,
+}
+
+impl ModelDefaults {
+    /// From a list of FLM tags.
+    pub fn from_tags(tags: &[String]) -> Self {
+        let is_asr = |t: &str| t.starts_with("whisper");
+        let is_embed = |t: &str| t.starts_with("embed");
+        ModelDefaults {
+            npu: tags.iter().find(|t| !is_asr(t) && !is_embed(t)).map(|t| lemonade_model_name(t)),
+            whisper: tags.iter().find(|t| is_asr(t)).map(|t| lemonade_model_name(t)),
+        }
+    }
+
+    /// From the install state under `root`, else the recipes.
+    pub fn for_host(root: &super::root::Root, recipes: &Recipes) -> Self {
+        let installed = root
+            .read_optional(format!("{}/state.json", crate::state::STATE_DIR))
+            .ok()
+            .flatten()
+            .and_then(|t| serde_json::from_str::<crate::state::State>(&t).ok())
+            .map(|s| s.models)
+            .filter(|m| !m.is_empty());
+        Self::from_tags(installed.as_deref().unwrap_or(&recipes.lemonade.models))
+    }
+}
+
+fn gate<T>(runner: &Runner, opts: &ProbeOptions, explicit: bool) -> Option<Probed<T>> {
     if !opts.smoke {
         return Some(Probed::Skipped("not requested (use --smoke)".into()));
     }
@@ -62,24 +119,23 @@ pub fn smoke_npu(
     runner: &Runner,
     opts: &ProbeOptions,
     l: Option<&LemonadeFacts>,
-    default_model: &str,
+    default_model: Option<&str>,
 ) -> Probed<SmokeFacts> {
     if let Some(p) = gate(runner, opts, opts.lemonade_url.is_some()) {
         return p;
     }
     let Some(l) = l else { return Probed::Error("no Lemonade facts".into()) };
     let Some(url) = l.base_url.clone() else { return Probed::Error("no Lemonade URL".into()) };
-    let model = opts.npu_model.clone().unwrap_or_else(|| default_model.to_string());
+    let Some(model) = opts.npu_model.clone().or(default_model.map(str::to_string)) else {
+        return Probed::Skipped("no NPU chat model configured (pass --npu-model)".into());
+    };
     let mut f = SmokeFacts { base: format!("{url}/api/v1"), model: model.clone(), ..Default::default() };
-    let api_key = std::env::var("LEMONADE_API_KEY").ok().filter(|k| !k.is_empty());
-    let loaded = l.health.as_ref().and_then(|h| h.json()).and_then(|j| j["model_loaded"].as_str().map(str::to_string));
-    if loaded.as_deref() != Some(model.as_str()) {
-        match ensure_loaded(&url, &model, api_key.as_deref()) {
-            Ok(msg) => f.load = Some(msg),
-            Err(e) => {
-                f.error = Some(e);
-                return Probed::Ok(f);
-            }
+    let api_key = lemonade_api_key();
+    match load_unless_loaded(l, &url, &model, api_key.as_deref()) {
+        Ok(load) => f.load = load,
+        Err(e) => {
+            f.error = Some(e);
+            return Probed::Ok(f);
         }
     }
     let ep = Endpoint { base: f.base.clone(), model: f.model.clone(), api_key };
@@ -88,6 +144,64 @@ pub fn smoke_npu(
         Err(e) => f.error = Some(e),
     }
     Probed::Ok(f)
+}
+
+/// Smoke-tests Whisper through Lemonade: uploads the shipped clip to
+/// `/api/v1/audio/transcriptions` with the configured Whisper model. Skipped when no Whisper
+/// model is configured.
+pub fn smoke_whisper(
+    runner: &Runner,
+    opts: &ProbeOptions,
+    l: Option<&LemonadeFacts>,
+    default_model: Option<&str>,
+) -> Probed<WhisperSmokeFacts> {
+    if let Some(p) = gate(runner, opts, opts.lemonade_url.is_some()) {
+        return p;
+    }
+    let Some(model) = opts.whisper_model.clone().or(default_model.map(str::to_string)) else {
+        return Probed::Skipped(
+            "no Whisper model configured (install --model whisper-v3:turbo, or pass --whisper-model)".into(),
+        );
+    };
+    let Some(l) = l else { return Probed::Error("no Lemonade facts".into()) };
+    let Some(url) = l.base_url.clone() else { return Probed::Error("no Lemonade URL".into()) };
+    let mut f = WhisperSmokeFacts { base: format!("{url}/api/v1"), model: model.clone(), ..Default::default() };
+    let api_key = lemonade_api_key();
+    match load_unless_loaded(l, &url, &model, api_key.as_deref()) {
+        Ok(load) => f.load = load,
+        Err(e) => {
+            f.error = Some(e);
+            return Probed::Ok(f);
+        }
+    }
+    let ep = Endpoint { base: f.base.clone(), model, api_key };
+    match transcribe(&ep, SMOKE_WAV, SMOKE_TEXT, &timeouts(runner)) {
+        Ok(t) => f.transcription = Some(t),
+        Err(e) => f.error = Some(e),
+    }
+    Probed::Ok(f)
+}
+
+fn lemonade_api_key() -> Option<String> {
+    std::env::var("LEMONADE_API_KEY").ok().filter(|k| !k.is_empty())
+}
+
+/// Loads `model` unless Lemonade's health lists it among the loaded models (it keeps one
+/// LLM and one audio model at once: `max_models`, upstream-stack.md §11.3).
+fn load_unless_loaded(
+    l: &LemonadeFacts,
+    url: &str,
+    model: &str,
+    api_key: Option<&str>,
+) -> Result<Option<String>, InferError> {
+    let health = l.health.as_ref().and_then(|h| h.json());
+    let loaded = health.is_some_and(|j| {
+        j["model_loaded"].as_str() == Some(model)
+            || j["all_models_loaded"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|m| m["model_name"].as_str() == Some(model)))
+    });
+    if loaded { Ok(None) } else { ensure_loaded(url, model, api_key).map(Some) }
 }
 
 /// Smoke-tests the GPU endpoint (its health URL minus `/health`, plus `/v1`).

@@ -1,5 +1,6 @@
-//! `verify`: the doctor ladder after the other steps. It changes nothing; the engine runs the
-//! checks and reports the verdict (smoke inference joins when it lands).
+//! `verify`: the doctor ladder after the other steps, plus the smoke inferences (NPU through
+//! Lemonade, the GPU endpoint, Whisper when configured) once no reboot is owed. It changes
+//! nothing; the engine runs the checks and reports the verdict.
 
 use anyhow::Result;
 
@@ -13,7 +14,7 @@ impl Step for Verify {
         "verify"
     }
     fn summary(&self) -> &'static str {
-        "run the doctor ladder (flm validate included) and report the verdict"
+        "run the doctor ladder (flm validate included) and smoke inferences; report the verdict"
     }
     fn plan(&self, _cx: &StepCtx) -> Result<Plan> {
         Ok(Plan::default())

@@ -71,13 +71,31 @@ fn llama_server() -> (Proc, u16) {
     (p, port)
 }
 
-/// The Lemonade facade in front of a backend.
+/// Where PocketSphinx is installed (by .ci/asr.sh, cached once per machine).
+fn asr_pythonpath() -> String {
+    static PATH: OnceLock<String> = OnceLock::new();
+    PATH.get_or_init(|| {
+        if let Ok(p) = std::env::var("ASR_PYTHONPATH") {
+            return p;
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/asr.sh");
+        let out = Command::new("bash").arg(script).stderr(Stdio::inherit()).output().expect("run .ci/asr.sh");
+        assert!(out.status.success(), ".ci/asr.sh failed");
+        String::from_utf8_lossy(&out.stdout).trim().strip_prefix("ASR_PYTHONPATH=").unwrap().to_string()
+    })
+    .clone()
+}
+
+/// The Lemonade facade in front of a backend, with a chat catalogue and a Whisper model
+/// whose transcriptions PocketSphinx makes.
 fn facade(backend_port: u16) -> (Proc, u16) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/servers/lemonade_facade.py");
     let mut child = Command::new("python3")
         .arg(script)
         .arg("0")
         .arg(format!("http://127.0.0.1:{backend_port}"))
+        .args(["--model", "qwen3-0.6b-FLM", "--model", "qwen3-4b-FLM", "--model", "whisper-v3-turbo-FLM"])
+        .env("PYTHONPATH", asr_pythonpath())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .env_remove("LEMONADE_API_KEY")
@@ -113,6 +131,48 @@ fn doctor_smoke_runs_real_completions_on_both_sides() {
     let c = &npu["evidence"]["completion"];
     assert!(c["ttft_ms"].as_f64().unwrap() > 0.0 && c["completion_tokens"].as_u64().unwrap() > 1, "{c}");
     assert!(npu["summary"].as_str().unwrap().contains("tokens/s decode"), "{npu}");
+    // Whisper: the recipe's whisper-v3:turbo is configured by default; the shipped clip is
+    // uploaded and really recognised (PocketSphinx behind the facade, not Whisper).
+    let w = check(&r, "smoke.whisper");
+    assert_eq!(w["status"], "pass", "{w}");
+    assert_eq!(w["evidence"]["model"], "whisper-v3-turbo-FLM");
+    let t = &w["evidence"]["transcription"];
+    assert!(!t["matched"].as_array().unwrap().is_empty(), "{t}");
+    assert!(t["audio_s"].as_f64().unwrap() > 3.0 && t["speed"].as_f64().unwrap() > 0.0, "{t}");
+    assert!(w["evidence"]["load"].as_str().unwrap().contains("whisper-v3-turbo-FLM"), "{w}");
+}
+
+#[test]
+fn whisper_smoke_is_skipped_without_a_model_and_names_a_wrong_one() {
+    let (_npu, npu_port) = llama_server();
+    let (_f, fport) = facade(npu_port);
+    let run = |root: &Path, extra: &[&str]| -> serde_json::Value {
+        let out = bin()
+            .arg("--root")
+            .arg(root)
+            .args(["doctor", "--format", "json", "--smoke", "--only", "smoke.whisper", "--npu-model", "qwen3-0.6b-FLM"])
+            .arg("--lemonade-url")
+            .arg(format!("http://127.0.0.1:{fport}"))
+            .args(extra)
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let r = run(&fixture("fedora44-71-intree-healthy"), &["--whisper-model", "whisper-nope-FLM"]);
+    let w = check(&r, "smoke.whisper");
+    assert_eq!(w["status"], "fail", "{w}");
+    assert_eq!(w["evidence"]["error"]["kind"], "model-not-found", "{w}");
+    assert!(w["remedy"]["text"].as_str().unwrap().contains("whisper-nope-FLM"), "{w}");
+
+    // A host whose last install chose only a chat model: nothing to transcribe with.
+    let (_tmp, root) = crate::copy_fixture("fedora44-71-intree-healthy");
+    let state = root.join("var/lib/npu-setup");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(state.join("state.json"), r#"{"version":1,"models":["qwen3:0.6b"]}"#).unwrap();
+    let r = run(&root, &[]);
+    let w = check(&r, "smoke.whisper");
+    assert_eq!(w["status"], "skip", "{w}");
+    assert!(w["summary"].as_str().unwrap().contains("no Whisper model configured"), "{w}");
 }
 
 #[test]

@@ -28,10 +28,18 @@ Routes exist under /api/v0, /api/v1 and /v1, like Lemonade:
   POST .../unload {"model_name"?}
   POST .../chat/completions       400 when nothing is loaded, else proxied;
                                   SSE bytes are passed through unchanged
+  POST .../audio/transcriptions   multipart `file` (16 kHz mono PCM WAV) + `model`;
+                                  the model must be a loaded whisper* entry. Speech is
+                                  recognised for real by PocketSphinx (PyPI `pocketsphinx`,
+                                  which ships its en-us model) when it is importable (put it
+                                  on PYTHONPATH); otherwise 503. It is not Whisper: no
+                                  Whisper weights are reachable from package registries.
 Errors use Lemonade's shape {"error": {"message": ..., "type": ...}}.
 Prints "LEMONADE_FACADE_PORT=<port>" once listening; exits 0 on SIGTERM/SIGINT.
 """
 import argparse
+import email.parser
+import email.policy
 import http.client
 import json
 import os
@@ -55,7 +63,7 @@ class State:
     def entry(self, name):
         flm = name.endswith("-FLM")
         return {"model_name": name, "checkpoint": name[:-4].replace("-", ":", 1) if flm else name,
-                "last_use": time.time(), "type": "llm", "device": "npu" if flm else "gpu",
+                "last_use": time.time(), "type": kind(name), "device": "npu" if flm else "gpu",
                 "recipe": "flm" if flm else "llamacpp", "recipe_options": {"ctx_size": 4096},
                 "backend_url": self.args.backend_url.rstrip("/") + "/v1"}
 
@@ -71,6 +79,27 @@ class State:
             except (OSError, ValueError, KeyError, IndexError):
                 return None
         return self.backend_model
+
+
+def kind(name):
+    return "audio" if name.lower().startswith("whisper") else "llm"
+
+
+def recognise(wav_bytes):
+    """Real speech recognition of a 16 kHz mono 16-bit WAV with PocketSphinx."""
+    import io
+    import wave
+    from pocketsphinx import Decoder  # noqa: import here so the facade runs without it
+    with wave.open(io.BytesIO(wav_bytes)) as w:
+        if (w.getnchannels(), w.getsampwidth(), w.getframerate()) != (1, 2, 16000):
+            raise ValueError(f"want 16 kHz mono 16-bit PCM, got {w.getnchannels()} ch, "
+                             f"{8 * w.getsampwidth()} bit, {w.getframerate()} Hz")
+        pcm = w.readframes(w.getnframes())
+    d = Decoder(samprate=16000)
+    d.start_utt()
+    d.process_raw(pcm, full_utt=True)
+    d.end_utt()
+    return d.hyp().hypstr if d.hyp() else ""
 
 
 def error(message, etype, status):
@@ -104,17 +133,38 @@ class Handler(BaseHTTPRequestHandler):
         key = self.st.args.api_key
         if key and self.headers.get("Authorization", "") != f"Bearer {key}":
             return self.send_json(*error("Invalid or missing API key", "authentication_error", 401))
-        ep, n = path[len(prefix) + 1:], int(self.headers.get("Content-Length") or 0)
+        ep = path[len(prefix) + 1:]
+        raw = self.read_body() if method == "POST" else b""
+        ctype = self.headers.get("Content-Type", "")
         try:
-            body = json.loads(self.rfile.read(n) or b"{}") if method == "POST" else {}
+            if ctype.startswith("multipart/form-data"):
+                msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+                    b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + raw)
+                if not msg.is_multipart():
+                    raise ValueError("not a multipart body")
+                body = {part.get_param("name", header="content-disposition"): part.get_payload(decode=True)
+                        for part in msg.iter_parts()}
+            else:
+                body = json.loads(raw or b"{}")
         except ValueError as e:
-            return self.send_json(*error(f"Invalid JSON: {e}", "invalid_request", 400))
+            return self.send_json(*error(f"Invalid request body: {e}", "invalid_request", 400))
         handler = getattr(self, f"{method.lower()}_{ep.replace('/', '_').replace('-', '_')}", None)
         if handler is None:
             return self.send_json(*error(f"Not found: {path}", "invalid_request", 404))
         res = handler(body)
         if res is not None:
             self.send_json(*res)
+
+    def read_body(self):
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            out = b""
+            while (size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)) > 0:
+                out += self.rfile.read(size)
+                self.rfile.readline()
+            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                pass
+            return out
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
     def do_GET(self):
         self.route("GET")
@@ -127,7 +177,8 @@ class Handler(BaseHTTPRequestHandler):
             loaded = list(self.st.loaded.values())
         return 200, {"status": "ok", "version": VERSION,
                      "model_loaded": loaded[-1]["model_name"] if loaded else None,
-                     "all_models_loaded": loaded, "max_models": {"llm": 1, "embedding": 1, "reranking": 1}}
+                     "all_models_loaded": loaded,
+                     "max_models": {"llm": 1, "embedding": 1, "reranking": 1, "audio": 1}}
 
     def get_system_info(self, _):
         flm = {"npu": {"devices": ["amd_npu"], "state": self.st.args.flm_state, "version": "v0.9.35",
@@ -148,8 +199,9 @@ class Handler(BaseHTTPRequestHandler):
         name = body.get("model_name") or body.get("model")
         if name not in self.st.args.model:
             return error(f"Model not found: {name}", "model_not_found", 404)
-        with self.st.lock:  # Lemonade v10 keeps max_models.llm == 1: loading replaces
-            self.st.loaded = {name: self.st.entry(name)}
+        with self.st.lock:  # Lemonade v10 keeps one model per type: loading replaces that type
+            self.st.loaded = {k: v for k, v in self.st.loaded.items() if v["type"] != kind(name)}
+            self.st.loaded[name] = self.st.entry(name)
         return 200, {"status": "success", "message": f"Loaded model: {name}"}
 
     def post_unload(self, body):
@@ -158,9 +210,24 @@ class Handler(BaseHTTPRequestHandler):
             self.st.loaded = {k: v for k, v in self.st.loaded.items() if name and k != name}
         return 200, {"status": "success", "message": "Models unloaded successfully"}
 
+    def post_audio_transcriptions(self, body):
+        name = (body.get("model") or b"").decode()
+        with self.st.lock:
+            if name not in self.st.loaded or kind(name) != "audio":
+                return error(f"Model not loaded or not an audio model: {name}", "model_not_loaded", 400)
+        if not body.get("file"):
+            return error("missing multipart field 'file'", "invalid_request", 400)
+        try:
+            text = recognise(body["file"])
+        except ImportError:
+            return error("no speech engine here (pocketsphinx not importable)", "backend_error", 503)
+        except (ValueError, EOFError, Exception) as e:  # wave.Error is an Exception subclass
+            return error(f"cannot decode audio: {e}", "invalid_request", 400)
+        return 200, {"text": text}
+
     def post_chat_completions(self, body):
         with self.st.lock:
-            if not self.st.loaded:
+            if not any(v["type"] == "llm" for v in self.st.loaded.values()):
                 return error("No model loaded", "model_not_loaded", 400)
         target = self.st.target_model()
         if target:
