@@ -169,6 +169,13 @@ pub struct InstallArgs {
     /// FLM model tag to pull (repeatable; default: the recipe's list)
     #[arg(long = "model", value_name = "TAG")]
     pub model: Vec<String>,
+    /// GPU endpoint for verify's smoke and later doctor/bench runs: health URL or OpenAI base
+    /// (default llama-swap, http://127.0.0.1:8080/health)
+    #[arg(long, value_name = "URL")]
+    pub gpu_url: Option<String>,
+    /// GPU model for verify's smoke and later doctor/bench runs (default: the first it lists)
+    #[arg(long, value_name = "MODEL")]
+    pub gpu_model: Option<String>,
     /// Driver path instead of the matrix's choice (warns when it contradicts the matrix)
     #[arg(long, value_name = "PATH", value_parser = ["in-tree", "xdna-dkms", "backport-dkms"])]
     pub driver: Option<String>,

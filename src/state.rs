@@ -64,6 +64,10 @@ pub struct State {
     /// FLM model tags the last install converged (`--model` or the recipe's list); doctor
     /// `--smoke` and `bench` default to them.
     pub models: Vec<String>,
+    /// GPU endpoint the last install was given (`--gpu-url`); doctor and bench default to it.
+    pub gpu_url: Option<String>,
+    /// GPU model the last install was given (`--gpu-model`).
+    pub gpu_model: Option<String>,
 }
 
 /// One change, as written to the journal.

@@ -144,24 +144,21 @@ pub fn endpoints(cli: &Cli, e: &EndpointArgs, only: Option<&str>) -> Result<Vec<
         &recipes,
         &ProbeOptions { lemonade_url: e.lemonade_url.clone(), gpu_url: e.gpu_url.clone(), ..Default::default() },
     );
+    let defaults = crate::host::smoke::HostDefaults::for_host(runner.root(), &recipes);
     let mut out = Vec::new();
     let api_key = std::env::var("LEMONADE_API_KEY").ok().filter(|k| !k.is_empty());
     if only != Some("gpu") {
         let url =
             facts.lemonade.ok().and_then(|l| l.base_url.clone()).context("no Lemonade URL (pass --lemonade-url)")?;
-        let model = e
-            .npu_model
-            .clone()
-            .or_else(|| crate::host::smoke::ModelDefaults::for_host(runner.root(), &recipes).npu)
-            .context("no NPU chat model configured (pass --npu-model)")?;
+        let model = e.npu_model.clone().or(defaults.npu).context("no NPU chat model configured (pass --npu-model)")?;
         out.push(("npu".to_string(), Endpoint { base: format!("{url}/api/v1"), model, api_key: api_key.clone() }));
     }
     if only != Some("npu") {
         let url =
             facts.gpu.ok().map(|g| g.url.clone()).unwrap_or_else(|| crate::host::services::DEFAULT_GPU_URL.into());
         let base = gpu_base(&url);
-        let model = match &e.gpu_model {
-            Some(m) => m.clone(),
+        let model = match e.gpu_model.clone().or(defaults.gpu_model) {
+            Some(m) => m,
             None => first_model(&base).unwrap_or_default(),
         };
         out.push(("gpu".to_string(), Endpoint { base, model, api_key: None }));

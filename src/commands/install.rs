@@ -187,6 +187,8 @@ pub fn run(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> R
     state.recipes = recipes.origin.clone();
     state.last_run = Some(st.run_id().to_string());
     state.models = if args.model.is_empty() { recipes.lemonade.models.clone() } else { args.model.clone() };
+    state.gpu_url = args.gpu_url.clone().or(state.gpu_url);
+    state.gpu_model = args.gpu_model.clone().or(state.gpu_model);
     let boot_id = root.read_trimmed("proc/sys/kernel/random/boot_id").ok().flatten();
     // Reasons recorded earlier in this same boot still hold; once the boot id changed (or
     // cannot be known) only what the steps observe now counts.
@@ -334,7 +336,7 @@ fn verdict(
     smoke: bool,
 ) -> Result<Report> {
     let models = if args.model.is_empty() { recipes.lemonade.models.clone() } else { args.model.clone() };
-    let defaults = crate::host::smoke::ModelDefaults::from_tags(&models);
+    let defaults = crate::host::smoke::HostDefaults::from_tags(&models);
     let facts = probe_all(
         runner,
         recipes,
@@ -343,6 +345,8 @@ fn verdict(
             smoke,
             npu_model: defaults.npu,
             whisper_model: defaults.whisper,
+            gpu_url: args.gpu_url.clone(),
+            gpu_model: args.gpu_model.clone(),
             ..Default::default()
         },
     );

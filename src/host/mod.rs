@@ -203,10 +203,10 @@ pub fn probe_all(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions) -> Fac
         });
 
     // Phase 3 (only with --smoke): real completions, after the service facts they need.
-    let models = smoke::ModelDefaults::for_host(root, recipes);
+    let models = smoke::HostDefaults::for_host(root, recipes);
     let (smoke_npu, smoke_gpu, smoke_whisper) = std::thread::scope(|s| {
         let n = s.spawn(|| smoke::smoke_npu(runner, opts, lemonade.ok(), models.npu.as_deref()));
-        let g = s.spawn(|| smoke::smoke_gpu(runner, opts, gpu.ok()));
+        let g = s.spawn(|| smoke::smoke_gpu(runner, opts, gpu.ok(), models.gpu_model.as_deref()));
         // After the chat smoke: Lemonade loads one model at a time per type, and the NPU
         // serves one FLM process at a time.
         let n = join(n);

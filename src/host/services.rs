@@ -360,11 +360,15 @@ pub const DEFAULT_GPU_URL: &str = "http://127.0.0.1:8080/health";
 
 /// Probes the GPU endpoint's health route.
 pub fn probe_gpu(runner: &Runner, opts: &ProbeOptions) -> Probed<GpuFacts> {
-    let (url, url_source) = match &opts.gpu_url {
-        Some(u) => (u.clone(), "--gpu-url".to_string()),
-        None => (DEFAULT_GPU_URL.to_string(), "llama-swap default".to_string()),
+    let configured = super::smoke::HostDefaults::state(runner.root()).and_then(|s| s.gpu_url);
+    let (url, url_source) = match (&opts.gpu_url, configured) {
+        (Some(u), _) => (u.clone(), "--gpu-url".to_string()),
+        (None, Some(u)) => (u, "install config".to_string()),
+        (None, None) => (DEFAULT_GPU_URL.to_string(), "llama-swap default".to_string()),
     };
     let live_root = Root::live();
+    // Explicit URLs are probed for real even on a fixture root; the default goes through
+    // the root (replayed on fixtures).
     let http_root = if opts.gpu_url.is_some() { &live_root } else { runner.root() };
     let health = Some(get(http_root, &url, http_timeout(runner), None));
     Probed::Ok(GpuFacts { url, url_source, health })

@@ -55,40 +55,48 @@ pub struct WhisperSmokeFacts {
     pub error: Option<InferError>,
 }
 
-/// The models this host is set up for, as Lemonade names them: the FLM tags the last
-/// install converged (`state.json` `models`, from `install --model` or its config), else the
-/// recipe's list. The NPU chat model is the first tag that is not ASR or embedding; the
-/// Whisper model is the first `whisper*` tag (`whisper-v3:turbo` -> `whisper-v3-turbo-FLM`,
-/// upstream-stack.md §11.3).
+/// What this host was set up to serve: the models the last install converged and the GPU
+/// endpoint it was given (`state.json`, written by `install` from `--model`, `--gpu-url`,
+/// `--gpu-model` or its config file), else the recipe's models. The NPU chat model is the
+/// first tag that is not ASR or embedding; the Whisper model is the first `whisper*` tag
+/// (`whisper-v3:turbo` -> `whisper-v3-turbo-FLM`, upstream-stack.md §11.3).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ModelDefaults {
-    /// Chat model on the NPU.
+pub struct HostDefaults {
+    /// Chat model on the NPU (Lemonade name).
     pub npu: Option<String>,
-    /// Whisper model, when one is configured.
+    /// Whisper model (Lemonade name), when one is configured.
     pub whisper: Option<String>,
+    /// GPU endpoint (health URL or OpenAI base) the install was given.
+    pub gpu_url: Option<String>,
+    /// GPU model the install was given.
+    pub gpu_model: Option<String>,
 }
 
-impl ModelDefaults {
+impl HostDefaults {
     /// From a list of FLM tags.
     pub fn from_tags(tags: &[String]) -> Self {
         let is_asr = |t: &str| t.starts_with("whisper");
         let is_embed = |t: &str| t.starts_with("embed");
-        ModelDefaults {
+        HostDefaults {
             npu: tags.iter().find(|t| !is_asr(t) && !is_embed(t)).map(|t| lemonade_model_name(t)),
             whisper: tags.iter().find(|t| is_asr(t)).map(|t| lemonade_model_name(t)),
+            ..Default::default()
         }
+    }
+
+    /// The install state under `root`, when there is a readable one.
+    pub fn state(root: &super::root::Root) -> Option<crate::state::State> {
+        root.read_optional(format!("{}/state.json", crate::state::STATE_DIR))
+            .ok()
+            .flatten()
+            .and_then(|t| serde_json::from_str::<crate::state::State>(&t).ok())
     }
 
     /// From the install state under `root`, else the recipes.
     pub fn for_host(root: &super::root::Root, recipes: &Recipes) -> Self {
-        let installed = root
-            .read_optional(format!("{}/state.json", crate::state::STATE_DIR))
-            .ok()
-            .flatten()
-            .and_then(|t| serde_json::from_str::<crate::state::State>(&t).ok())
-            .map(|s| s.models)
-            .filter(|m| !m.is_empty());
-        Self::from_tags(installed.as_deref().unwrap_or(&recipes.lemonade.models))
+        let state = Self::state(root).unwrap_or_default();
+        let tags = if state.models.is_empty() { &recipes.lemonade.models } else { &state.models };
+        HostDefaults { gpu_url: state.gpu_url, gpu_model: state.gpu_model, ..Self::from_tags(tags) }
     }
 }
 
@@ -205,13 +213,24 @@ fn load_unless_loaded(
 }
 
 /// Smoke-tests the GPU endpoint (its health URL minus `/health`, plus `/v1`).
-pub fn smoke_gpu(runner: &Runner, opts: &ProbeOptions, g: Option<&GpuFacts>) -> Probed<SmokeFacts> {
+pub fn smoke_gpu(
+    runner: &Runner,
+    opts: &ProbeOptions,
+    g: Option<&GpuFacts>,
+    default_model: Option<&str>,
+) -> Probed<SmokeFacts> {
     if let Some(p) = gate(runner, opts, opts.gpu_url.is_some()) {
         return p;
     }
     let Some(g) = g else { return Probed::Error("no GPU endpoint facts".into()) };
     let base = gpu_base(&g.url);
-    let model = match opts.gpu_model.clone().map(Ok).unwrap_or_else(|| first_model(&base)) {
+    let model = match opts
+        .gpu_model
+        .clone()
+        .or(default_model.map(str::to_string))
+        .map(Ok)
+        .unwrap_or_else(|| first_model(&base))
+    {
         Ok(m) => m,
         Err(e) => return Probed::Ok(SmokeFacts { base, error: Some(e), ..Default::default() }),
     };
@@ -267,4 +286,20 @@ pub fn first_model(base: &str) -> Result<String, InferError> {
         url: r.url.clone(),
         reason: r.error.clone().unwrap_or_else(|| "no model listed; pass --gpu-model".into()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_pick_the_chat_and_the_whisper_model_from_tags() {
+        let tags = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let d = HostDefaults::from_tags(&tags(&["whisper-v3:turbo", "embed-gemma:300m", "qwen3:4b", "gemma3:1b"]));
+        assert_eq!(d.npu.as_deref(), Some("qwen3-4b-FLM"));
+        assert_eq!(d.whisper.as_deref(), Some("whisper-v3-turbo-FLM"));
+        let d = HostDefaults::from_tags(&tags(&["llama3.2:1b"]));
+        assert_eq!((d.npu.as_deref(), d.whisper), (Some("llama3.2-1b-FLM"), None));
+        assert_eq!(HostDefaults::from_tags(&[]), HostDefaults::default());
+    }
 }

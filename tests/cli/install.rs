@@ -289,11 +289,24 @@ fn no_permission_is_a_clear_error() {
 fn config_file_with_cli_overrides() {
     let (tmp, root) = broken_fedora("fedora44-71-intree-healthy");
     let cfg = tmp.path().join("install.yaml");
-    std::fs::write(&cfg, "yes: true\nonly: [limits]\nuser: bob\n").unwrap();
+    std::fs::write(
+        &cfg,
+        "yes: true\nonly: [limits]\nuser: bob\nmodel: [\"qwen3:1.7b\", \"whisper-v3:turbo\"]\ngpu-url: http://127.0.0.1:9/health\ngpu-model: big\n",
+    )
+    .unwrap();
     let (code, out, _) = install(&root, &["--config", cfg.to_str().unwrap(), "--user", "alice"]);
     assert_eq!(code, 3.min(code).max(1), "{out}");
     assert!(out.contains("[limits]") && !out.contains("[kargs]"), "{out}");
     assert!(root.join("etc/security/limits.d/99-npu-setup-memlock.conf").is_file());
+    // The install's models and GPU endpoint are remembered for doctor --smoke and bench.
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("var/lib/npu-setup/state.json")).unwrap()).unwrap();
+    assert_eq!(state["models"], serde_json::json!(["qwen3:1.7b", "whisper-v3:turbo"]));
+    assert_eq!(state["gpu_model"], "big");
+    let (_, r) = doctor_json(&root, &["--only", "gpu.api"]);
+    let gpu = crate::check(&r, "gpu.api");
+    assert_eq!(gpu["evidence"]["url"], "http://127.0.0.1:9/health", "{gpu}");
+    assert_eq!(gpu["evidence"]["url_source"], "install config", "{gpu}");
     std::fs::write(&cfg, "yes: true\nonyl: [limits]\n").unwrap();
     let (code, _, err) = install(&root, &["--config", cfg.to_str().unwrap()]);
     assert_eq!(code, 2);
