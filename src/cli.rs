@@ -44,6 +44,8 @@ pub enum Format {
     Json,
     /// The report as YAML
     Yaml,
+    /// node_exporter textfile metrics (doctor; bench's last decode speed included)
+    Prometheus,
 }
 
 /// Colour policy.
@@ -68,6 +70,16 @@ pub enum Command {
     Bench(BenchArgs),
     /// Print configuration for other tools (LiteLLM proxy)
     Config(ConfigArgs),
+    /// Will a kernel work with the NPU? (the kernel-install plugin runs `check --kernel KVER`)
+    Check(CheckArgs),
+    /// The verdict of the last boot-time check (`--wait` blocks until it exists)
+    Status(StatusArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions {
+        /// Shell to complete for
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Developer tools (fixtures, facts)
     #[command(hide = true)]
     Dev(DevArgs),
@@ -111,6 +123,37 @@ pub struct DoctorArgs {
     /// Exit 1 on warnings too
     #[arg(long)]
     pub strict: bool,
+    /// Also write a support bundle (report, logs, command outputs; redacted) to this .tar.gz
+    #[arg(long, value_name = "FILE")]
+    pub bundle: Option<PathBuf>,
+    /// Record the verdict in /run/npu-setup/status.json for `npu-setup status` (the boot unit does)
+    #[arg(long)]
+    pub write_status: bool,
+}
+
+/// `check` arguments.
+#[derive(Debug, Args, Default)]
+pub struct CheckArgs {
+    /// Judge this installed kernel (release as in /lib/modules) and record the result
+    #[arg(long, value_name = "KVER", conflicts_with = "next_boot")]
+    pub kernel: Option<String>,
+    /// Readiness matrix for every installed kernel (the default)
+    #[arg(long)]
+    pub next_boot: bool,
+    /// Hook mode (kernel-install / postinst.d plugins): warn on stderr, always exit 0
+    #[arg(long, hide = true)]
+    pub hook: bool,
+}
+
+/// `status` arguments.
+#[derive(Debug, Args, Default)]
+pub struct StatusArgs {
+    /// Wait until this boot's check has finished (like `cloud-init status --wait`)
+    #[arg(long)]
+    pub wait: bool,
+    /// Give up waiting after this many seconds (exit 2)
+    #[arg(long, default_value_t = 600.0, value_name = "SECS")]
+    pub max_wait: f64,
 }
 
 /// What install does after converging when a reboot is owed.
@@ -157,6 +200,11 @@ pub struct InstallArgs {
     /// Print the plan as JSON instead of text (with --dry-run)
     #[arg(long)]
     pub plan_json: bool,
+    /// First-boot mode (the npu-setup-firstboot unit after a kickstart): apply without asking,
+    /// finish the device-dependent steps, verify, and clear the first-boot marker once converged
+    #[arg(long)]
+    #[serde(skip)]
+    pub firstboot: bool,
     /// Install Lemonade from this package (URL or local file) instead of the recipe's
     #[arg(long, value_name = "URL|PATH")]
     pub lemonade_package: Option<String>,
@@ -278,6 +326,12 @@ pub enum DevCommand {
     },
     /// Print the probed facts as JSON
     Facts,
+    /// Write man pages generated from the command definitions into DIR
+    Man {
+        /// Output directory
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Wait until Lemonade answers GET <url>/live, then optionally load a model (the
     /// ExecStartPost of the unit npu-setup configures). The global --timeout bounds the whole
     /// run (wait and load).

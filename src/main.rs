@@ -17,6 +17,9 @@ fn main() {
         Command::Install(args) => commands::install::run(&cli, args, matches.subcommand_matches("install")),
         Command::Bench(args) => commands::bench::run(&cli, args),
         Command::Config(args) => commands::config::run(&cli, &args.command),
+        Command::Check(args) => commands::check::run(&cli, args),
+        Command::Status(args) => commands::status::run(&cli, args),
+        Command::Completions { shell } => commands::completions::run(*shell),
         Command::Dev(args) => commands::dev::run(&cli, &args.command),
     };
     let code = match result {

@@ -270,6 +270,7 @@ pub fn run(cli: &Cli, a: &BenchArgs) -> Result<i32> {
         }
         Format::Yaml => serde_yaml::to_writer(&mut out, &report)?,
         Format::Human => render(&mut out, &report)?,
+        Format::Prometheus => anyhow::bail!("--format prometheus is not built for bench yet"),
     }
     let failed_side = report.sides.iter().any(|s| s.runs.is_empty());
     Ok(if failed_side || !report.regressions.is_empty() { exit::PROBLEMS } else { exit::OK })

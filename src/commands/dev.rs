@@ -21,6 +21,7 @@ pub fn run(cli: &Cli, cmd: &DevCommand) -> Result<i32> {
             writeln!(out)?;
             Ok(exit::OK)
         }
+        DevCommand::Man { out } => anyhow::bail!("man pages are not built yet ({})", out.display()),
         DevCommand::CaptureFixture { out, user } => crate::capture::capture(cli, out, user.as_deref()),
         DevCommand::LemonadeReady { url, load } => {
             if !(cli.timeout.is_finite() && cli.timeout > 0.0) {

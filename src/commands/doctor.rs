@@ -45,6 +45,7 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> Result<i32> {
             writeln!(out)?;
         }
         Format::Yaml => serde_yaml::to_writer(&mut out, &report)?,
+        Format::Prometheus => anyhow::bail!("--format prometheus is not built yet"),
         Format::Human => render(
             &mut out,
             &report,
@@ -58,6 +59,12 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> Result<i32> {
         )?,
     }
     out.flush()?;
+    if let Some(path) = &args.bundle {
+        super::bundle::write(cli, &facts, &report, path)?;
+    }
+    if args.write_status {
+        anyhow::bail!("--write-status is not built yet");
+    }
     Ok(report.exit_code(args.strict))
 }
 
@@ -75,6 +82,7 @@ fn list(out: &mut dyn Write, format: Format) -> Result<()> {
             writeln!(out)?;
         }
         Format::Yaml => serde_yaml::to_writer(&mut *out, &rows)?,
+        Format::Prometheus => anyhow::bail!("--list has no prometheus form; use --format json"),
         Format::Human => {
             for r in rows {
                 writeln!(out, "{:<20} {:<11} {}", r.id, r.layer, r.description)?;

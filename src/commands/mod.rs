@@ -1,10 +1,14 @@
 //! One module per subcommand: orchestration only (probe -> check -> report).
 
 pub mod bench;
+pub mod bundle;
+pub mod check;
+pub mod completions;
 pub mod config;
 pub mod dev;
 pub mod doctor;
 pub mod install;
+pub mod status;
 
 use std::path::Path;
 use std::time::Duration;
