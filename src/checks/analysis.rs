@@ -128,6 +128,11 @@ impl<'a> Analysis<'a> {
         f.kernel.ok().and_then(|k| k.target.as_ref()).and_then(|r| self.flavours.get(r))
     }
 
+    /// The flavour `release` will use (any installed kernel, not only those of interest).
+    pub fn flavour_of(&self, f: &Facts, r: &Recipes, release: &str) -> Option<FlavourInfo> {
+        self.flavours.get(release).cloned().or_else(|| flavour_for(f, r, release, None))
+    }
+
     /// Log matches owned by a check, at a minimum severity (`fail` or `warn`).
     pub fn log_for(&self, check: &str, severities: &[&str]) -> Vec<&LogMatch> {
         self.log

@@ -5,6 +5,7 @@ pub mod analysis;
 mod boot;
 mod device;
 mod firmware;
+pub mod kernels;
 mod services;
 mod stack;
 mod system;

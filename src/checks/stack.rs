@@ -8,7 +8,7 @@ use crate::recipes::kernel_in_range;
 
 /// DKMS module names of the two out-of-tree flavours: `xrt-amdxdna` (xdna-driver
 /// dkms_driver.sh PACKAGE_NAME) and `amdxdna` (superm1/amdxdna-dkms backport).
-const DKMS_NAMES: &[&str] = &["xrt-amdxdna", "amdxdna"];
+pub(crate) const DKMS_NAMES: &[&str] = &["xrt-amdxdna", "amdxdna"];
 
 /// `dkms.state`.
 pub fn dkms_state(c: &Ctx) -> Outcome {
@@ -122,6 +122,15 @@ pub fn dkms_state(c: &Ctx) -> Outcome {
     o
 }
 
+/// The module's signing key is among the enrolled MOKs: by subject key id (modinfo `sig_key`
+/// vs mokutil's X509v3 Subject Key Identifier), else by the signer's name in a subject.
+pub(crate) fn key_enrolled(sb: &crate::host::commands::SecureBootFacts, signer: &str, sig_key: Option<&str>) -> bool {
+    let key = sig_key.and_then(normalize_hex);
+    key.as_ref()
+        .is_some_and(|k| sb.enrolled.iter().any(|e| e.skid.as_deref().and_then(normalize_hex).as_ref() == Some(k)))
+        || sb.enrolled.iter().any(|e| e.subject.as_deref().is_some_and(|s| s.contains(signer)))
+}
+
 /// `secureboot.signing`.
 pub fn secureboot_signing(c: &Ctx) -> Outcome {
     let fl = c.a.running_flavour(c.f).or_else(|| c.a.target_flavour(c.f));
@@ -174,11 +183,7 @@ pub fn secureboot_signing(c: &Ctx) -> Outcome {
         };
         return o.remedy(import);
     };
-    let key = sig_key.as_deref().and_then(normalize_hex);
-    let enrolled = key
-        .as_ref()
-        .is_some_and(|k| sb.enrolled.iter().any(|e| e.skid.as_deref().and_then(normalize_hex).as_ref() == Some(k)))
-        || sb.enrolled.iter().any(|e| e.subject.as_deref().is_some_and(|s| s.contains(&signer_name)));
+    let enrolled = key_enrolled(sb, &signer_name, sig_key.as_deref());
     if sb.enrolled.is_empty() && sb.enrolled_error.is_some() {
         return base(Outcome::warn(format!(
             "signed by '{signer_name}'; cannot tell whether the key is enrolled ({})",

@@ -1,11 +1,233 @@
-//! `check --kernel KVER` / `check --next-boot`: per-kernel NPU readiness.
-//! (Placeholder until the kernel checks land; see issue 6.)
+//! `check --kernel KVER` (one kernel, recorded under /var/lib/npu-setup/kernels/) and
+//! `check --next-boot` (the readiness matrix of every installed kernel). The kernel-install
+//! plugin and the Debian postinst.d hook call `check --kernel KVER --hook`: warnings on
+//! stderr, the result recorded, exit 0 whatever happens — a kernel install is never blocked.
+
+use std::io::Write;
 
 use anyhow::{Result, bail};
+use serde::Serialize;
 
-use crate::cli::{CheckArgs, Cli};
+use crate::checks::Status;
+use crate::checks::kernels::{KernelReadiness, all_kernels, judge};
+use crate::cli::{CheckArgs, Cli, Format};
+use crate::host::probe_kernels;
+use crate::report::exit;
+use crate::state::STATE_DIR;
 
-/// Runs `check`.
-pub fn run(_cli: &Cli, _args: &CheckArgs) -> Result<i32> {
-    bail!("check is not built yet")
+/// What `check --kernel` records (`/var/lib/npu-setup/kernels/<KVER>.json`).
+#[derive(Debug, Serialize)]
+struct Record<'a> {
+    schema: &'static str,
+    tool_version: &'static str,
+    /// Seconds since the epoch.
+    checked_at: u64,
+    #[serde(flatten)]
+    readiness: &'a KernelReadiness,
+}
+
+/// The `--next-boot` matrix.
+#[derive(Debug, Serialize)]
+struct Matrix<'a> {
+    schema: &'static str,
+    /// The kernel that boots next.
+    default: Option<&'a str>,
+    /// The running kernel.
+    running: Option<&'a str>,
+    /// The default kernel is ready (pass or warn).
+    ready: bool,
+    kernels: &'a [KernelReadiness],
+}
+
+fn ready(s: Status) -> bool {
+    matches!(s, Status::Pass | Status::Warn | Status::Skip)
+}
+
+fn verdict(k: &KernelReadiness) -> &'static str {
+    if !k.npu && ready(k.status) {
+        return "no NPU here (module and boot entry fine)";
+    }
+    match k.status {
+        Status::Pass | Status::Skip => "ready",
+        Status::Warn => "ready, with warnings",
+        _ => "NOT READY",
+    }
+}
+
+/// Runs `check`. In hook mode every failure becomes a warning and the exit code is 0.
+pub fn run(cli: &Cli, args: &CheckArgs) -> Result<i32> {
+    if !args.hook {
+        return check(cli, args);
+    }
+    match check(cli, args) {
+        Ok(_) => Ok(exit::OK),
+        Err(e) => {
+            eprintln!("npu-setup: warning: could not check the new kernel: {e:#} (the kernel install goes on)");
+            Ok(exit::OK)
+        }
+    }
+}
+
+fn check(cli: &Cli, args: &CheckArgs) -> Result<i32> {
+    if matches!(cli.format, Format::Prometheus) {
+        bail!("check prints human, json or yaml");
+    }
+    let (runner, recipes) = super::setup(cli)?;
+    let mut out = std::io::stdout().lock();
+    let Some(kver) = &args.kernel else {
+        let facts = probe_kernels(&runner, &recipes, &[]);
+        let kernels = all_kernels(&facts, &recipes);
+        if kernels.is_empty() {
+            bail!("no kernels found under {}", runner.root().join("lib/modules").display());
+        }
+        let k = facts.kernel.ok();
+        let default = k.and_then(|k| k.target.as_deref());
+        let m = Matrix {
+            schema: "npu-setup/kernels/v1",
+            default,
+            running: k.and_then(|k| k.running.as_deref()),
+            ready: kernels.iter().find(|x| x.default).is_some_and(|x| ready(x.status)),
+            kernels: &kernels,
+        };
+        match cli.format {
+            Format::Json => {
+                serde_json::to_writer_pretty(&mut out, &m)?;
+                writeln!(out)?;
+            }
+            Format::Yaml => serde_yaml::to_writer(&mut out, &m)?,
+            _ => render_matrix(&mut out, &m, super::unicode())?,
+        }
+        return Ok(if m.ready { exit::OK } else { exit::PROBLEMS });
+    };
+    if kver.is_empty() || kver.contains('/') || kver.starts_with('.') {
+        bail!("--kernel {kver:?} is not a kernel release");
+    }
+    let facts = probe_kernels(&runner, &recipes, std::slice::from_ref(kver));
+    if facts.kernel.ok().is_none_or(|k| k.installed(kver).is_none()) {
+        bail!(
+            "kernel {kver} is not installed: {} does not exist",
+            runner.root().join("lib/modules").join(kver).display()
+        );
+    }
+    let k = judge(&facts, &recipes, kver);
+    let recorded = record(&runner, &k);
+    if args.hook {
+        // Quiet success; a clear warning otherwise (kernel-install shows plugin stderr).
+        if !ready(k.status) || k.status == Status::Warn || k.dkms_unneeded.is_some() || cli.verbose > 0 {
+            let mut err = std::io::stderr().lock();
+            render_one(&mut err, &k, super::unicode())?;
+            if !ready(k.status) {
+                writeln!(
+                    err,
+                    "npu-setup: the NPU will not work when {kver} boots (this does not stop the kernel install)"
+                )?;
+            }
+        }
+    } else {
+        match cli.format {
+            Format::Json => {
+                serde_json::to_writer_pretty(&mut out, &k)?;
+                writeln!(out)?;
+            }
+            Format::Yaml => serde_yaml::to_writer(&mut out, &k)?,
+            _ => render_one(&mut out, &k, super::unicode())?,
+        }
+    }
+    match recorded {
+        Ok(path) if !args.hook && !cli.quiet && matches!(cli.format, Format::Human) => {
+            writeln!(out, "recorded: {path}")?
+        }
+        Ok(_) => {}
+        Err(e) => eprintln!("npu-setup: warning: result not recorded: {e:#}"),
+    }
+    Ok(if ready(k.status) { exit::OK } else { exit::PROBLEMS })
+}
+
+/// Writes `kernels/<KVER>.json` under the state dir (atomic). Never on a fixture's
+/// read-only probes: only the record is written.
+fn record(runner: &crate::runner::Runner, k: &KernelReadiness) -> Result<String> {
+    let rel = format!("{STATE_DIR}/kernels/{}.json", k.kernel);
+    let path = runner.root().join(&rel);
+    let rec = Record {
+        schema: "npu-setup/kernel/v1",
+        tool_version: env!("CARGO_PKG_VERSION"),
+        checked_at: crate::state::now(),
+        readiness: k,
+    };
+    crate::fsx::atomic_write(&path, serde_json::to_string_pretty(&rec)?.as_bytes(), 0o644, None)?;
+    Ok(crate::host::root::Root::display(&rel))
+}
+
+fn glyph(s: Status, unicode: bool) -> &'static str {
+    match (s, unicode) {
+        (Status::Pass, true) => "✓",
+        (Status::Warn, true) => "!",
+        (Status::Fail | Status::Error, true) => "✗",
+        (Status::Skip, true) => "·",
+        (Status::Pass, false) => "ok",
+        (Status::Warn, false) => "!!",
+        (Status::Fail | Status::Error, false) => "XX",
+        (Status::Skip, false) => "--",
+    }
+}
+
+fn render_one(out: &mut dyn Write, k: &KernelReadiness, unicode: bool) -> Result<()> {
+    let role = match (k.default, k.running) {
+        (true, true) => " (default, running)",
+        (true, false) => " (boots next)",
+        (false, true) => " (running)",
+        _ => "",
+    };
+    writeln!(out, "kernel {}{role}: {}", k.kernel, verdict(k))?;
+    for (name, a) in [("module", &k.module), ("firmware", &k.firmware), ("kargs", &k.kargs), ("signing", &k.signing)] {
+        writeln!(out, "  {:<2} {name:<9} {}", glyph(a.status, unicode), a.summary)?;
+    }
+    if let Some(n) = &k.dkms_unneeded {
+        writeln!(out, "  note: {n}")?;
+    }
+    for r in &k.remedies {
+        writeln!(out, "  fix: {r}")?;
+    }
+    Ok(())
+}
+
+fn render_matrix(out: &mut dyn Write, m: &Matrix, unicode: bool) -> Result<()> {
+    let width = m.kernels.iter().map(|k| k.kernel.len()).max().unwrap_or(6).max(6);
+    writeln!(
+        out,
+        "{:<width$}  {:<8} {:<7} {:<9} {:<6} {:<8} VERDICT",
+        "KERNEL", "BOOT", "MODULE", "FIRMWARE", "KARGS", "SIGNING"
+    )?;
+    for k in m.kernels {
+        let role = match (k.default, k.running) {
+            (true, true) => "default*",
+            (true, false) => "default",
+            (false, true) => "running",
+            _ => "",
+        };
+        writeln!(
+            out,
+            "{:<width$}  {:<8} {:<7} {:<9} {:<6} {:<8} {}",
+            k.kernel,
+            role,
+            glyph(k.module.status, unicode),
+            glyph(k.firmware.status, unicode),
+            glyph(k.kargs.status, unicode),
+            glyph(k.signing.status, unicode),
+            verdict(k)
+        )?;
+    }
+    writeln!(out, "(default* = boots next and is running)\n")?;
+    for k in m.kernels.iter().filter(|k| k.status != Status::Pass && k.status != Status::Skip) {
+        render_one(out, k, unicode)?;
+    }
+    for k in m.kernels.iter().filter(|k| k.dkms_unneeded.is_some() && k.status == Status::Pass) {
+        writeln!(out, "note: {}", k.dkms_unneeded.as_deref().unwrap_or_default())?;
+    }
+    match m.default {
+        Some(d) if m.ready => writeln!(out, "next boot ({d}): ready")?,
+        Some(d) => writeln!(out, "next boot ({d}): NOT READY")?,
+        None => writeln!(out, "next boot: unknown (no default boot entry found)")?,
+    }
+    Ok(())
 }

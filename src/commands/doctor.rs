@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
 use crate::checks::{CATALOG, CheckOptions, run_checks};
 use crate::cli::{Cli, DoctorArgs, Format};
@@ -62,10 +62,21 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> Result<i32> {
     if let Some(path) = &args.bundle {
         super::bundle::write(cli, &facts, &report, path)?;
     }
+    let code = report.exit_code(args.strict);
     if args.write_status {
-        anyhow::bail!("--write-status is not built yet");
+        let boot_id = runner.root().read_trimmed("proc/sys/kernel/random/boot_id").ok().flatten();
+        let status = super::status::Status::from_report(&report, code, boot_id);
+        super::status::write(runner.root(), &status).with_context(|| {
+            format!("recording the verdict in {}", runner.root().join(super::status::STATUS_FILE).display())
+        })?;
+        // The journal gets the verdict in one line (the unit's stdout goes there too).
+        eprintln!(
+            "npu-setup: NPU stack {}{}",
+            status.state,
+            status.first_failure.as_deref().map(|f| format!(" (first failure: {f})")).unwrap_or_default()
+        );
     }
-    Ok(report.exit_code(args.strict))
+    Ok(code)
 }
 
 fn list(out: &mut dyn Write, format: Format) -> Result<()> {

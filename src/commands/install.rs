@@ -53,8 +53,11 @@ pub fn merge_config(cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> Res
         model,
         driver,
         source_dir,
-        source_url
+        source_url,
+        gpu_url,
+        gpu_model
     );
+    merged.firstboot = cli_args.firstboot;
     Ok(merged)
 }
 
@@ -129,7 +132,42 @@ fn confirm(count: usize) -> Result<bool> {
 
 /// Runs install; returns the exit code.
 pub fn run(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> Result<i32> {
-    let args = merge_config(cli_args, matches)?;
+    if !cli_args.firstboot {
+        return converge(cli, cli_args, matches);
+    }
+    // First boot after a kickstart / image install: the options the offline run left behind
+    // (else the admin's install.yaml), no questions, and the marker cleared once converged.
+    use crate::steps::lifecycle::{FIRSTBOOT_CONFIG, FIRSTBOOT_MARKER};
+    let root = crate::host::root::Root::open(&cli.root)?;
+    if root.mode() == crate::host::root::RootMode::Offline {
+        bail!("--firstboot finishes the install on the booted system; this root is not running");
+    }
+    let mut a = cli_args.clone();
+    if a.config.is_none() {
+        a.config =
+            [FIRSTBOOT_CONFIG, "etc/npu-setup/install.yaml"].iter().find(|c| root.exists(c)).map(|c| root.join(c));
+    }
+    a.yes = true;
+    let code = converge(cli, &a, matches)?;
+    if code == exit::OK && root.exists(FIRSTBOOT_MARKER) {
+        std::fs::remove_file(root.join(FIRSTBOOT_MARKER))
+            .with_context(|| format!("removing {}", root.join(FIRSTBOOT_MARKER).display()))?;
+        println!("first boot: install finished; {} will not run again", crate::steps::lifecycle::FIRSTBOOT_UNIT_NAME);
+    } else if code != exit::OK {
+        println!(
+            "first boot: not finished (exit {code}); {} runs again at the next boot",
+            crate::steps::lifecycle::FIRSTBOOT_UNIT_NAME
+        );
+    }
+    Ok(code)
+}
+
+/// One install run: plan, confirm, apply, verify.
+fn converge(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> Result<i32> {
+    let mut args = merge_config(cli_args, matches)?;
+    if cli_args.firstboot {
+        args.yes = true;
+    }
     let (runner, recipes) = super::setup(cli)?;
     let root = runner.root().clone();
     let steps = selected(&args)?;

@@ -1,11 +1,186 @@
-//! `status [--wait]`: the verdict the boot-time check recorded.
-//! (Placeholder until the boot unit lands; see issue 6.)
+//! `status [--wait]`: the verdict the boot-time check (`npu-setup-boot.service`, which runs
+//! `doctor --write-status`) recorded in /run/npu-setup/status.json — for provisioning
+//! pipelines, like `cloud-init status --wait`. A missing, stale (another boot) or corrupt
+//! file reads as "unknown", never as a crash.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
+use serde::{Deserialize, Serialize};
 
-use crate::cli::{Cli, StatusArgs};
+use crate::cli::{Cli, Format, StatusArgs};
+use crate::host::root::Root;
+use crate::report::{Report, exit};
+
+/// Where the boot check records its verdict (tmpfs: one boot's worth).
+pub const STATUS_FILE: &str = "run/npu-setup/status.json";
+
+/// The recorded verdict.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Status {
+    /// `npu-setup/status/v1`.
+    pub schema: String,
+    /// `ready`, `degraded`, `broken`, `no-npu`; `unknown` when there is no usable record.
+    pub state: String,
+    /// First failing check, when broken.
+    #[serde(default)]
+    pub first_failure: Option<String>,
+    /// One line for people.
+    #[serde(default)]
+    pub message: String,
+    /// Failing check ids.
+    #[serde(default)]
+    pub failing: Vec<String>,
+    /// Checks with warnings.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    /// doctor's exit code.
+    #[serde(default)]
+    pub exit_code: i32,
+    /// Boot the record belongs to (`/proc/sys/kernel/random/boot_id`).
+    #[serde(default)]
+    pub boot_id: Option<String>,
+    /// Seconds since the epoch.
+    #[serde(default)]
+    pub checked_at: u64,
+    /// npu-setup version that wrote it.
+    #[serde(default)]
+    pub tool_version: String,
+}
+
+impl Status {
+    /// The record for a doctor report.
+    pub fn from_report(report: &Report, exit_code: i32, boot_id: Option<String>) -> Self {
+        let ids = |s: crate::checks::Status| {
+            report.checks.iter().filter(|c| c.status == s).map(|c| c.id.clone()).collect::<Vec<_>>()
+        };
+        Status {
+            schema: "npu-setup/status/v1".into(),
+            state: report.diagnosis.state.clone(),
+            first_failure: report.diagnosis.first_failure.clone(),
+            message: report.diagnosis.message.clone(),
+            failing: ids(crate::checks::Status::Fail),
+            warnings: ids(crate::checks::Status::Warn),
+            exit_code,
+            boot_id,
+            checked_at: crate::state::now(),
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+
+    fn unknown(message: impl Into<String>) -> Self {
+        Status {
+            schema: "npu-setup/status/v1".into(),
+            state: "unknown".into(),
+            first_failure: None,
+            message: message.into(),
+            failing: Vec::new(),
+            warnings: Vec::new(),
+            exit_code: exit::CANNOT_RUN,
+            boot_id: None,
+            checked_at: 0,
+            tool_version: String::new(),
+        }
+    }
+}
+
+/// Writes the record atomically under the root.
+pub fn write(root: &Root, status: &Status) -> Result<()> {
+    let path = root.join(STATUS_FILE);
+    crate::fsx::atomic_write(&path, serde_json::to_string_pretty(status)?.as_bytes(), 0o644, None)
+}
+
+/// Reads the record: `Ok(None)` while there is none for this boot; `Err` (as text) when it
+/// is unreadable.
+fn read(root: &Root) -> Result<Option<Status>, String> {
+    let text = match root.read_optional(STATUS_FILE) {
+        Ok(Some(t)) => t,
+        Ok(None) => return Ok(None),
+        Err(e) => return Err(format!("{e:#}")),
+    };
+    let s: Status =
+        serde_json::from_str(&text).map_err(|e| format!("{} is corrupt: {e}", Root::display(STATUS_FILE)))?;
+    let boot = root.read_trimmed("proc/sys/kernel/random/boot_id").ok().flatten();
+    if s.boot_id.is_some() && boot.is_some() && s.boot_id != boot {
+        return Ok(None); // written in another boot: not this boot's verdict
+    }
+    Ok(Some(s))
+}
 
 /// Runs `status`.
-pub fn run(_cli: &Cli, _args: &StatusArgs) -> Result<i32> {
-    bail!("status is not built yet")
+pub fn run(cli: &Cli, args: &StatusArgs) -> Result<i32> {
+    if !(args.max_wait.is_finite() && args.max_wait >= 0.0) {
+        bail!("--max-wait must be a number of seconds >= 0, not {}", args.max_wait);
+    }
+    let root = Root::open(&cli.root)?;
+    let started = Instant::now();
+    let deadline = Duration::from_secs_f64(args.max_wait);
+    let status = loop {
+        match read(&root) {
+            Ok(Some(s)) => break s,
+            Ok(None) if args.wait && started.elapsed() < deadline => {}
+            Ok(None) if args.wait => {
+                break Status::unknown(format!(
+                    "no verdict after waiting {:.0} s: is {} enabled and running? (systemctl status {})",
+                    args.max_wait,
+                    crate::steps::lifecycle::BOOT_UNIT_NAME,
+                    crate::steps::lifecycle::BOOT_UNIT_NAME
+                ));
+            }
+            Ok(None) => {
+                break Status::unknown(format!(
+                    "the boot check has not finished in this boot (enabled? systemctl status {}; or run npu-setup doctor)",
+                    crate::steps::lifecycle::BOOT_UNIT_NAME
+                ));
+            }
+            // A corrupt record will not heal by waiting.
+            Err(e) => break Status::unknown(e),
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let mut out = std::io::stdout().lock();
+    match cli.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, &status)?;
+            writeln!(out)?;
+        }
+        Format::Yaml => serde_yaml::to_writer(&mut out, &status)?,
+        Format::Prometheus => bail!("status prints human, json or yaml; use doctor --format prometheus for metrics"),
+        Format::Human => {
+            writeln!(out, "status: {}", status.state)?;
+            if !status.message.is_empty() {
+                writeln!(out, "{}", status.message)?;
+            }
+            if let Some(f) = &status.first_failure {
+                writeln!(out, "first failure: {f} (details: npu-setup doctor)")?;
+            }
+            if status.checked_at > 0 && !cli.quiet {
+                writeln!(
+                    out,
+                    "checked: {} s ago by npu-setup {}",
+                    crate::state::now().saturating_sub(status.checked_at),
+                    status.tool_version
+                )?;
+            }
+        }
+    }
+    Ok(match status.state.as_str() {
+        "ready" | "degraded" => exit::OK,
+        "unknown" => exit::CANNOT_RUN,
+        _ => exit::PROBLEMS,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_is_exit_2_and_says_why() {
+        let s = Status::unknown("x");
+        assert_eq!((s.state.as_str(), s.exit_code), ("unknown", exit::CANNOT_RUN));
+        let back: Status = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
+    }
 }

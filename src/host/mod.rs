@@ -244,6 +244,49 @@ pub fn probe_all(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions) -> Fac
     }
 }
 
+/// Probes only what per-kernel readiness needs (`npu-setup check`, the kernel-install
+/// plugin): OS, kernels, PCI, boot configuration, firmware, and — for `kernels`, or every
+/// installed kernel when empty — modinfo, plus `dkms status` and Secure Boot. Fast enough for
+/// a kernel-install hook: no service, HTTP or `flm` probes.
+pub fn probe_kernels(runner: &Runner, recipes: &Recipes, kernels: &[String]) -> Facts {
+    let started = Instant::now();
+    let root = runner.root();
+    let os = Probed::from_result(os::probe_os(root));
+    let mut kernel = Probed::from_result(kernel::probe_kernel(root));
+    let pci = Probed::from_result(pci::probe_pci(root, recipes));
+    let boot = Probed::from_result(boot::probe_boot(root));
+    if let Probed::Ok(k) = &mut kernel {
+        boot::choose_target(k, boot.ok());
+    }
+    let running = kernel.ok().and_then(|k| k.running.clone());
+    let firmware = Probed::from_result(firmware::probe_firmware(root, recipes, pci.ok(), running.as_deref()));
+    let wanted: Vec<String> = if kernels.is_empty() {
+        kernel.ok().map(|k| k.installed.iter().map(|i| i.release.clone()).collect()).unwrap_or_default()
+    } else {
+        kernels.to_vec()
+    };
+    let (modinfo, dkms, secureboot) = std::thread::scope(|s| {
+        let modinfo = s.spawn(|| commands::probe_modinfo(runner, &wanted));
+        let dkms = s.spawn(|| commands::probe_dkms(runner));
+        let secureboot = s.spawn(|| commands::probe_secureboot(runner));
+        (join(modinfo), join(dkms), join(secureboot))
+    });
+    Facts {
+        root: root.path().display().to_string(),
+        mode: root.mode(),
+        os,
+        kernel,
+        pci,
+        boot,
+        firmware,
+        modinfo,
+        dkms,
+        secureboot,
+        probe_millis: started.elapsed().as_millis() as u64,
+        ..Default::default()
+    }
+}
+
 /// Joins a probe thread; a panicking probe becomes an error instead of taking doctor down.
 fn join<T>(h: std::thread::ScopedJoinHandle<'_, Probed<T>>) -> Probed<T> {
     h.join().unwrap_or_else(|p| {

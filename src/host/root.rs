@@ -116,6 +116,26 @@ pub struct Root {
     fixture: Option<FixtureMeta>,
 }
 
+/// True when this process runs in a chroot: `/` is not PID 1's root (what
+/// systemd-detect-virt --chroot compares: same device and inode of `/` and `/proc/1/root`).
+/// `NPU_SETUP_CHROOT=1|0` overrides. Without /proc (not mounted: a bare chroot) it is a
+/// chroot; when /proc/1/root cannot be read (no permission) it is not.
+pub fn in_chroot() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match std::env::var("NPU_SETUP_CHROOT").ok().as_deref() {
+        Some("1") => return true,
+        Some("0") => return false,
+        _ => {}
+    }
+    if !Path::new("/proc/self").exists() {
+        return true;
+    }
+    match (fs::metadata("/"), fs::metadata("/proc/1/root")) {
+        (Ok(a), Ok(b)) => a.dev() != b.dev() || a.ino() != b.ino(),
+        _ => false,
+    }
+}
+
 impl Root {
     /// Opens `path` as a root; a missing or non-directory root is an error naming it.
     pub fn open(path: &Path) -> Result<Self> {
@@ -126,7 +146,10 @@ impl Root {
         let canonical = fs::canonicalize(path).with_context(|| format!("resolving root {}", path.display()))?;
         let fixture_path = canonical.join(FIXTURE_FILE);
         let (mode, fixture) = if canonical == Path::new("/") {
-            (RootMode::Live, None)
+            // Inside a chroot (a kickstart %post, an image build) `/` is not the running
+            // system: the kernel, /proc and the services belong to the installer. Treat it
+            // like any other installed tree.
+            if in_chroot() { (RootMode::Offline, None) } else { (RootMode::Live, None) }
         } else if fixture_path.is_file() {
             let text =
                 fs::read_to_string(&fixture_path).with_context(|| format!("reading {}", fixture_path.display()))?;
@@ -139,6 +162,12 @@ impl Root {
             (RootMode::Offline, None)
         };
         Ok(Root { path: canonical, mode, fixture })
+    }
+
+    /// `/` was opened from inside a chroot (offline mode on the root path itself): commands
+    /// run natively, but nothing in the tree is running.
+    pub fn is_chroot(&self) -> bool {
+        self.mode == RootMode::Offline && self.path == Path::new("/")
     }
 
     /// The live root `/` (for requests that always go to the real network, e.g. smoke

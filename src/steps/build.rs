@@ -197,6 +197,9 @@ impl Step for BuildStep {
         if self.id == "driver" && s.path == "xdna-dkms" {
             super::dkms::plan_dkms(cx, s.target.as_deref(), &mut p)?;
         }
+        if self.id == "driver" && s.path == "in-tree" && !p.actions.iter().any(|a| matches!(a, Action::Run { .. })) {
+            super::dkms::plan_dkms_removal(cx, s.target.as_deref(), &mut p)?;
+        }
         Ok(p)
     }
 }

@@ -41,7 +41,7 @@ impl Step for BuildDeps {
             return Ok(p);
         }
         let mut argv = d.install_cmd.clone();
-        if cx.offline() {
+        if cx.foreign_root() {
             // Package managers install into another root with their own option.
             let root = cx.root.path().display().to_string();
             match d.package_manager.as_str() {

@@ -129,7 +129,7 @@ pub fn plan_dkms(cx: &StepCtx, target: Option<&str>, p: &mut Plan) -> Result<()>
         _ => None,
     };
     if let Some(cmd) = initramfs
-        && cx.root.mode() != RootMode::Offline
+        && !cx.foreign_root()
     {
         let argv: Vec<String> = cmd.iter().map(|a| a.replace("{kver}", target)).collect();
         p.actions.push(Action::Run {
@@ -151,5 +151,70 @@ pub fn plan_dkms(cx: &StepCtx, target: Option<&str>, p: &mut Plan) -> Result<()>
     if p.reboot.is_none() {
         p.reboot = Some(format!("the {name} module loads at the next boot of {target}"));
     }
+    Ok(())
+}
+
+/// On the in-tree path: xdna-driver's DKMS module, when registered, only shadows the target
+/// kernel's own amdxdna (DKMS installs into extra/ or updates/, which win over kernel/;
+/// upstream-stack.md §9.4). Removing it lets the in-tree driver load — planned only when the
+/// target kernel has its in-tree module. Older kernels the module was built for lose it.
+pub fn plan_dkms_removal(cx: &StepCtx, target: Option<&str>, p: &mut Plan) -> Result<()> {
+    let name = &cx.recipes.sources.dkms.name;
+    let Some(target) = target else { return Ok(()) };
+    let Some(d) = cx.facts.dkms.ok() else { return Ok(()) };
+    let mut versions: Vec<&str> = d.entries.iter().filter(|e| &e.module == name).map(|e| e.version.as_str()).collect();
+    versions.dedup();
+    if versions.is_empty() {
+        return Ok(());
+    }
+    let k = cx.facts.kernel.ok();
+    let in_tree = k.and_then(|k| k.installed(target)).is_some_and(|i| i.amdxdna.iter().any(|m| m.origin == "in-tree"));
+    if !in_tree {
+        p.notes.push(format!(
+            "{name} is registered with DKMS but {target} has no in-tree amdxdna module file: left in place"
+        ));
+        return Ok(());
+    }
+    let min = &cx.recipes.drivers.kernel.protocol7_in_tree_min;
+    let older: Vec<String> = d
+        .entries
+        .iter()
+        .filter(|e| &e.module == name)
+        .filter_map(|e| e.kernel.clone())
+        .filter(|kv| {
+            crate::parse::version::parse_kernel_release(kv)
+                .is_some_and(|kr| !crate::recipes::kernel_in_range(&kr, Some(min), None))
+        })
+        .collect();
+    if !older.is_empty() {
+        p.notes.push(format!(
+            "removing {name} also removes it from {} (older than {min}: the NPU will not work when they boot)",
+            older.join(", ")
+        ));
+    }
+    for v in versions {
+        let mut argv = dkms_argv(cx);
+        argv.extend(["remove".into(), "-m".into(), name.clone(), "-v".into(), v.to_string(), "--all".into()]);
+        p.actions.push(Action::Run {
+            argv,
+            why: format!("{target}'s in-tree amdxdna accepts the firmware; {name}/{v} only shadows it"),
+        });
+    }
+    let family = cx.distro().map(|d| d.package_manager.clone()).unwrap_or_default();
+    let m = &cx.recipes.sources.dkms;
+    let initramfs = match family.as_str() {
+        "rpm" => Some(&m.initramfs.rpm),
+        "dpkg" => Some(&m.initramfs.dpkg),
+        _ => None,
+    };
+    if let Some(cmd) = initramfs
+        && !cx.foreign_root()
+    {
+        p.actions.push(Action::Run {
+            argv: cmd.iter().map(|a| a.replace("{kver}", target)).collect(),
+            why: format!("regenerate the initramfs of {target} without the DKMS module"),
+        });
+    }
+    p.reboot = Some(format!("the in-tree amdxdna of {target} loads at the next boot"));
     Ok(())
 }

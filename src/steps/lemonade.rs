@@ -164,14 +164,14 @@ impl Step for Lemonade {
         let argv: Vec<String> = match d.package_manager.as_str() {
             "rpm" => {
                 let mut a = d.install_cmd.clone();
-                if cx.offline() {
+                if cx.foreign_root() {
                     a.insert(1, format!("--installroot={root}"));
                 }
                 a.push(file);
                 a
             }
             "dpkg" => {
-                if cx.offline() {
+                if cx.foreign_root() {
                     p.actions.clear();
                     p.blocked = Some(
                         "installing .deb packages into an offline root is not supported; run install inside the chroot"
@@ -185,7 +185,7 @@ impl Step for Lemonade {
             }
             _ => {
                 let mut a: Vec<String> = vec!["pacman".into(), "-U".into(), "--noconfirm".into()];
-                if cx.offline() {
+                if cx.foreign_root() {
                     a.extend(["--root".into(), root]);
                 }
                 a.push(file);

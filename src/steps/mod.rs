@@ -11,6 +11,7 @@ pub mod dkms;
 pub mod kargs;
 pub mod lemonade;
 pub mod lemonade_service;
+pub mod lifecycle;
 pub mod limits;
 pub mod loader;
 pub mod models;
@@ -87,6 +88,12 @@ impl StepCtx<'_> {
         self.root.mode() == RootMode::Offline
     }
 
+    /// Offline and not `/` itself: commands must be pointed at the tree (`--installroot`,
+    /// `--root`). Inside a chroot (`/` offline) they run natively.
+    pub fn foreign_root(&self) -> bool {
+        self.offline() && !self.root.is_chroot()
+    }
+
     /// The user install configures access for: `--user`, else the doctor's choice.
     pub fn user(&self) -> Option<String> {
         self.args.user.clone().or_else(|| self.facts.users.ok().map(|u| u.name.clone())).filter(|u| u != "root")
@@ -119,6 +126,7 @@ pub fn all() -> Vec<Box<dyn Step>> {
         Box::new(lemonade::Lemonade),
         Box::new(lemonade_service::LemonadeService),
         Box::new(models::Models),
+        Box::new(lifecycle::Lifecycle),
         Box::new(verify::Verify),
     ]
 }

@@ -41,7 +41,8 @@ fn tooling(root: &Path) {
              for f in \"$NPU_SETUP_ROOT\"/boot/loader/entries/*.conf; do for x in $args; do sed -i \"/^options /s/ $x//g\" \"$f\"; done; done"
         ),
     );
-    // No systemd here: record daemon-reload/enable, replay everything else.
+    // No systemd here: record daemon-reload/enable, replay everything else. Our own units are
+    // enabled for real with systemctl --root (which needs no running systemd): symlinks.
     let sc = root.join("usr/bin/systemctl");
     if sc.exists() {
         std::fs::rename(&sc, root.join("usr/bin/systemctl.replay")).unwrap();
@@ -50,7 +51,9 @@ fn tooling(root: &Path) {
         root,
         "usr/bin/systemctl",
         &format!(
-            "case \"$1\" in daemon-reload|enable|reboot) {RECORD}; exit 0;; esac\nexec \"$(dirname \"$0\")/systemctl.replay\" \"$@\""
+            "case \"$1\" in daemon-reload|reboot) {RECORD}; exit 0;;\n\
+             enable) {RECORD}; case \"$2\" in npu-setup-*) exec /usr/bin/systemctl --root=\"$NPU_SETUP_ROOT\" \"$@\";; esac; exit 0;; esac\n\
+             exec \"$(dirname \"$0\")/systemctl.replay\" \"$@\""
         ),
     );
 }
@@ -166,7 +169,9 @@ fn dry_run_prints_the_exact_plan_and_changes_nothing() {
     let v: serde_json::Value = serde_json::from_str(json.split("\ndry run:").next().unwrap()).unwrap();
     let kargs = v.as_array().unwrap().iter().find(|s| s["id"] == "kargs").unwrap();
     assert_eq!(kargs["plan"]["actions"][0]["action"], "edit-file");
-    let plan_text = out.replace(root.to_str().unwrap(), "<root>");
+    // The hooks and units name the binary that wrote them (here: the test build's).
+    let exe = std::fs::canonicalize(env!("CARGO_BIN_EXE_npu-setup")).unwrap();
+    let plan_text = out.replace(root.to_str().unwrap(), "<root>").replace(exe.to_str().unwrap(), "<npu-setup>");
     insta::assert_snapshot!("install-dry-run-fedora44", plan_text);
 }
 

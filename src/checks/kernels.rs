@@ -1,0 +1,341 @@
+//! Per-kernel NPU readiness (`npu-setup check --kernel KVER`, `check --next-boot`, the
+//! kernel-install plugin): for one installed kernel, is there an amdxdna it will load (in-tree,
+//! or DKMS built *and installed* for it), will that driver accept the firmware on disk, does
+//! its boot entry carry the right arguments, and under Secure Boot is the module signed by an
+//! enrolled key. Pure: derived from `Facts` + `Recipes` with the shared `Analysis`.
+//!
+//! Facts: DKMS builds on kernel install through 40-dkms.install / postinst.d/dkms
+//! (upstream-stack.md §9.4); the backport DKMS stops applying on 7.x by design; kernel >= 7.0
+//! with npu_7.sbin needs no DKMS (DESIGN.md "Install steps").
+
+use serde::Serialize;
+
+use super::Status;
+use super::analysis::{Analysis, FlavourInfo};
+use super::boot::evaluate;
+use super::stack::{DKMS_NAMES, key_enrolled};
+use crate::host::Facts;
+use crate::host::boot::BootFacts;
+use crate::parse::version::parse_kernel_release;
+use crate::recipes::{Recipes, kernel_in_range};
+
+/// One aspect of a kernel's readiness.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Aspect {
+    /// pass / warn / fail / skip.
+    pub status: Status,
+    /// One line.
+    pub summary: String,
+}
+
+impl Aspect {
+    fn new(status: Status, summary: impl Into<String>) -> Self {
+        Aspect { status, summary: summary.into() }
+    }
+}
+
+/// Readiness of one installed kernel.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct KernelReadiness {
+    /// Kernel release.
+    pub kernel: String,
+    /// It is the running kernel.
+    pub running: bool,
+    /// It boots next by default.
+    pub default: bool,
+    /// An NPU was seen (without one, only the module and the boot entry are judged).
+    pub npu: bool,
+    /// The amdxdna this kernel will load.
+    pub module: Aspect,
+    /// That driver and the firmware on disk.
+    pub firmware: Aspect,
+    /// Kernel arguments of its boot entry.
+    pub kargs: Aspect,
+    /// Module signature under Secure Boot.
+    pub signing: Aspect,
+    /// The worst of the four.
+    pub status: Status,
+    /// Set when the DKMS module shadows an in-tree driver that would do on its own.
+    pub dkms_unneeded: Option<String>,
+    /// What to do, when something is wrong.
+    pub remedies: Vec<String>,
+}
+
+fn worst(a: &[&Aspect]) -> Status {
+    let rank = |s: Status| match s {
+        Status::Fail | Status::Error => 3,
+        Status::Warn => 2,
+        Status::Pass => 1,
+        Status::Skip => 0,
+    };
+    a.iter().map(|x| x.status).max_by_key(|s| rank(*s)).filter(|s| *s != Status::Skip).unwrap_or(Status::Skip)
+}
+
+/// Judges every installed kernel, newest first.
+pub fn all_kernels(f: &Facts, r: &Recipes) -> Vec<KernelReadiness> {
+    let a = Analysis::new(f, r);
+    let Some(k) = f.kernel.ok() else { return Vec::new() };
+    k.installed.iter().map(|i| judge_with(f, r, &a, &i.release)).collect()
+}
+
+/// Judges one kernel.
+pub fn judge(f: &Facts, r: &Recipes, kernel: &str) -> KernelReadiness {
+    let a = Analysis::new(f, r);
+    judge_with(f, r, &a, kernel)
+}
+
+fn judge_with(f: &Facts, r: &Recipes, a: &Analysis, kernel: &str) -> KernelReadiness {
+    let kf = f.kernel.ok();
+    let mut remedies = Vec::new();
+    let fl = a.flavour_of(f, r, kernel);
+    let module = module_aspect(f, r, a, kernel, fl.as_ref(), &mut remedies);
+    let firmware = firmware_aspect(r, a, fl.as_ref(), &mut remedies);
+    let kargs = kargs_aspect(f, r, kernel, &mut remedies);
+    let signing = signing_aspect(f, kernel, fl.as_ref(), &mut remedies);
+    let status = worst(&[&module, &firmware, &kargs, &signing]);
+    KernelReadiness {
+        kernel: kernel.to_string(),
+        running: kf.is_some_and(|k| k.running.as_deref() == Some(kernel)),
+        default: kf.is_some_and(|k| k.target.as_deref() == Some(kernel)),
+        npu: a.npu.is_some(),
+        dkms_unneeded: dkms_unneeded(f, r, a, kernel, fl.as_ref()),
+        module,
+        firmware,
+        kargs,
+        signing,
+        status,
+        remedies,
+    }
+}
+
+fn module_aspect(
+    f: &Facts,
+    r: &Recipes,
+    a: &Analysis,
+    kernel: &str,
+    fl: Option<&FlavourInfo>,
+    rem: &mut Vec<String>,
+) -> Aspect {
+    let Some(inst) = f.kernel.ok().and_then(|k| k.installed(kernel)) else {
+        return Aspect::new(Status::Fail, format!("{kernel} is not installed (no /lib/modules/{kernel})"));
+    };
+    let kr = parse_kernel_release(kernel);
+    if kr.as_ref().is_some_and(|k| !kernel_in_range(k, Some(&r.drivers.kernel.dkms_min), None)) {
+        return Aspect::new(
+            Status::Fail,
+            format!("{kernel} is older than {}: no amdxdna driver exists for it", r.drivers.kernel.dkms_min),
+        );
+    }
+    // FastFlowLM refuses kernels below its minimum (ROCm/FastFlowLM main.cpp kernel check,
+    // recipes/drivers.yaml flm.min_kernel); only XDNA2 NPUs run FLM at all.
+    let flm_capable = a.entry.is_none_or(|e| e.family == "XDNA2");
+    if flm_capable && kr.as_ref().is_some_and(|k| !kernel_in_range(k, Some(&r.drivers.flm.min_kernel), None)) {
+        return Aspect::new(
+            Status::Fail,
+            format!("{kernel} is older than {}, the minimum FastFlowLM accepts", r.drivers.flm.min_kernel),
+        );
+    }
+    let entries: Vec<_> = f
+        .dkms
+        .ok()
+        .map(|d| {
+            d.entries
+                .iter()
+                .filter(|e| DKMS_NAMES.contains(&e.module.as_str()) && e.kernel.as_deref() == Some(kernel))
+                .collect()
+        })
+        .unwrap_or_default();
+    let registered: Vec<_> = f
+        .dkms
+        .ok()
+        .map(|d| d.entries.iter().filter(|e| DKMS_NAMES.contains(&e.module.as_str())).collect())
+        .unwrap_or_default();
+    let rebuild = format!("sudo dkms autoinstall -k {kernel}");
+    match fl {
+        Some(fl) if fl.id == "in-tree" => Aspect::new(Status::Pass, format!("in-tree amdxdna ({})", fl.path)),
+        Some(fl) => match entries.iter().find(|e| e.state == "installed" || e.state == "installed-weak") {
+            Some(e) => Aspect::new(Status::Pass, format!("DKMS {}/{} installed for {kernel}", e.module, e.version)),
+            None => match entries.first() {
+                Some(e) => {
+                    rem.push(rebuild);
+                    Aspect::new(
+                        Status::Fail,
+                        format!("DKMS {}/{} is {} for {kernel}, not installed", e.module, e.version, e.state),
+                    )
+                }
+                None => Aspect::new(
+                    Status::Warn,
+                    format!(
+                        "out-of-tree amdxdna at {} is not managed by DKMS: it will not follow kernel updates",
+                        fl.path
+                    ),
+                ),
+            },
+        },
+        None => {
+            // No module file: DKMS may have built without installing, or not built at all.
+            if let Some(e) = entries.first() {
+                rem.push(rebuild);
+                return Aspect::new(
+                    Status::Fail,
+                    format!("DKMS {}/{} is {} for {kernel}, not installed", e.module, e.version, e.state),
+                );
+            }
+            if let Some(e) = registered.first() {
+                let why = if inst.headers { "the build failed or never ran" } else { "its headers are not installed" };
+                let headers =
+                    f.os.ok()
+                        .and_then(|o| r.distro(&o.id, &o.id_like))
+                        .map(|d| d.headers.replace("{kver}", kernel))
+                        .unwrap_or_else(|| format!("kernel headers for {kernel}"));
+                if !inst.headers {
+                    rem.push(format!("install {headers}"));
+                }
+                rem.push(rebuild);
+                return Aspect::new(
+                    Status::Fail,
+                    format!("no amdxdna for {kernel}: DKMS {}/{} has no build for it ({why})", e.module, e.version),
+                );
+            }
+            rem.push("sudo npu-setup install --only driver".into());
+            Aspect::new(Status::Fail, format!("no amdxdna module for {kernel} (neither in-tree nor DKMS)"))
+        }
+    }
+}
+
+fn firmware_aspect(r: &Recipes, a: &Analysis, fl: Option<&FlavourInfo>, rem: &mut Vec<String>) -> Aspect {
+    if a.npu.is_none() {
+        return Aspect::new(Status::Skip, "no NPU seen here: nothing to match the firmware against");
+    }
+    let Some(fl) = fl else { return Aspect::new(Status::Skip, "no driver to judge") };
+    let Some(v) = a.firmware_verdict(r, fl) else {
+        return Aspect::new(Status::Warn, format!("no firmware rule for the {} driver on {}", fl.id, fl.kernel));
+    };
+    let file = v.chosen.as_ref().map(|c| c.name.clone()).unwrap_or_else(|| "no firmware file".into());
+    let proto = v.protocol.map(|p| format!("protocol {p}")).unwrap_or_else(|| "protocol unknown".into());
+    let unverified = if v.protocol_unverified { " (protocol fact UNVERIFIED)" } else { "" };
+    match v.accepted {
+        Some(true) => Aspect::new(Status::Pass, format!("{} driver accepts {file} ({proto}){unverified}", fl.id)),
+        Some(false) => {
+            rem.push("sudo npu-setup install --only driver".into());
+            Aspect::new(
+                Status::Fail,
+                format!(
+                    "{} driver on {} speaks protocol {}; {file} is {proto}{unverified}",
+                    fl.id,
+                    fl.kernel,
+                    v.accepts.join("/")
+                ),
+            )
+        }
+        None if v.chosen.is_none() => {
+            rem.push("sudo npu-setup install --only driver".into());
+            Aspect::new(Status::Fail, format!("none of {} is on disk", v.order.join(", ")))
+        }
+        None => Aspect::new(Status::Warn, format!("cannot tell whether {} accepts {file} ({proto})", fl.id)),
+    }
+}
+
+/// The command line `kernel` boots with: its BLS entry, else its grub.cfg line, else the
+/// layers future kernels inherit (/etc/kernel/cmdline, GRUB_CMDLINE_LINUX*).
+pub fn boot_args_for(b: &BootFacts, kernel: &str) -> Option<(String, String)> {
+    if let Some(e) = b.bls.iter().find(|e| e.version.as_deref() == Some(kernel) || e.id.ends_with(kernel))
+        && let Some(o) = &e.options
+    {
+        return Some((e.file.clone(), o.clone()));
+    }
+    if let Some((img, args)) = b.grub_cfg.iter().find(|(img, _)| img.ends_with(&format!("vmlinuz-{kernel}"))) {
+        return Some((
+            format!("{} ({img})", b.grub_cfg_file.clone().unwrap_or_else(|| "grub.cfg".into())),
+            args.clone(),
+        ));
+    }
+    if let Some(kc) = &b.kernel_cmdline {
+        return Some(("/etc/kernel/cmdline".into(), kc.clone()));
+    }
+    let joined: Vec<String> = b
+        .grub_default
+        .iter()
+        .flat_map(|g| [g.cmdline_linux.clone(), g.cmdline_linux_default.clone()])
+        .flatten()
+        .collect();
+    (!joined.is_empty()).then(|| ("/etc/default/grub (GRUB_CMDLINE_LINUX*)".into(), joined.join(" ")))
+}
+
+fn kargs_aspect(f: &Facts, r: &Recipes, kernel: &str, rem: &mut Vec<String>) -> Aspect {
+    let Some(b) = f.boot.ok() else { return Aspect::new(Status::Skip, "boot configuration not read") };
+    let Some((from, cmdline)) = boot_args_for(b, kernel) else {
+        return Aspect::new(Status::Skip, format!("no boot entry for {kernel} found (unmanaged boot loader)"));
+    };
+    let v = evaluate(&cmdline, parse_kernel_release(kernel).as_ref(), &r.kargs);
+    let fails: Vec<&str> = v.iter().filter(|x| x.status == "fail").map(|x| x.arg.as_str()).collect();
+    let warns: Vec<&str> = v.iter().filter(|x| x.status != "fail").map(|x| x.arg.as_str()).collect();
+    if !fails.is_empty() {
+        rem.push("sudo npu-setup install --only kargs".into());
+        return Aspect::new(Status::Fail, format!("{from} carries {}", fails.join(" ")));
+    }
+    if !warns.is_empty() {
+        return Aspect::new(Status::Warn, format!("{from} carries {}", warns.join(" ")));
+    }
+    Aspect::new(Status::Pass, format!("{from}: no argument that hides the NPU"))
+}
+
+fn signing_aspect(f: &Facts, kernel: &str, fl: Option<&FlavourInfo>, rem: &mut Vec<String>) -> Aspect {
+    let Some(sb) = f.secureboot.ok() else {
+        return Aspect::new(Status::Skip, "Secure Boot state not known here (offline root or no EFI)");
+    };
+    match sb.enabled {
+        Some(false) => return Aspect::new(Status::Pass, "Secure Boot is off"),
+        None => return Aspect::new(Status::Skip, format!("Secure Boot state unknown ({})", sb.source)),
+        Some(true) => {}
+    }
+    let Some(fl) = fl else { return Aspect::new(Status::Skip, "no module to check") };
+    if fl.id == "in-tree" {
+        return Aspect::new(Status::Pass, "in-tree module, signed with the distro kernel key");
+    }
+    let Some(m) = f.modinfo.ok().and_then(|m| m.kernels.get(kernel)).and_then(|m| m.as_ref()) else {
+        return Aspect::new(Status::Warn, format!("modinfo for {kernel} unavailable: cannot read the signature"));
+    };
+    let import = "sudo mokutil --import /var/lib/dkms/mok.pub  # then reboot and enroll in MokManager";
+    let Some(signer) = &m.signer else {
+        rem.push(format!("sudo dkms autoinstall -k {kernel} --force  # signs with /var/lib/dkms/mok.key"));
+        return Aspect::new(Status::Fail, format!("{} is unsigned: Secure Boot will refuse it", fl.path));
+    };
+    if sb.enrolled.is_empty() && sb.enrolled_error.is_some() {
+        return Aspect::new(Status::Warn, format!("signed by '{signer}'; enrolled keys unknown"));
+    }
+    if key_enrolled(sb, signer, m.sig_key.as_deref()) {
+        Aspect::new(Status::Pass, format!("signed by enrolled key '{signer}'"))
+    } else {
+        rem.push(import.into());
+        Aspect::new(Status::Fail, format!("signed by '{signer}', which is not an enrolled MOK"))
+    }
+}
+
+/// The DKMS module is installed for `kernel` but the kernel's own in-tree amdxdna would
+/// accept the firmware on disk: the DKMS module only shadows it.
+fn dkms_unneeded(f: &Facts, r: &Recipes, a: &Analysis, kernel: &str, fl: Option<&FlavourInfo>) -> Option<String> {
+    let fl = fl.filter(|fl| fl.id != "in-tree")?;
+    let inst = f.kernel.ok()?.installed(kernel)?;
+    let in_tree = inst.amdxdna.iter().find(|m| m.origin == "in-tree")?;
+    let kr = parse_kernel_release(kernel)?;
+    if !kernel_in_range(&kr, Some(&r.drivers.kernel.protocol7_in_tree_min), None) {
+        return None;
+    }
+    let candidate = FlavourInfo {
+        kernel: kernel.into(),
+        id: "in-tree".into(),
+        variant: None,
+        variant_basis: None,
+        path: in_tree.path.clone(),
+        version: None,
+    };
+    let v = a.firmware_verdict(r, &candidate)?;
+    (v.accepted == Some(true)).then(|| {
+        format!(
+            "{kernel}'s in-tree amdxdna accepts {} on its own; the DKMS module ({}) only shadows it — `sudo npu-setup install --only driver` removes it",
+            v.chosen.map(|c| c.name).unwrap_or_default(),
+            fl.path
+        )
+    })
+}

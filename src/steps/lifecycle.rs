@@ -1,0 +1,198 @@
+//! `lifecycle`: what keeps the NPU working after install — a kernel hook that runs
+//! `npu-setup check --kernel KVER` whenever a kernel is added (a kernel-install plugin, or a
+//! Debian/Ubuntu `/etc/kernel/postinst.d` hook), the boot-time check unit behind
+//! `npu-setup status`, and — when installing into a tree that is not running (kickstart
+//! `%post`, an image) — a first-boot unit that finishes the device-dependent steps.
+//!
+//! Facts: kernel-install runs `/usr/lib/kernel/install.d` and `/etc/kernel/install.d` plugins
+//! in lexical order, `/etc` overriding the same name (upstream-stack.md §9.3); dkms hooks in
+//! as 40-dkms.install (rpm) and /etc/kernel/postinst.d/dkms (deb) (§9.4), so our hook sorts
+//! after them.
+
+use anyhow::Result;
+
+use super::{Action, Plan, Step, StepCtx};
+use crate::host::root::Root;
+
+const INSTALL_PLUGIN: &str = include_str!("../../templates/kernel-install/95-npu-setup.install");
+const POSTINST_HOOK: &str = include_str!("../../templates/kernel-install/zz-npu-setup");
+const BOOT_UNIT: &str = include_str!("../../templates/systemd/npu-setup-boot.service");
+const FIRSTBOOT_UNIT: &str = include_str!("../../templates/systemd/npu-setup-firstboot.service");
+
+/// Where the install.d plugin goes (admin directory; a package puts it in /usr/lib).
+pub const PLUGIN_PATH: &str = "etc/kernel/install.d/95-npu-setup.install";
+/// The packaged plugin.
+pub const PACKAGED_PLUGIN: &str = "usr/lib/kernel/install.d/95-npu-setup.install";
+/// Where the Debian/Ubuntu hook goes.
+pub const POSTINST_PATH: &str = "etc/kernel/postinst.d/zz-npu-setup";
+/// Boot-check unit name.
+pub const BOOT_UNIT_NAME: &str = "npu-setup-boot.service";
+/// First-boot unit name.
+pub const FIRSTBOOT_UNIT_NAME: &str = "npu-setup-firstboot.service";
+/// Present until the first boot finished the install.
+pub const FIRSTBOOT_MARKER: &str = "var/lib/npu-setup/firstboot";
+/// The options the first boot runs with (written offline).
+pub const FIRSTBOOT_CONFIG: &str = "etc/npu-setup/firstboot.yaml";
+
+/// The lifecycle step.
+pub struct Lifecycle;
+
+/// The npu-setup binary as the installed system will see it, and an action that puts it
+/// there when it is missing from a tree we install into.
+fn binary(cx: &StepCtx, p: &mut Plan) -> Option<String> {
+    for c in ["usr/bin/npu-setup", "usr/local/bin/npu-setup", "usr/sbin/npu-setup"] {
+        if cx.root.exists(c) {
+            return Some(format!("/{c}"));
+        }
+    }
+    let me = std::env::current_exe().ok()?;
+    if !cx.foreign_root() {
+        return Some(me.display().to_string());
+    }
+    // Installing into another tree: copy this binary in, so its units and hooks run it.
+    let dest = cx.root.join("usr/local/bin/npu-setup");
+    p.actions.push(Action::Run {
+        argv: vec![
+            "install".into(),
+            "-D".into(),
+            "-m".into(),
+            "0755".into(),
+            me.display().to_string(),
+            dest.display().to_string(),
+        ],
+        why: "the npu-setup binary for the installed system's hooks and units".into(),
+    });
+    Some("/usr/local/bin/npu-setup".into())
+}
+
+/// A template with the binary path filled in and the managed-file marker after its first
+/// line (a shebang or a comment).
+fn render(template: &str, bin: &str) -> String {
+    let body = template
+        .replace("NPU_SETUP=\"${NPU_SETUP:-npu-setup}\"", &format!("NPU_SETUP=\"${{NPU_SETUP:-{bin}}}\""))
+        .replace("/usr/bin/npu-setup ", &format!("{bin} "));
+    match body.split_once('\n') {
+        Some((first, rest)) if first.starts_with("#!") => {
+            format!("{first}\n{}\n{rest}", crate::edit::managed::HEADER)
+        }
+        _ => crate::edit::managed::managed_file("#", &body),
+    }
+}
+
+fn systemctl(cx: &StepCtx, args: &[&str]) -> Vec<String> {
+    let mut a = vec!["systemctl".to_string()];
+    if cx.offline() {
+        a.push(format!("--root={}", cx.root.path().display()));
+    }
+    a.extend(args.iter().map(|s| s.to_string()));
+    a
+}
+
+/// Writes `unit` under /etc/systemd/system unless a package ships it, and enables it.
+fn unit(cx: &StepCtx, p: &mut Plan, name: &str, template: &str, bin: &str) -> Result<()> {
+    let packaged = cx.root.exists(format!("usr/lib/systemd/system/{name}"));
+    let rel = format!("etc/systemd/system/{name}");
+    if !packaged {
+        let content = render(template, bin);
+        if cx.root.read_optional(&rel)?.as_deref() != Some(content.as_str()) {
+            p.actions.push(Action::WriteFile { path: rel.clone(), content, mode: 0o644 });
+            if !cx.offline() {
+                p.actions.push(Action::Run { argv: systemctl(cx, &["daemon-reload"]), why: format!("load {name}") });
+            }
+        }
+    }
+    let wants = format!("etc/systemd/system/multi-user.target.wants/{name}");
+    if cx.root.read_link_optional(&wants)?.is_none() {
+        // `enable` is a symlink: it works in a chroot and with --root, and starts nothing.
+        p.actions.push(Action::Run { argv: systemctl(cx, &["enable", name]), why: format!("run {name} at boot") });
+    }
+    Ok(())
+}
+
+impl Step for Lifecycle {
+    fn id(&self) -> &'static str {
+        "lifecycle"
+    }
+    fn summary(&self) -> &'static str {
+        "kernel hook (check each new kernel), boot-time check for `npu-setup status`, first-boot unit offline"
+    }
+    fn plan(&self, cx: &StepCtx) -> Result<Plan> {
+        let mut p = Plan::default();
+        let Some(bin) = binary(cx, &mut p) else {
+            p.blocked = Some("cannot locate the npu-setup binary for the hooks and units".into());
+            return Ok(p);
+        };
+        // Kernel hook: deb distros run /etc/kernel/postinst.d from the kernel package; the
+        // others run kernel-install plugins.
+        let dpkg = cx.distro().is_some_and(|d| d.package_manager == "dpkg");
+        let (hook, template) = if dpkg { (POSTINST_PATH, POSTINST_HOOK) } else { (PLUGIN_PATH, INSTALL_PLUGIN) };
+        if !(hook == PLUGIN_PATH && cx.root.exists(PACKAGED_PLUGIN)) {
+            let content = render(template, &bin);
+            if cx.root.read_optional(hook)?.as_deref() != Some(content.as_str()) {
+                p.actions.push(Action::WriteFile { path: hook.into(), content, mode: 0o755 });
+            }
+        }
+        if !dpkg && !cx.root.exists("usr/bin/kernel-install") && !cx.root.is_dir("usr/lib/kernel/install.d") {
+            p.notes.push(format!(
+                "no kernel-install here: {} runs only if your kernel packages call kernel-install; otherwise run `npu-setup check --next-boot` after kernel updates",
+                Root::display(hook)
+            ));
+        }
+        unit(cx, &mut p, BOOT_UNIT_NAME, BOOT_UNIT, &bin)?;
+        if cx.offline() {
+            // Not running: the first boot finishes access, services and models, then verifies.
+            unit(cx, &mut p, FIRSTBOOT_UNIT_NAME, FIRSTBOOT_UNIT, &bin)?;
+            let config = firstboot_config(cx)?;
+            if cx.root.read_optional(FIRSTBOOT_CONFIG)?.as_deref() != Some(config.as_str()) {
+                p.actions.push(Action::WriteFile { path: FIRSTBOOT_CONFIG.into(), content: config, mode: 0o600 });
+            }
+            if !cx.root.exists(FIRSTBOOT_MARKER) {
+                p.actions.push(Action::WriteFile {
+                    path: FIRSTBOOT_MARKER.into(),
+                    content:
+                        "npu-setup-firstboot.service finishes the install at the first boot and removes this file.\n"
+                            .into(),
+                    mode: 0o644,
+                });
+            }
+        } else if cx.root.exists(FIRSTBOOT_MARKER) {
+            p.notes.push(format!("{} will finish the install at this boot", FIRSTBOOT_UNIT_NAME));
+        }
+        Ok(p)
+    }
+}
+
+/// The options the first boot runs with: this run's, minus what only makes sense now.
+fn firstboot_config(cx: &StepCtx) -> Result<String> {
+    let mut a = cx.args.clone();
+    a.dry_run = false;
+    a.yes = true;
+    a.plan_json = false;
+    a.only.clear();
+    a.skip.retain(|s| s != "verify");
+    a.config = None;
+    let body = serde_yaml::to_string(&a)?;
+    Ok(crate::edit::managed::managed_file(
+        "#",
+        &format!(
+            "# Written by `npu-setup install` into a tree that was not running ({}); read by\n# `npu-setup install --firstboot` ({FIRSTBOOT_UNIT_NAME}).\n{body}",
+            if cx.root.is_chroot() { "a chroot" } else { "an offline root" }
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_get_the_binary_and_the_marker() {
+        let s = render(INSTALL_PLUGIN, "/usr/local/bin/npu-setup");
+        assert!(s.starts_with("#!/bin/sh\n# Managed by npu-setup"), "{s}");
+        assert!(s.contains("NPU_SETUP=\"${NPU_SETUP:-/usr/local/bin/npu-setup}\""), "{s}");
+        let u = render(BOOT_UNIT, "/opt/x/npu-setup");
+        assert!(u.starts_with("# Managed by npu-setup"), "{u}");
+        assert!(u.contains("ExecStart=/opt/x/npu-setup --color never doctor --write-status"), "{u}");
+        assert!(crate::edit::managed::is_managed(&u));
+    }
+}
