@@ -152,6 +152,15 @@ fn prometheus_metrics_of_a_broken_host() {
 }
 
 #[test]
+fn prometheus_metrics_without_an_npu() {
+    let (code, m) = prometheus(&crate::fixture("desktop-no-npu"), &["doctor"]);
+    assert_eq!(code, 1);
+    assert_eq!(value(&m, "npu_setup_ready", &[]), Some(0.0));
+    assert_eq!(value(&m, "npu_setup_state", &[("state", "no-npu")]), Some(1.0));
+    assert!(m.get("npu_setup_npu_info").is_none() && m.get("npu_setup_firmware_info").is_none(), "{m}");
+}
+
+#[test]
 fn prometheus_label_values_are_escaped() {
     let (_t, root) = copy_fixture(HEALTHY);
     let odd = r#"1.1.2.65 "rc\1""#;
