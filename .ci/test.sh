@@ -31,6 +31,10 @@ export LLAMA_SERVER SMOLLM2_GGUF
 # A real speech recogniser (PocketSphinx from PyPI) behind the facade's transcription route.
 eval "$(bash .ci/asr.sh)"
 export ASR_PYTHONPATH
+# Real ansible-core (the playbook and facts.d script) and prometheus-client (the exposition
+# parser) from PyPI for the fleet tests.
+eval "$(bash .ci/ansible.sh)"
+export ANSIBLE_PYTHONPATH PROMETHEUS_CLIENT_PYTHONPATH
 
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt || true
 

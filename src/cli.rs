@@ -129,6 +129,9 @@ pub struct DoctorArgs {
     /// Record the verdict in /run/npu-setup/status.json for `npu-setup status` (the boot unit does)
     #[arg(long)]
     pub write_status: bool,
+    /// Also write node_exporter textfile metrics to FILE (*.prom), atomically
+    #[arg(long, value_name = "FILE", value_parser = crate::report::prometheus::parse_textfile_path)]
+    pub textfile: Option<PathBuf>,
 }
 
 /// `check` arguments.

@@ -174,6 +174,12 @@ fn baseline_path(name: &str) -> Result<String> {
     Ok(format!("{}/bench/{name}.json", crate::state::STATE_DIR))
 }
 
+/// Where every bench run keeps its result (root-relative): doctor's Prometheus metrics
+/// report its decode speed, and `--baseline last` compares with the previous run.
+pub fn last_result_path() -> String {
+    format!("{}/bench/last.json", crate::state::STATE_DIR)
+}
+
 /// Runs the bench; returns the exit code.
 pub fn run(cli: &Cli, a: &BenchArgs) -> Result<i32> {
     if a.runs == 0 {
@@ -262,6 +268,14 @@ pub fn run(cli: &Cli, a: &BenchArgs) -> Result<i32> {
             .with_context(|| format!("saving baseline {}", Root::display(&rel)))?;
         eprintln!("bench: saved baseline {name} ({})", Root::display(&rel));
     }
+    // Kept after the baseline comparison, so `--baseline last` compares with the run before.
+    // Not being allowed to write it (bench as a user on /) costs the metric, not the bench.
+    let last = last_result_path();
+    if let Err(e) = crate::fsx::atomic_write(&root.join(&last), &serde_json::to_vec_pretty(&report)?, 0o644, None)
+        && !cli.quiet
+    {
+        eprintln!("warning: bench: not kept for doctor's metrics ({}): {e:#}", Root::display(&last));
+    }
     let mut out = std::io::stdout().lock();
     match cli.format {
         Format::Json => {
@@ -270,7 +284,10 @@ pub fn run(cli: &Cli, a: &BenchArgs) -> Result<i32> {
         }
         Format::Yaml => serde_yaml::to_writer(&mut out, &report)?,
         Format::Human => render(&mut out, &report)?,
-        Format::Prometheus => anyhow::bail!("--format prometheus is not built for bench yet"),
+        Format::Prometheus => {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            crate::report::prometheus::render_bench(&mut out, &report, now.as_secs_f64())?;
+        }
     }
     let failed_side = report.sides.iter().any(|s| s.runs.is_empty());
     Ok(if failed_side || !report.regressions.is_empty() { exit::PROBLEMS } else { exit::OK })

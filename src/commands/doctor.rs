@@ -8,7 +8,7 @@ use crate::checks::{CATALOG, CheckOptions, run_checks};
 use crate::cli::{Cli, DoctorArgs, Format};
 use crate::host::{ProbeOptions, probe_all};
 use crate::report::human::{HumanOptions, render};
-use crate::report::{Report, exit};
+use crate::report::{Report, exit, prometheus};
 
 /// Runs doctor and returns the exit code.
 pub fn run(cli: &Cli, args: &DoctorArgs) -> Result<i32> {
@@ -45,7 +45,10 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> Result<i32> {
             writeln!(out)?;
         }
         Format::Yaml => serde_yaml::to_writer(&mut out, &report)?,
-        Format::Prometheus => anyhow::bail!("--format prometheus is not built yet"),
+        Format::Prometheus => {
+            let extras = prometheus::Extras::gather(runner.root(), facts.probe_millis);
+            prometheus::render_doctor(&mut out, &report, &extras)?;
+        }
         Format::Human => render(
             &mut out,
             &report,
@@ -61,6 +64,10 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> Result<i32> {
     out.flush()?;
     if let Some(path) = &args.bundle {
         super::bundle::write(cli, &facts, &report, path)?;
+    }
+    if let Some(path) = &args.textfile {
+        let extras = prometheus::Extras::gather(runner.root(), facts.probe_millis);
+        prometheus::write_textfile(path, &report, &extras)?;
     }
     let code = report.exit_code(args.strict);
     if args.write_status {

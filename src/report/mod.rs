@@ -2,6 +2,7 @@
 //! rendered as human text, JSON or YAML (DESIGN.md "Report shape"), and its exit code.
 
 pub mod human;
+pub mod prometheus;
 
 use serde::{Deserialize, Serialize};
 

@@ -5,6 +5,7 @@ mod builds;
 mod capture;
 mod doctor;
 mod facts;
+mod fleet;
 mod install;
 mod lemonade;
 mod lifecycle;
