@@ -19,6 +19,12 @@ command -v cmake >/dev/null || need+=(cmake)
 command -v ninja >/dev/null || need+=(ninja-build)
 command -v dkms >/dev/null || need+=(dkms)
 ls /lib/modules/*/build/Makefile >/dev/null 2>&1 || need+=(linux-headers-amd64)
+# Lifecycle and kickstart tests: systemd's kernel-install and systemctl (no running systemd
+# needed), Debian's run-parts, debootstrap for the chroot, unshare/chroot/mknod.
+command -v kernel-install >/dev/null || need+=(systemd)
+command -v run-parts >/dev/null || need+=(debianutils)
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v unshare >/dev/null || need+=(util-linux)
 if ((${#need[@]})); then
     sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
     $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq "${need[@]}"
@@ -35,6 +41,11 @@ export ASR_PYTHONPATH
 # parser) from PyPI for the fleet tests.
 eval "$(bash .ci/ansible.sh)"
 export ANSIBLE_PYTHONPATH PROMETHEUS_CLIENT_PYTHONPATH
+# Kickstart tests: a debootstrap'd Debian userland to chroot into (debootstrap from Debian),
+# and pykickstart's ksvalidator (PyPI).
+eval "$(bash .ci/chroot-base.sh)"
+export CHROOT_BASE_TAR
+bash .ci/pykickstart.sh >/dev/null
 
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt || true
 

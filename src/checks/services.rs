@@ -235,6 +235,9 @@ fn flm_states(v: &serde_json::Value) -> Vec<(String, String)> {
 
 /// `lemonade.api`.
 pub fn lemonade_api(c: &Ctx) -> Outcome {
+    if c.f.mode == crate::host::root::RootMode::Offline {
+        return Outcome::skip("offline root (or a chroot): nothing is running; the first boot checks the API");
+    }
     if let Some(o) = probe_problem(&c.f.lemonade, "Lemonade") {
         return o;
     }
@@ -358,6 +361,9 @@ pub fn gpu_device(c: &Ctx) -> Outcome {
 
 /// `gpu.api`.
 pub fn gpu_api(c: &Ctx) -> Outcome {
+    if c.f.mode == crate::host::root::RootMode::Offline {
+        return Outcome::skip("offline root (or a chroot): nothing is running");
+    }
     if let Some(o) = probe_problem(&c.f.gpu, "the GPU endpoint") {
         return o;
     }

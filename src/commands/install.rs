@@ -174,6 +174,23 @@ fn converge(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> 
     let mut out = std::io::stdout().lock();
 
     let facts = probe(&runner, &recipes, &args);
+    if root_is_offline(&root) {
+        let k = facts.kernel.ok();
+        let host = nix::sys::utsname::uname().ok().map(|u| u.release().to_string_lossy().into_owned());
+        writeln!(
+            out,
+            "{}: nothing in it is running{}. Target kernel: {} ({}). Offline-safe steps only: services are enabled, not started; {} finishes the rest at the first boot.\n",
+            if root.is_chroot() {
+                "Installing inside a chroot (kickstart %post, image build)"
+            } else {
+                "Installing into an offline root"
+            },
+            host.map(|h| format!(" (the kernel running this, {h}, is the installer's)")).unwrap_or_default(),
+            k.and_then(|k| k.target.as_deref()).unwrap_or("none found under /lib/modules"),
+            k.and_then(|k| k.target_source.as_deref()).unwrap_or("?"),
+            crate::steps::lifecycle::FIRSTBOOT_UNIT_NAME,
+        )?;
+    }
     let mut plans = Vec::new();
     for s in &steps {
         let cx = StepCtx { root: &root, runner: &runner, facts: &facts, recipes: &recipes, args: &args, preview: true };

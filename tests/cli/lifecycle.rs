@@ -243,3 +243,37 @@ fn status_reads_the_boot_verdict_waits_for_it_and_survives_garbage() {
     let (code, s) = status(&["--wait", "--max-wait", "0.5"]);
     assert_eq!((code, s["state"].as_str()), (2, Some("unknown")), "{s}");
 }
+
+#[test]
+fn firstboot_finishes_with_the_offline_options_and_clears_its_marker_only_when_converged() {
+    let (_tmp, root) = copy_fixture("fedora44-71-intree-healthy");
+    fake_systemctl(&root);
+    std::fs::create_dir_all(root.join("etc/npu-setup")).unwrap();
+    std::fs::create_dir_all(root.join("var/lib/npu-setup")).unwrap();
+    // What the offline run left behind; --firstboot needs no other option.
+    std::fs::write(root.join("etc/npu-setup/firstboot.yaml"), "yes: true\nuser: alice\nskip: [models]\n").unwrap();
+    std::fs::write(root.join("var/lib/npu-setup/firstboot"), "x\n").unwrap();
+    let out = bin().arg("--root").arg(&root).args(["install", "--firstboot"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!text.contains("[models]"), "the offline run's `skip: [models]` applies: {text}");
+    assert!(text.contains("first boot: install finished"), "{text}");
+    assert!(!root.join("var/lib/npu-setup/firstboot").exists(), "marker cleared");
+
+    // Not converged (a kernel argument it cannot remove here: no grubby): marker kept.
+    let (_tmp2, broken) = copy_fixture("case09-iommu-off-70rc2");
+    fake_systemctl(&broken);
+    std::fs::create_dir_all(broken.join("var/lib/npu-setup")).unwrap();
+    std::fs::write(broken.join("var/lib/npu-setup/firstboot"), "x\n").unwrap();
+    let out = bin().arg("--root").arg(&broken).args(["install", "--firstboot", "--user", "alice"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("runs again at the next boot"), "{text}");
+    assert!(broken.join("var/lib/npu-setup/firstboot").exists());
+
+    // It refuses a tree that is not running.
+    let offline = tempfile::tempdir().unwrap();
+    let out = bin().arg("--root").arg(offline.path()).args(["install", "--firstboot"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("finishes the install on the booted system"));
+}

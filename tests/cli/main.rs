@@ -7,6 +7,7 @@ mod doctor;
 mod facts;
 mod fleet;
 mod install;
+mod kickstart;
 mod lemonade;
 mod lifecycle;
 mod robustness;
