@@ -7,6 +7,7 @@ mod doctor;
 mod facts;
 mod install;
 mod lemonade;
+mod packaging;
 mod robustness;
 mod smoke;
 
