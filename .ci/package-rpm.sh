@@ -15,10 +15,14 @@ die() {
 # Paths from the environment are relative to where we were started, not to the repo.
 absolute() { case $1 in /*) printf '%s\n' "$1" ;; *) printf '%s\n' "$PWD/$1" ;; esac }
 bin=${NPU_SETUP_BIN:+$(absolute "$NPU_SETUP_BIN")}
-target_dir=$(absolute "${CARGO_TARGET_DIR:-target}")
+out_dir=${NPU_SETUP_RPM_OUT:+$(absolute "$NPU_SETUP_RPM_OUT")}
+if [ -n "${CARGO_TARGET_DIR:-}" ]; then
+    CARGO_TARGET_DIR=$(absolute "$CARGO_TARGET_DIR")
+    export CARGO_TARGET_DIR
+fi
 cd "$(dirname "$0")/.."
-[ -n "${CARGO_TARGET_DIR:-}" ] || target_dir=$PWD/target
-out_dir=$(absolute "${NPU_SETUP_RPM_OUT:-$target_dir/rpm}")
+target_dir=${CARGO_TARGET_DIR:-$PWD/target}
+out_dir=${out_dir:-$target_dir/rpm}
 
 command -v rpmbuild >/dev/null || die "rpmbuild not found (Debian/Ubuntu: apt-get install rpm; Fedora: dnf install rpm-build)"
 
