@@ -25,6 +25,14 @@ command -v kernel-install >/dev/null || need+=(systemd)
 command -v run-parts >/dev/null || need+=(debianutils)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v unshare >/dev/null || need+=(util-linux)
+# Packaging tests: the completion scripts in real shells, man pages rendered by real man/groff,
+# the npu-setup RPM unpacked with rpm2cpio | cpio.
+command -v zsh >/dev/null || need+=(zsh)
+command -v fish >/dev/null || need+=(fish)
+command -v man >/dev/null || need+=(man-db)
+command -v groff >/dev/null || need+=(groff-base)
+command -v rpm2cpio >/dev/null || need+=(rpm2cpio)
+command -v cpio >/dev/null || need+=(cpio)
 if ((${#need[@]})); then
     sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
     $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq "${need[@]}"

@@ -21,7 +21,14 @@ pub fn run(cli: &Cli, cmd: &DevCommand) -> Result<i32> {
             writeln!(out)?;
             Ok(exit::OK)
         }
-        DevCommand::Man { out } => anyhow::bail!("man pages are not built yet ({})", out.display()),
+        DevCommand::Man { out } => {
+            let pages = super::man::write_pages(out)?;
+            let mut stdout = std::io::stdout().lock();
+            for p in pages {
+                writeln!(stdout, "{}", p.display())?;
+            }
+            Ok(exit::OK)
+        }
         DevCommand::CaptureFixture { out, user } => crate::capture::capture(cli, out, user.as_deref()),
         DevCommand::LemonadeReady { url, load } => {
             if !(cli.timeout.is_finite() && cli.timeout > 0.0) {

@@ -8,6 +8,7 @@ pub mod config;
 pub mod dev;
 pub mod doctor;
 pub mod install;
+pub mod man;
 pub mod status;
 
 use std::path::Path;

@@ -10,6 +10,7 @@ mod install;
 mod kickstart;
 mod lemonade;
 mod lifecycle;
+mod packaging;
 mod robustness;
 mod smoke;
 
