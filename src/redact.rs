@@ -74,6 +74,10 @@ const PUBLIC_GUIDS: &[&str] = &[
     "00000000-0000-0000-0000-000000000000", // nil
 ];
 
+/// systemd unit types: `name@instance.<type>` is a unit, not an e-mail address.
+const UNIT_SUFFIXES: &[&str] =
+    &["service", "socket", "target", "timer", "mount", "automount", "path", "slice", "scope", "device", "swap"];
+
 /// Names that contain a secret-looking word but hold public identifiers the checks compare:
 /// `sig_key` (modinfo) is matched against the enrolled MOK's Subject Key Identifier.
 const PUBLIC_NAMES: &[&str] = &["SIG_KEY", "SIG_HASHALGO", "API_KEY_SET"];
@@ -374,7 +378,9 @@ impl Redactor {
         let s = self.secret_patterns(&s);
         let s = self.replace_all(&EMAIL_RE, &s, |r, c| {
             let m = &c[0];
-            if m.eq_ignore_ascii_case(EMAIL) {
+            // `user@1000.service`, `getty@tty1.service`: systemd template instances.
+            let unit = m.rsplit_once('.').is_some_and(|(_, t)| UNIT_SUFFIXES.contains(&t));
+            if m.eq_ignore_ascii_case(EMAIL) || unit {
                 return m.to_string();
             }
             r.note(Kind::Email, m);
@@ -419,6 +425,7 @@ impl Redactor {
             Value::String(s) => *s = self.text(s),
             Value::Array(a) => {
                 if let [Value::String(name), Value::String(value)] = a.as_mut_slice()
+                    && ENV_NAME.is_match(name)
                     && is_secret_name(name)
                     && !value.is_empty()
                     && value != SECRET
@@ -803,6 +810,8 @@ fn re(pattern: &str) -> Regex {
 }
 
 static ASSIGN: LazyLock<Regex> = LazyLock::new(|| re(r"[A-Za-z_][A-Za-z0-9_]*\s*="));
+/// An environment variable's name (Facts' `["NAME", "value"]` pairs; not `libkeyutils.so.1`).
+static ENV_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"^[A-Za-z_][A-Za-z0-9_]*$"));
 /// `"name": "value"` (JSON); the name is judged by [`is_secret_name`].
 static JSON_SECRET: LazyLock<Regex> = LazyLock::new(|| re(r#"("([A-Za-z0-9_.-]*)"\s*:\s*)("[^"\n]*")"#));
 /// `name: value` at the start of a line (YAML, config files), unquoted names only (quoted
@@ -936,6 +945,7 @@ mod tests {
             ("ID=fedora\nNAME=\"Fedora Linux\"", "ID=fedora\nNAME=\"Fedora Linux\""),
             ("mail alice.nguyen@corp.example.com", "mail user@example.invalid"),
             ("unit user@.service", "unit user@.service"),
+            ("not for user@0.service or getty@tty1.service", "not for user@0.service or getty@tty1.service"),
         ]);
         let counts = r.counts();
         assert!(counts.iter().any(|c| c.kind == Kind::RealName && c.occurrences == 2), "{counts:?}");
@@ -1017,6 +1027,7 @@ mod tests {
         let mut v = serde_json::json!({
             "root": "/home/alice.nguyen/fixture",
             "environment": [["PATH", "/usr/bin"], ["LEMONADE_ADMIN_PASS", "hunter2"], ["HF_TOKEN", ""]],
+            "ld_cache": [["libkeyutils.so.1", "/lib64/libkeyutils.so.1"]],
             "api_key": "abc", "api_key_set": true, "sig_key": "5F:0A:3C:11",
             "body": "{\"token\": \"t0k3n\"}", "strix-lab-07": 1,
         });
@@ -1026,6 +1037,7 @@ mod tests {
             serde_json::json!({
                 "root": "/home/user1/fixture",
                 "environment": [["PATH", "/usr/bin"], ["LEMONADE_ADMIN_PASS", "<redacted>"], ["HF_TOKEN", ""]],
+                "ld_cache": [["libkeyutils.so.1", "/lib64/libkeyutils.so.1"]],
                 "api_key": "<redacted>", "api_key_set": true, "sig_key": "5F:0A:3C:11",
                 "body": "{\"token\": \"<redacted>\"}", "host.example": 1,
             })
