@@ -42,6 +42,9 @@ const UUID_PREFIX: &str = "00000000-0000-4000-8000-";
 const GENERIC_HOSTNAMES: &[&str] =
     &["localhost", "localhost.localdomain", "localdomain", "linux", "local", "lan", "home", "(none)"];
 
+/// Where the kernel exports DMI (SMBIOS) identity strings.
+const DMI_DIR: &str = "sys/class/dmi/id";
+
 /// DMI values vendors ship unfilled; replacing them everywhere would hide nothing.
 const GENERIC_DMI: &[&str] = &[
     "to be filled by o.e.m.",
@@ -225,10 +228,11 @@ impl Identifiers {
                 ids.machine_ids.push(id.replace('-', ""));
             }
         }
-        for attr in
-            ["product_serial", "board_serial", "chassis_serial", "product_uuid", "board_asset_tag", "chassis_asset_tag"]
-        {
-            ids.serials.extend(first_line(&format!("sys/class/dmi/id/{attr}")));
+        // drivers/firmware/dmi-id.c: product_serial, board_serial, chassis_serial,
+        // product_uuid, chassis_asset_tag (board_asset_tag too); root-only on a live host.
+        let dmi_ids = |a: &String| ["serial", "uuid", "asset_tag"].iter().any(|k| a.contains(k));
+        for attr in root.list_dir(DMI_DIR).unwrap_or_default().iter().filter(|a| dmi_ids(a)) {
+            ids.serials.extend(first_line(&format!("{DMI_DIR}/{attr}")));
         }
         for iface in root.list_dir("sys/class/net").unwrap_or_default() {
             ids.macs.extend(first_line(&format!("sys/class/net/{iface}/address")));
@@ -253,9 +257,12 @@ struct Replace {
 /// Numbered replacements and tallies, shared by every text one redactor sees.
 #[derive(Debug, Default)]
 struct State {
+    /// UUID (lowercase) -> placeholder.
     uuids: BTreeMap<String, String>,
+    /// Address -> documentation address.
     ipv4: BTreeMap<String, String>,
     ipv6: BTreeMap<String, String>,
+    /// Per kind: replacements made, distinct values (lowercase; in memory only).
     tally: BTreeMap<Kind, (usize, BTreeSet<String>)>,
 }
 
@@ -267,6 +274,7 @@ pub struct Redactor {
     words: Vec<(String, Replace)>,
     /// Substring replacements (ids, serials, MACs without separators), keyed lowercase.
     literals: BTreeMap<String, Replace>,
+    /// One case-insensitive alternation of every literal, longest first.
     literal_re: Option<Regex>,
     state: Mutex<State>,
 }
@@ -1094,6 +1102,8 @@ mod tests {
         w("etc/machine-id", "200eb11b39b7df6bcbbdd3b41e27fd0b\n");
         w("proc/sys/kernel/random/boot_id", "3bd3c4f4-0000-1111-2222-333344445555\n");
         w("sys/class/dmi/id/product_serial", "PF4ABC1234\n");
+        w("sys/class/dmi/id/chassis_asset_tag", "LAB-0042\n");
+        w("sys/class/dmi/id/product_name", "ROG Flow Z13\n");
         w("sys/class/net/enp3s0/address", "3c:7c:3f:1a:2b:4d\n");
         w("etc/os-release", "ID=fedora\n");
         let root = Root::open(dir.path()).unwrap();
@@ -1102,7 +1112,7 @@ mod tests {
         assert_eq!(ids.users, vec!["ann", "zed", "carol"]);
         assert_eq!(ids.aliases, vec![("a".to_string(), "ann".to_string())]);
         assert_eq!(ids.machine_ids, vec!["200eb11b39b7df6bcbbdd3b41e27fd0b", "3bd3c4f4000011112222333344445555"]);
-        assert_eq!(ids.serials, vec!["PF4ABC1234"]);
+        assert_eq!(ids.serials, vec!["LAB-0042", "PF4ABC1234"]);
         assert_eq!(ids.macs, vec!["3c:7c:3f:1a:2b:4d"]);
         assert_eq!(ids.generic, vec!["fedora"]);
     }
