@@ -1,22 +1,23 @@
 //! `npu-setup dev capture-fixture`: copies exactly what the probes read from a host into a
 //! fixture tree (format: tests/fixtures/hosts/README.md), records the commands they run as
 //! replay shims and their HTTP answers in `.fixture.yaml`, and redacts what identifies the
-//! host or its people. A capture of a fixture round-trips: `doctor` reaches the same verdicts.
+//! host or its people (`crate::redact`). A capture of a fixture round-trips: `doctor` reaches
+//! the same verdicts. Replayed kernel logs keep only the lines the kernel-log probe keeps;
+//! firmware blobs become placeholders, listed with size and SHA-256 in `.fixture.yaml`.
 //!
-//! Nothing is ever written under the source root; the capture is assembled in a temporary
-//! directory next to `--out` and renamed into place at the end, so an interrupted capture
-//! leaves no half-fixture behind.
+//! [`capture_into`] is the one capture path; `doctor --bundle` (`commands::bundle`) uses it
+//! too. Nothing is ever written under the source root; `dev capture-fixture` assembles the
+//! capture in a temporary directory next to `--out` and renames it into place at the end, so
+//! an interrupted capture leaves no half-fixture behind.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Display;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Component, Path, PathBuf};
-use std::sync::LazyLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
-use regex::Regex;
 use serde::Serialize;
 
 use crate::cli::Cli;
@@ -24,15 +25,19 @@ use crate::host::commands::{FLM_LOCATIONS, SECURE_BOOT_EFIVAR};
 use crate::host::http::HttpResult;
 use crate::host::memlock::{TRUSTED_DIRS, XRT_DIRS, XRT_LIBS};
 use crate::host::root::{FIXTURE_FILE, Root, RootMode};
-use crate::host::services::{LEMONADE_BINARIES, LEMONADE_UNITS, is_secret_key};
+use crate::host::services::{LEMONADE_BINARIES, LEMONADE_UNITS};
 use crate::host::{Facts, ProbeOptions, probe_all};
+use crate::parse::kernel_log::normalize_kernel_log;
 use crate::parse::ldconfig::parse_ld_so_conf;
-use crate::parse::passwd::parse_passwd;
+use crate::redact::Redactor;
 use crate::report::exit;
 use crate::runner::{CmdError, CmdOutput, Runner};
 
 /// Largest prefix of a file copied; the probes read no more than this (`Root::read_optional`).
 const MAX_COPY: u64 = 4 * 1024 * 1024;
+
+/// Largest firmware file hashed for the listing (NPU firmware is about 1 MiB).
+pub const MAX_HASH: u64 = 64 * 1024 * 1024;
 
 /// Firmware blobs carry `Release x.y.z.w` near this offset (amd/xdna-driver#1250); the
 /// placeholder keeps it there so the firmware probe reads the same version.
@@ -58,6 +63,8 @@ enum How {
     Stub,
     /// A directory (or file) whose existence is the fact; symlinks are flattened.
     Marker,
+    /// A kernel-log file: only the lines the kernel-log probe keeps (see `log_excerpt`).
+    KernelLog,
 }
 
 /// What the probes read, relative to the root: one row per README row ("What the probes
@@ -137,18 +144,73 @@ const FILES: &[(&str, How)] = &[
     ("etc/default/lemond", How::Text),
     // DKMS
     ("var/lib/dkms/mok.pub", How::Placeholder),
+    // npu-setup's install state (the GPU endpoint it was given); units: see `capture_units`
+    ("var/lib/npu-setup/state.json", How::Text),
+    // not read by the probes, captured for bug reports: npu-setup's kernel-install plugins
+    ("etc/kernel/install.d/*npu-setup*", How::Text),
+    ("usr/lib/kernel/install.d/*npu-setup*", How::Text),
+    ("etc/kernel/postinst.d/*npu-setup*", How::Text),
 ];
 
-/// Captures the host under `--root` into `out`.
+/// npu-setup's own units (`npu-setup-boot.service`, `npu-setup-firstboot.service`).
+const NPU_SETUP_UNITS: &str = "npu-setup*.service";
+
+/// Commands whose output is a kernel log (`host::commands::probe_kernel_log`).
+const KERNEL_LOG_COMMANDS: &[&str] = &["journalctl", "dmesg"];
+
+/// What a capture is for, and for whom.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CaptureOptions<'a> {
+    /// The target user (`--user`): whose access the fixture models; redacted like any user.
+    pub user: Option<&'a str>,
+    /// What made the capture, for `.fixture.yaml`'s description.
+    pub made_by: &'a str,
+}
+
+/// What a capture wrote, for the caller's summary and the bundle's manifest.
+#[derive(Debug)]
+pub struct Captured {
+    /// The redactor that redacted the capture. Anything stored next to the capture must go
+    /// through it too, so its replacements agree with the capture's (`user1` is the same user).
+    pub redactor: Redactor,
+    /// The source root.
+    pub source: PathBuf,
+    /// Live, fixture or offline source.
+    pub mode: RootMode,
+    /// Paths written.
+    pub written: usize,
+    /// Command shims written.
+    pub shims: usize,
+    /// Source paths that could not be read.
+    pub skipped: Vec<Skipped>,
+    /// The firmware files under the source's `amdnpu` directories (the capture keeps only
+    /// placeholders).
+    pub firmware: Vec<FirmwareFile>,
+}
+
+impl Captured {
+    /// The one-line summary both commands print, then the skipped paths.
+    pub fn describe(&self, into: &Path) -> String {
+        let mut s = format!(
+            "captured {} ({} root) into {}: {} paths, {} command shims, {} skipped",
+            self.redactor.text(&self.source.display().to_string()),
+            mode_name(self.mode),
+            into.display(),
+            self.written,
+            self.shims,
+            self.skipped.len()
+        );
+        for k in &self.skipped {
+            s.push_str(&format!("\n  skipped {}: {}", k.path, k.reason));
+        }
+        s
+    }
+}
+
+/// Captures the host under `--root` into `out` (`dev capture-fixture`): the capture is
+/// assembled in a temporary directory next to `out` and renamed into place at the end.
 pub fn capture(cli: &Cli, out: &Path, user: Option<&str>) -> Result<i32> {
     refuse_non_empty(out)?;
-    let (runner, recipes) = crate::commands::setup(cli)?;
-    let root = runner.root().clone();
-    let facts = probe_all(&runner, &recipes, &ProbeOptions { user: user.map(str::to_string), ..Default::default() });
-    let records = runner.records();
-    let target_user = facts.users.ok().map(|u| u.name.clone()).or_else(|| user.map(str::to_string));
-    let red = redactor_for(&root, target_user.as_deref());
-
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -158,7 +220,39 @@ pub fn capture(cli: &Cli, out: &Path, user: Option<&str>) -> Result<i32> {
         .prefix(".npu-setup-capture-")
         .tempdir_in(&parent)
         .with_context(|| format!("creating a temporary directory in {}", parent.display()))?;
-    let mut cap = Capture::new(&root, &red, tmp.path().to_path_buf());
+    let opts = CaptureOptions { user, made_by: "captured by `npu-setup dev capture-fixture`" };
+    let captured = capture_into(cli, tmp.path(), &opts)?;
+
+    // tempdir() creates 0700; a fixture is an ordinary tree.
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("setting permissions on {}", tmp.path().display()))?;
+    refuse_non_empty(out)?;
+    let kept = tmp.keep();
+    if let Err(e) = fs::rename(&kept, out) {
+        let _ = fs::remove_dir_all(&kept);
+        return Err(e).with_context(|| format!("moving the capture into {}", out.display()));
+    }
+    eprintln!("{}", captured.describe(out));
+    Ok(exit::OK)
+}
+
+/// Probes the host under `--root` and writes the fixture tree into `dest` (created if
+/// absent; expected empty): the one capture path `dev capture-fixture` and `doctor --bundle`
+/// share. Nothing is written under the source root.
+pub fn capture_into(cli: &Cli, dest: &Path, opts: &CaptureOptions) -> Result<Captured> {
+    let (runner, recipes) = crate::commands::setup(cli)?;
+    let root = runner.root().clone();
+    let user = opts.user.map(str::to_string);
+    let facts = probe_all(&runner, &recipes, &ProbeOptions { user: user.clone(), ..Default::default() });
+    let records = runner.records();
+    let target_user = facts.users.ok().map(|u| u.name.clone()).or(user);
+    let red = Redactor::for_root(&root, target_user.as_deref());
+
+    fs::create_dir_all(dest).with_context(|| format!("creating {}", dest.display()))?;
+    let mut cap = Capture::new(&root, &red, dest.to_path_buf());
+    if let Some(log) = facts.kernel_log.ok() {
+        cap.log_keep = log.lines.iter().cloned().collect();
+    }
 
     let kver = facts.kernel.ok().and_then(|k| k.running.clone());
     for (pattern, how) in FILES {
@@ -173,15 +267,16 @@ pub fn capture(cli: &Cli, out: &Path, user: Option<&str>) -> Result<i32> {
     }
     cap.capture_sysfs()?;
     cap.capture_loader()?;
-    cap.capture_lemonade(&facts)?;
+    cap.capture_units(&facts)?;
     cap.capture_kernel_log_files(&facts)?;
     let nodes = cap.capture_nodes()?;
     let shims = cap.capture_commands(&runner, &records)?;
     let http = http_replays(&facts, &red);
+    cap.firmware.sort_by(|a, b| a.path.cmp(&b.path));
 
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs();
     let meta = MetaOut {
-        description: format!("captured from a live host on {}", date(now)),
+        description: format!("{} from a {} root on {}", opts.made_by, mode_name(root.mode()), date(now)),
         user: target_user.map(|u| red.text(&u)),
         nodes,
         http,
@@ -190,34 +285,22 @@ pub fn capture(cli: &Cli, out: &Path, user: Option<&str>) -> Result<i32> {
             date: timestamp(now),
             source_root_mode: root.mode(),
             skipped: cap.skipped.clone(),
+            firmware: cap.firmware.clone(),
         },
     };
     let yaml = serde_yaml::to_string(&meta).context("serialising .fixture.yaml")?;
-    let meta_path = tmp.path().join(FIXTURE_FILE);
+    let meta_path = dest.join(FIXTURE_FILE);
     fs::write(&meta_path, yaml).with_context(|| format!("writing {}", meta_path.display()))?;
-
-    // tempdir() creates 0700; a fixture is an ordinary tree.
-    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755))
-        .with_context(|| format!("setting permissions on {}", tmp.path().display()))?;
-    refuse_non_empty(out)?;
-    let kept = tmp.keep();
-    if let Err(e) = fs::rename(&kept, out) {
-        let _ = fs::remove_dir_all(&kept);
-        return Err(e).with_context(|| format!("moving the capture into {}", out.display()));
-    }
-    eprintln!(
-        "captured {} ({} root) into {}: {} paths, {} command shims, {} skipped",
-        root.path().display(),
-        mode_name(root.mode()),
-        out.display(),
-        cap.written,
+    let (written, skipped, firmware) = (cap.written + 1, cap.skipped, cap.firmware);
+    Ok(Captured {
+        redactor: red,
+        source: root.path().to_path_buf(),
+        mode: root.mode(),
+        written,
         shims,
-        cap.skipped.len()
-    );
-    for s in &cap.skipped {
-        eprintln!("  skipped {}: {}", s.path, s.reason);
-    }
-    Ok(exit::OK)
+        skipped,
+        firmware,
+    })
 }
 
 /// A capture never merges into existing data: `--out` must be absent or an empty directory.
@@ -244,11 +327,30 @@ fn mode_name(m: RootMode) -> &'static str {
     }
 }
 
-/// One path left out of the capture, and why.
+/// One path left out of the capture, and why (both redacted).
 #[derive(Debug, Clone, Serialize)]
-struct Skipped {
-    path: String,
-    reason: String,
+pub struct Skipped {
+    /// The source path, as the host shows it.
+    pub path: String,
+    /// Why it could not be captured.
+    pub reason: String,
+}
+
+/// One file (or symlink) under a source `amdnpu` firmware directory. The capture keeps a
+/// placeholder with the version string; this keeps what identifies the real blob.
+#[derive(Debug, Clone, Serialize)]
+pub struct FirmwareFile {
+    /// The source path, as the host shows it.
+    pub path: String,
+    /// Size in bytes (regular files).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// SHA-256 of the whole file (regular files up to [`MAX_HASH`] bytes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// The link target (symlinks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
 }
 
 /// `.fixture.yaml` as written (fields in the README's order; no `expect:`, a maintainer adds it).
@@ -290,6 +392,8 @@ struct CapturedOut {
     date: String,
     source_root_mode: RootMode,
     skipped: Vec<Skipped>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    firmware: Vec<FirmwareFile>,
 }
 
 /// The capture being assembled in a temporary directory.
@@ -301,17 +405,31 @@ struct Capture<'a> {
     done: BTreeSet<String>,
     skipped: Vec<Skipped>,
     written: usize,
+    /// The kernel-log lines (normalised) the probe kept; replayed logs keep only these.
+    log_keep: BTreeSet<String>,
+    firmware: Vec<FirmwareFile>,
 }
 
 impl<'a> Capture<'a> {
     fn new(root: &'a Root, red: &'a Redactor, dest: PathBuf) -> Self {
-        Capture { root, red, dest, done: BTreeSet::new(), skipped: Vec::new(), written: 0 }
+        Capture {
+            root,
+            red,
+            dest,
+            done: BTreeSet::new(),
+            skipped: Vec::new(),
+            written: 0,
+            log_keep: BTreeSet::new(),
+            firmware: Vec::new(),
+        }
     }
 
     /// Unreadable source paths are listed, never fatal: a capture of a locked-down host is
-    /// still useful, and the list tells the maintainer what is missing.
+    /// still useful, and the list tells the maintainer what is missing. Paths and reasons
+    /// are redacted: they end up in `.fixture.yaml` (a home directory names its user).
     fn skip(&mut self, rel: &str, reason: impl Display) {
-        self.skipped.push(Skipped { path: Root::display(rel), reason: reason.to_string() });
+        let (path, reason) = (self.red.text(&Root::display(rel)), self.red.text(&reason.to_string()));
+        self.skipped.push(Skipped { path, reason });
     }
 
     /// Where a source path lands: path names are redacted like contents (BLS entry names
@@ -474,8 +592,9 @@ impl<'a> Capture<'a> {
                 self.write(rel, stub_shim(name).as_bytes(), 0o755)
             }
             How::Firmware => {
-                // Only the head is read: the version string, never the blob.
-                let head = match self.root.read_prefix_optional(rel, 4096) {
+                // The blob is read to be listed (size, hash); only its version string is
+                // written.
+                let blob = match self.root.read_prefix_optional(rel, MAX_HASH + 1) {
                     Ok(Some(b)) => b,
                     Ok(None) => return Ok(()),
                     Err(e) => {
@@ -483,9 +602,16 @@ impl<'a> Capture<'a> {
                         return Ok(());
                     }
                 };
-                self.write(rel, &firmware_placeholder(&head), 0o644)
+                let whole = blob.len() as u64 <= MAX_HASH;
+                self.firmware.push(FirmwareFile {
+                    path: self.red.text(&Root::display(rel)),
+                    size: whole.then_some(blob.len() as u64),
+                    sha256: whole.then(|| crate::fsx::sha256(&blob)),
+                    link: None,
+                });
+                self.write(rel, &firmware_placeholder(&blob), 0o644)
             }
-            How::Text | How::Passwd | How::Raw | How::Grep | How::Marker => {
+            How::Text | How::Passwd | How::Raw | How::Grep | How::KernelLog | How::Marker => {
                 let bytes = match self.root.read_prefix_optional(rel, MAX_COPY) {
                     Ok(Some(b)) => b,
                     Ok(None) => return Ok(()),
@@ -502,7 +628,8 @@ impl<'a> Capture<'a> {
                             text.lines().filter(|l| l.contains("amdxdna")).map(|l| format!("{l}\n")).collect();
                         self.red.text(&kept).into_bytes()
                     }
-                    How::Passwd => redact_passwd(&String::from_utf8_lossy(&bytes), self.red).into_bytes(),
+                    How::Passwd => self.red.passwd(&String::from_utf8_lossy(&bytes)).into_bytes(),
+                    How::KernelLog => self.red.text(&self.log_excerpt(&String::from_utf8_lossy(&bytes))).into_bytes(),
                     _ => self.red.text(&String::from_utf8_lossy(&bytes)).into_bytes(),
                 };
                 self.write(rel, &out, 0o644)
@@ -556,6 +683,10 @@ impl<'a> Capture<'a> {
             }
         };
         let text = self.red.text(&text);
+        if how == How::Firmware {
+            let path = self.red.text(&Root::display(rel));
+            self.firmware.push(FirmwareFile { path, size: None, sha256: None, link: Some(text.clone()) });
+        }
         self.link(rel, &text)?;
         if next != rel && !next.is_empty() { self.path(&next, how) } else { Ok(()) }
     }
@@ -668,13 +799,15 @@ impl<'a> Capture<'a> {
     }
 
     /// Lemonade binaries (stubs), unit files, their drop-ins, and the EnvironmentFile= files
-    /// the units name (globs included), all redacted: these hold `LEMONADE_API_KEY`.
-    fn capture_lemonade(&mut self, facts: &Facts) -> Result<()> {
+    /// the units name (globs included), all redacted: these hold `LEMONADE_API_KEY`. Then
+    /// npu-setup's own units and drop-ins (`npu-setup-boot.service`…), which the probes do
+    /// not read but a bug report needs.
+    fn capture_units(&mut self, facts: &Facts) -> Result<()> {
         for bin in LEMONADE_BINARIES {
             self.pattern(bin, How::Stub)?;
         }
         for dir in crate::host::services::UNIT_DIRS {
-            for unit in LEMONADE_UNITS {
+            for unit in LEMONADE_UNITS.iter().chain(&[NPU_SETUP_UNITS]) {
                 self.pattern(&format!("{dir}/{unit}"), How::Text)?;
                 self.pattern(&format!("{dir}/{unit}.d/*.conf"), How::Text)?;
             }
@@ -693,10 +826,34 @@ impl<'a> Capture<'a> {
     /// `journalctl`/`dmesg` answered, their output is in the shims instead).
     fn capture_kernel_log_files(&mut self, facts: &Facts) -> Result<()> {
         if facts.kernel_log.ok().is_some_and(|l| l.source.starts_with('/')) {
-            self.pattern("var/log/kern.log", How::Text)?;
-            self.pattern("var/log/dmesg", How::Text)?;
+            self.pattern("var/log/kern.log", How::KernelLog)?;
+            self.pattern("var/log/dmesg", How::KernelLog)?;
         }
         Ok(())
+    }
+
+    /// Only the kernel-log lines the probe kept (it keeps lines naming amdxdna, amdnpu, the
+    /// IOMMU, lockdown or module signing; `host::commands`): the rest of a kernel log does
+    /// not change a verdict and is full of serials, network and USB details. A trailer line
+    /// (matching no keyword) counts what was left out and keeps a log that had no relevant
+    /// line non-empty, as the probe saw it.
+    fn log_excerpt(&self, text: &str) -> String {
+        let mut out = String::new();
+        let mut dropped = 0;
+        for line in text.lines() {
+            match normalize_kernel_log(line).first() {
+                Some(m) if self.log_keep.contains(m) => {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+                Some(_) => dropped += 1,
+                None => {}
+            }
+        }
+        if dropped > 0 {
+            out.push_str(&format!("npu-setup capture: {dropped} other kernel-log lines left out\n"));
+        }
+        out
     }
 
     /// Device nodes: git cannot store them, so each becomes an empty placeholder file plus a
@@ -815,7 +972,12 @@ impl<'a> Capture<'a> {
             let j = &jobs[i];
             let reply = match result {
                 Ok(o) => {
-                    Reply::Output { stdout: self.red.text(&o.stdout), stderr: self.red.text(&o.stderr), code: o.code }
+                    let stdout = if KERNEL_LOG_COMMANDS.contains(&j.name.as_str()) {
+                        self.log_excerpt(&o.stdout)
+                    } else {
+                        o.stdout
+                    };
+                    Reply::Output { stdout: self.red.text(&stdout), stderr: self.red.text(&o.stderr), code: o.code }
                 }
                 Err(CmdError::NotFound { .. }) => continue,
                 Err(e @ CmdError::Timeout { .. }) => Reply::Timeout(self.red.text(&e.to_string())),
@@ -1120,441 +1282,9 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
-// ---------------------------------------------------------------------------------------
-// Redaction
-// ---------------------------------------------------------------------------------------
-
-/// What identifies the captured host, collected from it before anything is written, and
-/// the replacements. The same function redacts contents, paths, command lines and HTTP
-/// bodies, so every reference to a redacted name still agrees with the others.
-#[derive(Debug, Clone, Default)]
-pub struct Redactor {
-    /// Whole-word replacements (host names, user names), longest first; ASCII case-insensitive.
-    words: Vec<(String, String)>,
-    /// Substring replacements (the machine id, which BLS entry names embed before a `-`).
-    literals: Vec<(String, String)>,
-}
-
-/// Replacement for host names.
-pub const HOST: &str = "host.example";
-/// Replacement for MAC addresses (a locally administered address).
-pub const MAC: &str = "02:00:00:00:00:00";
-/// Replacement for IPv4 addresses (RFC 5737 documentation range).
-pub const IPV4: &str = "192.0.2.1";
-
-/// Host names that identify nothing: distro defaults and loopback names.
-const GENERIC_HOSTNAMES: &[&str] = &["localhost", "localhost.localdomain", "localdomain", "linux"];
-
-impl Redactor {
-    /// A redactor for these host names, regular users (replaced by `user1`, `user2`… in the
-    /// order given) and machine ids. Generic names (`localhost`, distro ids passed in
-    /// `generic`) are left alone: replacing `fedora` would break `ID=fedora`.
-    pub fn new(hostnames: &[String], users: &[String], machine_ids: &[String], generic: &[String]) -> Self {
-        let mut words: Vec<(String, String)> = Vec::new();
-        let is_generic = |h: &str| {
-            GENERIC_HOSTNAMES.iter().any(|g| g.eq_ignore_ascii_case(h))
-                || generic.iter().any(|g| g.eq_ignore_ascii_case(h))
-        };
-        for h in hostnames {
-            let h = h.trim();
-            if h.is_empty() || is_generic(h) {
-                continue;
-            }
-            let short = h.split('.').next().unwrap_or(h);
-            for n in [h, short] {
-                if !n.is_empty() && !is_generic(n) && !words.iter().any(|(w, _)| w.eq_ignore_ascii_case(n)) {
-                    words.push((n.to_string(), HOST.to_string()));
-                }
-            }
-        }
-        let mut i = 0;
-        for u in users {
-            let u = u.trim();
-            if u.is_empty() || u == "root" || words.iter().any(|(w, _)| w == u) {
-                continue;
-            }
-            i += 1;
-            words.push((u.to_string(), format!("user{i}")));
-        }
-        words.sort_by_key(|w| std::cmp::Reverse(w.0.len()));
-        let literals = machine_ids
-            .iter()
-            .map(|m| m.trim())
-            .filter(|m| m.len() >= 16 && m.chars().all(|c| c.is_ascii_hexdigit()))
-            .map(|m| (m.to_string(), "0".repeat(m.len())))
-            .collect();
-        Redactor { words, literals }
-    }
-
-    /// Redacts one text (see [`redact`]).
-    pub fn text(&self, s: &str) -> String {
-        redact(s, self)
-    }
-}
-
-/// Builds the redactor from the source root: host names from `etc/hostname`,
-/// `proc/sys/kernel/hostname` and (live) `uname -n`; regular users (uid 1000-59999) from
-/// `etc/passwd` in uid order, plus the target user when it is not a system account; the
-/// machine id.
-fn redactor_for(root: &Root, target_user: Option<&str>) -> Redactor {
-    let read = |rel: &str| root.read_optional(rel).ok().flatten().unwrap_or_default();
-    let mut hosts: Vec<String> = ["etc/hostname", "proc/sys/kernel/hostname"]
-        .iter()
-        .filter_map(|rel| {
-            read(rel).lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string)
-        })
-        .collect();
-    if root.mode() == RootMode::Live
-        && let Ok(u) = nix::sys::utsname::uname()
-    {
-        hosts.push(u.nodename().to_string_lossy().into_owned());
-    }
-    let mut passwd = parse_passwd(&read("etc/passwd"));
-    passwd.sort_by(|a, b| a.uid.cmp(&b.uid).then_with(|| a.name.cmp(&b.name)));
-    let mut users: Vec<String> =
-        passwd.iter().filter(|p| (1000..60000).contains(&p.uid)).map(|p| p.name.clone()).collect();
-    if let Some(t) = target_user
-        && !passwd.iter().any(|p| p.name == t)
-    {
-        users.push(t.to_string());
-    }
-    let machine_id = read("etc/machine-id").trim().to_string();
-    // Distro names are not host names worth hiding, and replacing them breaks os-release.
-    let os = read("etc/os-release") + &read("usr/lib/os-release");
-    let generic: Vec<String> = crate::parse::shellvars::parse_env_lenient(&os)
-        .into_iter()
-        .filter(|(k, _)| k == "ID" || k == "ID_LIKE")
-        .flat_map(|(_, v)| v.split_whitespace().map(str::to_string).collect::<Vec<_>>())
-        .collect();
-    Redactor::new(&hosts, &users, &[machine_id], &generic)
-}
-
-static ASSIGN: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"[A-Za-z_][A-Za-z0-9_]*\s*=").expect("static regex"));
-static JSON_SECRET: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"(?i)("[a-z0-9_-]*(?:key|token|secret|password|passwd|credential)[a-z0-9_-]*"\s*:\s*)"[^"\n]*""#)
-        .expect("static regex")
-});
-static BEARER: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?i)(\b(?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]{8,}").expect("static regex"));
-static SK_TOKEN: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\b(?:sk|pk|ghp|gho|hf)[-_][A-Za-z0-9_-]{8,}").expect("static regex"));
-static SERIAL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"(?i)(\b[a-z_]*serial(?:[ _-]?(?:number|no|num|short))*"?\s*[:=]\s*)("[^"\n]*"|'[^'\n]*'|[^\s,;"']+)"#)
-        .expect("static regex")
-});
-static DISK_ID: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b((?:ata|nvme|scsi-[0-9a-z]+|usb|mmc|virtio)-[A-Za-z0-9_.:-]*_)[A-Za-z0-9]+").expect("static regex")
-});
-static WWN: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b(wwn-0x|nvme-eui\.)[0-9A-Fa-f]+").expect("static regex"));
-static HEX_RUN: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"[0-9A-Fa-f]{2}(?:[:-][0-9A-Fa-f]{2})+").expect("static regex"));
-static IPV4_RE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\b(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\b").expect("static regex"));
-
-/// Redacts one captured text, erring on the side of removing:
-/// - values of variables whose name holds KEY/TOKEN/SECRET/PASSWORD (shell, env files,
-///   systemd `Environment=`, JSON) and bearer tokens -> `<redacted>`;
-/// - serial numbers (`Serial Number:`, `serial=`, `SerialNumber`, `ID_SERIAL…`, disk ids
-///   such as `ata-…_SERIAL`, `wwn-0x…`) -> `REDACTED`;
-/// - MAC addresses -> [`MAC`];
-/// - IPv4 addresses other than loopback, 0.0.0.0 and non-unicast -> [`IPV4`] (dotted
-///   versions such as firmware `1.1.2.65` or `255.0.11.71` survive: see [`redact_ipv4`]);
-/// - the machine id -> zeros; host names -> [`HOST`]; regular users -> `user1`, `user2`…
-pub fn redact(text: &str, r: &Redactor) -> String {
-    let s = redact_assignments(text);
-    let s = JSON_SECRET.replace_all(&s, "${1}\"<redacted>\"");
-    let s = BEARER.replace_all(&s, "${1}<redacted>");
-    let s = SK_TOKEN.replace_all(&s, "<redacted>");
-    let s = SERIAL.replace_all(&s, |c: &regex::Captures| {
-        let whole = c.get(0).expect("whole match");
-        let key = c[1].trim_end_matches(|ch: char| ch.is_whitespace() || ch == ':' || ch == '"').to_ascii_lowercase();
-        let quoted_key = whole.start() > 0 && s.as_bytes()[whole.start() - 1] == b'"';
-        // A bare `Serial:` is the kernel's serial-port driver line ("Serial: 8250/16550
-        // driver"); serial numbers come qualified (`Serial Number:`, `product_serial:`),
-        // as `serial=`, or as a JSON key.
-        if key == "serial" && c[1].contains(':') && !quoted_key {
-            return whole.as_str().to_string();
-        }
-        let v = &c[2];
-        let q = if v.starts_with('"') || v.starts_with('\'') { &v[..1] } else { "" };
-        format!("{}{q}REDACTED{q}", &c[1])
-    });
-    let s = DISK_ID.replace_all(&s, "${1}REDACTED");
-    let s = WWN.replace_all(&s, "${1}REDACTED");
-    let s = redact_macs(&s);
-    let mut s = redact_ipv4(&s);
-    for (from, to) in &r.literals {
-        s = s.replace(from.as_str(), to);
-    }
-    replace_words(&s, &r.words)
-}
-
-/// `NAME=value` where NAME names a secret: the value (quoted or bare) becomes `<redacted>`.
-/// Names are found anywhere, including inside quoted systemd `Environment="A=1" "B_KEY=x"`
-/// words, because only the name and `=` are matched, never the value.
-fn redact_assignments(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut pos = 0;
-    for m in ASSIGN.find_iter(text) {
-        if m.start() < pos {
-            continue;
-        }
-        let name = m.as_str().trim_end_matches('=').trim_end();
-        if !is_secret_key(name) {
-            continue;
-        }
-        let rest = &text[m.end()..];
-        let vlen = match rest.chars().next() {
-            Some(q @ ('"' | '\'')) => rest[1..].find(q).map(|i| i + 2).unwrap_or(rest.find('\n').unwrap_or(rest.len())),
-            _ => rest.find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ';' | '&')).unwrap_or(rest.len()),
-        };
-        if vlen == 0 {
-            continue;
-        }
-        out.push_str(&text[pos..m.end()]);
-        let v = &rest[..vlen];
-        match v.chars().next() {
-            Some(q @ ('"' | '\'')) if v.len() >= 2 && v.ends_with(q) => {
-                out.push(q);
-                out.push_str("<redacted>");
-                out.push(q);
-            }
-            _ => out.push_str("<redacted>"),
-        }
-        pos = m.end() + vlen;
-    }
-    out.push_str(&text[pos..]);
-    out
-}
-
-/// Six hex octets separated by `:` or `-`, standing alone: longer runs (module signature
-/// `sig_key`s, IPv6 fragments) and PCI addresses are left alone.
-fn redact_macs(text: &str) -> String {
-    let b = text.as_bytes();
-    HEX_RUN
-        .replace_all(text, |c: &regex::Captures| {
-            let m = c.get(0).expect("whole match");
-            let s = m.as_str();
-            let sep = s.as_bytes()[2];
-            let uniform = s.bytes().skip(2).step_by(3).all(|x| x == sep);
-            let before = m.start().checked_sub(1).map(|i| b[i]);
-            let after = b.get(m.end()).copied();
-            let glued = |x: Option<u8>| x.is_some_and(|x| x.is_ascii_hexdigit() || x == b':');
-            if s.len() == 17 && uniform && !glued(before) && !glued(after) { MAC.to_string() } else { s.to_string() }
-        })
-        .into_owned()
-}
-
-/// IPv4 addresses, told apart from dotted versions: four octets <= 255, not glued to a word
-/// or another dot-number (`npu.sbin.1.1.2.65`, `v1.2.3.4`, `1.2.3.4.5`), first octet not 0,
-/// 1, 127 or >= 224 (firmware versions start with 1 or 255; those are no unicast addresses
-/// anyway), and not right after `Release`/`version`/`fw` unless it is in a URL or has a port.
-fn redact_ipv4(text: &str) -> String {
-    let b = text.as_bytes();
-    IPV4_RE
-        .replace_all(text, |c: &regex::Captures| {
-            let m = c.get(0).expect("whole match");
-            let keep = m.as_str().to_string();
-            let octets: Vec<u32> = (1..=4).filter_map(|i| c[i].parse().ok()).collect();
-            if octets.len() != 4 || octets.iter().any(|o| *o > 255) {
-                return keep;
-            }
-            if matches!(octets[0], 0 | 1 | 127) || octets[0] >= 224 || keep == IPV4 {
-                return keep;
-            }
-            let before = m.start().checked_sub(1).map(|i| b[i]);
-            let after = b.get(m.end()).copied();
-            let after2 = b.get(m.end() + 1).copied();
-            if before.is_some_and(|x| x.is_ascii_alphanumeric() || x == b'.' || x == b'_')
-                || (after == Some(b'.') && after2.is_some_and(|x| x.is_ascii_digit()))
-            {
-                return keep;
-            }
-            let line_start = text[..m.start()].rfind('\n').map(|i| i + 1).unwrap_or(0);
-            let ctx_start = m.start().saturating_sub(24).max(line_start);
-            let ctx = text.get(ctx_start..m.start()).unwrap_or("").to_ascii_lowercase();
-            let networky = ctx.ends_with("//") || ctx.ends_with('@') || after == Some(b':') || after == Some(b'/');
-            let versiony = ["release", "version", "fw", "firmware", "ver "].iter().any(|k| ctx.contains(k));
-            if versiony && !networky { keep } else { IPV4.to_string() }
-        })
-        .into_owned()
-}
-
-/// Characters that continue a name: a match must not be glued to them on either side.
-fn is_word_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
-}
-
-/// Replaces whole words (ASCII case-insensitive) in one left-to-right pass, so a
-/// replacement is never itself replaced (`bob` -> `user1` while `user1` -> `user2`).
-fn replace_words(text: &str, words: &[(String, String)]) -> String {
-    if words.is_empty() {
-        return text.to_string();
-    }
-    let b = text.as_bytes();
-    let mut out: Vec<u8> = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let at_start = i == 0 || !is_word_byte(b[i - 1]);
-        if at_start {
-            let hit = words.iter().find(|(w, _)| {
-                let w = w.as_bytes();
-                b.len() >= i + w.len()
-                    && b[i..i + w.len()].eq_ignore_ascii_case(w)
-                    && b.get(i + w.len()).is_none_or(|x| !is_word_byte(*x))
-            });
-            if let Some((w, to)) = hit {
-                out.extend_from_slice(to.as_bytes());
-                i += w.len();
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    // Matches start and end on character boundaries (they follow a non-word byte and are
-    // whole UTF-8 strings), so this never fails; stay total anyway.
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-}
-
-/// `etc/passwd`: the GECOS field (real names, phone numbers) of regular users is emptied,
-/// then the whole text is redacted like any other.
-pub fn redact_passwd(text: &str, r: &Redactor) -> String {
-    let lines: Vec<String> = text
-        .lines()
-        .map(|l| {
-            let mut f: Vec<&str> = l.split(':').collect();
-            let regular = f.len() == 7 && f[2].parse::<u32>().is_ok_and(|u| (1000..60000).contains(&u));
-            if regular {
-                f[4] = "";
-            }
-            f.join(":")
-        })
-        .collect();
-    let mut joined = lines.join("\n");
-    if text.ends_with('\n') {
-        joined.push('\n');
-    }
-    redact(&joined, r)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn red() -> Redactor {
-        Redactor::new(
-            &["zephyrus-g16.lan".to_string()],
-            &["alice".to_string(), "bob".to_string()],
-            &["200eb11b39b7df6bcbbdd3b41e27fd0b".to_string()],
-            &["fedora".to_string()],
-        )
-    }
-
-    #[test]
-    fn lemonade_environment_file_loses_its_key_and_address() {
-        let env = "# Lemonade\nLEMONADE_API_KEY=sk-live-4f9c2a7e1b3d5f60a8c9e2d4b6f1a3c5\nLEMONADE_PORT=13305\n\
-                   LEMONADE_HOST=192.168.1.20\nexport HF_TOKEN='hf_AbCdEfGhIjKlMnOpQrSt'\nFLM_MODEL_PATH=/home/alice/models\n";
-        let out = redact(env, &red());
-        assert!(!out.contains("sk-live"), "{out}");
-        assert!(!out.contains("hf_AbCd"), "{out}");
-        assert!(out.contains("LEMONADE_API_KEY=<redacted>\n"), "{out}");
-        assert!(out.contains("HF_TOKEN='<redacted>'"), "{out}");
-        assert!(out.contains("LEMONADE_PORT=13305"), "{out}");
-        assert!(out.contains("LEMONADE_HOST=192.0.2.1"), "{out}");
-        assert!(out.contains("FLM_MODEL_PATH=/home/user1/models"), "{out}");
-    }
-
-    #[test]
-    fn systemd_environment_words_and_json_secrets_are_redacted() {
-        let unit = "[Service]\nEnvironment=\"LEMONADE_API_KEY=sk-live-0123456789abcdef\" \"PATH=/opt/fastflowlm/bin:/usr/bin\"\n";
-        let out = redact(unit, &red());
-        assert!(!out.contains("0123456789abcdef"), "{out}");
-        assert!(out.contains("PATH=/opt/fastflowlm/bin:/usr/bin"), "{out}");
-        let json =
-            r#"{"api_key": "abc123secretvalue", "Authorization": "Bearer eyJhbGciOiJIUzI1NiJ9", "version": "10.3.0"}"#;
-        let out = redact(json, &red());
-        assert!(!out.contains("abc123secretvalue") && !out.contains("eyJhbGci"), "{out}");
-        assert!(out.contains(r#""version": "10.3.0""#), "{out}");
-        assert!(serde_json::from_str::<serde_json::Value>(&out).is_ok(), "still JSON: {out}");
-    }
-
-    #[test]
-    fn journal_line_loses_mac_and_hostname_but_keeps_pci_addresses() {
-        let log = "Mar 25 16:09:13 zephyrus-g16 kernel: r8169 0000:03:00.0 enp3s0: renamed, MAC 3c:7c:3f:1a:2b:4d\n\
-                   Mar 25 16:09:14 zephyrus-g16.lan kernel: wlan0: associated with 9C-53-22-AB-CD-EF\n\
-                   amdxdna 0000:c6:00.1: [drm] *ERROR* aie2_hw_start: firmware is not alive\n\
-                   sig_key: 5F:0A:3C:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11\n";
-        let out = redact(log, &red());
-        assert!(!out.contains("zephyrus"), "{out}");
-        assert!(out.contains("host.example kernel: r8169 0000:03:00.0 enp3s0"), "{out}");
-        assert!(out.contains(&format!("MAC {MAC}")), "{out}");
-        assert!(out.contains(&format!("with {MAC}")), "{out}");
-        assert!(out.contains("amdxdna 0000:c6:00.1: [drm] *ERROR*"), "{out}");
-        assert!(out.contains("5F:0A:3C:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11"), "{out}");
-    }
-
-    #[test]
-    fn passwd_and_group_map_users_consistently() {
-        let passwd = "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000:Alice Liddell,Room 3:/home/alice:/bin/bash\n\
-                      bob:x:1001:1001:Bob:/home/bob:/bin/zsh\nlemonade:x:975:975::/var/lib/lemonade:/sbin/nologin\n";
-        let out = redact_passwd(passwd, &red());
-        assert_eq!(
-            out,
-            "root:x:0:0:root:/root:/bin/bash\nuser1:x:1000:1000::/home/user1:/bin/bash\n\
-             user2:x:1001:1001::/home/user2:/bin/zsh\nlemonade:x:975:975::/var/lib/lemonade:/sbin/nologin\n"
-        );
-        let group = "render:x:105:alice,bob\nalice:x:1000:\nwheel:x:10:alice\n";
-        assert_eq!(redact(group, &red()), "render:x:105:user1,user2\nuser1:x:1000:\nwheel:x:10:user1\n");
-    }
-
-    #[test]
-    fn versions_survive_and_addresses_do_not() {
-        let r = red();
-        for keep in [
-            "Release 1.1.2.65",
-            "255.0.11.71",
-            "npu.sbin.1.0.0.63.xz",
-            "fw_version: 2.0.0.5",
-            "version 10.3.0",
-            "http://127.0.0.1:13305/live",
-            "0.0.0.0:8080",
-            "ID=fedora",
-            "amdgpu 0000:c5:00.0: amdgpu: Fetched VBIOS from VFCT",
-            "6.19.10-200.fc43.x86_64",
-        ] {
-            assert_eq!(redact(keep, &r), keep);
-        }
-        assert_eq!(redact("http://192.168.1.5:8000/api", &r), "http://192.0.2.1:8000/api");
-        assert_eq!(redact("inet 10.20.30.40/24 brd", &r), "inet 192.0.2.1/24 brd");
-        assert_eq!(redact("ip=172.16.0.9::172.16.0.1", &r), "ip=192.0.2.1::192.0.2.1");
-    }
-
-    #[test]
-    fn serials_machine_id_and_disk_ids_are_redacted() {
-        let r = red();
-        assert_eq!(redact("Serial Number: PF4ABC12", &r), "Serial Number: REDACTED");
-        assert_eq!(redact("SerialNumber=XYZ-123", &r), "SerialNumber=REDACTED");
-        assert_eq!(redact("serial=XYZ-123 product_serial: 12345", &r), "serial=REDACTED product_serial: REDACTED");
-        assert_eq!(redact("Serial: 8250/16550 driver, 1 ports", &r), "Serial: 8250/16550 driver, 1 ports");
-        assert_eq!(redact(r#"{"serial_number":"S5GX1"}"#, &r), r#"{"serial_number":"REDACTED"}"#);
-        assert_eq!(redact("ID_SERIAL_SHORT=S6PTNX0T123456A", &r), "ID_SERIAL_SHORT=REDACTED");
-        assert_eq!(
-            redact("resume=/dev/disk/by-id/ata-Samsung_SSD_870_EVO_1TB_S6PTNX0T123456A-part3", &r),
-            "resume=/dev/disk/by-id/ata-Samsung_SSD_870_EVO_1TB_REDACTED-part3"
-        );
-        assert_eq!(redact("wwn-0x5002538e40a1b2c3", &r), "wwn-0xREDACTED");
-        assert_eq!(
-            redact("saved_entry=200eb11b39b7df6bcbbdd3b41e27fd0b-6.19.10-200.fc43.x86_64", &r),
-            "saved_entry=00000000000000000000000000000000-6.19.10-200.fc43.x86_64"
-        );
-    }
-
-    #[test]
-    fn generic_hostnames_are_not_redacted() {
-        let r = Redactor::new(&["fedora".into(), "localhost".into()], &[], &[], &["fedora".into()]);
-        assert_eq!(redact("ID=fedora\nNAME=\"Fedora Linux\"", &r), "ID=fedora\nNAME=\"Fedora Linux\"");
-    }
 
     #[test]
     fn recorded_argv_splits_back_into_words() {

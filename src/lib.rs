@@ -15,6 +15,7 @@ pub mod inference;
 pub mod parse;
 pub mod provenance;
 pub mod recipes;
+pub mod redact;
 pub mod report;
 pub mod runner;
 pub mod state;

@@ -147,3 +147,26 @@ fn capture_of_a_capture_is_stable() {
     capture(&first, &second);
     assert_eq!(verdict(&second), verdict(&first));
 }
+
+#[test]
+fn capture_keeps_only_the_relevant_kernel_log_and_lists_firmware() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("cap");
+    capture(&fixture("fedora43-619-dkms-healthy"), &out);
+    let log = std::fs::read_to_string(out.join("bin/.replay/journalctl/1.out")).unwrap();
+    assert!(log.contains("amdxdna: module verification failed"), "{log}");
+    assert!(log.contains("iommu: Default domain type: Translated"), "{log}");
+    assert!(!log.contains("DMI:") && !log.contains("Command line:"), "irrelevant lines are left out: {log}");
+    assert!(log.ends_with("npu-setup capture: 8 other kernel-log lines left out\n"), "{log}");
+    let yaml = std::fs::read_to_string(out.join(".fixture.yaml")).unwrap();
+    let blob =
+        std::fs::read(fixture("fedora43-619-dkms-healthy").join("lib/firmware/amdnpu/17f0_11/npu.dev.sbin")).unwrap();
+    let sha = npu_setup::fsx::sha256(&blob);
+    let entry =
+        format!("- path: /lib/firmware/amdnpu/17f0_11/npu.dev.sbin\n    size: {}\n    sha256: {sha}\n", blob.len());
+    assert!(yaml.contains(&entry), "{yaml}");
+    assert!(
+        yaml.contains("- path: /lib/firmware/amdnpu/17f0_11/npu_7.sbin.xz\n    link: npu.sbin.1.1.2.65.xz\n"),
+        "{yaml}"
+    );
+}

@@ -2,6 +2,7 @@
 //! and this machine's real root (style-anchors §4.20: one test binary, modules inside).
 
 mod builds;
+mod bundle;
 mod capture;
 mod doctor;
 mod facts;

@@ -1,0 +1,1119 @@
+//! Redaction of what identifies a host or its people, shared by `dev capture-fixture` and
+//! `doctor --bundle`: host and domain names, user names, machine and boot ids, DMI serials,
+//! UUIDs, MAC, IPv4 and IPv6 addresses, e-mail addresses and secrets (API keys, tokens,
+//! passwords, credentials in URLs).
+//!
+//! It errs on the side of removing: a `NAME=value` whose name merely looks secret loses its
+//! value, and a token that looks like an API key is removed wherever it appears. What it
+//! keeps is what the probes judge (versions, PCI addresses, kernel-log signatures, paths).
+//!
+//! Replacements keep a text's shape and are consistent within one [`Redactor`]: a user is
+//! always `user1`, the same address always the same documentation address, the same UUID the
+//! same placeholder. So a redacted fixture still agrees with itself (home dirs and group
+//! members line up, HTTP replay keys match the redacted unit files, boot-entry names match
+//! `saved_entry=`), and `doctor` on it reaches the same verdict.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv6Addr;
+use std::sync::{LazyLock, Mutex, MutexGuard};
+
+use regex::{Captures, Regex};
+use serde::Serialize;
+
+use crate::host::root::{Root, RootMode};
+use crate::parse::passwd::parse_passwd;
+
+/// Replacement for host names.
+pub const HOST: &str = "host.example";
+/// Replacement for the domain part of a host's fully qualified name.
+pub const DOMAIN: &str = "domain.example";
+/// Replacement for MAC addresses (a locally administered address).
+pub const MAC: &str = "02:00:00:00:00:00";
+/// Replacement for secret values.
+pub const SECRET: &str = "<redacted>";
+/// Replacement for serial numbers.
+pub const SERIAL: &str = "REDACTED";
+/// Replacement for e-mail addresses.
+pub const EMAIL: &str = "user@example.invalid";
+/// Prefix of UUID placeholders (`00000000-0000-4000-8000-000000000001`, …).
+const UUID_PREFIX: &str = "00000000-0000-4000-8000-";
+
+/// Host names that identify nothing: defaults and loopback names.
+const GENERIC_HOSTNAMES: &[&str] =
+    &["localhost", "localhost.localdomain", "localdomain", "linux", "local", "lan", "home", "(none)"];
+
+/// Where the kernel exports DMI (SMBIOS) identity strings.
+const DMI_DIR: &str = "sys/class/dmi/id";
+
+/// DMI values vendors ship unfilled; replacing them everywhere would hide nothing.
+const GENERIC_DMI: &[&str] = &[
+    "to be filled by o.e.m.",
+    "default string",
+    "system serial number",
+    "chassis serial number",
+    "base board serial number",
+    "not specified",
+    "not applicable",
+    "none",
+    "n/a",
+    "unknown",
+    "oem",
+    "0123456789",
+    "123456789",
+];
+
+/// Well-known GUIDs (EFI variable vendors, GPT partition types): the same on every machine,
+/// and the Secure Boot probe reads a file named after the first one
+/// (`SecureBoot-8be4df61-…`, UEFI spec §3.3 "Globally Defined Variables").
+const PUBLIC_GUIDS: &[&str] = &[
+    "8be4df61-93ca-11d2-aa0d-00e098032b8c", // EFI_GLOBAL_VARIABLE
+    "605dab50-e046-4300-abb6-3dd810dd8b23", // shim (MokList, MokSBState)
+    "d719b2cb-3d3a-4596-a3bc-dad00e67656f", // EFI_IMAGE_SECURITY_DATABASE (db, dbx)
+    "4a67b082-0a4c-41cf-b6c7-440b29bb8c4f", // systemd-boot loader variables
+    "c12a7328-f81f-11d2-ba4b-00a0c93ec93b", // GPT EFI system partition
+    "bc13c2ff-59e6-4262-a352-b275fd6f7172", // GPT XBOOTLDR partition
+    "0fc63daf-8483-4772-8e79-3d69d8477de4", // GPT Linux filesystem
+    "4f68bce3-e8cd-4db1-96e7-fbcaf984b709", // GPT root partition (x86-64)
+    "00000000-0000-0000-0000-000000000000", // nil
+];
+
+/// systemd unit types: `name@instance.<type>` is a unit, not an e-mail address.
+const UNIT_SUFFIXES: &[&str] =
+    &["service", "socket", "target", "timer", "mount", "automount", "path", "slice", "scope", "device", "swap"];
+
+/// Names that contain a secret-looking word but hold public identifiers the checks compare:
+/// `sig_key` (modinfo) is matched against the enrolled MOK's Subject Key Identifier.
+const PUBLIC_NAMES: &[&str] = &["SIG_KEY", "SIG_HASHALGO", "API_KEY_SET"];
+
+/// What a redaction removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// API keys, tokens, passwords, credentials (values of secret-named variables too).
+    Secret,
+    /// The host's own names and domain.
+    Hostname,
+    /// Login names of real users (passwd uid >= 1000, the target user).
+    User,
+    /// Real names in passwd's GECOS field.
+    RealName,
+    /// E-mail addresses.
+    Email,
+    /// machine-id and boot id.
+    MachineId,
+    /// Serial numbers and asset tags (DMI, disks, "Serial Number:" lines).
+    Serial,
+    /// UUIDs (DMI product UUID, file systems, boot ids).
+    Uuid,
+    /// MAC addresses.
+    Mac,
+    /// IPv4 addresses (not loopback, unspecified or documentation ranges).
+    Ipv4,
+    /// IPv6 addresses (not loopback or unspecified).
+    Ipv6,
+}
+
+impl Kind {
+    /// Every kind, in report order.
+    pub const ALL: &'static [Kind] = &[
+        Kind::Secret,
+        Kind::Hostname,
+        Kind::User,
+        Kind::RealName,
+        Kind::Email,
+        Kind::MachineId,
+        Kind::Serial,
+        Kind::Uuid,
+        Kind::Mac,
+        Kind::Ipv4,
+        Kind::Ipv6,
+    ];
+
+    /// What it is, for a manifest.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Kind::Secret => "API keys, tokens, passwords (values of *KEY*/*TOKEN*/*SECRET*/*PASSWORD*…)",
+            Kind::Hostname => "host and domain names",
+            Kind::User => "user names (replaced consistently: user1, user2…)",
+            Kind::RealName => "real names (passwd GECOS)",
+            Kind::Email => "e-mail addresses",
+            Kind::MachineId => "machine and boot ids",
+            Kind::Serial => "serial numbers and asset tags (DMI, disks)",
+            Kind::Uuid => "UUIDs (DMI, file systems, boot ids)",
+            Kind::Mac => "MAC addresses",
+            Kind::Ipv4 => "IPv4 addresses",
+            Kind::Ipv6 => "IPv6 addresses",
+        }
+    }
+}
+
+/// How many values of one kind a redactor removed, and how many distinct ones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Count {
+    /// What was removed.
+    pub kind: Kind,
+    /// Replacements made.
+    pub occurrences: usize,
+    /// Distinct values replaced.
+    pub distinct: usize,
+}
+
+/// What identifies one host, collected before anything is redacted.
+#[derive(Debug, Clone, Default)]
+pub struct Identifiers {
+    /// The host's names (`etc/hostname`, the kernel's, `uname -n`).
+    pub hostnames: Vec<String>,
+    /// Real users, in the order their replacements are numbered.
+    pub users: Vec<String>,
+    /// Other names of a user (a home directory named differently): (alias, user).
+    pub aliases: Vec<(String, String)>,
+    /// machine-id and boot id (hex, dashes removed).
+    pub machine_ids: Vec<String>,
+    /// DMI serials, product UUID and asset tags.
+    pub serials: Vec<String>,
+    /// MAC addresses of the network interfaces.
+    pub macs: Vec<String>,
+    /// Words never treated as host names (the distro's `ID`, `ID_LIKE`).
+    pub generic: Vec<String>,
+}
+
+impl Identifiers {
+    /// Collects the identifiers of the host under `root`: host names from `etc/hostname`,
+    /// `proc/sys/kernel/hostname`, `etc/machine-info` and (live) `uname -n`; regular users
+    /// (uid 1000-59999) from `etc/passwd` in uid order, with their home directories' names,
+    /// plus the target user and (live) the invoking user when they are not system accounts;
+    /// machine and boot ids; DMI serials, product UUID and asset tags; interface MACs.
+    /// Unreadable files are skipped: a missing identifier only means nothing to hide.
+    pub fn probe(root: &Root, target_user: Option<&str>) -> Self {
+        let read = |rel: &str| root.read_optional(rel).ok().flatten().unwrap_or_default();
+        let first_line = |rel: &str| {
+            read(rel).lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string)
+        };
+        let mut ids = Identifiers::default();
+        ids.hostnames.extend(["etc/hostname", "proc/sys/kernel/hostname"].iter().filter_map(|r| first_line(r)));
+        let machine_info = crate::parse::shellvars::parse_env_lenient(&read("etc/machine-info"));
+        ids.hostnames.extend(machine_info.into_iter().filter(|(k, _)| k == "PRETTY_HOSTNAME").map(|(_, v)| v));
+        let live = root.mode() == RootMode::Live;
+        if live && let Ok(u) = nix::sys::utsname::uname() {
+            ids.hostnames.push(u.nodename().to_string_lossy().into_owned());
+        }
+
+        let mut passwd = parse_passwd(&read("etc/passwd"));
+        passwd.sort_by(|a, b| a.uid.cmp(&b.uid).then_with(|| a.name.cmp(&b.name)));
+        for p in passwd.iter().filter(|p| (1000..60000).contains(&p.uid)) {
+            ids.users.push(p.name.clone());
+            let home = p.home.trim_end_matches('/');
+            if let Some((dir, base)) = home.rsplit_once('/')
+                && matches!(dir, "/home" | "/var/home" | "/Users")
+                && base != p.name
+                && !base.is_empty()
+            {
+                ids.aliases.push((base.to_string(), p.name.clone()));
+            }
+        }
+        // Names the tool acts for that passwd may not list (LDAP/SSSD users); a system
+        // account (uid < 1000) is no person, and replacing e.g. `lemonade` would break the unit.
+        let mut others: Vec<String> = target_user.map(str::to_string).into_iter().collect();
+        if live {
+            others.extend(["SUDO_USER", "USER", "LOGNAME"].iter().filter_map(|k| std::env::var(k).ok()));
+        }
+        for u in others {
+            if !u.is_empty() && u != "root" && !passwd.iter().any(|p| p.name == u) && !ids.users.contains(&u) {
+                ids.users.push(u);
+            }
+        }
+
+        for rel in ["etc/machine-id", "var/lib/dbus/machine-id", "proc/sys/kernel/random/boot_id"] {
+            if let Some(id) = first_line(rel) {
+                ids.machine_ids.push(id.replace('-', ""));
+            }
+        }
+        // drivers/firmware/dmi-id.c: product_serial, board_serial, chassis_serial,
+        // product_uuid, chassis_asset_tag (board_asset_tag too); root-only on a live host.
+        let dmi_ids = |a: &String| ["serial", "uuid", "asset_tag"].iter().any(|k| a.contains(k));
+        for attr in root.list_dir(DMI_DIR).unwrap_or_default().iter().filter(|a| dmi_ids(a)) {
+            ids.serials.extend(first_line(&format!("{DMI_DIR}/{attr}")));
+        }
+        for iface in root.list_dir("sys/class/net").unwrap_or_default() {
+            ids.macs.extend(first_line(&format!("sys/class/net/{iface}/address")));
+        }
+        let os = read("etc/os-release") + "\n" + &read("usr/lib/os-release");
+        ids.generic = crate::parse::shellvars::parse_env_lenient(&os)
+            .into_iter()
+            .filter(|(k, _)| k == "ID" || k == "ID_LIKE")
+            .flat_map(|(_, v)| v.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+            .collect();
+        ids
+    }
+}
+
+/// One fixed replacement.
+#[derive(Debug, Clone)]
+struct Replace {
+    to: String,
+    kind: Kind,
+}
+
+/// Numbered replacements and tallies, shared by every text one redactor sees.
+#[derive(Debug, Default)]
+struct State {
+    /// UUID (lowercase) -> placeholder.
+    uuids: BTreeMap<String, String>,
+    /// Address -> documentation address.
+    ipv4: BTreeMap<String, String>,
+    ipv6: BTreeMap<String, String>,
+    /// Per kind: replacements made, distinct values (lowercase; in memory only).
+    tally: BTreeMap<Kind, (usize, BTreeSet<String>)>,
+}
+
+/// Redacts texts for one host. The same redactor must see every text of one capture or
+/// bundle, so that replacements agree across files.
+#[derive(Debug, Default)]
+pub struct Redactor {
+    /// Whole-word replacements (host names, user names), longest first; ASCII case-insensitive.
+    words: Vec<(String, Replace)>,
+    /// Substring replacements (ids, serials, MACs without separators), keyed lowercase.
+    literals: BTreeMap<String, Replace>,
+    /// One case-insensitive alternation of every literal, longest first.
+    literal_re: Option<Regex>,
+    state: Mutex<State>,
+}
+
+impl Redactor {
+    /// A redactor for these identifiers. Generic names (`localhost`, the distro ids in
+    /// `generic`) are never treated as host names: replacing `fedora` would break `ID=fedora`.
+    pub fn new(ids: &Identifiers) -> Self {
+        let is_generic = |h: &str| {
+            GENERIC_HOSTNAMES.iter().any(|g| g.eq_ignore_ascii_case(h))
+                || ids.generic.iter().any(|g| g.eq_ignore_ascii_case(h))
+        };
+        let mut words: Vec<(String, Replace)> = Vec::new();
+        let add = |words: &mut Vec<(String, Replace)>, from: &str, to: &str, kind: Kind| {
+            if !from.is_empty() && !words.iter().any(|(w, _)| w.eq_ignore_ascii_case(from)) {
+                words.push((from.to_string(), Replace { to: to.to_string(), kind }));
+            }
+        };
+        for h in &ids.hostnames {
+            let h = h.trim().trim_end_matches('.');
+            if h.is_empty() || is_generic(h) {
+                continue;
+            }
+            add(&mut words, h, HOST, Kind::Hostname);
+            if let Some((short, domain)) = h.split_once('.') {
+                if !is_generic(short) {
+                    add(&mut words, short, HOST, Kind::Hostname);
+                }
+                // A single label (`lan`, `home`) is too common a word to hide everywhere.
+                if domain.contains('.') && !is_generic(domain) {
+                    add(&mut words, domain, DOMAIN, Kind::Hostname);
+                }
+            }
+        }
+        let mut numbered: Vec<(String, String)> = Vec::new();
+        for u in &ids.users {
+            let u = u.trim();
+            if u.is_empty() || u == "root" || numbered.iter().any(|(n, _)| n == u) {
+                continue;
+            }
+            let to = format!("user{}", numbered.len() + 1);
+            numbered.push((u.to_string(), to.clone()));
+            add(&mut words, u, &to, Kind::User);
+        }
+        for (alias, user) in &ids.aliases {
+            if let Some((_, to)) = numbered.iter().find(|(n, _)| n == user) {
+                add(&mut words, alias, to, Kind::User);
+            }
+        }
+        words.sort_by_key(|w| std::cmp::Reverse(w.0.len()));
+
+        let mut literals = BTreeMap::new();
+        for m in &ids.machine_ids {
+            let m = m.trim();
+            if m.len() >= 16 && m.chars().all(|c| c.is_ascii_hexdigit()) {
+                let r = Replace { to: "0".repeat(m.len()), kind: Kind::MachineId };
+                literals.insert(m.to_ascii_lowercase(), r);
+            }
+        }
+        for s in &ids.serials {
+            let s = s.trim();
+            let lower = s.to_ascii_lowercase();
+            let uniform = s.chars().all(|c| s.starts_with(c));
+            if s.len() >= 5 && !uniform && !GENERIC_DMI.contains(&lower.as_str()) && !is_uuid(s) {
+                literals.insert(lower, Replace { to: SERIAL.to_string(), kind: Kind::Serial });
+            }
+        }
+        for m in &ids.macs {
+            let hex: String = m.chars().filter(|c| c.is_ascii_hexdigit()).collect();
+            if hex.len() == 12 && hex.chars().any(|c| c != '0') && !hex.eq_ignore_ascii_case("ffffffffffff") {
+                literals.insert(hex.to_ascii_lowercase(), Replace { to: "020000000000".into(), kind: Kind::Mac });
+                literals.insert(m.trim().to_ascii_lowercase(), Replace { to: MAC.into(), kind: Kind::Mac });
+            }
+        }
+        let literal_re = (!literals.is_empty()).then(|| {
+            let mut keys: Vec<&String> = literals.keys().collect();
+            keys.sort_by_key(|k| std::cmp::Reverse(k.len()));
+            let alt: Vec<String> = keys.iter().map(|k| regex::escape(k)).collect();
+            // Escaped literals always form a valid pattern.
+            Regex::new(&format!("(?i){}", alt.join("|"))).expect("escaped literals")
+        });
+        Redactor { words, literals, literal_re, state: Mutex::new(State::default()) }
+    }
+
+    /// The redactor for the host under `root` (see [`Identifiers::probe`]).
+    pub fn for_root(root: &Root, target_user: Option<&str>) -> Self {
+        Redactor::new(&Identifiers::probe(root, target_user))
+    }
+
+    /// Redacts one text, erring on the side of removing:
+    /// - machine/boot ids -> zeros; DMI serials and asset tags -> `REDACTED`, wherever they are;
+    /// - values of variables whose name looks secret (see [`is_secret_name`]; shell, env
+    ///   files, systemd `Environment=`, JSON, YAML and HTTP headers), bearer/basic
+    ///   credentials, credentials in URLs, and tokens by shape (`sk-…`, `hf_…`, `ghp_…`, JWTs,
+    ///   AWS key ids) -> `<redacted>`;
+    /// - e-mail addresses -> [`EMAIL`];
+    /// - serial numbers (`Serial Number:`, `serial=`, `ID_SERIAL…`, disk ids such as
+    ///   `ata-…_SERIAL`, `wwn-0x…`) -> `REDACTED`;
+    /// - UUIDs other than well-known GUIDs -> numbered placeholders;
+    /// - MAC addresses -> [`MAC`];
+    /// - IPv4 addresses other than loopback, unspecified, multicast and documentation ranges
+    ///   -> numbered documentation addresses (`192.0.2.N`); dotted versions such as firmware
+    ///   `1.1.2.65` or `255.0.11.71` survive (see [`Redactor::ipv4`]);
+    /// - IPv6 addresses other than `::1` and `::` -> `2001:db8::N`;
+    /// - host names -> [`HOST`], their domain -> [`DOMAIN`], users -> `user1`, `user2`…
+    pub fn text(&self, text: &str) -> String {
+        let s = self.literals(text);
+        let s = self.assignments(&s);
+        let s = self.secret_patterns(&s);
+        let s = self.replace_all(&EMAIL_RE, &s, |r, c| {
+            let m = &c[0];
+            // `user@1000.service`, `getty@tty1.service`: systemd template instances.
+            let unit = m.rsplit_once('.').is_some_and(|(_, t)| UNIT_SUFFIXES.contains(&t));
+            if m.eq_ignore_ascii_case(EMAIL) || unit {
+                return m.to_string();
+            }
+            r.note(Kind::Email, m);
+            EMAIL.to_string()
+        });
+        let s = self.serials(&s);
+        let s = self.uuids(&s);
+        let s = self.macs(&s);
+        let s = self.ipv4(&s);
+        let s = self.ipv6(&s);
+        self.words(&s)
+    }
+
+    /// `etc/passwd`: the GECOS field (real names, phone numbers) of regular users is emptied,
+    /// then the whole text is redacted like any other.
+    pub fn passwd(&self, text: &str) -> String {
+        let lines: Vec<String> = text
+            .lines()
+            .map(|l| {
+                let mut f: Vec<&str> = l.split(':').collect();
+                let regular = f.len() == 7 && f[2].parse::<u32>().is_ok_and(|u| (1000..60000).contains(&u));
+                if regular && !f[4].is_empty() {
+                    self.note(Kind::RealName, f[4]);
+                    f[4] = "";
+                }
+                f.join(":")
+            })
+            .collect();
+        let mut joined = lines.join("\n");
+        if text.ends_with('\n') {
+            joined.push('\n');
+        }
+        self.text(&joined)
+    }
+
+    /// Redacts a JSON value in place: every string and key through [`Redactor::text`], the
+    /// values of secret-named keys, and the value of `["NAME", "value"]` pairs (how Facts
+    /// serialise environments) whose name looks secret. The result is always valid JSON.
+    pub fn json(&self, v: &mut serde_json::Value) {
+        use serde_json::Value;
+        match v {
+            Value::String(s) => *s = self.text(s),
+            Value::Array(a) => {
+                if let [Value::String(name), Value::String(value)] = a.as_mut_slice()
+                    && ENV_NAME.is_match(name)
+                    && is_secret_name(name)
+                    && !value.is_empty()
+                    && value != SECRET
+                {
+                    self.note(Kind::Secret, value);
+                    *value = SECRET.to_string();
+                }
+                a.iter_mut().for_each(|x| self.json(x));
+            }
+            Value::Object(map) => {
+                let old = std::mem::take(map);
+                for (k, mut x) in old {
+                    match &x {
+                        Value::String(s) if is_secret_name(&k) && !s.is_empty() && s != SECRET => {
+                            self.note(Kind::Secret, s);
+                            x = Value::String(SECRET.to_string());
+                        }
+                        _ => self.json(&mut x),
+                    }
+                    map.insert(self.text(&k), x);
+                }
+            }
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
+    }
+
+    /// Replacements made so far, per kind (kinds with none left out).
+    pub fn counts(&self) -> Vec<Count> {
+        let st = self.lock();
+        Kind::ALL
+            .iter()
+            .filter_map(|k| st.tally.get(k).map(|(n, set)| Count { kind: *k, occurrences: *n, distinct: set.len() }))
+            .collect()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A poisoned lock only means another thread panicked mid-tally; the maps stay usable.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts one replaced value. Values stay in memory only, to count distinct ones.
+    fn note(&self, kind: Kind, value: &str) {
+        let mut st = self.lock();
+        let e = st.tally.entry(kind).or_default();
+        e.0 += 1;
+        e.1.insert(value.to_ascii_lowercase());
+    }
+
+    fn replace_all(&self, re: &Regex, text: &str, f: impl Fn(&Self, &Captures) -> String) -> String {
+        re.replace_all(text, |c: &Captures| f(self, c)).into_owned()
+    }
+
+    fn literals(&self, text: &str) -> String {
+        let Some(re) = &self.literal_re else { return text.to_string() };
+        let b = text.as_bytes();
+        re.replace_all(text, |c: &Captures| {
+            let m = c.get(0).expect("whole match");
+            let Some(r) = self.literals.get(&m.as_str().to_ascii_lowercase()) else {
+                return m.as_str().to_string();
+            };
+            // A serial is a token of its own: `12345` must not vanish from inside `6123456`.
+            let glued = |i: Option<usize>| i.and_then(|i| b.get(i)).is_some_and(|x| x.is_ascii_alphanumeric());
+            if r.kind == Kind::Serial && (glued(m.start().checked_sub(1)) || glued(Some(m.end()))) {
+                return m.as_str().to_string();
+            }
+            self.note(r.kind, m.as_str());
+            r.to.clone()
+        })
+        .into_owned()
+    }
+
+    /// `NAME=value` where NAME looks secret: the value (quoted or bare) becomes `<redacted>`.
+    /// Names are found anywhere, including inside quoted systemd `Environment="A=1" "B_KEY=x"`
+    /// words, because only the name and `=` are matched, never the value.
+    fn assignments(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut pos = 0;
+        for m in ASSIGN.find_iter(text) {
+            if m.start() < pos {
+                continue;
+            }
+            let name = m.as_str().trim_end_matches('=').trim_end();
+            if !is_secret_name(name) {
+                continue;
+            }
+            let rest = &text[m.end()..];
+            let vlen = match rest.chars().next() {
+                Some(q @ ('"' | '\'')) => {
+                    rest[1..].find(q).map(|i| i + 2).unwrap_or(rest.find('\n').unwrap_or(rest.len()))
+                }
+                _ => {
+                    rest.find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ';' | '&')).unwrap_or(rest.len())
+                }
+            };
+            let v = &rest[..vlen];
+            let inner = v.trim_matches(|c| c == '"' || c == '\'');
+            if vlen == 0 || inner.is_empty() || inner == SECRET {
+                continue;
+            }
+            self.note(Kind::Secret, inner);
+            out.push_str(&text[pos..m.end()]);
+            match v.chars().next() {
+                Some(q @ ('"' | '\'')) if v.len() >= 2 && v.ends_with(q) => {
+                    out.push(q);
+                    out.push_str(SECRET);
+                    out.push(q);
+                }
+                _ => out.push_str(SECRET),
+            }
+            pos = m.end() + vlen;
+        }
+        out.push_str(&text[pos..]);
+        out
+    }
+
+    /// Secrets found by their key in JSON, YAML and HTTP headers, or by their shape.
+    fn secret_patterns(&self, text: &str) -> String {
+        let keep_quotes = |r: &Self, c: &Captures| {
+            let (name, v) = (&c[2], &c[3]);
+            let (q, inner) = match v.chars().next() {
+                Some(q @ ('"' | '\'')) if v.len() >= 2 => (q.to_string(), &v[1..v.len() - 1]),
+                _ => (String::new(), v),
+            };
+            if !is_secret_name(name) || inner.is_empty() || inner == SECRET {
+                return c[0].to_string();
+            }
+            r.note(Kind::Secret, inner);
+            format!("{}{q}{SECRET}{q}", &c[1])
+        };
+        let s = self.replace_all(&JSON_SECRET, text, |r, c| keep_quotes(r, c));
+        let s = self.replace_all(&YAML_SECRET, &s, |r, c| keep_quotes(r, c));
+        let s = self.replace_all(&HEADER_SECRET, &s, |r, c| {
+            r.note(Kind::Secret, &c[2]);
+            format!("{}{SECRET}", &c[1])
+        });
+        let s = self.replace_all(&BEARER, &s, |r, c| {
+            if &c[2] == SECRET {
+                return c[0].to_string();
+            }
+            r.note(Kind::Secret, &c[2]);
+            format!("{}{SECRET}", &c[1])
+        });
+        let s = self.replace_all(&URL_CREDENTIALS, &s, |r, c| {
+            r.note(Kind::Secret, &c[2]);
+            format!("{}{SECRET}@", &c[1])
+        });
+        self.replace_all(&TOKEN_SHAPES, &s, |r, c| {
+            r.note(Kind::Secret, &c[0]);
+            SECRET.to_string()
+        })
+    }
+
+    fn serials(&self, text: &str) -> String {
+        let s = self.replace_all(&SERIAL_RE, text, |r, c| {
+            let whole = c.get(0).expect("whole match");
+            let key =
+                c[1].trim_end_matches(|ch: char| ch.is_whitespace() || ch == ':' || ch == '"').to_ascii_lowercase();
+            let quoted_key = whole.start() > 0 && text.as_bytes()[whole.start() - 1] == b'"';
+            // A bare `Serial:` is the kernel's serial-port driver line ("Serial: 8250/16550
+            // driver"); serial numbers come qualified (`Serial Number:`, `product_serial:`),
+            // as `serial=`, or as a JSON key.
+            if key == "serial" && c[1].contains(':') && !quoted_key {
+                return whole.as_str().to_string();
+            }
+            let v = &c[2];
+            let q = if v.starts_with('"') || v.starts_with('\'') { &v[..1] } else { "" };
+            let inner = v.trim_matches(|ch| ch == '"' || ch == '\'');
+            if inner == SERIAL || inner.is_empty() {
+                return whole.as_str().to_string();
+            }
+            r.note(Kind::Serial, inner);
+            format!("{}{q}{SERIAL}{q}", &c[1])
+        });
+        let s = self.replace_all(&DISK_ID, &s, |r, c| {
+            if &c[2] == SERIAL {
+                return c[0].to_string();
+            }
+            r.note(Kind::Serial, &c[2]);
+            format!("{}{SERIAL}", &c[1])
+        });
+        self.replace_all(&WWN, &s, |r, c| {
+            if &c[2] == SERIAL {
+                return c[0].to_string();
+            }
+            r.note(Kind::Serial, &c[2]);
+            format!("{}{SERIAL}", &c[1])
+        })
+    }
+
+    /// UUIDs become numbered placeholders, the same UUID always the same placeholder (a
+    /// `root=UUID=` in the running cmdline still equals the one in the boot entries).
+    fn uuids(&self, text: &str) -> String {
+        self.replace_all(&UUID_RE, text, |r, c| {
+            let u = c[0].to_ascii_lowercase();
+            if u.starts_with(UUID_PREFIX) || PUBLIC_GUIDS.contains(&u.as_str()) {
+                return c[0].to_string();
+            }
+            r.note(Kind::Uuid, &u);
+            let mut st = r.lock();
+            let n = st.uuids.len() + 1;
+            st.uuids.entry(u).or_insert_with(|| format!("{UUID_PREFIX}{n:012}")).clone()
+        })
+    }
+
+    /// Six hex octets separated by `:` or `-`, standing alone: longer runs (module signature
+    /// `sig_key`s, Subject Key Identifiers) and PCI addresses are left alone.
+    fn macs(&self, text: &str) -> String {
+        let b = text.as_bytes();
+        self.replace_all(&HEX_RUN, text, |r, c| {
+            let m = c.get(0).expect("whole match");
+            let s = m.as_str();
+            let sep = s.as_bytes()[2];
+            let uniform = s.bytes().skip(2).step_by(3).all(|x| x == sep);
+            let before = m.start().checked_sub(1).map(|i| b[i]);
+            let after = b.get(m.end()).copied();
+            let glued = |x: Option<u8>| x.is_some_and(|x| x.is_ascii_hexdigit() || x == b':');
+            if s.len() == 17 && uniform && !glued(before) && !glued(after) && s != MAC {
+                r.note(Kind::Mac, s);
+                MAC.to_string()
+            } else {
+                s.to_string()
+            }
+        })
+    }
+
+    /// IPv4 addresses, told apart from dotted versions: four octets <= 255, not glued to a
+    /// word or another dot-number (`npu.sbin.1.1.2.65`, `v1.2.3.4`, `1.2.3.4.5`), first
+    /// octet not 0, 127 or >= 224 (firmware versions start with 1 or 255; those are no
+    /// unicast addresses anyway), first octet 1 only in a URL or with a port or prefix, and
+    /// not right after `Release`/`version`/`fw` unless it is in a URL or has a port.
+    fn ipv4(&self, text: &str) -> String {
+        let b = text.as_bytes();
+        self.replace_all(&IPV4_RE, text, |r, c| {
+            let m = c.get(0).expect("whole match");
+            let keep = m.as_str().to_string();
+            let octets: Vec<u32> = (1..=4).filter_map(|i| c[i].parse().ok()).collect();
+            if octets.len() != 4 || octets.iter().any(|o| *o > 255) {
+                return keep;
+            }
+            let doc = matches!(octets[..3], [192, 0, 2] | [198, 51, 100] | [203, 0, 113]);
+            if matches!(octets[0], 0 | 127) || octets[0] >= 224 || doc {
+                return keep;
+            }
+            let before = m.start().checked_sub(1).map(|i| b[i]);
+            let after = b.get(m.end()).copied();
+            let after2 = b.get(m.end() + 1).copied();
+            if before.is_some_and(|x| x.is_ascii_alphanumeric() || x == b'.' || x == b'_')
+                || (after == Some(b'.') && after2.is_some_and(|x| x.is_ascii_digit()))
+            {
+                return keep;
+            }
+            let line_start = text[..m.start()].rfind('\n').map(|i| i + 1).unwrap_or(0);
+            let ctx_start = m.start().saturating_sub(24).max(line_start);
+            let ctx = text.get(ctx_start..m.start()).unwrap_or("").to_ascii_lowercase();
+            let networky = ctx.ends_with("//") || ctx.ends_with('@') || after == Some(b':') || after == Some(b'/');
+            let versiony = ["release", "version", "fw", "firmware", "ver "].iter().any(|k| ctx.contains(k));
+            if (versiony || octets[0] == 1) && !networky {
+                return keep;
+            }
+            r.note(Kind::Ipv4, &keep);
+            let mut st = r.lock();
+            let n = st.ipv4.len() + 1;
+            st.ipv4.entry(keep).or_insert_with(|| documentation_ipv4(n)).clone()
+        })
+    }
+
+    /// IPv6 addresses: runs of hex digits, colons and dots that parse as an address, not
+    /// glued to a word (`amdxdna::aie2` is no address; timestamps and MACs do not parse).
+    fn ipv6(&self, text: &str) -> String {
+        let b = text.as_bytes();
+        self.replace_all(&IPV6_RUN, text, |r, c| {
+            let m = c.get(0).expect("whole match");
+            let whole = m.as_str();
+            let glued = |x: Option<&u8>| x.is_some_and(|x| x.is_ascii_alphanumeric() || *x == b'_');
+            if whole.matches(':').count() < 2
+                || glued(m.start().checked_sub(1).and_then(|i| b.get(i)))
+                || glued(b.get(m.end()))
+            {
+                return whole.to_string();
+            }
+            // Trailing punctuation (`fe80::1.` ending a sentence, `addr fe80::1:`) is not
+            // part of the address, unless the address ends in `::`.
+            let trimmed = whole.trim_end_matches(['.', ':']);
+            let Some((cand, addr)) =
+                [whole, trimmed].into_iter().find_map(|c| c.parse::<Ipv6Addr>().ok().map(|a| (c, a)))
+            else {
+                return whole.to_string();
+            };
+            let seg = addr.segments();
+            if addr.is_loopback() || addr.is_unspecified() || (seg[0] == 0x2001 && seg[1] == 0x0db8) {
+                return whole.to_string();
+            }
+            r.note(Kind::Ipv6, cand);
+            let mut st = r.lock();
+            let n = st.ipv6.len() + 1;
+            let to = st.ipv6.entry(addr.to_string()).or_insert_with(|| format!("2001:db8::{n:x}")).clone();
+            format!("{to}{}", &whole[cand.len()..])
+        })
+    }
+
+    /// Replaces whole words (ASCII case-insensitive) in one left-to-right pass, so a
+    /// replacement is never itself replaced (`bob` -> `user1` while `user1` -> `user2`).
+    fn words(&self, text: &str) -> String {
+        if self.words.is_empty() {
+            return text.to_string();
+        }
+        let b = text.as_bytes();
+        let mut out: Vec<u8> = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            let at_start = i == 0 || !is_word_byte(b[i - 1]);
+            if at_start {
+                let hit = self.words.iter().find(|(w, _)| {
+                    let w = w.as_bytes();
+                    b.len() >= i + w.len()
+                        && b[i..i + w.len()].eq_ignore_ascii_case(w)
+                        && b.get(i + w.len()).is_none_or(|x| !is_word_byte(*x))
+                });
+                if let Some((w, r)) = hit {
+                    self.note(r.kind, w);
+                    out.extend_from_slice(r.to.as_bytes());
+                    i += w.len();
+                    continue;
+                }
+            }
+            out.push(b[i]);
+            i += 1;
+        }
+        // Matches start and end on character boundaries (they follow a non-word byte and are
+        // whole UTF-8 strings), so this never fails; stay total anyway.
+        String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    }
+}
+
+/// Whether a variable, key or header name looks like it holds a secret. Broad on purpose:
+/// it contains KEY, TOKEN, SECRET, PASSWORD, PASSWD, PASSPHRASE, CREDENTIAL, AUTHORIZATION,
+/// COOKIE or BEARER, or one of its `_`/`-`/`.`-separated parts is PASS, PWD, PW, AUTH, CRED,
+/// CREDS or SESSION. Public key identifiers the checks compare (`sig_key`) are exempt.
+pub fn is_secret_name(name: &str) -> bool {
+    let up = name.trim().to_ascii_uppercase().replace('-', "_");
+    if PUBLIC_NAMES.contains(&up.as_str()) {
+        return false;
+    }
+    const PARTS: &[&str] = &[
+        "KEY",
+        "TOKEN",
+        "SECRET",
+        "PASSWORD",
+        "PASSWD",
+        "PASSPHRASE",
+        "CREDENTIAL",
+        "AUTHORIZATION",
+        "COOKIE",
+        "BEARER",
+    ];
+    const WORDS: &[&str] = &["PASS", "PWD", "PW", "AUTH", "CRED", "CREDS", "SESSION"];
+    PARTS.iter().any(|p| up.contains(p)) || up.split(['_', '.']).any(|w| WORDS.contains(&w))
+}
+
+/// The n-th (1-based) documentation address: 192.0.2.0/24, then 198.51.100.0/24, then
+/// 203.0.113.0/24 (RFC 5737); past 762 addresses the last one repeats.
+fn documentation_ipv4(n: usize) -> String {
+    match n {
+        0..=254 => format!("192.0.2.{}", n.max(1)),
+        255..=508 => format!("198.51.100.{}", n - 254),
+        _ => format!("203.0.113.{}", (n - 508).min(254)),
+    }
+}
+
+fn is_uuid(s: &str) -> bool {
+    UUID_RE.find(s).is_some_and(|m| m.as_str().len() == s.len())
+}
+
+/// Characters that continue a name: a match must not be glued to them on either side.
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+}
+
+fn re(pattern: &str) -> Regex {
+    // The patterns are literals of this file, exercised by the tests below.
+    Regex::new(pattern).expect("static regex")
+}
+
+static ASSIGN: LazyLock<Regex> = LazyLock::new(|| re(r"[A-Za-z_][A-Za-z0-9_]*\s*="));
+/// An environment variable's name (Facts' `["NAME", "value"]` pairs; not `libkeyutils.so.1`).
+static ENV_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"^[A-Za-z_][A-Za-z0-9_]*$"));
+/// `"name": "value"` (JSON); the name is judged by [`is_secret_name`].
+static JSON_SECRET: LazyLock<Regex> = LazyLock::new(|| re(r#"("([A-Za-z0-9_.-]*)"\s*:\s*)("[^"\n]*")"#));
+/// `name: value` at the start of a line (YAML, config files), unquoted names only (quoted
+/// ones are JSON above); the value keeps its quotes.
+static YAML_SECRET: LazyLock<Regex> =
+    LazyLock::new(|| re(r#"(?m)^(\s*-?\s*([A-Za-z0-9_.-]+)\s*:[ \t]+)("[^"\n]*"|'[^'\n]*'|[^\s"'#][^\n#]*)"#));
+/// HTTP headers that carry credentials, anywhere (`curl -H "Authorization: …"`).
+static HEADER_SECRET: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r#"(?i)(\b(?:proxy-)?authorization\s*:\s*|\bx-api-key\s*:\s*|\bx-auth-token\s*:\s*|\bcookie\s*:\s*)([^\s"'<][^"'\r\n]*)"#,
+    )
+});
+/// `Bearer …` anywhere; `Basic …` only capitalised (lowercase "basic" is prose).
+static BEARER: LazyLock<Regex> = LazyLock::new(|| re(r"(\b(?:[Bb]earer|BEARER|Basic)\s+)([A-Za-z0-9._~+/=-]{8,})"));
+static URL_CREDENTIALS: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?i)(\b[a-z][a-z0-9+.-]*://)([^/\s:@<>]+:[^/\s@<>]+)@"));
+/// API tokens by shape: OpenAI-style `sk-`, HuggingFace `hf_`, GitHub `ghp_`…/`github_pat_`,
+/// GitLab `glpat-`, Slack `xox?-`, AWS access key ids, JWTs.
+static TOKEN_SHAPES: LazyLock<Regex> = LazyLock::new(|| {
+    re(concat!(
+        r"\b(?:sk|pk|ghp|gho|ghs|ghu|ghr|hf|glpat|xox[abprs])[-_][A-Za-z0-9_-]{8,}",
+        r"|\bgithub_pat_[A-Za-z0-9_]{20,}",
+        r"|\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",
+        r"|\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*",
+    ))
+});
+static EMAIL_RE: LazyLock<Regex> =
+    LazyLock::new(|| re(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"));
+static SERIAL_RE: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r#"(?i)(\b[a-z_]*(?:serial|asset[ _-]?tag)(?:[ _-]?(?:number|no|num|short))*"?\s*[:=]\s*)("[^"\n]*"|'[^'\n]*'|[^\s,;"']+)"#,
+    )
+});
+static DISK_ID: LazyLock<Regex> =
+    LazyLock::new(|| re(r"\b((?:ata|nvme|scsi-[0-9a-z]+|usb|mmc|virtio)-[A-Za-z0-9_.:-]*_)([A-Za-z0-9]+)"));
+static WWN: LazyLock<Regex> = LazyLock::new(|| re(r"\b(wwn-0x|nvme-eui\.)([0-9A-Fa-f]+)"));
+static UUID_RE: LazyLock<Regex> =
+    LazyLock::new(|| re(r"\b[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\b"));
+static HEX_RUN: LazyLock<Regex> = LazyLock::new(|| re(r"[0-9A-Fa-f]{2}(?:[:-][0-9A-Fa-f]{2})+"));
+static IPV4_RE: LazyLock<Regex> = LazyLock::new(|| re(r"\b(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\b"));
+static IPV6_RUN: LazyLock<Regex> = LazyLock::new(|| re(r"[0-9A-Fa-f:][0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*"));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids() -> Identifiers {
+        Identifiers {
+            hostnames: vec!["strix-lab-07.corp.example.com".into()],
+            users: vec!["alice.nguyen".into(), "bob".into()],
+            aliases: vec![("anguyen".into(), "alice.nguyen".into())],
+            machine_ids: vec!["200eb11b39b7df6bcbbdd3b41e27fd0b".into()],
+            serials: vec!["PF4ABC1234".into(), "To be filled by O.E.M.".into(), "0000".into()],
+            macs: vec!["3c:7c:3f:1a:2b:4d".into()],
+            generic: vec!["fedora".into()],
+        }
+    }
+
+    fn red() -> Redactor {
+        Redactor::new(&ids())
+    }
+
+    /// (input, expected output) through one fresh redactor each.
+    fn table(rows: &[(&str, &str)]) {
+        for (input, want) in rows {
+            assert_eq!(red().text(input), *want, "input: {input}");
+        }
+    }
+
+    #[test]
+    fn secrets_by_name_in_env_files_units_json_yaml_and_headers() {
+        table(
+            &[
+                ("LEMONADE_API_KEY=sk-live-4f9c2a7e1b3d5f60a8c9e2d4b6f1a3c5\n", "LEMONADE_API_KEY=<redacted>\n"),
+                ("export HF_TOKEN='hf_AbCdEfGhIjKlMnOpQrSt'", "export HF_TOKEN='<redacted>'"),
+                ("DB_PASS=hunter2 SMTP_PW=\"x y\"", "DB_PASS=<redacted> SMTP_PW=\"<redacted>\""),
+                ("MY_SERVICE_SECRET=abc;LEMONADE_PORT=13305", "MY_SERVICE_SECRET=<redacted>;LEMONADE_PORT=13305"),
+                ("CLIENT_CREDENTIALS=a:b", "CLIENT_CREDENTIALS=<redacted>"),
+                ("LEMONADE_API_KEY=", "LEMONADE_API_KEY="),
+                (
+                    "Environment=\"LEMONADE_API_KEY=0123456789abcdef\" \"PATH=/opt/fastflowlm/bin:/usr/bin\"",
+                    "Environment=\"LEMONADE_API_KEY=<redacted>\" \"PATH=/opt/fastflowlm/bin:/usr/bin\"",
+                ),
+                (r#"{"api_key": "abc123", "version": "10.3.0"}"#, r#"{"api_key": "<redacted>", "version": "10.3.0"}"#),
+                (
+                    "hf_token: hf_abc\napi_key: 'k'\nport: 13305\n",
+                    "hf_token: <redacted>\napi_key: '<redacted>'\nport: 13305\n",
+                ),
+                ("curl -H \"Authorization: Token abc\" x", "curl -H \"Authorization: <redacted>\" x"),
+                ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig", "Authorization: <redacted>"),
+                (r#""Authorization": "Bearer abcdefgh12345""#, r#""Authorization": "<redacted>""#),
+                ("Proxy: Bearer abcdefgh12345", "Proxy: Bearer <redacted>"),
+                ("https://alice:s3cret@git.example.com/x", "https://<redacted>@git.example.com/x"),
+                // Not secrets: what the checks read.
+                ("sig_key: 5F:0A:3C:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11", ""),
+                ("iommu.passthrough=1 amd_iommu=off", "iommu.passthrough=1 amd_iommu=off"),
+                ("the basic functionality works", "the basic functionality works"),
+                ("LimitMEMLOCK=infinity", "LimitMEMLOCK=infinity"),
+            ]
+            .map(|(i, o)| (i, if o.is_empty() { i } else { o })),
+        );
+    }
+
+    #[test]
+    fn tokens_by_shape_anywhere() {
+        table(&[
+            ("key is sk-live-4f9c2a7e1b3d5f60 ok", "key is <redacted> ok"),
+            ("model hf_AbCdEfGhIjKlMnOpQrStUv", "model <redacted>"),
+            ("ghp_0123456789abcdefghij and glpat-0123456789abcdef", "<redacted> and <redacted>"),
+            ("id AKIAIOSFODNN7EXAMPLE", "id <redacted>"),
+            ("disk-by-id and task-manager", "disk-by-id and task-manager"),
+        ]);
+    }
+
+    #[test]
+    fn hosts_users_and_domains_map_consistently() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\nalice.nguyen:x:1000:1000:Alice Nguyen,Lab 3:/home/anguyen:/bin/bash\n\
+                      bob:x:1001:1001:Bob:/home/bob:/bin/zsh\nlemonade:x:975:975:Lemonade:/var/lib/lemonade:/sbin/nologin\n";
+        let r = red();
+        assert_eq!(
+            r.passwd(passwd),
+            "root:x:0:0:root:/root:/bin/bash\nuser1:x:1000:1000::/home/user1:/bin/bash\n\
+             user2:x:1001:1001::/home/user2:/bin/zsh\nlemonade:x:975:975:Lemonade:/var/lib/lemonade:/sbin/nologin\n"
+        );
+        table(&[
+            ("render:x:105:alice.nguyen,bob\nwheel:x:10:Alice.Nguyen", "render:x:105:user1,user2\nwheel:x:10:user1"),
+            ("Mar 25 strix-lab-07 kernel: x", "Mar 25 host.example kernel: x"),
+            ("strix-lab-07.corp.example.com strix-lab-07.local", "host.example host.example.local"),
+            ("search corp.example.com", "search domain.example"),
+            ("strix-lab-07-backup bobcat", "strix-lab-07-backup bobcat"),
+            ("ID=fedora\nNAME=\"Fedora Linux\"", "ID=fedora\nNAME=\"Fedora Linux\""),
+            ("mail alice.nguyen@corp.example.com", "mail user@example.invalid"),
+            ("unit user@.service", "unit user@.service"),
+            ("not for user@0.service or getty@tty1.service", "not for user@0.service or getty@tty1.service"),
+        ]);
+        let counts = r.counts();
+        assert!(counts.iter().any(|c| c.kind == Kind::RealName && c.occurrences == 2), "{counts:?}");
+        assert!(counts.iter().any(|c| c.kind == Kind::User && c.distinct == 3), "{counts:?}");
+    }
+
+    #[test]
+    fn ids_serials_and_uuids() {
+        table(&[
+            (
+                "saved_entry=200eb11b39b7df6bcbbdd3b41e27fd0b-6.19.10-200.fc43.x86_64",
+                "saved_entry=00000000000000000000000000000000-6.19.10-200.fc43.x86_64",
+            ),
+            ("amdxdna: board PF4ABC1234 ready", "amdxdna: board REDACTED ready"),
+            ("XPF4ABC12345", "XPF4ABC12345"),
+            ("To be filled by O.E.M.", "To be filled by O.E.M."),
+            ("Serial Number: PF4ABC12", "Serial Number: REDACTED"),
+            ("serial=XYZ-123 product_serial: 12345", "serial=REDACTED product_serial: REDACTED"),
+            ("Serial: 8250/16550 driver, 1 ports", "Serial: 8250/16550 driver, 1 ports"),
+            (r#"{"serial_number":"S5GX1"}"#, r#"{"serial_number":"REDACTED"}"#),
+            ("ID_SERIAL_SHORT=S6PTNX0T123456A", "ID_SERIAL_SHORT=REDACTED"),
+            ("Asset Tag: LAB-0042", "Asset Tag: REDACTED"),
+            (
+                "resume=/dev/disk/by-id/ata-Samsung_SSD_870_EVO_1TB_S6PTNX0T123456A-part3",
+                "resume=/dev/disk/by-id/ata-Samsung_SSD_870_EVO_1TB_REDACTED-part3",
+            ),
+            ("wwn-0x5002538e40a1b2c3", "wwn-0xREDACTED"),
+            (
+                "root=UUID=fcd988a4-a8f8-8c50-9a26-19ca4ac09c86 x FCD988A4-A8F8-8C50-9A26-19CA4AC09C86 y 3bd3c4f4-0000-1111-2222-333344445555",
+                "root=UUID=00000000-0000-4000-8000-000000000001 x 00000000-0000-4000-8000-000000000001 y 00000000-0000-4000-8000-000000000002",
+            ),
+            (
+                "sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c",
+                "sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c",
+            ),
+        ]);
+    }
+
+    #[test]
+    fn macs_and_addresses() {
+        table(&[
+            ("r8169 0000:03:00.0 enp3s0: MAC 3c:7c:3f:1a:2b:4d", "r8169 0000:03:00.0 enp3s0: MAC 02:00:00:00:00:00"),
+            ("wlan0: associated with 9C-53-22-AB-CD-EF", "wlan0: associated with 02:00:00:00:00:00"),
+            ("enx3c7c3f1a2b4d: renamed", "enx020000000000: renamed"),
+            ("amdxdna 0000:c6:00.1: [drm] *ERROR* aie2_hw_start", "amdxdna 0000:c6:00.1: [drm] *ERROR* aie2_hw_start"),
+            ("http://192.168.1.5:8000/api", "http://192.0.2.1:8000/api"),
+            ("inet 10.20.30.40/24 brd", "inet 192.0.2.1/24 brd"),
+            ("ip=172.16.0.9::172.16.0.1 again 172.16.0.9", "ip=192.0.2.1::192.0.2.2 again 192.0.2.1"),
+            ("dns http://1.1.1.1:53", "dns http://192.0.2.1:53"),
+            ("inet6 fe80::3e7c:3fff:fe1a:2b4d%enp3s0", "inet6 2001:db8::1%enp3s0"),
+            ("from 2a01:4f8:c0c:1234::1 to 2a01:4f8:c0c:1234::1.", "from 2001:db8::1 to 2001:db8::1."),
+            ("net 2a01:4f8::", "net 2001:db8::1"),
+            ("listen [::]:13305 and [::1]:8080", "listen [::]:13305 and [::1]:8080"),
+        ]);
+        for keep in [
+            "Release 1.1.2.65",
+            "255.0.11.71",
+            "npu.sbin.1.0.0.63.xz",
+            "fw_version: 2.0.0.5",
+            "version 10.3.0",
+            "flm 1.2.3.4 ready",
+            "http://127.0.0.1:13305/live",
+            "0.0.0.0:8080",
+            "192.0.2.7 is documentation",
+            "Mar 25 16:09:13 kernel",
+            "2026-04-28T06:14:03Z",
+            "amdxdna::aie2 and std::vector",
+            "sig 5F:0A:3C:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11",
+            "6.19.10-200.fc43.x86_64",
+            "amdgpu 0000:c5:00.0: amdgpu: Fetched VBIOS from VFCT",
+        ] {
+            assert_eq!(red().text(keep), keep);
+        }
+    }
+
+    #[test]
+    fn json_stays_json_and_loses_secret_values() {
+        let r = red();
+        let mut v = serde_json::json!({
+            "root": "/home/alice.nguyen/fixture",
+            "environment": [["PATH", "/usr/bin"], ["LEMONADE_ADMIN_PASS", "hunter2"], ["HF_TOKEN", ""]],
+            "ld_cache": [["libkeyutils.so.1", "/lib64/libkeyutils.so.1"]],
+            "api_key": "abc", "api_key_set": true, "sig_key": "5F:0A:3C:11",
+            "body": "{\"token\": \"t0k3n\"}", "strix-lab-07": 1,
+        });
+        r.json(&mut v);
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "root": "/home/user1/fixture",
+                "environment": [["PATH", "/usr/bin"], ["LEMONADE_ADMIN_PASS", "<redacted>"], ["HF_TOKEN", ""]],
+                "ld_cache": [["libkeyutils.so.1", "/lib64/libkeyutils.so.1"]],
+                "api_key": "<redacted>", "api_key_set": true, "sig_key": "5F:0A:3C:11",
+                "body": "{\"token\": \"<redacted>\"}", "host.example": 1,
+            })
+        );
+        let secret = r.counts().into_iter().find(|c| c.kind == Kind::Secret).unwrap();
+        assert_eq!((secret.occurrences, secret.distinct), (3, 3));
+    }
+
+    #[test]
+    fn a_second_pass_changes_nothing() {
+        let text = "LEMONADE_API_KEY=sk-live-4f9c2a7e1b3d5f60 strix-lab-07 alice.nguyen 3c:7c:3f:1a:2b:4d \
+                    http://192.168.1.5:8000 fe80::1:2 fcd988a4-a8f8-8c50-9a26-19ca4ac09c86 Serial Number: X1 a@b.org";
+        let once = red().text(text);
+        let r = Redactor::default();
+        assert_eq!(r.text(&once), once);
+        assert!(r.counts().is_empty(), "{:?}", r.counts());
+    }
+
+    #[test]
+    fn secret_names() {
+        for (name, secret) in [
+            ("LEMONADE_API_KEY", true),
+            ("HF_TOKEN", true),
+            ("HUGGING_FACE_HUB_TOKEN", true),
+            ("db-password", true),
+            ("SMTP_PASS", true),
+            ("X_AUTH", true),
+            ("session", true),
+            ("Authorization", true),
+            ("sig_key", false),
+            ("api_key_set", false),
+            ("passthrough", false),
+            ("author", false),
+            ("PATH", false),
+            ("LimitMEMLOCK", false),
+        ] {
+            assert_eq!(is_secret_name(name), secret, "{name}");
+        }
+    }
+
+    #[test]
+    fn identifiers_come_from_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = |rel: &str, text: &str| {
+            let p = dir.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        w("etc/hostname", "strix-lab-07.corp.example.com\n");
+        w(
+            "etc/passwd",
+            "root:x:0:0::/root:/bin/sh\nzed:x:1001:1001::/home/zed:/bin/sh\nann:x:1000:1000::/var/home/a:/bin/sh\n",
+        );
+        w("etc/machine-id", "200eb11b39b7df6bcbbdd3b41e27fd0b\n");
+        w("proc/sys/kernel/random/boot_id", "3bd3c4f4-0000-1111-2222-333344445555\n");
+        w("sys/class/dmi/id/product_serial", "PF4ABC1234\n");
+        w("sys/class/dmi/id/chassis_asset_tag", "LAB-0042\n");
+        w("sys/class/dmi/id/product_name", "ROG Flow Z13\n");
+        w("sys/class/net/enp3s0/address", "3c:7c:3f:1a:2b:4d\n");
+        w("etc/os-release", "ID=fedora\n");
+        let root = Root::open(dir.path()).unwrap();
+        let ids = Identifiers::probe(&root, Some("carol"));
+        assert_eq!(ids.hostnames, vec!["strix-lab-07.corp.example.com"]);
+        assert_eq!(ids.users, vec!["ann", "zed", "carol"]);
+        assert_eq!(ids.aliases, vec![("a".to_string(), "ann".to_string())]);
+        assert_eq!(ids.machine_ids, vec!["200eb11b39b7df6bcbbdd3b41e27fd0b", "3bd3c4f4000011112222333344445555"]);
+        assert_eq!(ids.serials, vec!["LAB-0042", "PF4ABC1234"]);
+        assert_eq!(ids.macs, vec!["3c:7c:3f:1a:2b:4d"]);
+        assert_eq!(ids.generic, vec!["fedora"]);
+    }
+}
