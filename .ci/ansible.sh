@@ -13,22 +13,11 @@ CACHE="${NPU_SETUP_TEST_CACHE:-$HOME/.cache/npu-setup-tests}"
 ANSIBLE_VERSION="${ANSIBLE_CORE_VERSION:-2.19.14}"
 PROM_VERSION="${PROMETHEUS_CLIENT_VERSION:-0.26.0}"
 
-# install DIR SPEC CHECK: pip install --target DIR (with dependencies) unless CHECK already
-# imports from DIR; a half-finished install never replaces a good one (DIR.tmp, then mv).
-install() {
-    local dir="$1" spec="$2" check="$3"
-    if ! PYTHONPATH="$dir" python3 -c "$check" >/dev/null 2>&1; then
-        echo "[ansible.sh] installing $spec into $dir" >&2
-        rm -rf "$dir.tmp"
-        python3 -m pip --disable-pip-version-check install -q --target "$dir.tmp" "$spec" >&2
-        rm -rf "$dir" && mv "$dir.tmp" "$dir"
-        PYTHONPATH="$dir" python3 -c "$check" >/dev/null 2>&1 || { echo "[ansible.sh] $spec does not import from $dir" >&2; exit 1; }
-    fi
-}
+. "$(dirname "$0")/pip-target.sh"
 
 ANSIBLE_DIR="$CACHE/ansible-core-$ANSIBLE_VERSION"
 PROM_DIR="$CACHE/prometheus-client-$PROM_VERSION"
-install "$ANSIBLE_DIR" "ansible-core==$ANSIBLE_VERSION" 'import ansible.cli.playbook, yaml, jinja2'
-install "$PROM_DIR" "prometheus-client==$PROM_VERSION" 'from prometheus_client.parser import text_string_to_metric_families'
+pip_target ansible.sh "$ANSIBLE_DIR" "ansible-core==$ANSIBLE_VERSION" 'import ansible.cli.playbook, yaml, jinja2'
+pip_target ansible.sh "$PROM_DIR" "prometheus-client==$PROM_VERSION" 'from prometheus_client.parser import text_string_to_metric_families'
 printf 'ANSIBLE_PYTHONPATH=%s\n' "$ANSIBLE_DIR"
 printf 'PROMETHEUS_CLIENT_PYTHONPATH=%s\n' "$PROM_DIR"

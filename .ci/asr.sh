@@ -12,12 +12,7 @@ set -euo pipefail
 CACHE="${NPU_SETUP_TEST_CACHE:-$HOME/.cache/npu-setup-tests}"
 VERSION="${POCKETSPHINX_VERSION:-5.1.1}"
 DIR="$CACHE/pocketsphinx-$VERSION"
-ok() { PYTHONPATH="$DIR" python3 -c 'import pocketsphinx; pocketsphinx.Decoder' >/dev/null 2>&1; }
-if ! ok; then
-    echo "[asr.sh] installing pocketsphinx $VERSION into $DIR" >&2
-    rm -rf "$DIR.tmp"
-    python3 -m pip --disable-pip-version-check install -q --no-deps --target "$DIR.tmp" "pocketsphinx==$VERSION" >&2
-    rm -rf "$DIR" && mv "$DIR.tmp" "$DIR"
-    ok || { echo "[asr.sh] pocketsphinx does not import from $DIR" >&2; exit 1; }
-fi
+. "$(dirname "$0")/pip-target.sh"
+# --no-deps: its one dependency (sounddevice) is for live microphones, not files.
+pip_target asr.sh "$DIR" "pocketsphinx==$VERSION" 'import pocketsphinx; pocketsphinx.Decoder' --no-deps
 printf 'ASR_PYTHONPATH=%s\n' "$DIR"

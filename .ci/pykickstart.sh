@@ -6,12 +6,6 @@ set -euo pipefail
 CACHE="${NPU_SETUP_TEST_CACHE:-$HOME/.cache/npu-setup-tests}"
 VERSION="${PYKICKSTART_VERSION:-3.78}"
 DIR="$CACHE/pykickstart-$VERSION"
-ok() { PYTHONPATH="$DIR" python3 -c 'import pykickstart.parser' >/dev/null 2>&1; }
-if ! ok; then
-    echo "[pykickstart.sh] installing pykickstart $VERSION into $DIR" >&2
-    rm -rf "$DIR.tmp"
-    python3 -m pip --disable-pip-version-check install -q --target "$DIR.tmp" "pykickstart==$VERSION" >&2
-    rm -rf "$DIR" && mv "$DIR.tmp" "$DIR"
-    ok || { echo "[pykickstart.sh] pykickstart does not import from $DIR" >&2; exit 1; }
-fi
+. "$(dirname "$0")/pip-target.sh"
+pip_target pykickstart.sh "$DIR" "pykickstart==$VERSION" 'import pykickstart.parser'
 printf 'PYKICKSTART_PYTHONPATH=%s\n' "$DIR"

@@ -152,10 +152,18 @@ pub struct Facts {
     pub probe_millis: u64,
 }
 
-/// Probes everything. Never fails: each probe records its own error.
-pub fn probe_all(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions) -> Facts {
-    let started = Instant::now();
-    let root = runner.root();
+/// The file-only probes everything else builds on.
+struct Base {
+    os: Probed<os::OsFacts>,
+    kernel: Probed<kernel::KernelFacts>,
+    pci: Probed<pci::PciFacts>,
+    boot: Probed<boot::BootFacts>,
+    firmware: Probed<firmware::FirmwareFacts>,
+}
+
+/// OS, kernels (with the next-boot target chosen from the boot configuration), PCI, boot
+/// configuration and the firmware the running kernel would load.
+fn probe_base(root: &root::Root, recipes: &Recipes) -> Base {
     let os = Probed::from_result(os::probe_os(root));
     let mut kernel = Probed::from_result(kernel::probe_kernel(root));
     let pci = Probed::from_result(pci::probe_pci(root, recipes));
@@ -165,6 +173,14 @@ pub fn probe_all(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions) -> Fac
     }
     let running = kernel.ok().and_then(|k| k.running.clone());
     let firmware = Probed::from_result(firmware::probe_firmware(root, recipes, pci.ok(), running.as_deref()));
+    Base { os, kernel, pci, boot, firmware }
+}
+
+/// Probes everything. Never fails: each probe records its own error.
+pub fn probe_all(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions) -> Facts {
+    let started = Instant::now();
+    let root = runner.root();
+    let Base { os, kernel, pci, boot, firmware } = probe_base(root, recipes);
     let users = Probed::from_result(users::probe_users(root, opts.user.as_deref()));
     let nodes = Probed::from_result(users::probe_nodes(root));
     let memlock = Probed::from_result(memlock::probe_memlock(root));
@@ -251,15 +267,7 @@ pub fn probe_all(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions) -> Fac
 pub fn probe_kernels(runner: &Runner, recipes: &Recipes, kernels: &[String]) -> Facts {
     let started = Instant::now();
     let root = runner.root();
-    let os = Probed::from_result(os::probe_os(root));
-    let mut kernel = Probed::from_result(kernel::probe_kernel(root));
-    let pci = Probed::from_result(pci::probe_pci(root, recipes));
-    let boot = Probed::from_result(boot::probe_boot(root));
-    if let Probed::Ok(k) = &mut kernel {
-        boot::choose_target(k, boot.ok());
-    }
-    let running = kernel.ok().and_then(|k| k.running.clone());
-    let firmware = Probed::from_result(firmware::probe_firmware(root, recipes, pci.ok(), running.as_deref()));
+    let Base { os, kernel, pci, boot, firmware } = probe_base(root, recipes);
     let wanted: Vec<String> = if kernels.is_empty() {
         kernel.ok().map(|k| k.installed.iter().map(|i| i.release.clone()).collect()).unwrap_or_default()
     } else {

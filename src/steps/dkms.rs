@@ -9,13 +9,12 @@
 use anyhow::Result;
 
 use super::{Action, Plan, StepCtx};
-use crate::host::root::RootMode;
 
-/// `dkms` argv prefix; on an offline root the trees point into it (dkms --dkmstree/
-/// --sourcetree/--installtree).
+/// `dkms` argv prefix; on a foreign offline root the trees point into it (dkms --dkmstree/
+/// --sourcetree/--installtree). Inside a chroot plain dkms works on the tree it runs in.
 pub fn dkms_argv(cx: &StepCtx) -> Vec<String> {
     let mut v = vec!["dkms".to_string()];
-    if cx.root.mode() == RootMode::Offline {
+    if cx.foreign_root() {
         let r = cx.root.path().display().to_string();
         v.extend([
             "--sourcetree".into(),
@@ -122,21 +121,7 @@ pub fn plan_dkms(cx: &StepCtx, target: Option<&str>, p: &mut Plan) -> Result<()>
         target.to_string(),
     ]);
     p.actions.push(Action::Run { argv, why: format!("build and install the module for the target kernel {target}") });
-    let family = cx.distro().map(|d| d.package_manager.clone()).unwrap_or_default();
-    let initramfs = match family.as_str() {
-        "rpm" => Some(&m.initramfs.rpm),
-        "dpkg" => Some(&m.initramfs.dpkg),
-        _ => None,
-    };
-    if let Some(cmd) = initramfs
-        && !cx.foreign_root()
-    {
-        let argv: Vec<String> = cmd.iter().map(|a| a.replace("{kver}", target)).collect();
-        p.actions.push(Action::Run {
-            argv,
-            why: format!("regenerate the initramfs of {target} (keeps a stale in-tree amdxdna out)"),
-        });
-    }
+    push_initramfs(cx, target, "keeps a stale in-tree amdxdna out", p);
     if sb {
         p.notes.push("Secure Boot is on: enroll the DKMS key once — sudo mokutil --import /var/lib/dkms/mok.pub, reboot, confirm in MokManager (npu-setup cannot do this for you)".into());
         let enrolled = cx.facts.secureboot.ok().is_some_and(|s| {
@@ -200,21 +185,26 @@ pub fn plan_dkms_removal(cx: &StepCtx, target: Option<&str>, p: &mut Plan) -> Re
             why: format!("{target}'s in-tree amdxdna accepts the firmware; {name}/{v} only shadows it"),
         });
     }
-    let family = cx.distro().map(|d| d.package_manager.clone()).unwrap_or_default();
-    let m = &cx.recipes.sources.dkms;
-    let initramfs = match family.as_str() {
-        "rpm" => Some(&m.initramfs.rpm),
-        "dpkg" => Some(&m.initramfs.dpkg),
-        _ => None,
-    };
-    if let Some(cmd) = initramfs
-        && !cx.foreign_root()
-    {
-        p.actions.push(Action::Run {
-            argv: cmd.iter().map(|a| a.replace("{kver}", target)).collect(),
-            why: format!("regenerate the initramfs of {target} without the DKMS module"),
-        });
-    }
+    push_initramfs(cx, target, "without the DKMS module", p);
     p.reboot = Some(format!("the in-tree amdxdna of {target} loads at the next boot"));
     Ok(())
+}
+
+/// Regenerates the target kernel's initramfs after the module changed (dracut on rpm
+/// distros, update-initramfs on deb; recipes/sources.yaml `dkms.initramfs`). Not into a
+/// foreign tree: the tools run inside the system they rebuild (upstream-stack.md §9.5).
+fn push_initramfs(cx: &StepCtx, target: &str, why: &str, p: &mut Plan) {
+    let m = &cx.recipes.sources.dkms;
+    let cmd = match cx.distro().map(|d| d.package_manager.as_str()) {
+        Some("rpm") => &m.initramfs.rpm,
+        Some("dpkg") => &m.initramfs.dpkg,
+        _ => return,
+    };
+    if cx.foreign_root() {
+        return;
+    }
+    p.actions.push(Action::Run {
+        argv: cmd.iter().map(|a| a.replace("{kver}", target)).collect(),
+        why: format!("regenerate the initramfs of {target} ({why})"),
+    });
 }

@@ -19,7 +19,7 @@ pub struct Loader;
 
 /// `ldconfig`, rebuilding the cache of the root being converged.
 pub fn ldconfig_argv(cx: &StepCtx) -> Vec<String> {
-    if cx.offline() {
+    if cx.foreign_root() {
         vec!["ldconfig".into(), "-r".into(), cx.root.path().display().to_string()]
     } else {
         vec!["ldconfig".into()]
