@@ -314,7 +314,13 @@ fn signing_aspect(f: &Facts, kernel: &str, fl: Option<&FlavourInfo>, rem: &mut V
 
 /// The DKMS module is installed for `kernel` but the kernel's own in-tree amdxdna would
 /// accept the firmware on disk: the DKMS module only shadows it.
-fn dkms_unneeded(f: &Facts, r: &Recipes, a: &Analysis, kernel: &str, fl: Option<&FlavourInfo>) -> Option<String> {
+pub(crate) fn dkms_unneeded(
+    f: &Facts,
+    r: &Recipes,
+    a: &Analysis,
+    kernel: &str,
+    fl: Option<&FlavourInfo>,
+) -> Option<String> {
     let fl = fl.filter(|fl| fl.id != "in-tree")?;
     let inst = f.kernel.ok()?.installed(kernel)?;
     let in_tree = inst.amdxdna.iter().find(|m| m.origin == "in-tree")?;

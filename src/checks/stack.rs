@@ -111,6 +111,18 @@ pub fn dkms_state(c: &Ctx) -> Outcome {
                 ..Default::default()
             });
     }
+    // A newer kernel whose own driver suffices: the DKMS module only shadows it.
+    if let Some(t) = k.target.as_deref()
+        && let Some(note) = super::kernels::dkms_unneeded(c.f, c.r, c.a, t, c.a.target_flavour(c.f))
+    {
+        return base(Outcome::warn(format!("DKMS module no longer needed on {t}"))).remedy(Remedy {
+            text: note,
+            commands: vec![install_cmd("driver")],
+            step: Some("driver".into()),
+            reboot: true,
+            ..Default::default()
+        });
+    }
     let mut o = base(Outcome::pass(format!(
         "{} installed for {}",
         entries.first().map(|e| format!("{}/{}", e.module, e.version)).unwrap_or_default(),
