@@ -157,6 +157,17 @@ fn the_real_kernel_install_runs_the_plugin_which_warns_records_and_never_blocks(
         let out = ki(&plugin, &[("NPU_SETUP", bad)]);
         assert_eq!(out.status.code(), Some(0), "{bad}: {}", String::from_utf8_lossy(&out.stderr));
     }
+    // `remove` drops the record.
+    let out = StdCommand::new("kernel-install")
+        .args(["remove", kver])
+        .env("KERNEL_INSTALL_PLUGINS", &plugin)
+        .env("BOOT_ROOT", &boot)
+        .env("KERNEL_INSTALL_MACHINE_ID", "0123456789abcdef0123456789abcdef")
+        .env("NPU_SETUP_ROOT", &root)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!rec.exists(), "record removed with the kernel");
     // A kernel without any amdxdna (a new kernel whose DKMS build failed): warned, exit 0.
     let newk = "7.2.0-100.fc44.x86_64";
     std::fs::create_dir_all(root.join(format!("lib/modules/{newk}/kernel"))).unwrap();
