@@ -4,8 +4,8 @@
 //! ansible-core (PyPI) against localhost (`ansible_connection=local`) on fixture copies.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -213,49 +213,9 @@ fn textfile_is_written_atomically_beside_the_normal_output() {
     assert!(String::from_utf8_lossy(&out.stderr).contains(".prom"), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
-/// A child process killed on drop.
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A real llama-server (SmolLM2-135M) on a free loopback port: the bench's "GPU" endpoint.
-fn llama_server() -> (Proc, u16) {
-    let (server, model) = match (std::env::var("LLAMA_SERVER"), std::env::var("SMOLLM2_GGUF")) {
-        (Ok(s), Ok(m)) => (PathBuf::from(s), PathBuf::from(m)),
-        _ => {
-            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/llama-server.sh");
-            let out = Command::new("bash").arg(script).stderr(Stdio::inherit()).output().unwrap();
-            assert!(out.status.success(), ".ci/llama-server.sh failed");
-            let text = String::from_utf8_lossy(&out.stdout).into_owned();
-            let get = |k: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{k}="))).map(PathBuf::from).unwrap();
-            (get("LLAMA_SERVER"), get("SMOLLM2_GGUF"))
-        }
-    };
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(server)
-        .arg("-m")
-        .arg(model)
-        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "-c", "2048", "-np", "1", "-t", "1"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let p = Proc(child);
-    let started = Instant::now();
-    while ureq::get(&format!("http://127.0.0.1:{port}/health")).call().map(|r| r.status() != 200).unwrap_or(true) {
-        assert!(started.elapsed() < Duration::from_secs(60), "llama-server did not come up");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    (p, port)
-}
-
 #[test]
 fn the_last_bench_decode_speed_reaches_doctors_metrics() {
-    let (_server, port) = llama_server();
+    let (_server, port) = crate::smoke::llama_server();
     let (_t, root) = copy_fixture(HEALTHY);
     let gpu_url = format!("http://127.0.0.1:{port}/health");
     let bench = |format: &str, extra: &[&str]| {

@@ -132,10 +132,15 @@ fn the_real_kernel_install_runs_the_plugin_which_warns_records_and_never_blocks(
     let image = tmp.path().join("vmlinuz");
     std::fs::write(&image, b"not a kernel").unwrap();
     let kver = "7.0.0-0.rc2.20260302git1c3e5f7a9b2d.24.fc44.x86_64";
-    let ki = |plugin: &Path, extra: &[(&str, &str)]| {
+    // kernel-install COMMAND KVER [IMAGE] with only our plugin, on a scratch BOOT_ROOT, judging
+    // the fixture tree.
+    let ki = |command: &str, kver: &str, extra: &[(&str, &str)]| {
         let mut c = StdCommand::new("kernel-install");
-        c.args(["add", kver]).arg(&image);
-        c.env("KERNEL_INSTALL_PLUGINS", plugin)
+        c.args([command, kver]);
+        if command == "add" {
+            c.arg(&image);
+        }
+        c.env("KERNEL_INSTALL_PLUGINS", &plugin)
             .env("BOOT_ROOT", &boot)
             .env("KERNEL_INSTALL_MACHINE_ID", "0123456789abcdef0123456789abcdef")
             .env("NPU_SETUP_ROOT", &root)
@@ -145,7 +150,7 @@ fn the_real_kernel_install_runs_the_plugin_which_warns_records_and_never_blocks(
         }
         c.output().unwrap()
     };
-    let out = ki(&plugin, &[]);
+    let out = ki("add", kver, &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "kernel-install succeeds: {err}");
     assert!(err.contains("carries amd_iommu=off"), "{err}");
@@ -154,32 +159,17 @@ fn the_real_kernel_install_runs_the_plugin_which_warns_records_and_never_blocks(
     assert!(rec.is_file(), "recorded");
     // A broken or missing npu-setup never fails the kernel install.
     for bad in ["/bin/false", "/nonexistent/npu-setup"] {
-        let out = ki(&plugin, &[("NPU_SETUP", bad)]);
+        let out = ki("add", kver, &[("NPU_SETUP", bad)]);
         assert_eq!(out.status.code(), Some(0), "{bad}: {}", String::from_utf8_lossy(&out.stderr));
     }
     // `remove` drops the record.
-    let out = StdCommand::new("kernel-install")
-        .args(["remove", kver])
-        .env("KERNEL_INSTALL_PLUGINS", &plugin)
-        .env("BOOT_ROOT", &boot)
-        .env("KERNEL_INSTALL_MACHINE_ID", "0123456789abcdef0123456789abcdef")
-        .env("NPU_SETUP_ROOT", &root)
-        .output()
-        .unwrap();
+    let out = ki("remove", kver, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!rec.exists(), "record removed with the kernel");
     // A kernel without any amdxdna (a new kernel whose DKMS build failed): warned, exit 0.
     let newk = "7.2.0-100.fc44.x86_64";
     std::fs::create_dir_all(root.join(format!("lib/modules/{newk}/kernel"))).unwrap();
-    let out = StdCommand::new("kernel-install")
-        .args(["add", newk])
-        .arg(&image)
-        .env("KERNEL_INSTALL_PLUGINS", &plugin)
-        .env("BOOT_ROOT", &boot)
-        .env("KERNEL_INSTALL_MACHINE_ID", "0123456789abcdef0123456789abcdef")
-        .env("NPU_SETUP_ROOT", &root)
-        .output()
-        .unwrap();
+    let out = ki("add", newk, &[]);
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no amdxdna module for 7.2.0-100.fc44.x86_64"));
 }

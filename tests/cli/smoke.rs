@@ -31,7 +31,7 @@ fn server_paths() -> (PathBuf, PathBuf) {
 }
 
 /// A child process killed on drop.
-struct Proc(Child);
+pub(crate) struct Proc(Child);
 impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -54,8 +54,8 @@ fn wait_health(url: &str) {
     panic!("{url} did not come up");
 }
 
-/// A real llama-server on a free loopback port.
-fn llama_server() -> (Proc, u16) {
+/// A real llama-server on a free loopback port (also the fleet tests' bench endpoint).
+pub(crate) fn llama_server() -> (Proc, u16) {
     let (server, model) = server_paths();
     let port = free_port();
     let child = Command::new(server)
