@@ -70,6 +70,25 @@ pub struct State {
     pub gpu_model: Option<String>,
 }
 
+/// The recorded state under `root`, for readers that take no lock (doctor, status, metrics,
+/// install's preview): `None` when there is none or it cannot be read.
+pub fn read_state(root: &Root) -> Option<State> {
+    let text = root.read_optional(format!("{STATE_DIR}/state.json")).ok().flatten()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// The running system's boot id (`proc/sys/kernel/random/boot_id`), when the root has one.
+pub fn boot_id(root: &Root) -> Option<String> {
+    root.read_trimmed("proc/sys/kernel/random/boot_id").ok().flatten()
+}
+
+/// A reboot an earlier install run recorded in this same boot (both boot ids known and
+/// equal); after a reboot it is no longer owed.
+pub fn pending_reboot(root: &Root) -> Option<RebootPending> {
+    let r = read_state(root)?.reboot?;
+    (r.boot_id.is_some() && r.boot_id == boot_id(root)).then_some(r)
+}
+
 /// One change, as written to the journal.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct JournalEntry {

@@ -71,7 +71,7 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> Result<i32> {
     }
     let code = report.exit_code(args.strict);
     if args.write_status {
-        let boot_id = runner.root().read_trimmed("proc/sys/kernel/random/boot_id").ok().flatten();
+        let boot_id = crate::state::boot_id(runner.root());
         let status = super::status::Status::from_report(&report, code, boot_id);
         super::status::write(runner.root(), &status).with_context(|| {
             format!("recording the verdict in {}", runner.root().join(super::status::STATUS_FILE).display())

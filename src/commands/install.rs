@@ -217,7 +217,7 @@ fn converge(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> 
         writeln!(out, "\nEverything is in place: nothing to change.")?;
         let mut reasons: Vec<String> =
             plans.iter().filter_map(|p| p.plan.reboot.clone().map(|r| format!("{}: {r}", p.id))).collect();
-        for r in pending_reboot(&root).map(|r| r.reasons).unwrap_or_default() {
+        for r in crate::state::pending_reboot(&root).map(|r| r.reasons).unwrap_or_default() {
             if !reasons.contains(&r) {
                 reasons.push(r);
             }
@@ -244,10 +244,10 @@ fn converge(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> 
     state.models = if args.model.is_empty() { recipes.lemonade.models.clone() } else { args.model.clone() };
     state.gpu_url = args.gpu_url.clone().or(state.gpu_url);
     state.gpu_model = args.gpu_model.clone().or(state.gpu_model);
-    let boot_id = root.read_trimmed("proc/sys/kernel/random/boot_id").ok().flatten();
+    let boot_id = crate::state::boot_id(&root);
     // Reasons recorded earlier in this same boot still hold; once the boot id changed (or
     // cannot be known) only what the steps observe now counts.
-    let carried: Vec<String> = pending_reboot(&root).map(|r| r.reasons).unwrap_or_default();
+    let carried: Vec<String> = crate::state::pending_reboot(&root).map(|r| r.reasons).unwrap_or_default();
     let progress = Progress::new(cli.quiet);
     let mut failed: Option<String> = None;
     let mut reboot_reasons: Vec<String> = Vec::new();
@@ -425,15 +425,6 @@ fn verdict(
 /// The verify step is among the selected steps.
 fn verifying(steps: &[Box<dyn Step>]) -> bool {
     steps.iter().any(|s| s.id() == "verify")
-}
-
-/// A reboot recorded by an earlier run in this same boot (both boot ids known and equal).
-fn pending_reboot(root: &crate::host::root::Root) -> Option<RebootPending> {
-    let text = root.read_optional(format!("{}/state.json", crate::state::STATE_DIR)).ok().flatten()?;
-    let state: crate::state::State = serde_json::from_str(&text).ok()?;
-    let r = state.reboot?;
-    let boot_id = root.read_trimmed("proc/sys/kernel/random/boot_id").ok().flatten();
-    (r.boot_id.is_some() && r.boot_id == boot_id).then_some(r)
 }
 
 fn root_is_offline(root: &crate::host::root::Root) -> bool {

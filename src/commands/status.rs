@@ -101,7 +101,7 @@ fn read(root: &Root) -> Result<Option<Status>, String> {
     };
     let s: Status =
         serde_json::from_str(&text).map_err(|e| format!("{} is corrupt: {e}", Root::display(STATUS_FILE)))?;
-    let boot = root.read_trimmed("proc/sys/kernel/random/boot_id").ok().flatten();
+    let boot = crate::state::boot_id(root);
     if s.boot_id.is_some() && boot.is_some() && s.boot_id != boot {
         return Ok(None); // written in another boot: not this boot's verdict
     }

@@ -360,7 +360,7 @@ pub const DEFAULT_GPU_URL: &str = "http://127.0.0.1:8080/health";
 
 /// Probes the GPU endpoint's health route.
 pub fn probe_gpu(runner: &Runner, opts: &ProbeOptions) -> Probed<GpuFacts> {
-    let configured = super::smoke::HostDefaults::state(runner.root()).and_then(|s| s.gpu_url);
+    let configured = crate::state::read_state(runner.root()).and_then(|s| s.gpu_url);
     let (url, url_source) = match (&opts.gpu_url, configured) {
         (Some(u), _) => (u.clone(), "--gpu-url".to_string()),
         (None, Some(u)) => (u, "install config".to_string()),

@@ -84,17 +84,9 @@ impl HostDefaults {
         }
     }
 
-    /// The install state under `root`, when there is a readable one.
-    pub fn state(root: &super::root::Root) -> Option<crate::state::State> {
-        root.read_optional(format!("{}/state.json", crate::state::STATE_DIR))
-            .ok()
-            .flatten()
-            .and_then(|t| serde_json::from_str::<crate::state::State>(&t).ok())
-    }
-
     /// From the install state under `root`, else the recipes.
     pub fn for_host(root: &super::root::Root, recipes: &Recipes) -> Self {
-        let state = Self::state(root).unwrap_or_default();
+        let state = crate::state::read_state(root).unwrap_or_default();
         let tags = if state.models.is_empty() { &recipes.lemonade.models } else { &state.models };
         HostDefaults { gpu_url: state.gpu_url, gpu_model: state.gpu_model, ..Self::from_tags(tags) }
     }

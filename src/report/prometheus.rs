@@ -16,7 +16,6 @@ use super::Report;
 use crate::checks::Status;
 use crate::commands::bench::{BenchReport, SideResult};
 use crate::host::root::Root;
-use crate::state::State;
 
 /// The diagnosis states, all exported so a state change flips a series instead of making one
 /// appear (alert rules can then compare against 0).
@@ -47,27 +46,12 @@ impl Extras {
             Some((report, mtime))
         });
         Extras {
-            reboot_recorded: reboot_recorded(root),
+            reboot_recorded: crate::state::pending_reboot(root).is_some(),
             bench,
             timestamp: epoch_seconds(std::time::SystemTime::now()),
             duration: probe_millis as f64 / 1e3,
         }
     }
-}
-
-/// Same rule as install's: the reboot counts while the boot id it was recorded under is the
-/// running one; after a reboot it is no longer owed (install's next run clears the record).
-fn reboot_recorded(root: &Root) -> bool {
-    let Some(state) = root
-        .read_optional(format!("{}/state.json", crate::state::STATE_DIR))
-        .ok()
-        .flatten()
-        .and_then(|t| serde_json::from_str::<State>(&t).ok())
-    else {
-        return false;
-    };
-    let boot_id = root.read_trimmed("proc/sys/kernel/random/boot_id").ok().flatten();
-    state.reboot.is_some_and(|r| r.boot_id.is_some() && r.boot_id == boot_id)
 }
 
 fn epoch_seconds(t: std::time::SystemTime) -> f64 {
