@@ -158,19 +158,6 @@ fn record(runner: &crate::runner::Runner, k: &KernelReadiness) -> Result<String>
     Ok(crate::host::root::Root::display(&rel))
 }
 
-fn glyph(s: Status, unicode: bool) -> &'static str {
-    match (s, unicode) {
-        (Status::Pass, true) => "✓",
-        (Status::Warn, true) => "!",
-        (Status::Fail | Status::Error, true) => "✗",
-        (Status::Skip, true) => "·",
-        (Status::Pass, false) => "ok",
-        (Status::Warn, false) => "!!",
-        (Status::Fail | Status::Error, false) => "XX",
-        (Status::Skip, false) => "--",
-    }
-}
-
 fn render_one(out: &mut dyn Write, k: &KernelReadiness, unicode: bool) -> Result<()> {
     let role = match (k.default, k.running) {
         (true, true) => " (default, running)",
@@ -180,7 +167,7 @@ fn render_one(out: &mut dyn Write, k: &KernelReadiness, unicode: bool) -> Result
     };
     writeln!(out, "kernel {}{role}: {}", k.kernel, verdict(k))?;
     for (name, a) in [("module", &k.module), ("firmware", &k.firmware), ("kargs", &k.kargs), ("signing", &k.signing)] {
-        writeln!(out, "  {:<2} {name:<9} {}", glyph(a.status, unicode), a.summary)?;
+        writeln!(out, "  {:<2} {name:<9} {}", crate::report::human::status_glyph(a.status, unicode), a.summary)?;
     }
     if let Some(n) = &k.dkms_unneeded {
         writeln!(out, "  note: {n}")?;
@@ -210,10 +197,10 @@ fn render_matrix(out: &mut dyn Write, m: &Matrix, unicode: bool) -> Result<()> {
             "{:<width$}  {:<8} {:<7} {:<9} {:<6} {:<8} {}",
             k.kernel,
             role,
-            glyph(k.module.status, unicode),
-            glyph(k.firmware.status, unicode),
-            glyph(k.kargs.status, unicode),
-            glyph(k.signing.status, unicode),
+            crate::report::human::status_glyph(k.module.status, unicode),
+            crate::report::human::status_glyph(k.firmware.status, unicode),
+            crate::report::human::status_glyph(k.kargs.status, unicode),
+            crate::report::human::status_glyph(k.signing.status, unicode),
             verdict(k)
         )?;
     }

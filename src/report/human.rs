@@ -26,7 +26,12 @@ pub struct HumanOptions {
 }
 
 fn glyph(s: Status, o: &HumanOptions) -> &'static str {
-    match (s, o.unicode) {
+    status_glyph(s, o.unicode)
+}
+
+/// The glyph of a status: Unicode, or ASCII outside UTF-8 locales (shared with `check`).
+pub fn status_glyph(s: Status, unicode: bool) -> &'static str {
+    match (s, unicode) {
         (Status::Pass, true) => "✓",
         (Status::Warn, true) => "!",
         (Status::Fail, true) => "✗",
