@@ -315,14 +315,7 @@ impl Step for LemonadeService {
         }
 
         // Enabled and running.
-        let sc = |args: &[&str]| -> Vec<String> {
-            let mut a = vec!["systemctl".to_string()];
-            if cx.offline() {
-                a.push(format!("--root={}", cx.root.path().display()));
-            }
-            a.extend(args.iter().map(|s| s.to_string()));
-            a
-        };
+        let sc = |args: &[&str]| cx.systemctl(args);
         if cx.offline() {
             // Never start anything in another system's tree: enabling is a symlink.
             let wants = format!("etc/systemd/system/multi-user.target.wants/{unit_name}");

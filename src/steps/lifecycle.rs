@@ -79,15 +79,6 @@ fn render(template: &str, bin: &str) -> String {
     }
 }
 
-fn systemctl(cx: &StepCtx, args: &[&str]) -> Vec<String> {
-    let mut a = vec!["systemctl".to_string()];
-    if cx.offline() {
-        a.push(format!("--root={}", cx.root.path().display()));
-    }
-    a.extend(args.iter().map(|s| s.to_string()));
-    a
-}
-
 /// Writes `unit` under /etc/systemd/system unless a package ships it, and enables it.
 fn unit(cx: &StepCtx, p: &mut Plan, name: &str, template: &str, bin: &str) -> Result<()> {
     let packaged = cx.root.exists(format!("usr/lib/systemd/system/{name}"));
@@ -97,14 +88,14 @@ fn unit(cx: &StepCtx, p: &mut Plan, name: &str, template: &str, bin: &str) -> Re
         if cx.root.read_optional(&rel)?.as_deref() != Some(content.as_str()) {
             p.actions.push(Action::WriteFile { path: rel.clone(), content, mode: 0o644 });
             if !cx.offline() {
-                p.actions.push(Action::Run { argv: systemctl(cx, &["daemon-reload"]), why: format!("load {name}") });
+                p.actions.push(Action::Run { argv: cx.systemctl(&["daemon-reload"]), why: format!("load {name}") });
             }
         }
     }
     let wants = format!("etc/systemd/system/multi-user.target.wants/{name}");
     if cx.root.read_link_optional(&wants)?.is_none() {
         // `enable` is a symlink: it works in a chroot and with --root, and starts nothing.
-        p.actions.push(Action::Run { argv: systemctl(cx, &["enable", name]), why: format!("run {name} at boot") });
+        p.actions.push(Action::Run { argv: cx.systemctl(&["enable", name]), why: format!("run {name} at boot") });
     }
     Ok(())
 }

@@ -94,6 +94,17 @@ impl StepCtx<'_> {
         self.offline() && !self.root.is_chroot()
     }
 
+    /// `systemctl ARGS…`, pointed at the tree with `--root` when it is not running (enable
+    /// is a symlink there; nothing is started).
+    pub fn systemctl(&self, args: &[&str]) -> Vec<String> {
+        let mut a = vec!["systemctl".to_string()];
+        if self.offline() {
+            a.push(format!("--root={}", self.root.path().display()));
+        }
+        a.extend(args.iter().map(|s| s.to_string()));
+        a
+    }
+
     /// The user install configures access for: `--user`, else the doctor's choice.
     pub fn user(&self) -> Option<String> {
         self.args.user.clone().or_else(|| self.facts.users.ok().map(|u| u.name.clone())).filter(|u| u != "root")
