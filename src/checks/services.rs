@@ -498,3 +498,51 @@ fn smoke(p: &crate::host::Probed<crate::host::smoke::SmokeFacts>, what: &str, su
         c.decode_tps.map(|t| format!(", {t:.1} tokens/s decode")).unwrap_or_default()
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::checks::{CheckOptions, Status, run_checks};
+    use crate::host::smoke::WhisperSmokeFacts;
+    use crate::host::{Facts, Probed};
+    use crate::recipes::Recipes;
+    use crate::transcription::{SMOKE_TEXT, Transcription, matched_words, words};
+
+    /// `smoke.whisper` for a transcription the server returned.
+    fn whisper(text: &str) -> (Status, String) {
+        let t = Transcription {
+            text: text.into(),
+            total_ms: 900.0,
+            audio_s: 3.6,
+            speed: 4.0,
+            reference: SMOKE_TEXT.into(),
+            matched: matched_words(SMOKE_TEXT, text),
+            reference_words: words(SMOKE_TEXT).len(),
+        };
+        let f = Facts {
+            smoke_whisper: Probed::Ok(WhisperSmokeFacts {
+                base: "http://127.0.0.1:13305/api/v1".into(),
+                model: "whisper-v3-turbo-FLM".into(),
+                transcription: Some(t),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let r = Recipes::embedded().unwrap();
+        let res = run_checks(&f, &r, &CheckOptions { smoke: true }, &["smoke.whisper".into()], &[]);
+        let c = res.into_iter().find(|c| c.id == "smoke.whisper").unwrap();
+        (c.status, c.summary)
+    }
+
+    #[test]
+    fn whisper_verdicts_from_what_the_model_heard() {
+        let (s, line) = whisper("Hello world. Testing 1, 2, 3.");
+        assert_eq!(s, Status::Pass, "{line}");
+        assert!(line.contains("(6/6 words)") && line.contains("4.0x real time"), "{line}");
+        let (s, line) = whisper("Thank you for watching.");
+        assert_eq!(s, Status::Warn, "{line}");
+        assert!(line.contains("shares no word with"), "{line}");
+        let (s, line) = whisper("");
+        assert_eq!(s, Status::Fail, "{line}");
+        assert!(line.contains("empty transcription"), "{line}");
+    }
+}

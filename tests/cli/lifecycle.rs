@@ -205,6 +205,9 @@ fn status_reads_the_boot_verdict_waits_for_it_and_survives_garbage() {
     };
     let (code, s) = status(&[]);
     assert_eq!((code, s["state"].as_str()), (2, Some("unknown")), "{s}");
+    let bad = bin().arg("--root").arg(&root).args(["status", "--wait", "--max-wait=-1"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--max-wait must be"));
     // --wait returns as soon as the boot check writes its verdict.
     let started = Instant::now();
     let r2 = root.clone();
@@ -277,4 +280,77 @@ fn firstboot_finishes_with_the_offline_options_and_clears_its_marker_only_when_c
     let out = bin().arg("--root").arg(offline.path()).args(["install", "--firstboot"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("finishes the install on the booted system"));
+}
+
+/// Rewrites text in a file of the tree.
+fn edit(root: &Path, rel: &str, from: &str, to: &str) {
+    let p = root.join(rel);
+    let t = std::fs::read_to_string(&p).unwrap();
+    assert!(t.contains(from), "{rel} lacks {from:?}");
+    std::fs::write(&p, t.replace(from, to)).unwrap();
+}
+
+#[test]
+fn check_kernel_names_unfinished_dkms_builds_missing_headers_flm_minimum_and_unenrolled_keys() {
+    // (fixture, kernel, tree edits, aspect, words in its summary, words in a remedy)
+    type Edit = fn(&Path);
+    let cases: [(&str, &str, Edit, &str, &str, &str); 4] = [
+        (
+            // DKMS built the module but did not install it (the dkms status state `built`).
+            "fedora43-619-dkms-healthy",
+            "6.19.10-200.fc43.x86_64",
+            |r| edit(r, "usr/bin/dkms", "x86_64: installed", "x86_64: built"),
+            "module",
+            "DKMS xrt-amdxdna/2.23.0 is built for 6.19.10-200.fc43.x86_64, not installed",
+            "sudo dkms autoinstall -k 6.19.10-200.fc43.x86_64",
+        ),
+        (
+            // A kernel DKMS never built for, without headers, and no in-tree module.
+            "fedora43-619-dkms-healthy",
+            "6.18.16-200.fc43.x86_64",
+            |r| {
+                std::fs::remove_file(
+                    r.join("lib/modules/6.18.16-200.fc43.x86_64/kernel/drivers/accel/amdxdna/amdxdna.ko.xz"),
+                )
+                .unwrap();
+                // What the real modinfo says then.
+                edit(
+                    r,
+                    "usr/bin/modinfo",
+                    "case \"$*\" in\n",
+                    "case \"$*\" in\n  *\"-k 6.18.16-200.fc43.x86_64 amdxdna\") echo 'modinfo: ERROR: Module amdxdna not found.' >&2; exit 1 ;;\n",
+                )
+            },
+            "module",
+            "has no build for it (its headers are not installed)",
+            "6.18.16-200.fc43.x86_64",
+        ),
+        ("case22-ubuntu2404-611-dkms219", "6.11.0-21-generic", |_| {}, "module", "the minimum FastFlowLM accepts", ""),
+        (
+            // Signed, but by a key MokManager never enrolled.
+            "secureboot-unsigned-dkms",
+            "6.19.10-200.fc43.x86_64",
+            |r| {
+                edit(
+                    r,
+                    "usr/bin/modinfo",
+                    "name:           amdxdna\n",
+                    "name:           amdxdna\nsigner:         DKMS module signing key\nsig_key:        11:22:33:44:55:66:77:88:99:00:AA:BB:CC:DD:EE:FF:11:22:33:44\nsig_hashalgo:   sha256\n",
+                )
+            },
+            "signing",
+            "signed by 'DKMS module signing key', which is not an enrolled MOK",
+            "mokutil --import /var/lib/dkms/mok.pub",
+        ),
+    ];
+    for (fx, kver, tweak, aspect, words, fix) in cases {
+        let (_tmp, root) = copy_fixture(fx);
+        tweak(&root);
+        let (code, k, err) = check_json(&root, &["--kernel", kver]);
+        assert_eq!(code, 1, "{fx} {kver}: {k} {err}");
+        assert_eq!(k[aspect]["status"], "fail", "{fx} {kver}: {k}");
+        assert!(k[aspect]["summary"].as_str().unwrap().contains(words), "{fx} {kver}: {}", k[aspect]);
+        let remedies: Vec<&str> = k["remedies"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+        assert!(fix.is_empty() || remedies.iter().any(|r| r.contains(fix)), "{fx} {kver}: {remedies:?}");
+    }
 }
