@@ -52,9 +52,10 @@ fn self_cpu() -> Duration {
 /// process's CPU time so the replay shims' own run time is excluded.
 fn self_time(root: &Path, runs: usize) -> (Duration, Duration) {
     use npu_setup::checks::{CheckOptions, run_checks};
-    use npu_setup::host::{ProbeOptions, probe_all, root::Root};
+    use npu_setup::host::{ProbeOptions, probe_all};
     use npu_setup::recipes::Recipes;
     use npu_setup::report::Report;
+    use npu_setup::root::Root;
     let mut cpu = Vec::new();
     let mut wall = Vec::new();
     for _ in 0..runs {

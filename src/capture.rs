@@ -22,15 +22,15 @@ use serde::Serialize;
 
 use crate::cli::Cli;
 use crate::host::commands::{FLM_LOCATIONS, SECURE_BOOT_EFIVAR};
-use crate::host::http::HttpResult;
 use crate::host::memlock::{TRUSTED_DIRS, XRT_DIRS, XRT_LIBS};
-use crate::host::root::{FIXTURE_FILE, Root, RootMode};
 use crate::host::services::{LEMONADE_BINARIES, LEMONADE_UNITS};
 use crate::host::{Facts, ProbeOptions, probe_all};
+use crate::net::http::HttpResult;
 use crate::parse::kernel_log::normalize_kernel_log;
 use crate::parse::ldconfig::parse_ld_so_conf;
 use crate::redact::Redactor;
 use crate::report::exit;
+use crate::root::{FIXTURE_FILE, Root, RootMode};
 use crate::runner::{CmdError, CmdOutput, Runner};
 
 /// Largest prefix of a file copied; the probes read no more than this (`Root::read_optional`).

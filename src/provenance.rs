@@ -9,7 +9,7 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::fsx;
-use crate::host::root::Root;
+use crate::root::Root;
 use crate::state::STATE_DIR;
 
 /// Manifest path, root-relative.

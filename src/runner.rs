@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::host::root::{Root, RootMode};
+use crate::root::{Root, RootMode};
 
 /// Directories searched under the root for a command (in order), after `PATH` on a live root.
 /// `opt/fastflowlm/bin` and `opt/xilinx/xrt/bin` are the install locations of FLM's
@@ -390,7 +390,7 @@ mod tests {
 
     fn fixture_with_shim(name: &str, body: &str) -> (tempfile::TempDir, Runner) {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join(crate::host::root::FIXTURE_FILE), "{}\n").unwrap();
+        fs::write(dir.path().join(crate::root::FIXTURE_FILE), "{}\n").unwrap();
         fs::create_dir_all(dir.path().join("bin")).unwrap();
         let shim = dir.path().join("bin").join(name);
         fs::write(&shim, format!("#!/bin/sh\n{body}\n")).unwrap();

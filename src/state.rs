@@ -14,7 +14,7 @@ use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
 use crate::fsx;
-use crate::host::root::Root;
+use crate::root::Root;
 
 /// State directory, root-relative.
 pub const STATE_DIR: &str = "var/lib/npu-setup";

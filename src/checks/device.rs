@@ -134,7 +134,7 @@ pub fn driver_module(c: &Ctx) -> Outcome {
 }
 
 /// Turns a kernel-log match into a remedy.
-pub(crate) fn log_remedy(m: &super::analysis::LogMatch) -> Remedy {
+pub(crate) fn log_remedy(m: &crate::knowledge::analysis::LogMatch) -> Remedy {
     Remedy {
         text: m.remedy.clone().unwrap_or_else(|| "See the kernel-log line above.".into()),
         commands: m.step.iter().map(|s| install_cmd(s)).collect(),
@@ -160,7 +160,7 @@ impl Outcome {
 /// `driver.bound`.
 pub fn driver_bound(c: &Ctx) -> Outcome {
     let Some(n) = c.a.npu else { return Outcome::skip("no NPU") };
-    if c.f.mode == crate::host::root::RootMode::Offline {
+    if c.f.mode == crate::root::RootMode::Offline {
         return Outcome::skip("offline root: binding is a property of the running system");
     }
     let base =

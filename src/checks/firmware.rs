@@ -2,9 +2,9 @@
 //! driver flavour will load a file whose protocol it accepts (upstream-stack.md §2.3–2.4),
 //! whether the loaded firmware satisfies FLM (>= 1.1, §10.2), and what the kernel said.
 
-use super::analysis::FirmwareVerdict;
 use super::device::log_remedy;
 use super::{Ctx, Outcome, Remedy, install_cmd, probe_problem};
+use crate::knowledge::analysis::FirmwareVerdict;
 use crate::parse::version::parse_fw_version;
 use crate::recipes::kernel_in_range;
 
@@ -88,7 +88,7 @@ fn verdict_text(v: &FirmwareVerdict) -> String {
     }
 }
 
-fn flavour_name(fl: &super::analysis::FlavourInfo) -> String {
+fn flavour_name(fl: &crate::knowledge::analysis::FlavourInfo) -> String {
     match (&fl.id[..], &fl.variant) {
         ("in-tree", _) => {
             let k = crate::parse::version::parse_kernel_release(&fl.kernel);

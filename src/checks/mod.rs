@@ -1,11 +1,10 @@
 //! The check catalog (stable ids, ladder order — DESIGN.md) and the engine that runs the
 //! checks as pure functions of `Facts` + `Recipes` and works out the first broken layer.
 
-pub mod analysis;
 mod boot;
 mod device;
 mod firmware;
-pub mod kernels;
+
 mod services;
 mod stack;
 mod system;
@@ -13,83 +12,13 @@ mod user;
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::host::{Facts, Probed};
+use crate::knowledge::analysis::Analysis;
+pub use crate::model::{CheckResult, Diagnosis, Remedy, Status};
 use crate::recipes::Recipes;
-use analysis::Analysis;
-
-/// A check's verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    /// Proven good.
-    Pass,
-    /// Works, but something deserves attention.
-    Warn,
-    /// Broken.
-    Fail,
-    /// Not applicable, not requested, or a layer below failed.
-    Skip,
-    /// The check could not run.
-    Error,
-}
-
-impl Status {
-    /// Lowercase name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pass => "pass",
-            Status::Warn => "warn",
-            Status::Fail => "fail",
-            Status::Skip => "skip",
-            Status::Error => "error",
-        }
-    }
-}
-
-/// How to fix a finding.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Remedy {
-    /// What to do, in a sentence or two.
-    pub text: String,
-    /// Exact commands, in order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub commands: Vec<String>,
-    /// The install step that fixes it (`npu-setup install --only <step>`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub step: Option<String>,
-    /// The fix takes effect only after a reboot.
-    pub reboot: bool,
-    /// Where to read more.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub docs: Option<String>,
-}
-
-/// One check's result in the report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CheckResult {
-    /// Stable id.
-    pub id: String,
-    /// Layer (the id's prefix).
-    pub layer: String,
-    /// Verdict.
-    pub status: Status,
-    /// One line.
-    pub summary: String,
-    /// What the verdict rests on.
-    pub evidence: BTreeMap<String, Value>,
-    /// How to fix it (every non-pass that can be fixed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub remedy: Option<Remedy>,
-    /// Another failing check this failure follows from (the root cause is reported there).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cause: Option<String>,
-    /// Checks that could explain this failure, most likely first (internal).
-    #[serde(skip)]
-    pub suspects: Vec<&'static str>,
-}
 
 /// Builder for results.
 #[derive(Debug, Clone)]
@@ -430,17 +359,6 @@ pub fn root_cause<'a>(results: &'a [CheckResult], id: &'a str) -> &'a str {
         }
     }
     cur
-}
-
-/// Overall verdict.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Diagnosis {
-    /// `ready`, `degraded`, `broken` or `no-npu`.
-    pub state: String,
-    /// The first broken layer's check (root cause), in ladder order.
-    pub first_failure: Option<String>,
-    /// One sentence for humans.
-    pub message: String,
 }
 
 /// Works out the verdict from the results.

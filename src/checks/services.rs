@@ -235,7 +235,7 @@ fn flm_states(v: &serde_json::Value) -> Vec<(String, String)> {
 
 /// `lemonade.api`.
 pub fn lemonade_api(c: &Ctx) -> Outcome {
-    if c.f.mode == crate::host::root::RootMode::Offline {
+    if c.f.mode == crate::root::RootMode::Offline {
         return Outcome::skip("offline root (or a chroot): nothing is running; the first boot checks the API");
     }
     if let Some(o) = probe_problem(&c.f.lemonade, "Lemonade") {
@@ -361,7 +361,7 @@ pub fn gpu_device(c: &Ctx) -> Outcome {
 
 /// `gpu.api`.
 pub fn gpu_api(c: &Ctx) -> Outcome {
-    if c.f.mode == crate::host::root::RootMode::Offline {
+    if c.f.mode == crate::root::RootMode::Offline {
         return Outcome::skip("offline root (or a chroot): nothing is running");
     }
     if let Some(o) = probe_problem(&c.f.gpu, "the GPU endpoint") {
@@ -426,11 +426,11 @@ pub fn smoke_whisper(c: &Ctx) -> Outcome {
             .suspects(&["lemonade.api", "flm.validate", "lemonade.service"])
             .remedy(Remedy {
                 text: match e {
-                    crate::inference::InferError::ModelNotFound { .. } => format!(
+                    crate::net::inference::InferError::ModelNotFound { .. } => format!(
                         "Whisper model {} is not available: pull it (npu-setup install --only models --model whisper-v3:turbo) or pass --whisper-model.",
                         f.model
                     ),
-                    crate::inference::InferError::Connect { .. } => {
+                    crate::net::inference::InferError::Connect { .. } => {
                         "Nothing answers at that address: start Lemonade or pass --lemonade-url.".into()
                     }
                     _ => "Lemonade accepted the upload but did not transcribe it; see its log (journalctl -u lemonade-server).".into(),
@@ -475,11 +475,11 @@ fn smoke(p: &crate::host::Probed<crate::host::smoke::SmokeFacts>, what: &str, su
             .suspects(suspects)
             .remedy(Remedy {
                 text: match e {
-                    crate::inference::InferError::ModelNotFound { .. } => format!(
+                    crate::net::inference::InferError::ModelNotFound { .. } => format!(
                         "Model {} is not available there: pull it (npu-setup install --only models) or pass --npu-model / --gpu-model.",
                         f.model
                     ),
-                    crate::inference::InferError::Connect { .. } => "Nothing answers at that address: start the service or pass the right URL.".into(),
+                    crate::net::inference::InferError::Connect { .. } => "Nothing answers at that address: start the service or pass the right URL.".into(),
                     _ => "The server accepted the request but did not complete it; see its log.".into(),
                 },
                 commands: vec![format!(
@@ -504,8 +504,8 @@ mod tests {
     use crate::checks::{CheckOptions, Status, run_checks};
     use crate::host::smoke::WhisperSmokeFacts;
     use crate::host::{Facts, Probed};
+    use crate::net::transcription::{SMOKE_TEXT, Transcription, matched_words, words};
     use crate::recipes::Recipes;
-    use crate::transcription::{SMOKE_TEXT, Transcription, matched_words, words};
 
     /// `smoke.whisper` for a transcription the server returned.
     fn whisper(text: &str) -> (Status, String) {

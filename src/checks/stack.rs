@@ -2,13 +2,10 @@
 //! packages and loader path, FastFlowLM (upstream-stack.md §4, §5, §8, §9.4, §10).
 
 use super::{Ctx, Outcome, Remedy, install_cmd, probe_problem};
-use crate::parse::mokutil::normalize_hex;
+use crate::knowledge::dkms::DKMS_NAMES;
+use crate::knowledge::secureboot::key_enrolled;
 use crate::parse::version::parse_dotted;
 use crate::recipes::kernel_in_range;
-
-/// DKMS module names of the two out-of-tree flavours: `xrt-amdxdna` (xdna-driver
-/// dkms_driver.sh PACKAGE_NAME) and `amdxdna` (superm1/amdxdna-dkms backport).
-pub(crate) const DKMS_NAMES: &[&str] = &["xrt-amdxdna", "amdxdna"];
 
 /// `dkms.state`.
 pub fn dkms_state(c: &Ctx) -> Outcome {
@@ -113,7 +110,7 @@ pub fn dkms_state(c: &Ctx) -> Outcome {
     }
     // A newer kernel whose own driver suffices: the DKMS module only shadows it.
     if let Some(t) = k.target.as_deref()
-        && let Some(note) = super::kernels::dkms_unneeded(c.f, c.r, c.a, t, c.a.target_flavour(c.f))
+        && let Some(note) = crate::knowledge::kernels::dkms_unneeded(c.f, c.r, c.a, t, c.a.target_flavour(c.f))
     {
         return base(Outcome::warn(format!("DKMS module no longer needed on {t}"))).remedy(Remedy {
             text: note,
@@ -132,15 +129,6 @@ pub fn dkms_state(c: &Ctx) -> Outcome {
         o = o.ev("fallback_kernels_without_module", &fallback);
     }
     o
-}
-
-/// The module's signing key is among the enrolled MOKs: by subject key id (modinfo `sig_key`
-/// vs mokutil's X509v3 Subject Key Identifier), else by the signer's name in a subject.
-pub(crate) fn key_enrolled(sb: &crate::host::commands::SecureBootFacts, signer: &str, sig_key: Option<&str>) -> bool {
-    let key = sig_key.and_then(normalize_hex);
-    key.as_ref()
-        .is_some_and(|k| sb.enrolled.iter().any(|e| e.skid.as_deref().and_then(normalize_hex).as_ref() == Some(k)))
-        || sb.enrolled.iter().any(|e| e.subject.as_deref().is_some_and(|s| s.contains(signer)))
 }
 
 /// `secureboot.signing`.

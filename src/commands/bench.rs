@@ -10,11 +10,11 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::{BenchArgs, Cli, EndpointArgs, Format};
-use crate::host::root::Root;
 use crate::host::smoke::{ensure_loaded, first_model, gpu_base};
 use crate::host::{ProbeOptions, probe_all};
-use crate::inference::{Completion, Endpoint, Timeouts, chat};
+use crate::net::inference::{Completion, Endpoint, Timeouts, chat};
 use crate::report::exit;
+use crate::root::Root;
 
 /// Default prompt: long enough to measure prefill, neutral enough for any model.
 pub const DEFAULT_PROMPT: &str = "Explain in a short paragraph how a neural processing unit differs from a GPU when running a small language model, and when each is the better choice.";
@@ -118,7 +118,8 @@ fn run_side(side: &str, ep: &Endpoint, prompt: &str, max_tokens: u32, runs: usiz
                 // An endpoint that is down stays down: keep what we have, don't wait again.
                 if matches!(
                     e,
-                    crate::inference::InferError::Connect { .. } | crate::inference::InferError::ModelNotFound { .. }
+                    crate::net::inference::InferError::Connect { .. }
+                        | crate::net::inference::InferError::ModelNotFound { .. }
                 ) {
                     break;
                 }

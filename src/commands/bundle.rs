@@ -235,9 +235,9 @@ fn manifest(tree: &Path, top: &str, report: &serde_json::Value, cap: &Captured) 
             "Made by `npu-setup doctor --bundle` (npu-setup {}) from a {} root.",
             env!("CARGO_PKG_VERSION"),
             match cap.mode {
-                crate::host::root::RootMode::Live => "live",
-                crate::host::root::RootMode::Fixture => "fixture",
-                crate::host::root::RootMode::Offline => "offline",
+                crate::root::RootMode::Live => "live",
+                crate::root::RootMode::Fixture => "fixture",
+                crate::root::RootMode::Offline => "offline",
             }
         ),
     );

@@ -9,9 +9,9 @@ use anyhow::{Result, bail};
 use serde::Serialize;
 
 use crate::checks::Status;
-use crate::checks::kernels::{KernelReadiness, all_kernels, judge};
 use crate::cli::{CheckArgs, Cli, Format};
 use crate::host::probe_kernels;
+use crate::knowledge::kernels::{KernelReadiness, all_kernels, judge};
 use crate::report::exit;
 use crate::state::STATE_DIR;
 
@@ -155,7 +155,7 @@ fn record(runner: &crate::runner::Runner, k: &KernelReadiness) -> Result<String>
         readiness: k,
     };
     crate::fsx::atomic_write(&path, serde_json::to_string_pretty(&rec)?.as_bytes(), 0o644, None)?;
-    Ok(crate::host::root::Root::display(&rel))
+    Ok(crate::root::Root::display(&rel))
 }
 
 fn render_one(out: &mut dyn Write, k: &KernelReadiness, unicode: bool) -> Result<()> {

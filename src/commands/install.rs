@@ -88,7 +88,7 @@ fn selected(args: &InstallArgs) -> Result<Vec<Box<dyn Step>>> {
         .collect())
 }
 
-fn print_plan(out: &mut dyn Write, root: &crate::host::root::Root, plans: &[StepPlan]) -> Result<()> {
+fn print_plan(out: &mut dyn Write, root: &crate::root::Root, plans: &[StepPlan]) -> Result<()> {
     for sp in plans {
         let p = &sp.plan;
         let head = if let Some(b) = &p.blocked {
@@ -138,8 +138,8 @@ pub fn run(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> R
     // First boot after a kickstart / image install: the options the offline run left behind
     // (else the admin's install.yaml), no questions, and the marker cleared once converged.
     use crate::steps::lifecycle::{FIRSTBOOT_CONFIG, FIRSTBOOT_MARKER};
-    let root = crate::host::root::Root::open(&cli.root)?;
-    if root.mode() == crate::host::root::RootMode::Offline {
+    let root = crate::root::Root::open(&cli.root)?;
+    if root.mode() == crate::root::RootMode::Offline {
         bail!("--firstboot finishes the install on the booted system; this root is not running");
     }
     let mut a = cli_args.clone();
@@ -427,8 +427,8 @@ fn verifying(steps: &[Box<dyn Step>]) -> bool {
     steps.iter().any(|s| s.id() == "verify")
 }
 
-fn root_is_offline(root: &crate::host::root::Root) -> bool {
-    root.mode() == crate::host::root::RootMode::Offline
+fn root_is_offline(root: &crate::root::Root) -> bool {
+    root.mode() == crate::root::RootMode::Offline
 }
 
 /// Progress on stderr: a spinner with the current action on a terminal, plain lines otherwise.

@@ -17,8 +17,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 use crate::cli::{Cli, ColorChoice};
-use crate::host::root::Root;
 use crate::recipes::Recipes;
+use crate::root::Root;
 use crate::runner::Runner;
 
 /// Opens the root, loads recipes and builds the runner from the global options.

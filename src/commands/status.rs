@@ -10,8 +10,8 @@ use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::{Cli, Format, StatusArgs};
-use crate::host::root::Root;
 use crate::report::{Report, exit};
+use crate::root::Root;
 
 /// Where the boot check records its verdict (tmpfs: one boot's worth).
 pub const STATUS_FILE: &str = "run/npu-setup/status.json";

@@ -9,9 +9,9 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use super::kernel::{KernelFacts, compare_releases};
-use super::root::Root;
 use crate::parse::bls::{parse_bls, parse_grub_cfg_linux_lines};
 use crate::parse::shellvars::{expand_vars, parse_env_lenient, parse_shell_vars};
+use crate::root::Root;
 
 /// One BLS entry.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

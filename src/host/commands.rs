@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::Probed;
-use super::root::RootMode;
 use crate::parse::dkms::{DkmsEntry, parse_dkms_status};
 use crate::parse::flm::{FlmValidate, parse_flm_validate, parse_flm_version};
 use crate::parse::kernel_log::normalize_kernel_log;
@@ -18,6 +17,7 @@ use crate::parse::modinfo::{ModInfo, parse_modinfo};
 use crate::parse::mokutil::{EnrolledKey, efivar_secure_boot, parse_list_enrolled, parse_sb_state};
 use crate::parse::packages::{PkgState, parse_dpkg_query, parse_pacman_q, parse_rpm_q};
 use crate::recipes::Distro;
+use crate::root::RootMode;
 use crate::runner::{CmdError, Runner};
 
 /// Kernel log lines that can matter to the NPU stack.

@@ -11,9 +11,9 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use super::pci::PciFacts;
-use super::root::Root;
 use crate::parse::version::{fw_version_from_blob, fw_version_from_file_name};
 use crate::recipes::Recipes;
+use crate::root::Root;
 
 /// File names any driver flavour requests (upstream-stack.md §2.3).
 pub const FIRMWARE_NAMES: &[&str] = &["npu.dev.sbin", "npu_7.sbin", "npu.sbin"];

@@ -5,8 +5,8 @@ use anyhow::Result;
 use procfs::FromRead;
 use serde::{Deserialize, Serialize};
 
-use super::root::{Root, RootMode};
 use crate::parse::version::parse_kernel_release;
+use crate::root::{Root, RootMode};
 
 /// Where a module file sits under `lib/modules/<kver>/`.
 ///

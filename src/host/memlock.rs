@@ -12,10 +12,10 @@ use anyhow::Result;
 use procfs::FromRead;
 use serde::{Deserialize, Serialize};
 
-use super::root::{Root, RootMode};
 use crate::parse::ldconfig::parse_ld_so_conf;
 use crate::parse::limits::parse_limits_conf;
 use crate::parse::systemctl::parse_unit_file;
+use crate::root::{Root, RootMode};
 
 /// A memlock line from a pam_limits file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

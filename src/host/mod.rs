@@ -8,13 +8,11 @@
 pub mod boot;
 pub mod commands;
 pub mod firmware;
-pub mod http;
 pub mod kernel;
 pub mod memlock;
 pub mod os;
 pub mod pci;
 pub mod resources;
-pub mod root;
 pub mod services;
 pub mod smoke;
 pub mod users;
@@ -24,8 +22,8 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::recipes::Recipes;
+use crate::root::RootMode;
 use crate::runner::Runner;
-use root::RootMode;
 
 /// The outcome of one probe.
 // Adjacently tagged so the same shape reads well in JSON and YAML (YAML would otherwise
@@ -163,7 +161,7 @@ struct Base {
 
 /// OS, kernels (with the next-boot target chosen from the boot configuration), PCI, boot
 /// configuration and the firmware the running kernel would load.
-fn probe_base(root: &root::Root, recipes: &Recipes) -> Base {
+fn probe_base(root: &crate::root::Root, recipes: &Recipes) -> Base {
     let os = Probed::from_result(os::probe_os(root));
     let mut kernel = Probed::from_result(kernel::probe_kernel(root));
     let pci = Probed::from_result(pci::probe_pci(root, recipes));

@@ -3,8 +3,8 @@
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
-use super::root::Root;
 use crate::parse::shellvars::parse_env_lenient;
+use crate::root::Root;
 
 /// The distro as os-release describes it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]

@@ -8,8 +8,8 @@
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use super::root::Root;
 use crate::recipes::Recipes;
+use crate::root::Root;
 
 /// One PCI function.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]

@@ -6,7 +6,7 @@ use procfs::FromRead;
 use serde::{Deserialize, Serialize};
 
 use super::Probed;
-use super::root::{Root, RootMode};
+use crate::root::{Root, RootMode};
 
 /// CPU and memory.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]

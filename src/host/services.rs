@@ -11,13 +11,13 @@ use std::time::Duration;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use super::http::{HttpResult, get};
-use super::root::{Root, RootMode};
 use super::{ProbeOptions, Probed};
+use crate::net::http::{HttpResult, get};
 use crate::parse::shellvars::parse_env_lenient;
 use crate::parse::systemctl::{
     parse_environment, parse_environment_files, parse_exec_start_argv, parse_show, parse_unit_file,
 };
+use crate::root::{Root, RootMode};
 use crate::runner::Runner;
 
 /// Lemonade unit names, newest first.

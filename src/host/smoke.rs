@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::root::RootMode;
 use super::services::{GpuFacts, LemonadeFacts};
 use super::{ProbeOptions, Probed};
-use crate::inference::{Completion, Endpoint, InferError, Timeouts, chat};
+use crate::net::inference::{Completion, Endpoint, InferError, Timeouts, chat};
+use crate::net::transcription::{SMOKE_TEXT, SMOKE_WAV, Transcription, transcribe};
 use crate::recipes::Recipes;
+use crate::root::RootMode;
 use crate::runner::Runner;
 use crate::steps::lemonade_service::lemonade_model_name;
-use crate::transcription::{SMOKE_TEXT, SMOKE_WAV, Transcription, transcribe};
 
 /// The prompt: short, deterministic enough, one sentence back.
 pub const PROMPT: &str = "In one short sentence: what does an NPU do?";
@@ -85,7 +85,7 @@ impl HostDefaults {
     }
 
     /// From the install state under `root`, else the recipes.
-    pub fn for_host(root: &super::root::Root, recipes: &Recipes) -> Self {
+    pub fn for_host(root: &crate::root::Root, recipes: &Recipes) -> Self {
         let state = crate::state::read_state(root).unwrap_or_default();
         let tags = if state.models.is_empty() { &recipes.lemonade.models } else { &state.models };
         HostDefaults { gpu_url: state.gpu_url, gpu_model: state.gpu_model, ..Self::from_tags(tags) }
@@ -273,7 +273,7 @@ pub fn gpu_base(url: &str) -> String {
 
 /// The first model an OpenAI-compatible endpoint lists (`GET /v1/models`).
 pub fn first_model(base: &str) -> Result<String, InferError> {
-    let r = super::http::get(&crate::host::root::Root::live(), &format!("{base}/models"), Duration::from_secs(3), None);
+    let r = crate::net::http::get(&crate::root::Root::live(), &format!("{base}/models"), Duration::from_secs(3), None);
     r.json().and_then(|j| j["data"][0]["id"].as_str().map(str::to_string)).ok_or_else(|| InferError::Connect {
         url: r.url.clone(),
         reason: r.error.clone().unwrap_or_else(|| "no model listed; pass --gpu-model".into()),

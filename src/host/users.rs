@@ -7,8 +7,8 @@
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use super::root::{Root, RootMode, Stat};
 use crate::parse::passwd::{parse_group, parse_passwd};
+use crate::root::{Root, RootMode, Stat};
 
 /// The user doctor judges access for.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]

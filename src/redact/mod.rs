@@ -20,8 +20,8 @@ use std::sync::{Mutex, MutexGuard};
 use regex::{Captures, Regex};
 use serde::Serialize;
 
-use crate::host::root::{Root, RootMode};
 use crate::parse::passwd::parse_passwd;
+use crate::root::{Root, RootMode};
 use patterns::*;
 
 mod patterns;

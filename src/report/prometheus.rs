@@ -15,7 +15,7 @@ use anyhow::{Context, Result, bail};
 use super::Report;
 use crate::checks::Status;
 use crate::commands::bench::{BenchReport, SideResult};
-use crate::host::root::Root;
+use crate::root::Root;
 
 /// The diagnosis states, all exported so a state change flips a series instead of making one
 /// appear (alert rules can then compare against 0).

@@ -79,7 +79,7 @@ impl Step for Access {
                 } else {
                     p.notes.push(format!(
                         "{} is in place; the node changes when udev re-applies it (replug or reboot)",
-                        crate::host::root::Root::display(UDEV_RULE)
+                        crate::root::Root::display(UDEV_RULE)
                     ));
                 }
             }

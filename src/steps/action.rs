@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::edit::kargs::KargEdit;
 use crate::fsx;
-use crate::host::root::Root;
+use crate::root::Root;
 use crate::runner::{Runner, quote_argv};
 use crate::state::{JournalEntry, StateDir, now};
 

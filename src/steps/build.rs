@@ -124,7 +124,7 @@ fn plan_build(cx: &StepCtx, b: &Build, p: &mut Plan) {
     // Built: install.
     if let Some(inst) = &b.install {
         // Install into the root being converged (cmake honours DESTDIR).
-        let env = if cx.root.mode() == crate::host::root::RootMode::Live {
+        let env = if cx.root.mode() == crate::root::RootMode::Live {
             Vec::new()
         } else {
             vec![("DESTDIR".to_string(), cx.root.path().display().to_string())]

@@ -40,7 +40,7 @@ pub fn plan_dkms(cx: &StepCtx, target: Option<&str>, p: &mut Plan) -> Result<()>
         // The plugin package carries the module source; without it there is nothing to build.
         p.notes.push(format!(
             "{} not installed yet (the xdna plugin package carries it)",
-            crate::host::root::Root::display(&payload)
+            crate::root::Root::display(&payload)
         ));
         return Ok(());
     }

@@ -11,8 +11,8 @@ use anyhow::Result;
 
 use super::action::{local_source, pinned, sha256_file};
 use super::{Action, Plan, Step, StepCtx};
-use crate::host::root::Root;
 use crate::parse::version::parse_dotted;
+use crate::root::Root;
 
 /// Where downloaded packages are kept, root-relative.
 pub const CACHE_DIR: &str = "var/cache/npu-setup";

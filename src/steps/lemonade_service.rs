@@ -13,10 +13,10 @@ use anyhow::Result;
 
 use super::{Action, Plan, Step, StepCtx};
 use crate::edit::managed::{is_managed, managed_file};
-use crate::host::root::Root;
 use crate::host::services::{LemonadeFacts, UnitFacts};
 use crate::parse::limits::{Memlock, parse_systemd_limit};
 use crate::parse::version::parse_dotted;
+use crate::root::Root;
 
 /// The shared FLM model directory (FLM_MODEL_PATH) the service reads and `models` pulls into.
 pub const FLM_MODEL_DIR: &str = "/var/lib/flm";
@@ -114,7 +114,7 @@ fn self_path(cx: &StepCtx) -> Option<String> {
             return Some(Root::display(p));
         }
     }
-    if cx.root.mode() == crate::host::root::RootMode::Live {
+    if cx.root.mode() == crate::root::RootMode::Live {
         return std::env::current_exe().ok().map(|p| p.display().to_string());
     }
     None

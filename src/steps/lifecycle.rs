@@ -12,7 +12,7 @@
 use anyhow::Result;
 
 use super::{Action, Plan, Step, StepCtx};
-use crate::host::root::Root;
+use crate::root::Root;
 
 const INSTALL_PLUGIN: &str = include_str!("../../templates/kernel-install/95-npu-setup.install");
 const POSTINST_HOOK: &str = include_str!("../../templates/kernel-install/zz-npu-setup");

@@ -9,7 +9,7 @@ use anyhow::Result;
 
 use super::{Action, Plan, Step, StepCtx};
 use crate::edit::managed::managed_file;
-use crate::host::root::Root;
+use crate::root::Root;
 
 /// The file this step owns.
 pub const CONF: &str = "etc/ld.so.conf.d/npu-setup-xrt.conf";

@@ -25,8 +25,8 @@ use serde::Serialize;
 
 use crate::cli::InstallArgs;
 use crate::host::Facts;
-use crate::host::root::{Root, RootMode};
 use crate::recipes::{Distro, Recipes};
+use crate::root::{Root, RootMode};
 use crate::runner::Runner;
 pub use action::Action;
 

@@ -5,8 +5,8 @@
 use anyhow::Result;
 
 use super::{Plan, Step, StepCtx};
-use crate::host::root::RootMode;
 use crate::recipes::kernel_in_range;
+use crate::root::RootMode;
 
 /// The preflight step.
 pub struct Preflight;

@@ -11,10 +11,10 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use ureq::unversioned::multipart::{Form, Part};
 
-use crate::inference::{Endpoint, InferError, Timeouts, agent, request_error, status_error, truncate};
+use crate::net::inference::{Endpoint, InferError, Timeouts, agent, request_error, status_error, truncate};
 
 /// The shipped smoke clip.
-pub const SMOKE_WAV: &[u8] = include_bytes!("../templates/smoke/hello-world.wav");
+pub const SMOKE_WAV: &[u8] = include_bytes!("../../templates/smoke/hello-world.wav");
 /// What the clip says.
 pub const SMOKE_TEXT: &str = "Hello world. Testing one two three.";
 

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::root::{Root, RootMode};
+use crate::root::{Root, RootMode};
 
 /// Largest body kept (health and system-info answers are a few KiB).
 const MAX_BODY: u64 = 256 * 1024;

@@ -10,12 +10,13 @@
 
 use serde::Serialize;
 
-use super::Status;
 use super::analysis::{Analysis, FlavourInfo};
-use super::boot::evaluate;
-use super::stack::{DKMS_NAMES, key_enrolled};
+use super::dkms::DKMS_NAMES;
+use super::kargs::evaluate;
+use super::secureboot::key_enrolled;
 use crate::host::Facts;
 use crate::host::boot::BootFacts;
+use crate::model::Status;
 use crate::parse::version::parse_kernel_release;
 use crate::recipes::{Recipes, kernel_in_range};
 

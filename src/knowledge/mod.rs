@@ -1,0 +1,8 @@
+//! Judgements over `Facts` + `Recipes`, shared by checks, steps, `check --kernel` and the
+//! kernel hook. Pure: no I/O, nothing here reads the host or runs a command.
+
+pub mod analysis;
+pub mod dkms;
+pub mod kargs;
+pub mod kernels;
+pub mod secureboot;

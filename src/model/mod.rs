@@ -1,0 +1,180 @@
+//! The output contract: the types every consumer of npu-setup's reports relies on (check
+//! results, remedies, the verdict, the doctor report and the exit codes). Pure data; the
+//! renderers in `report` and the producers in `checks` both depend on this module.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A check's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Proven good.
+    Pass,
+    /// Works, but something deserves attention.
+    Warn,
+    /// Broken.
+    Fail,
+    /// Not applicable, not requested, or a layer below failed.
+    Skip,
+    /// The check could not run.
+    Error,
+}
+
+impl Status {
+    /// Lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+            Status::Skip => "skip",
+            Status::Error => "error",
+        }
+    }
+}
+
+/// How to fix a finding.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Remedy {
+    /// What to do, in a sentence or two.
+    pub text: String,
+    /// Exact commands, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<String>,
+    /// The install step that fixes it (`npu-setup install --only <step>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// The fix takes effect only after a reboot.
+    pub reboot: bool,
+    /// Where to read more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docs: Option<String>,
+}
+
+/// One check's result in the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    /// Stable id.
+    pub id: String,
+    /// Layer (the id's prefix).
+    pub layer: String,
+    /// Verdict.
+    pub status: Status,
+    /// One line.
+    pub summary: String,
+    /// What the verdict rests on.
+    pub evidence: BTreeMap<String, Value>,
+    /// How to fix it (every non-pass that can be fixed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remedy: Option<Remedy>,
+    /// Another failing check this failure follows from (the root cause is reported there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    /// Checks that could explain this failure, most likely first (internal).
+    #[serde(skip)]
+    pub suspects: Vec<&'static str>,
+}
+
+/// Overall verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Diagnosis {
+    /// `ready`, `degraded`, `broken` or `no-npu`.
+    pub state: String,
+    /// The first broken layer's check (root cause), in ladder order.
+    pub first_failure: Option<String>,
+    /// One sentence for humans.
+    pub message: String,
+}
+
+/// Exit codes shared by every command (DESIGN.md).
+pub mod exit {
+    /// Healthy / converged.
+    pub const OK: i32 = 0;
+    /// Problems found, or a step failed.
+    pub const PROBLEMS: i32 = 1;
+    /// Could not run: usage, bad input, internal error.
+    pub const CANNOT_RUN: i32 = 2;
+    /// Converged, but a reboot is required.
+    pub const REBOOT: i32 = 3;
+}
+
+/// Kernel versions in the host summary.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct KernelSummary {
+    /// Running kernel.
+    pub running: Option<String>,
+    /// Next-boot kernel.
+    pub target: Option<String>,
+}
+
+/// The NPU in the host summary.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NpuSummary {
+    /// PCI address.
+    pub bdf: String,
+    /// `1022:17f0`.
+    pub pci_id: String,
+    /// `0x11`.
+    pub revision: String,
+    /// `npu5`.
+    pub generation: Option<String>,
+    /// `Strix Halo`.
+    pub product: Option<String>,
+    /// `XDNA2`.
+    pub family: Option<String>,
+    /// Bound driver.
+    pub driver: Option<String>,
+    /// Loaded firmware.
+    pub firmware: Option<String>,
+}
+
+/// What machine this is.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HostSummary {
+    /// Distro.
+    pub os: Option<String>,
+    /// Kernels.
+    pub kernel: KernelSummary,
+    /// The NPU, if any.
+    pub npu: Option<NpuSummary>,
+    /// CPU model.
+    pub cpu: Option<String>,
+    /// `live`, `fixture` or `offline`.
+    pub root_mode: String,
+}
+
+/// Status counts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Summary {
+    /// Passed.
+    pub pass: usize,
+    /// Warnings.
+    pub warn: usize,
+    /// Failures.
+    pub fail: usize,
+    /// Skipped.
+    pub skip: usize,
+    /// Could not run.
+    pub error: usize,
+}
+
+/// The report.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    /// `npu-setup/v1`.
+    pub api_version: String,
+    /// `DoctorReport`.
+    pub kind: String,
+    /// Host summary.
+    pub host: HostSummary,
+    /// Every check in ladder order.
+    pub checks: Vec<CheckResult>,
+    /// Verdict.
+    pub diagnosis: Diagnosis,
+    /// Counts.
+    pub summary: Summary,
+}
