@@ -2,6 +2,7 @@
 //! it on the running and next-boot kernels, and did the driver bind.
 
 use super::{Ctx, Outcome, Remedy, install_cmd, probe_problem};
+use crate::knowledge::driver;
 use crate::recipes::kernel_in_range;
 
 /// `npu.device`.
@@ -69,66 +70,60 @@ pub fn driver_module(c: &Ctx) -> Outcome {
         return o;
     }
     let Some(k) = c.f.kernel.ok() else { unreachable!() };
-    let kernels = k.kernels_of_interest();
-    if kernels.is_empty() {
-        return Outcome::error("no running or installed kernel found");
-    }
-    let mut missing = Vec::new();
-    let mut lines = Vec::new();
-    for rel in &kernels {
-        match c.a.flavours.get(rel) {
-            Some(fl) => {
-                let what = match (&fl.id[..], &fl.variant) {
-                    ("xdna-dkms", Some(v)) => format!(
-                        "xdna-driver DKMS ({v} driver{})",
-                        fl.version.as_deref().map(|v| format!(", {v}")).unwrap_or_default()
-                    ),
-                    ("backport-dkms", _) => "backport DKMS (mainline 7.0 driver)".to_string(),
-                    _ => "in-tree".to_string(),
-                };
-                lines.push(format!("{rel}: {what} at {}", fl.path));
-            }
-            None => missing.push(rel.clone()),
-        }
-    }
+    let verdict = driver::module(c.f, c.a);
+    let lines: Vec<String> = k
+        .kernels_of_interest()
+        .iter()
+        .filter_map(|rel| c.a.flavours.get(rel).map(|fl| (rel, fl)))
+        .map(|(rel, fl)| {
+            let what = match (&fl.id[..], &fl.variant) {
+                ("xdna-dkms", Some(v)) => format!(
+                    "xdna-driver DKMS ({v} driver{})",
+                    fl.version.as_deref().map(|v| format!(", {v}")).unwrap_or_default()
+                ),
+                ("backport-dkms", _) => "backport DKMS (mainline 7.0 driver)".to_string(),
+                _ => "in-tree".to_string(),
+            };
+            format!("{rel}: {what} at {}", fl.path)
+        })
+        .collect();
     let mut o = Outcome::pass(lines.join("; "))
         .ev("flavours", &c.a.flavours)
         .ev("loaded", k.loaded)
         .ev("loaded_version", &k.loaded_version)
         .ev("drm_version", &c.a.drm_version);
-    if !missing.is_empty() {
-        let dkms_hint =
-            c.a.target.as_ref().is_some_and(|t| !kernel_in_range(t, Some(&c.r.drivers.kernel.in_tree_min), None));
-        return o.with_status_fail(format!("no amdxdna module for kernel {}", missing.join(", "))).remedy(Remedy {
-            text: if dkms_hint {
-                "This kernel has no in-tree amdxdna (< 6.14): install the xdna-driver DKMS module for it.".into()
-            } else {
-                "The kernel lacks amdxdna (CONFIG_DRM_ACCEL_AMDXDNA): install the distro kernel's modules package, or the xdna-driver DKMS module.".into()
-            },
-            commands: vec![install_cmd("driver")],
-            step: Some("driver".into()),
-            reboot: true,
-            ..Default::default()
-        });
+    match verdict {
+        driver::Module::NotProbed => unreachable!("kernel facts were checked above"),
+        driver::Module::NoKernel => return Outcome::error("no running or installed kernel found"),
+        driver::Module::Missing(missing) => {
+            let dkms_hint =
+                c.a.target.as_ref().is_some_and(|t| !kernel_in_range(t, Some(&c.r.drivers.kernel.in_tree_min), None));
+            return o.with_status_fail(format!("no amdxdna module for kernel {}", missing.join(", "))).remedy(Remedy {
+                text: if dkms_hint {
+                    "This kernel has no in-tree amdxdna (< 6.14): install the xdna-driver DKMS module for it.".into()
+                } else {
+                    "The kernel lacks amdxdna (CONFIG_DRM_ACCEL_AMDXDNA): install the distro kernel's modules package, or the xdna-driver DKMS module.".into()
+                },
+                commands: vec![install_cmd("driver")],
+                step: Some("driver".into()),
+                reboot: true,
+                ..Default::default()
+            });
+        }
+        driver::Module::LogFailure(m) => {
+            return o.with_status_fail(m.cause.clone()).ev("kernel_log", &m.line).remedy(log_remedy(&m));
+        }
+        driver::Module::LogWarning(m) => {
+            return o.with_status_warn(m.cause.clone()).ev("kernel_log", &m.line).remedy(log_remedy(&m));
+        }
+        driver::Module::Present => {}
     }
-    let log_fail = c.a.log_for("driver.module", &["fail"]);
-    if let Some(m) = log_fail.first() {
-        return o.with_status_fail(m.cause.clone()).ev("kernel_log", &m.line).remedy(log_remedy(m));
-    }
-    let log_warn = c.a.log_for("driver.module", &["warn"]);
-    if let Some(m) = log_warn.first() {
-        return o.with_status_warn(m.cause.clone()).ev("kernel_log", &m.line).remedy(log_remedy(m));
-    }
-    // A DKMS module on a kernel whose in-tree driver suffices is obsolete (upstream-stack §14.4).
-    if let (Some(t), Some(fl)) = (&c.a.target, c.a.target_flavour(c.f))
-        && fl.id != "in-tree"
-        && kernel_in_range(t, Some(&c.r.drivers.kernel.protocol7_in_tree_min), None)
-        && c.a.firmware.is_some_and(|f| f.file("npu_7.sbin").is_some())
+    // A DKMS module on a kernel whose in-tree driver suffices only shadows it (the same
+    // judgement dkms.state and `check --kernel` report).
+    if let Some(t) = c.f.kernel.ok().and_then(|k| k.target.as_deref())
+        && let Some(note) = crate::knowledge::kernels::dkms_unneeded(c.f, c.r, c.a, t, c.a.target_flavour(c.f))
     {
-        o = o.ev(
-            "note",
-            format!("kernel {} with npu_7.sbin needs no DKMS: the in-tree driver suffices (`npu-setup install --only driver` can remove the module)", t.raw),
-        );
+        o = o.ev("note", note);
     }
     o
 }

@@ -5,7 +5,7 @@
 use super::device::log_remedy;
 use super::{Ctx, Outcome, Remedy, install_cmd, probe_problem};
 use crate::knowledge::analysis::FirmwareVerdict;
-use crate::parse::version::parse_fw_version;
+use crate::knowledge::firmware;
 use crate::recipes::kernel_in_range;
 
 /// `firmware.files`.
@@ -13,23 +13,11 @@ pub fn firmware_files(c: &Ctx) -> Outcome {
     if let Some(o) = probe_problem(&c.f.firmware, "firmware files") {
         return o;
     }
-    let Some(e) = c.a.entry else { return Outcome::skip("device not in the table: firmware directory unknown") };
-    let Some(fw) = c.a.firmware else { return Outcome::skip("no firmware facts for this NPU") };
-    let shown: Vec<String> = fw
-        .files
-        .iter()
-        .map(|f| {
-            format!(
-                "{} -> {}",
-                f.path,
-                f.version.clone().unwrap_or_else(|| if f.dangling {
-                    "dangling".into()
-                } else {
-                    "version unknown".into()
-                })
-            )
-        })
-        .collect();
+    let verdict = firmware::files(c.a);
+    let (Some(e), Some(fw)) = (c.a.entry, c.a.firmware) else {
+        let firmware::Files::Unknown(why) = verdict else { unreachable!("files() is Unknown without entry or facts") };
+        return Outcome::skip(why);
+    };
     let base = |o: Outcome| {
         o.ev("dir", format!("amdnpu/{}", e.firmware_dir)).ev("files", &fw.files).ev("listing", &fw.listing)
     };
@@ -39,41 +27,58 @@ pub fn firmware_files(c: &Ctx) -> Outcome {
         "arch" => "sudo pacman -S linux-firmware linux-firmware-other",
         _ => "install your distro's linux-firmware (>= 20260221)",
     };
-    let missing_log = c.a.log_for("firmware.files", &["fail"]);
-    if fw.files.iter().all(|f| f.dangling) {
-        let o = base(Outcome::fail(format!(
-            "no NPU firmware in /lib/firmware/amdnpu/{} (nor in updates/)",
-            e.firmware_dir
-        )));
-        let o = match missing_log.first() {
-            Some(m) => o.ev("kernel_log", &m.line),
-            None => o,
-        };
-        return o.remedy(Remedy {
-            text: "Install linux-firmware with the amdnpu blobs (>= 20260221 ships npu_7.sbin), or the xdna-driver package's firmware, then reload the driver or reboot.".into(),
-            commands: vec![pkg.into(), install_cmd("driver")],
-            step: Some("driver".into()),
-            reboot: true,
-            ..Default::default()
-        });
-    }
-    if let Some(d) = fw.files.iter().find(|f| f.dangling) {
-        return base(Outcome::fail(format!("{} is a dangling link: the kernel cannot load it", d.path))).remedy(
-            Remedy {
+    match verdict {
+        firmware::Files::Unknown(why) => Outcome::skip(why),
+        firmware::Files::None { log } => {
+            let o = base(Outcome::fail(format!(
+                "no NPU firmware in /lib/firmware/amdnpu/{} (nor in updates/)",
+                e.firmware_dir
+            )));
+            let o = match log {
+                Some(m) => o.ev("kernel_log", &m.line),
+                None => o,
+            };
+            o.remedy(Remedy {
+                text: "Install linux-firmware with the amdnpu blobs (>= 20260221 ships npu_7.sbin), or the xdna-driver package's firmware, then reload the driver or reboot.".into(),
+                commands: vec![pkg.into(), install_cmd("driver")],
+                step: Some("driver".into()),
+                reboot: true,
+                ..Default::default()
+            })
+        }
+        firmware::Files::Dangling { path } => {
+            base(Outcome::fail(format!("{path} is a dangling link: the kernel cannot load it"))).remedy(Remedy {
                 text: "Reinstall the firmware package that owns the link, or point it at an existing versioned blob."
                     .into(),
                 commands: vec![pkg.into()],
                 reboot: true,
                 ..Default::default()
-            },
-        );
+            })
+        }
+        firmware::Files::LoadFailed(m) => {
+            base(Outcome::warn(format!("the kernel log shows a failed load: {}", m.cause)))
+                .ev("kernel_log", &m.line)
+                .remedy(log_remedy(&m))
+        }
+        firmware::Files::Present => {
+            let shown: Vec<String> = fw
+                .files
+                .iter()
+                .map(|f| {
+                    format!(
+                        "{} -> {}",
+                        f.path,
+                        f.version.clone().unwrap_or_else(|| if f.dangling {
+                            "dangling".into()
+                        } else {
+                            "version unknown".into()
+                        })
+                    )
+                })
+                .collect();
+            base(Outcome::pass(shown.join("; ")))
+        }
     }
-    if let Some(m) = missing_log.first() {
-        return base(Outcome::warn(format!("the kernel log shows a failed load: {}", m.cause)))
-            .ev("kernel_log", &m.line)
-            .remedy(log_remedy(m));
-    }
-    base(Outcome::pass(shown.join("; ")))
 }
 
 fn verdict_text(v: &FirmwareVerdict) -> String {
@@ -105,23 +110,23 @@ fn flavour_name(fl: &crate::knowledge::analysis::FlavourInfo) -> String {
 
 /// `firmware.compat`.
 pub fn firmware_compat(c: &Ctx) -> Outcome {
-    let Some(e) = c.a.entry else { return Outcome::skip("device not in the table") };
-    let running = c.a.running_flavour(c.f);
-    let fl = running.or_else(|| c.a.target_flavour(c.f));
-    let Some(fl) = fl else {
-        return Outcome::skip("no amdxdna module (see driver.module)").suspects(&["driver.module"]);
+    let verdict = firmware::compat(c.f, c.r, c.a);
+    let (fl, v) = match &verdict {
+        firmware::Compat::UnknownDevice => return Outcome::skip("device not in the table"),
+        firmware::Compat::NoModule => {
+            return Outcome::skip("no amdxdna module (see driver.module)").suspects(&["driver.module"]);
+        }
+        firmware::Compat::NoRule(fl) => {
+            return Outcome::error(format!("no matrix row for flavour {} on kernel {}", fl.id, fl.kernel));
+        }
+        firmware::Compat::NoFile(fl, v)
+        | firmware::Compat::Rejected(fl, v)
+        | firmware::Compat::LogFailure(fl, v, _)
+        | firmware::Compat::BelowFlmMinimum { flavour: fl, verdict: v, .. }
+        | firmware::Compat::NextBootRejects { flavour: fl, verdict: v, .. }
+        | firmware::Compat::Accepted { flavour: fl, verdict: v } => (fl, v),
     };
-    let Some(v) = c.a.firmware_verdict(c.r, fl) else {
-        return Outcome::error(format!("no matrix row for flavour {} on kernel {}", fl.id, fl.kernel));
-    };
-    let n = c.a.npu;
-    let loaded = n.and_then(|n| n.fw_version.clone()).or_else(|| {
-        c.f.flm
-            .ok()
-            .and_then(|x| x.validate.as_ref())
-            .and_then(|v| v.devices.first())
-            .and_then(|d| d.fw_version.clone())
-    });
+    let loaded = firmware::loaded_version(c.f, c.a);
     let fl_name = flavour_name(fl);
     let base = |o: Outcome| {
         o.ev("flavour", fl)
@@ -146,11 +151,10 @@ pub fn firmware_compat(c: &Ctx) -> Outcome {
         reboot: true,
         docs: Some("https://github.com/amd/xdna-driver/issues/1257".into()),
     };
-    match (&v.chosen, v.accepted) {
-        (None, _) => {
-            return base(Outcome::fail(format!("{fl_name} loads {}; none is present", v.order.join(" then "))))
-                .suspects(&["firmware.files"])
-                .remedy(Remedy {
+    match &verdict {
+        firmware::Compat::NoFile(..) => base(Outcome::fail(format!("{fl_name} loads {}; none is present", v.order.join(" then "))))
+            .suspects(&["firmware.files"])
+            .remedy(Remedy {
                 text: if fl.id == "xdna-dkms" {
                     "The xdna-driver module loads its own npu.dev.sbin, installed by the xrt_plugin-amdxdna package: reinstall that package.".into()
                 } else {
@@ -160,90 +164,80 @@ pub fn firmware_compat(c: &Ctx) -> Outcome {
                 step: Some("driver".into()),
                 reboot: true,
                 ..Default::default()
-            });
+            }),
+        firmware::Compat::Rejected(..) => {
+            let summary = format!("{fl_name} speaks protocol {}; {}", v.accepts.join("/"), verdict_text(v));
+            base(Outcome::fail(summary)).remedy(fixes_for_intree())
         }
-        (Some(_), Some(false)) => {
-            let summary = format!("{fl_name} speaks protocol {}; {}", v.accepts.join("/"), verdict_text(&v));
-            return base(Outcome::fail(summary)).remedy(fixes_for_intree());
+        firmware::Compat::LogFailure(_, _, m) => {
+            base(Outcome::fail(m.cause.clone())).ev("kernel_log", &m.line).remedy(log_remedy(m))
         }
-        _ => {}
-    }
-    if let Some(m) = c.a.log_for("firmware.compat", &["fail"]).first() {
-        return base(Outcome::fail(m.cause.clone())).ev("kernel_log", &m.line).remedy(log_remedy(m));
-    }
-    // FLM's own minimum on the loaded firmware (XDNA2 only; XDNA1 is unsupported by FLM anyway).
-    let flm_min = &c.r.drivers.flm.min_firmware;
-    if e.family == "XDNA2"
-        && let Some(l) = &loaded
-        && let (Some(lv), Some(mv)) = (parse_fw_version(l), parse_fw_version(flm_min))
-        && lv < mv
-    {
-        let has7 = c.a.firmware.and_then(|f| f.file("npu_7.sbin")).cloned();
-        let text = match (&has7, fl.id.as_str()) {
-            (None, _) => format!(
-                "The loaded firmware {l} (protocol 6) is below FastFlowLM's minimum {flm_min}. Provide npu_7.sbin (linux-firmware >= 20260221, or the amdxdna-dkms / xdna-driver package firmware) and use a driver that loads it (kernel >= {min}, backport DKMS or xdna-driver DKMS), then reboot."
-            ),
-            (Some(_), "in-tree")
-                if fl.id == "in-tree"
-                    && !kernel_in_range(
+        firmware::Compat::BelowFlmMinimum { loaded: l, min: flm_min, npu7, .. } => {
+            let text = match (npu7, fl.id.as_str()) {
+                (None, _) => format!(
+                    "The loaded firmware {l} (protocol 6) is below FastFlowLM's minimum {flm_min}. Provide npu_7.sbin (linux-firmware >= 20260221, or the amdxdna-dkms / xdna-driver package firmware) and use a driver that loads it (kernel >= {min}, backport DKMS or xdna-driver DKMS), then reboot."
+                ),
+                (Some(_), "in-tree")
+                    if !kernel_in_range(
                         &crate::parse::version::parse_kernel_release(&fl.kernel).unwrap_or_default(),
                         Some(min),
                         None,
                     ) =>
-            {
-                format!(
-                    "npu_7.sbin is on disk but this kernel's in-tree driver only loads npu.sbin: boot a kernel >= {min} or install the xdna-driver DKMS module."
-                )
-            }
-            (Some(f), _) => format!(
-                "{} ({}) is on disk but {l} is loaded: reload the driver or reboot.",
-                f.path,
-                f.version.clone().unwrap_or_default()
-            ),
-        };
-        return base(Outcome::fail(format!("loaded firmware {l} < {flm_min}, the minimum FastFlowLM accepts"))).remedy(
-            Remedy {
-                text,
-                commands: vec![install_cmd("driver")],
-                step: Some("driver".into()),
-                reboot: true,
-                docs: Some("https://github.com/ROCm/FastFlowLM/issues/421".into()),
-            },
-        );
-    }
-    // The next boot may differ (kernel upgrade, DKMS removal).
-    let mut o = base(Outcome::pass(format!(
-        "{fl_name}: {}; accepted{}",
-        verdict_text(&v),
-        loaded.as_ref().map(|l| format!(", {l} loaded")).unwrap_or_default()
-    )));
-    if v.protocol_unverified {
-        o = o.ev("note", "the protocol of this firmware version is UNVERIFIED upstream (recipes/drivers.yaml)");
-    }
-    if let (Some(r), Some(t)) = (running, c.a.target_flavour(c.f))
-        && r.kernel != t.kernel
-        && let Some(tv) = c.a.firmware_verdict(c.r, t)
-        && tv.accepted == Some(false)
-    {
-        return base(Outcome::warn(format!(
+                {
+                    format!(
+                        "npu_7.sbin is on disk but this kernel's in-tree driver only loads npu.sbin: boot a kernel >= {min} or install the xdna-driver DKMS module."
+                    )
+                }
+                (Some(f), _) => format!(
+                    "{} ({}) is on disk but {l} is loaded: reload the driver or reboot.",
+                    f.path,
+                    f.version.clone().unwrap_or_default()
+                ),
+            };
+            base(Outcome::fail(format!("loaded firmware {l} < {flm_min}, the minimum FastFlowLM accepts"))).remedy(
+                Remedy {
+                    text,
+                    commands: vec![install_cmd("driver")],
+                    step: Some("driver".into()),
+                    reboot: true,
+                    docs: Some("https://github.com/ROCm/FastFlowLM/issues/421".into()),
+                },
+            )
+        }
+        firmware::Compat::NextBootRejects { next, next_verdict, .. } => base(Outcome::warn(format!(
             "fine now, but the next boot ({}) uses {} which rejects {}",
-            t.kernel,
-            flavour_name(t),
-            verdict_text(&tv)
+            next.kernel,
+            flavour_name(next),
+            verdict_text(next_verdict)
         )))
-        .ev("next_boot", &tv)
-        .remedy(fixes_for_intree());
+        .ev("next_boot", next_verdict)
+        .remedy(fixes_for_intree()),
+        firmware::Compat::Accepted { .. } => {
+            let mut o = base(Outcome::pass(format!(
+                "{fl_name}: {}; accepted{}",
+                verdict_text(v),
+                loaded.as_ref().map(|l| format!(", {l} loaded")).unwrap_or_default()
+            )));
+            if v.protocol_unverified {
+                o = o.ev("note", "the protocol of this firmware version is UNVERIFIED upstream (recipes/drivers.yaml)");
+            }
+            if let (Some(chosen), Some(l)) = (v.chosen.as_ref().and_then(|c| c.version.clone()), &loaded)
+                && &chosen != l
+                && c.a.running_flavour(c.f).is_some()
+            {
+                o = o.ev(
+                    "note",
+                    format!(
+                        "{chosen} is on disk but {l} is loaded: the new firmware loads after a driver reload or reboot"
+                    ),
+                );
+            }
+            o
+        }
+        firmware::Compat::UnknownDevice | firmware::Compat::NoModule | firmware::Compat::NoRule(_) => {
+            unreachable!("returned above")
+        }
     }
-    if let (Some(chosen), Some(l)) = (v.chosen.as_ref().and_then(|c| c.version.clone()), &loaded)
-        && &chosen != l
-        && running.is_some()
-    {
-        o = o.ev(
-            "note",
-            format!("{chosen} is on disk but {l} is loaded: the new firmware loads after a driver reload or reboot"),
-        );
-    }
-    o
 }
 
 /// `kernel.log`.

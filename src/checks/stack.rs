@@ -4,6 +4,7 @@
 use super::{Ctx, Outcome, Remedy, install_cmd, probe_problem};
 use crate::knowledge::dkms::DKMS_NAMES;
 use crate::knowledge::secureboot::key_enrolled;
+use crate::knowledge::stack;
 use crate::parse::version::parse_dotted;
 use crate::recipes::kernel_in_range;
 
@@ -202,20 +203,10 @@ pub fn secureboot_signing(c: &Ctx) -> Outcome {
 /// `xrt.install`.
 pub fn xrt_install(c: &Ctx) -> Outcome {
     let loader = c.f.loader.ok();
-    let pk = c.f.packages.ok();
-    let d = c.distro();
-    let have_lib = |so: &str| loader.is_some_and(|l| l.libs.iter().any(|x| x.soname == so && !x.found.is_empty()));
-    let installed = |names: &[String]| -> Vec<String> {
-        names.iter().filter_map(|n| pk.and_then(|p| p.version(n)).map(|v| format!("{n} {v}"))).collect()
-    };
-    let base_pkgs = d.map(|d| installed(&d.packages.xrt)).unwrap_or_default();
-    // Ubuntu's libxrt-npu2 fills both roles; list each package once.
-    let plugin_all = d.map(|d| installed(&d.packages.xrt_plugin)).unwrap_or_default();
-    let plugin_ok = !plugin_all.is_empty() || have_lib("libxrt_driver_xdna.so.2");
-    let plugin_pkgs: Vec<String> = plugin_all.into_iter().filter(|p| !base_pkgs.contains(p)).collect();
-    let base_ok = !base_pkgs.is_empty() || have_lib("libxrt_coreutil.so.2");
+    let x = stack::xrt_install(c.f, c.r);
+    let (base_pkgs, plugin_pkgs, base_ok, plugin_ok) = (&x.base_packages, &x.plugin_packages, x.base, x.plugin);
     let o = |o: Outcome| {
-        o.ev("packages", base_pkgs.iter().chain(&plugin_pkgs).collect::<Vec<_>>())
+        o.ev("packages", base_pkgs.iter().chain(plugin_pkgs).collect::<Vec<_>>())
             .ev("package_query", c.f.packages.reason())
             .ev("xrt_prefix", loader.map(|l| l.xrt_prefix))
             .ev("xrt_smi", loader.and_then(|l| l.xrt_smi.clone()))
@@ -244,10 +235,7 @@ pub fn xrt_install(c: &Ctx) -> Outcome {
             ..Default::default()
         });
     }
-    let both = d.is_some_and(|d| {
-        d.packages.xrt_plugin.iter().filter(|n| n.contains("plugin") && pk.and_then(|p| p.version(n)).is_some()).count()
-            > 1
-    });
+    let both = x.duplicate_plugins;
     if both {
         return o(Outcome::warn("both xrt_plugin-amdxdna (xdna-driver build) and xrt-plugin-amdxdna (COPR) are installed; they ship the same files"))
             .remedy(Remedy { text: "Remove one of them.".into(), ..Default::default() });
@@ -255,7 +243,7 @@ pub fn xrt_install(c: &Ctx) -> Outcome {
     let what = if base_pkgs.is_empty() && plugin_pkgs.is_empty() {
         "XRT libraries present (no packages)".to_string()
     } else {
-        base_pkgs.iter().chain(&plugin_pkgs).cloned().collect::<Vec<_>>().join(", ")
+        base_pkgs.iter().chain(plugin_pkgs).cloned().collect::<Vec<_>>().join(", ")
     };
     o(Outcome::pass(what))
 }
@@ -340,39 +328,37 @@ pub fn flm_install(c: &Ctx) -> Outcome {
         c.distro().and_then(|d| d.packages.flm.iter().find_map(|n| p.version(n).map(|v| format!("{n} {v}"))))
     });
     let base = |o: Outcome| o.ev("binary", &f.binary).ev("version", &f.version).ev("package", &pkg);
-    let Some(bin) = &f.binary else {
-        return base(Outcome::fail("flm not found (/opt/fastflowlm/bin, /usr/bin, /opt/flm/bin, PATH)")).remedy(Remedy {
-            text: match c.family() {
-                "fedora" | "rhel" => "Build FastFlowLM (cmake --preset linux-default, installs to /opt/fastflowlm) or install the COPR package fastflowlm.".into(),
-                "arch" => "sudo pacman -S fastflowlm".into(),
-                _ => "Install the FastFlowLM .deb from its releases, or build it (cmake --preset linux-default).".into(),
-            },
-            commands: vec![install_cmd("flm")],
-            step: Some("flm".into()),
-            ..Default::default()
-        });
-    };
-    let Some(v) = &f.version else {
-        return base(Outcome::warn(format!(
-            "{bin} found, but its version is unknown ({})",
-            f.version_error.clone().unwrap_or_default()
-        )))
-        .remedy(Remedy {
-            text: format!("Run `{bin} version` by hand; a missing XRT library is the usual cause."),
-            ..Default::default()
-        });
-    };
-    let min = &c.r.drivers.flm.lemonade_min_version;
-    if parse_dotted(v).zip(parse_dotted(min)).is_some_and(|(v, m)| v < m) {
-        return base(Outcome::warn(format!("flm {v} at {bin} is older than {min}, the minimum Lemonade accepts")))
-            .remedy(Remedy {
-                text: "Update FastFlowLM.".into(),
+    match stack::flm_install(c.f, c.r) {
+        stack::FlmInstall::NotProbed => unreachable!("the probe was checked above"),
+        stack::FlmInstall::Missing => {
+            base(Outcome::fail("flm not found (/opt/fastflowlm/bin, /usr/bin, /opt/flm/bin, PATH)")).remedy(Remedy {
+                text: match c.family() {
+                    "fedora" | "rhel" => "Build FastFlowLM (cmake --preset linux-default, installs to /opt/fastflowlm) or install the COPR package fastflowlm.".into(),
+                    "arch" => "sudo pacman -S fastflowlm".into(),
+                    _ => "Install the FastFlowLM .deb from its releases, or build it (cmake --preset linux-default).".into(),
+                },
                 commands: vec![install_cmd("flm")],
                 step: Some("flm".into()),
                 ..Default::default()
-            });
+            })
+        }
+        stack::FlmInstall::VersionUnknown { binary, error } => {
+            base(Outcome::warn(format!("{binary} found, but its version is unknown ({error})"))).remedy(Remedy {
+                text: format!("Run `{binary} version` by hand; a missing XRT library is the usual cause."),
+                ..Default::default()
+            })
+        }
+        stack::FlmInstall::TooOld { binary, version, min } => base(Outcome::warn(format!(
+            "flm {version} at {binary} is older than {min}, the minimum Lemonade accepts"
+        )))
+        .remedy(Remedy {
+            text: "Update FastFlowLM.".into(),
+            commands: vec![install_cmd("flm")],
+            step: Some("flm".into()),
+            ..Default::default()
+        }),
+        stack::FlmInstall::Installed { binary, version } => base(Outcome::pass(format!("flm {version} at {binary}"))),
     }
-    base(Outcome::pass(format!("flm {v} at {bin}")))
 }
 
 /// `flm.validate`.

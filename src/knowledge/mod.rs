@@ -3,6 +3,10 @@
 
 pub mod analysis;
 pub mod dkms;
+pub mod driver;
+pub mod firmware;
 pub mod kargs;
 pub mod kernels;
 pub mod secureboot;
+pub mod stack;
+pub mod strategy;

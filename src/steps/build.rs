@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use super::{Action, Plan, Step, StepCtx, sources, strategy};
+use super::{Action, Plan, Step, StepCtx, sources};
 use crate::recipes::sources::Build;
 
 /// Marker a finished build leaves in its directory: what was built, from which commit, how.
@@ -169,7 +169,7 @@ impl Step for BuildStep {
     }
     fn plan(&self, cx: &StepCtx) -> Result<Plan> {
         let mut p = Plan::default();
-        let s = strategy::choose(cx);
+        let s = cx.strategy();
         let wanted: Vec<&String> = s
             .builds
             .iter()

@@ -1,17 +1,13 @@
 //! `build-deps`: the packages the source builds need, from the distro recipe, installed with
-//! the distro's package manager — only the missing ones, and only when a source build is
-//! needed at all (XRT, the plugin/driver or FastFlowLM missing).
+//! the distro's package manager — only the missing ones, and only when the strategy compiles
+//! something (a source build, or a DKMS module install for the target kernel).
 
 use anyhow::Result;
 
 use super::{Action, Plan, Step, StepCtx};
-use crate::checks::{CheckOptions, Status, run_checks};
 
 /// The build-deps step.
 pub struct BuildDeps;
-
-/// Doctor checks whose failure means something will be built from source.
-const SOURCE_BUILT: &[&str] = &["xrt.install", "flm.install", "driver.module", "firmware.compat"];
 
 impl Step for BuildDeps {
     fn id(&self) -> &'static str {
@@ -22,11 +18,13 @@ impl Step for BuildDeps {
     }
     fn plan(&self, cx: &StepCtx) -> Result<Plan> {
         let mut p = Plan::default();
-        let only: Vec<String> = SOURCE_BUILT.iter().map(|s| s.to_string()).collect();
-        let results = run_checks(cx.facts, cx.recipes, &CheckOptions::default(), &only, &[]);
-        let needed: Vec<&str> = results.iter().filter(|r| r.status == Status::Fail).map(|r| r.id.as_str()).collect();
-        if needed.is_empty() {
+        let strategy = cx.strategy();
+        if !strategy.compiles() {
             return Ok(p);
+        }
+        let mut needed: Vec<String> = strategy.builds.clone();
+        if needed.is_empty() {
+            needed.push("the DKMS module".into());
         }
         let Some(d) = cx.distro() else {
             p.blocked = Some("no distro recipe: build dependencies unknown".into());

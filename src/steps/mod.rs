@@ -17,7 +17,7 @@ pub mod loader;
 pub mod models;
 pub mod preflight;
 pub mod sources;
-pub mod strategy;
+
 pub mod verify;
 
 use anyhow::Result;
@@ -103,6 +103,17 @@ impl StepCtx<'_> {
         }
         a.extend(args.iter().map(|s| s.to_string()));
         a
+    }
+
+    /// The driver path and builds for this host (knowledge/strategy.rs), with what only the
+    /// tree can tell: whether the plugin package's DKMS payload is on disk.
+    pub fn strategy(&self) -> crate::knowledge::strategy::Strategy {
+        let payload = format!("{}/dkms.conf", self.recipes.sources.dkms.payload_dir);
+        let inputs = crate::knowledge::strategy::Inputs {
+            forced_driver: self.args.driver.as_deref(),
+            dkms_payload: self.root.exists(&payload),
+        };
+        crate::knowledge::strategy::choose(self.facts, self.recipes, &inputs)
     }
 
     /// The user install configures access for: `--user`, else the doctor's choice.

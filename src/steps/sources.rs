@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use super::{Action, Plan, Step, StepCtx, strategy};
+use super::{Action, Plan, Step, StepCtx};
 use crate::recipes::sources::Source;
 use crate::runner::Runner;
 
@@ -67,7 +67,7 @@ impl Step for Sources {
     }
     fn plan(&self, cx: &StepCtx) -> Result<Plan> {
         let mut p = Plan::default();
-        let s = strategy::choose(cx);
+        let s = cx.strategy();
         if let Some(w) = &s.warning {
             p.notes.push(w.clone());
         }

@@ -1,13 +1,15 @@
 //! Which driver path and which builds a host needs, decided from Facts + `recipes/` (never
-//! hard-coded): DESIGN.md "Install steps" — target kernel >= 7.0 with `npu_7.sbin` present:
+//! hard-coded; recipes/drivers.yaml `paths`): target kernel >= 7.0 with `npu_7.sbin` present:
 //! in-tree driver, shim-only plugin, no DKMS; 6.10–6.19: xdna-driver DKMS; < 6.10: stop.
+//! Whether a layer already works is asked of the same judgements the checks use.
 
 use serde::Serialize;
 
-use super::StepCtx;
-use crate::checks::{CheckOptions, Status, run_checks};
+use super::analysis::Analysis;
+use super::{driver, stack};
+use crate::host::Facts;
 use crate::parse::version::parse_kernel_release;
-use crate::recipes::kernel_in_range;
+use crate::recipes::{Recipes, kernel_in_range};
 
 /// The plan for the NPU software stack.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -24,23 +26,36 @@ pub struct Strategy {
     pub sources: Vec<String>,
     /// A warning when `--driver` contradicts the matrix.
     pub warning: Option<String>,
+    /// The driver layer needs work (a module missing or failing, firmware missing or
+    /// rejected): on the DKMS path the module is (re)installed for the target kernel.
+    pub driver_broken: bool,
 }
 
-fn failing(cx: &StepCtx, ids: &[&str]) -> Vec<String> {
-    let only: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
-    run_checks(cx.facts, cx.recipes, &CheckOptions::default(), &only, &[])
-        .into_iter()
-        .filter(|r| matches!(r.status, Status::Fail))
-        .map(|r| r.id)
-        .collect()
+impl Strategy {
+    /// Something will be compiled: a source build, or a DKMS module install for the target
+    /// kernel — the distro's build dependencies are needed.
+    pub fn compiles(&self) -> bool {
+        !self.builds.is_empty() || (self.path == "xdna-dkms" && self.driver_broken)
+    }
+}
+
+/// What the caller knows beyond Facts.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs<'a> {
+    /// `install --driver`: overrides the matrix, with a warning.
+    pub forced_driver: Option<&'a str>,
+    /// The xdna plugin package's DKMS payload (`dkms.conf` under the recipe's payload dir) is
+    /// on disk.
+    pub dkms_payload: bool,
 }
 
 /// Decides the driver path and the builds.
-pub fn choose(cx: &StepCtx) -> Strategy {
-    let target = cx.facts.kernel.ok().and_then(|k| k.target.clone().or_else(|| k.running.clone()));
+pub fn choose(f: &Facts, r: &Recipes, inputs: &Inputs) -> Strategy {
+    let a = Analysis::new(f, r);
+    let target = f.kernel.ok().and_then(|k| k.target.clone().or_else(|| k.running.clone()));
     let tk = target.as_deref().and_then(parse_kernel_release);
-    let has_npu7 = cx.facts.firmware.ok().is_some_and(|f| f.npus.iter().any(|n| n.file("npu_7.sbin").is_some()));
-    let mut chosen = cx.recipes.drivers.paths.iter().find(|p| {
+    let has_npu7 = f.firmware.ok().is_some_and(|f| f.npus.iter().any(|n| n.file("npu_7.sbin").is_some()));
+    let mut chosen = r.drivers.paths.iter().find(|p| {
         let kernel_ok = match (&tk, &p.kernel_min) {
             (Some(k), Some(min)) => kernel_in_range(k, Some(min), None),
             (None, Some(_)) => false,
@@ -50,12 +65,12 @@ pub fn choose(cx: &StepCtx) -> Strategy {
         kernel_ok && fw_ok
     });
     let mut warning = None;
-    if let Some(forced) = cx.args.driver.as_deref() {
+    if let Some(forced) = inputs.forced_driver {
         let want = match forced {
             "backport-dkms" => "xdna-dkms",
             other => other,
         };
-        if let Some(p) = cx.recipes.drivers.paths.iter().find(|p| p.id == want) {
+        if let Some(p) = r.drivers.paths.iter().find(|p| p.id == want) {
             if chosen.map(|c| c.id.as_str()) != Some(p.id.as_str()) {
                 warning = Some(format!(
                     "--driver {forced} overrides the matrix, which chose {} for kernel {}",
@@ -71,47 +86,31 @@ pub fn choose(cx: &StepCtx) -> Strategy {
         None => ("unsupported".to_string(), "no driver path for this kernel".to_string()),
     };
     let mut builds = Vec::new();
+    let driver_broken = driver::layer_broken(f, r, &a);
     if path != "unsupported" {
-        // XRT base: a distro XRT package or libxrt_coreutil anywhere (the plugin is the
-        // driver step's concern, although doctor's xrt.install judges both).
-        let base_pkg = cx.distro().is_some_and(|d| {
-            cx.facts.packages.ok().is_some_and(|pk| d.packages.xrt.iter().any(|n| pk.version(n).is_some()))
-        });
-        let base_lib = cx
-            .facts
-            .loader
-            .ok()
-            .is_some_and(|l| l.libs.iter().any(|x| x.soname == "libxrt_coreutil.so.2" && !x.found.is_empty()));
-        if !base_pkg && !base_lib {
+        let xrt = stack::xrt_install(f, r);
+        if !xrt.base {
             builds.push("xrt".to_string());
         }
-        let plugin_missing = cx
-            .facts
-            .loader
-            .ok()
-            .is_some_and(|l| l.libs.iter().any(|x| x.soname == "libxrt_driver_xdna.so.2" && x.found.is_empty()));
         // The DKMS path needs the plugin package's module payload too; installing the module
         // for the target kernel is the driver step's DKMS half, not a rebuild.
         // A working driver layer (any flavour, e.g. Ubuntu's backport DKMS) is left alone.
-        let payload = format!("{}/dkms.conf", cx.recipes.sources.dkms.payload_dir);
-        let payload_missing = !cx.root.exists(&payload);
-        let driver_failing = !failing(cx, &["driver.module", "firmware.files", "firmware.compat"]).is_empty();
-        if path == "xdna-dkms" && (plugin_missing || (driver_failing && payload_missing)) {
+        if path == "xdna-dkms" && (!xrt.plugin || (driver_broken && !inputs.dkms_payload)) {
             builds.push("driver-dkms".to_string());
-        } else if path == "in-tree" && plugin_missing {
+        } else if path == "in-tree" && !xrt.plugin {
             builds.push("driver-shim".to_string());
         }
-        if !failing(cx, &["flm.install"]).is_empty() {
+        if matches!(stack::flm_install(f, r), stack::FlmInstall::Missing) {
             builds.push("flm".to_string());
         }
     }
     let mut sources: Vec<String> = Vec::new();
     for b in &builds {
-        if let Some(src) = cx.recipes.sources.build(b).map(|b| b.source.clone())
+        if let Some(src) = r.sources.build(b).map(|b| b.source.clone())
             && !sources.contains(&src)
         {
             sources.push(src);
         }
     }
-    Strategy { path, reason, target, builds, sources, warning }
+    Strategy { path, reason, target, builds, sources, warning, driver_broken }
 }
