@@ -5,7 +5,7 @@
 //! `amd_iommu=pt` is not an AMD IOMMU option (ignored); passthrough is `iommu=pt`.
 
 use super::{Ctx, Outcome, Remedy, Status, install_cmd, probe_problem};
-use crate::knowledge::kargs::{Violation, evaluate};
+use crate::knowledge::kargs::{self, Violation, evaluate};
 use crate::parse::cmdline::parse_cmdline;
 use crate::parse::version::parse_kernel_release;
 use crate::root::RootMode;
@@ -121,36 +121,9 @@ pub fn boot_next(c: &Ctx) -> Outcome {
     }
     let Some(b) = c.f.boot.ok() else { unreachable!() };
     let target = c.f.kernel.ok().and_then(|k| k.target.as_deref()).and_then(parse_kernel_release);
-    // Every layer that feeds the next boot or future kernels (upstream-stack §9).
-    let mut layers: Vec<(String, String, bool)> = Vec::new(); // (name, cmdline, is_next_boot)
-    for e in &b.bls {
-        if let Some(o) = &e.options {
-            let is_default = b.default_entry.as_deref() == Some(e.id.as_str());
-            layers.push((e.file.clone(), o.clone(), is_default));
-        }
-    }
-    if b.bls.is_empty()
-        && let (Some((img, args)), Some(f)) = (b.grub_cfg.first(), &b.grub_cfg_file)
-    {
-        layers.push((format!("{f} ({img})"), args.clone(), true));
-    }
-    for g in &b.grub_default {
-        let joined = [g.cmdline_linux.as_deref(), g.cmdline_linux_default.as_deref()]
-            .iter()
-            .flatten()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(" ");
-        if !joined.trim().is_empty() {
-            layers.push((format!("{} (GRUB_CMDLINE_LINUX*)", g.file), joined, false));
-        }
-    }
-    if let Some(kc) = &b.kernel_cmdline {
-        layers.push(("/etc/kernel/cmdline".into(), kc.clone(), b.bls.is_empty() && b.grub_cfg.is_empty()));
-    }
-    if let Some(ko) = &b.kernelopts {
-        layers.push(("grubenv kernelopts".into(), ko.clone(), false));
-    }
+    // Every layer that feeds the next boot or future kernels.
+    let layers: Vec<(String, String, bool)> =
+        kargs::layers(b).into_iter().map(|l| (l.name, l.cmdline, l.next_boot)).collect();
     let parse_errors: Vec<(String, String)> =
         b.grub_default.iter().filter_map(|g| g.parse_error.clone().map(|e| (g.file.clone(), e))).collect();
     if layers.is_empty() {

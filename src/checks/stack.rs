@@ -2,8 +2,8 @@
 //! packages and loader path, FastFlowLM (upstream-stack.md §4, §5, §8, §9.4, §10).
 
 use super::{Ctx, Outcome, Remedy, install_cmd, probe_problem};
-use crate::knowledge::dkms::DKMS_NAMES;
-use crate::knowledge::secureboot::key_enrolled;
+use crate::knowledge::dkms;
+use crate::knowledge::secureboot;
 use crate::knowledge::stack;
 use crate::parse::version::parse_dotted;
 use crate::recipes::kernel_in_range;
@@ -13,9 +13,7 @@ pub fn dkms_state(c: &Ctx) -> Outcome {
     let Some(k) = c.f.kernel.ok() else { return Outcome::skip("kernel facts unavailable") };
     let oot: Vec<_> = c.a.flavours.values().filter(|f| f.id != "in-tree").collect();
     let dkms = c.f.dkms.ok();
-    let entries: Vec<_> = dkms
-        .map(|d| d.entries.iter().filter(|e| DKMS_NAMES.contains(&e.module.as_str())).collect())
-        .unwrap_or_default();
+    let entries = dkms::entries(c.f);
     if oot.is_empty() && entries.is_empty() {
         let seven =
             c.a.target
@@ -61,14 +59,13 @@ pub fn dkms_state(c: &Ctx) -> Outcome {
             continue;
         }
         let important = Some(&inst.release) == k.running.as_ref() || Some(&inst.release) == k.target.as_ref();
-        let e = entries.iter().find(|e| e.kernel.as_deref() == Some(inst.release.as_str()));
-        match e.map(|e| e.state.as_str()) {
-            Some("installed") => fine.push(inst.release.clone()),
-            Some(state) => {
-                let msg = format!("{}: {state}, not installed (the build or install failed)", inst.release);
+        match dkms::for_kernel(c.f, &inst.release) {
+            dkms::ForKernel::Installed(_) => fine.push(inst.release.clone()),
+            dkms::ForKernel::NotInstalled(e) => {
+                let msg = format!("{}: {}, not installed (the build or install failed)", inst.release, e.state);
                 if important { problems.push(msg) } else { warns.push(msg) }
             }
-            None => {
+            dkms::ForKernel::NoBuild { .. } | dkms::ForKernel::NotRegistered => {
                 let msg =
                     format!("{}: no DKMS build{}", inst.release, if inst.headers { "" } else { " (headers missing)" });
                 if important { problems.push(msg) } else { fallback.push(msg) }
@@ -140,21 +137,14 @@ pub fn secureboot_signing(c: &Ctx) -> Outcome {
         return o;
     }
     let Some(sb) = c.f.secureboot.ok() else { unreachable!() };
+    let log = c.a.log_for("secureboot.signing", &["fail"]);
+    let verdict = secureboot::signing(c.f, Some(fl), !log.is_empty());
     let base = |o: Outcome| {
         o.ev("secure_boot", sb.enabled).ev("source", &sb.source).ev("flavour", &fl.id).ev("module", &fl.path)
     };
-    match sb.enabled {
-        Some(false) => return base(Outcome::pass("Secure Boot is off: modules load without signature checks")),
-        None => return base(Outcome::warn(format!("Secure Boot state unknown ({})", sb.source))),
-        Some(true) => {}
-    }
-    if fl.id == "in-tree" {
-        return base(Outcome::pass("Secure Boot on; the in-tree amdxdna is signed by the distro kernel key"));
-    }
     let modinfo = c.f.modinfo.ok().and_then(|m| m.kernels.get(&fl.kernel)).and_then(|m| m.as_ref());
     let signer = modinfo.and_then(|m| m.signer.clone());
     let sig_key = modinfo.and_then(|m| m.sig_key.clone());
-    let log = c.a.log_for("secureboot.signing", &["fail"]);
     let import = Remedy {
         text: "Secure Boot only loads modules signed by an enrolled key. Let DKMS sign with its MOK key (/var/lib/dkms/mok.key, created on first build; dkms >= 3.4 does not sign inside a chroot), enroll the key, reboot and confirm the enrollment in MokManager.".into(),
         commands: vec![
@@ -166,38 +156,48 @@ pub fn secureboot_signing(c: &Ctx) -> Outcome {
         reboot: true,
         docs: Some("https://github.com/dkms-project/dkms#secure-boot".into()),
     };
-    let base = |o: Outcome| {
+    let full = |o: Outcome| {
         base(o)
             .ev("signer", &signer)
             .ev("sig_key", &sig_key)
             .ev("enrolled", &sb.enrolled)
             .ev("dkms_mok_pub", sb.dkms_mok_pub)
     };
-    let Some(signer_name) = signer.clone() else {
-        let o = base(Outcome::fail(format!(
-            "Secure Boot is on and {} is unsigned: the kernel will refuse to load it",
-            fl.path
-        )));
-        let o = match log.first() {
-            Some(m) => o.ev("kernel_log", &m.line),
-            None => o,
-        };
-        return o.remedy(import);
-    };
-    let enrolled = key_enrolled(sb, &signer_name, sig_key.as_deref());
-    if sb.enrolled.is_empty() && sb.enrolled_error.is_some() {
-        return base(Outcome::warn(format!(
-            "signed by '{signer_name}'; cannot tell whether the key is enrolled ({})",
-            sb.enrolled_error.clone().unwrap_or_default()
-        )));
-    }
-    if !enrolled || !log.is_empty() {
-        return base(Outcome::fail(format!(
-            "signed by '{signer_name}', but that key is not enrolled in MOK: the kernel will refuse the module"
+    match verdict {
+        secureboot::Signing::NotProbed | secureboot::Signing::NoModule => unreachable!("checked above"),
+        secureboot::Signing::Off => base(Outcome::pass("Secure Boot is off: modules load without signature checks")),
+        secureboot::Signing::StateUnknown(source) => {
+            base(Outcome::warn(format!("Secure Boot state unknown ({source})")))
+        }
+        secureboot::Signing::InTree => {
+            base(Outcome::pass("Secure Boot on; the in-tree amdxdna is signed by the distro kernel key"))
+        }
+        secureboot::Signing::NoModinfo => full(Outcome::warn(format!(
+            "Secure Boot is on; modinfo for {} is unavailable, so the signature of {} cannot be read",
+            fl.kernel, fl.path
+        ))),
+        secureboot::Signing::Unsigned => {
+            let o = full(Outcome::fail(format!(
+                "Secure Boot is on and {} is unsigned: the kernel will refuse to load it",
+                fl.path
+            )));
+            let o = match log.first() {
+                Some(m) => o.ev("kernel_log", &m.line),
+                None => o,
+            };
+            o.remedy(import)
+        }
+        secureboot::Signing::EnrolmentUnknown { signer, error } => {
+            full(Outcome::warn(format!("signed by '{signer}'; cannot tell whether the key is enrolled ({error})")))
+        }
+        secureboot::Signing::NotEnrolled { signer } => full(Outcome::fail(format!(
+            "signed by '{signer}', but that key is not enrolled in MOK: the kernel will refuse the module"
         )))
-        .remedy(import);
+        .remedy(import),
+        secureboot::Signing::Enrolled { signer } => {
+            full(Outcome::pass(format!("Secure Boot on; {} signed by enrolled key '{signer}'", fl.path)))
+        }
     }
-    base(Outcome::pass(format!("Secure Boot on; {} signed by enrolled key '{signer_name}'", fl.path)))
 }
 
 /// `xrt.install`.

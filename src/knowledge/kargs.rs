@@ -1,6 +1,8 @@
 //! Kernel-argument policy (`grub/policy.yaml`): the one interpreter the `boot.*` checks, the
 //! `kargs` step and per-kernel readiness share.
 
+use crate::edit::kargs::KargEdit;
+use crate::host::boot::BootFacts;
 use crate::parse::cmdline::parse_cmdline;
 use crate::parse::version::KernelRelease;
 use crate::recipes::{KargRule, kernel_in_range};
@@ -50,4 +52,91 @@ pub fn evaluate(cmdline: &str, kernel: Option<&KernelRelease>, rules: &[KargRule
         }
     }
     out
+}
+
+/// The arguments the policy removes (`action: remove`), as the edit every boot layer gets.
+pub fn removals(rules: &[KargRule]) -> KargEdit {
+    let mut remove: Vec<String> = Vec::new();
+    for r in rules.iter().filter(|r| r.action == "remove") {
+        let a = format!("{}={}", r.key, r.value);
+        if !remove.contains(&a) {
+            remove.push(a);
+        }
+    }
+    KargEdit { remove, add: Vec::new() }
+}
+
+/// One boot-configuration layer's command line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Layer {
+    /// Where it comes from (file, or file and image).
+    pub name: String,
+    /// The arguments.
+    pub cmdline: String,
+    /// It is what the next boot uses (the default BLS entry, the first grub.cfg entry, or
+    /// /etc/kernel/cmdline when nothing else exists); other layers feed future kernels.
+    pub next_boot: bool,
+}
+
+/// Every layer that feeds the next boot or future kernels: BLS entries, a non-BLS grub.cfg,
+/// GRUB_CMDLINE_LINUX* of /etc/default/grub and grub.d, /etc/kernel/cmdline, grubenv
+/// kernelopts.
+pub fn layers(b: &BootFacts) -> Vec<Layer> {
+    let mut layers = Vec::new();
+    for e in &b.bls {
+        if let Some(o) = &e.options {
+            let next_boot = b.default_entry.as_deref() == Some(e.id.as_str());
+            layers.push(Layer { name: e.file.clone(), cmdline: o.clone(), next_boot });
+        }
+    }
+    if b.bls.is_empty()
+        && let (Some((img, args)), Some(f)) = (b.grub_cfg.first(), &b.grub_cfg_file)
+    {
+        layers.push(Layer { name: format!("{f} ({img})"), cmdline: args.clone(), next_boot: true });
+    }
+    for g in &b.grub_default {
+        let joined = [g.cmdline_linux.as_deref(), g.cmdline_linux_default.as_deref()]
+            .iter()
+            .flatten()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if !joined.trim().is_empty() {
+            layers.push(Layer { name: format!("{} (GRUB_CMDLINE_LINUX*)", g.file), cmdline: joined, next_boot: false });
+        }
+    }
+    if let Some(kc) = &b.kernel_cmdline {
+        let next_boot = b.bls.is_empty() && b.grub_cfg.is_empty();
+        layers.push(Layer { name: "/etc/kernel/cmdline".into(), cmdline: kc.clone(), next_boot });
+    }
+    if let Some(ko) = &b.kernelopts {
+        layers.push(Layer { name: "grubenv kernelopts".into(), cmdline: ko.clone(), next_boot: false });
+    }
+    layers
+}
+
+/// The command line `kernel` boots with: its BLS entry, else its grub.cfg line, else the
+/// layers future kernels inherit (/etc/kernel/cmdline, GRUB_CMDLINE_LINUX*).
+pub fn boot_args_for(b: &BootFacts, kernel: &str) -> Option<(String, String)> {
+    if let Some(e) = b.bls.iter().find(|e| e.version.as_deref() == Some(kernel) || e.id.ends_with(kernel))
+        && let Some(o) = &e.options
+    {
+        return Some((e.file.clone(), o.clone()));
+    }
+    if let Some((img, args)) = b.grub_cfg.iter().find(|(img, _)| img.ends_with(&format!("vmlinuz-{kernel}"))) {
+        return Some((
+            format!("{} ({img})", b.grub_cfg_file.clone().unwrap_or_else(|| "grub.cfg".into())),
+            args.clone(),
+        ));
+    }
+    if let Some(kc) = &b.kernel_cmdline {
+        return Some(("/etc/kernel/cmdline".into(), kc.clone()));
+    }
+    let joined: Vec<String> = b
+        .grub_default
+        .iter()
+        .flat_map(|g| [g.cmdline_linux.clone(), g.cmdline_linux_default.clone()])
+        .flatten()
+        .collect();
+    (!joined.is_empty()).then(|| ("/etc/default/grub (GRUB_CMDLINE_LINUX*)".into(), joined.join(" ")))
 }

@@ -11,11 +11,9 @@
 use serde::Serialize;
 
 use super::analysis::{Analysis, FlavourInfo};
-use super::dkms::DKMS_NAMES;
-use super::kargs::evaluate;
-use super::secureboot::key_enrolled;
+use super::dkms::ForKernel;
+use super::kargs::{boot_args_for, evaluate};
 use crate::host::Facts;
-use crate::host::boot::BootFacts;
 use crate::model::Status;
 use crate::parse::version::parse_kernel_release;
 use crate::recipes::{Recipes, kernel_in_range};
@@ -92,7 +90,7 @@ fn judge_with(f: &Facts, r: &Recipes, a: &Analysis, kernel: &str) -> KernelReadi
     let module = module_aspect(f, r, a, kernel, fl.as_ref(), &mut remedies);
     let firmware = firmware_aspect(r, a, fl.as_ref(), &mut remedies);
     let kargs = kargs_aspect(f, r, kernel, &mut remedies);
-    let signing = signing_aspect(f, kernel, fl.as_ref(), &mut remedies);
+    let signing = signing_aspect(f, fl.as_ref(), &mut remedies);
     let status = worst(&[&module, &firmware, &kargs, &signing]);
     KernelReadiness {
         kernel: kernel.to_string(),
@@ -117,9 +115,9 @@ fn module_aspect(
     fl: Option<&FlavourInfo>,
     rem: &mut Vec<String>,
 ) -> Aspect {
-    let Some(inst) = f.kernel.ok().and_then(|k| k.installed(kernel)) else {
+    if f.kernel.ok().and_then(|k| k.installed(kernel)).is_none() {
         return Aspect::new(Status::Fail, format!("{kernel} is not installed (no /lib/modules/{kernel})"));
-    };
+    }
     let kr = parse_kernel_release(kernel);
     if kr.as_ref().is_some_and(|k| !kernel_in_range(k, Some(&r.drivers.kernel.dkms_min), None)) {
         return Aspect::new(
@@ -136,68 +134,39 @@ fn module_aspect(
             format!("{kernel} is older than {}, the minimum FastFlowLM accepts", r.drivers.flm.min_kernel),
         );
     }
-    let entries: Vec<_> = f
-        .dkms
-        .ok()
-        .map(|d| {
-            d.entries
-                .iter()
-                .filter(|e| DKMS_NAMES.contains(&e.module.as_str()) && e.kernel.as_deref() == Some(kernel))
-                .collect()
-        })
-        .unwrap_or_default();
-    let registered: Vec<_> = f
-        .dkms
-        .ok()
-        .map(|d| d.entries.iter().filter(|e| DKMS_NAMES.contains(&e.module.as_str())).collect())
-        .unwrap_or_default();
     let rebuild = format!("sudo dkms autoinstall -k {kernel}");
-    match fl {
-        Some(fl) if fl.id == "in-tree" => Aspect::new(Status::Pass, format!("in-tree amdxdna ({})", fl.path)),
-        Some(fl) => match entries.iter().find(|e| e.state == "installed" || e.state == "installed-weak") {
-            Some(e) => Aspect::new(Status::Pass, format!("DKMS {}/{} installed for {kernel}", e.module, e.version)),
-            None => match entries.first() {
-                Some(e) => {
-                    rem.push(rebuild);
-                    Aspect::new(
-                        Status::Fail,
-                        format!("DKMS {}/{} is {} for {kernel}, not installed", e.module, e.version, e.state),
-                    )
-                }
-                None => Aspect::new(
-                    Status::Warn,
-                    format!(
-                        "out-of-tree amdxdna at {} is not managed by DKMS: it will not follow kernel updates",
-                        fl.path
-                    ),
-                ),
-            },
-        },
-        None => {
-            // No module file: DKMS may have built without installing, or not built at all.
-            if let Some(e) = entries.first() {
-                rem.push(rebuild);
-                return Aspect::new(
-                    Status::Fail,
-                    format!("DKMS {}/{} is {} for {kernel}, not installed", e.module, e.version, e.state),
-                );
+    let state = super::dkms::for_kernel(f, kernel);
+    match (fl, state) {
+        (Some(fl), _) if fl.id == "in-tree" => Aspect::new(Status::Pass, format!("in-tree amdxdna ({})", fl.path)),
+        (_, ForKernel::Installed(e)) => {
+            Aspect::new(Status::Pass, format!("DKMS {}/{} installed for {kernel}", e.module, e.version))
+        }
+        (_, ForKernel::NotInstalled(e)) => {
+            rem.push(rebuild);
+            Aspect::new(
+                Status::Fail,
+                format!("DKMS {}/{} is {} for {kernel}, not installed", e.module, e.version, e.state),
+            )
+        }
+        (Some(fl), _) => Aspect::new(
+            Status::Warn,
+            format!("out-of-tree amdxdna at {} is not managed by DKMS: it will not follow kernel updates", fl.path),
+        ),
+        (None, ForKernel::NoBuild { module: e, headers }) => {
+            let why = if headers { "the build failed or never ran" } else { "its headers are not installed" };
+            if !headers {
+                let pkg = super::stack::distro(f, r)
+                    .map(|d| d.headers.replace("{kver}", kernel))
+                    .unwrap_or_else(|| format!("kernel headers for {kernel}"));
+                rem.push(format!("install {pkg}"));
             }
-            if let Some(e) = registered.first() {
-                let why = if inst.headers { "the build failed or never ran" } else { "its headers are not installed" };
-                let headers =
-                    f.os.ok()
-                        .and_then(|o| r.distro(&o.id, &o.id_like))
-                        .map(|d| d.headers.replace("{kver}", kernel))
-                        .unwrap_or_else(|| format!("kernel headers for {kernel}"));
-                if !inst.headers {
-                    rem.push(format!("install {headers}"));
-                }
-                rem.push(rebuild);
-                return Aspect::new(
-                    Status::Fail,
-                    format!("no amdxdna for {kernel}: DKMS {}/{} has no build for it ({why})", e.module, e.version),
-                );
-            }
+            rem.push(rebuild);
+            Aspect::new(
+                Status::Fail,
+                format!("no amdxdna for {kernel}: DKMS {}/{} has no build for it ({why})", e.module, e.version),
+            )
+        }
+        (None, ForKernel::NotRegistered) => {
             rem.push("sudo npu-setup install --only driver".into());
             Aspect::new(Status::Fail, format!("no amdxdna module for {kernel} (neither in-tree nor DKMS)"))
         }
@@ -237,32 +206,6 @@ fn firmware_aspect(r: &Recipes, a: &Analysis, fl: Option<&FlavourInfo>, rem: &mu
     }
 }
 
-/// The command line `kernel` boots with: its BLS entry, else its grub.cfg line, else the
-/// layers future kernels inherit (/etc/kernel/cmdline, GRUB_CMDLINE_LINUX*).
-pub fn boot_args_for(b: &BootFacts, kernel: &str) -> Option<(String, String)> {
-    if let Some(e) = b.bls.iter().find(|e| e.version.as_deref() == Some(kernel) || e.id.ends_with(kernel))
-        && let Some(o) = &e.options
-    {
-        return Some((e.file.clone(), o.clone()));
-    }
-    if let Some((img, args)) = b.grub_cfg.iter().find(|(img, _)| img.ends_with(&format!("vmlinuz-{kernel}"))) {
-        return Some((
-            format!("{} ({img})", b.grub_cfg_file.clone().unwrap_or_else(|| "grub.cfg".into())),
-            args.clone(),
-        ));
-    }
-    if let Some(kc) = &b.kernel_cmdline {
-        return Some(("/etc/kernel/cmdline".into(), kc.clone()));
-    }
-    let joined: Vec<String> = b
-        .grub_default
-        .iter()
-        .flat_map(|g| [g.cmdline_linux.clone(), g.cmdline_linux_default.clone()])
-        .flatten()
-        .collect();
-    (!joined.is_empty()).then(|| ("/etc/default/grub (GRUB_CMDLINE_LINUX*)".into(), joined.join(" ")))
-}
-
 fn kargs_aspect(f: &Facts, r: &Recipes, kernel: &str, rem: &mut Vec<String>) -> Aspect {
     let Some(b) = f.boot.ok() else { return Aspect::new(Status::Skip, "boot configuration not read") };
     let Some((from, cmdline)) = boot_args_for(b, kernel) else {
@@ -281,35 +224,31 @@ fn kargs_aspect(f: &Facts, r: &Recipes, kernel: &str, rem: &mut Vec<String>) -> 
     Aspect::new(Status::Pass, format!("{from}: no argument that hides the NPU"))
 }
 
-fn signing_aspect(f: &Facts, kernel: &str, fl: Option<&FlavourInfo>, rem: &mut Vec<String>) -> Aspect {
-    let Some(sb) = f.secureboot.ok() else {
-        return Aspect::new(Status::Skip, "Secure Boot state not known here (offline root or no EFI)");
-    };
-    match sb.enabled {
-        Some(false) => return Aspect::new(Status::Pass, "Secure Boot is off"),
-        None => return Aspect::new(Status::Skip, format!("Secure Boot state unknown ({})", sb.source)),
-        Some(true) => {}
-    }
-    let Some(fl) = fl else { return Aspect::new(Status::Skip, "no module to check") };
-    if fl.id == "in-tree" {
-        return Aspect::new(Status::Pass, "in-tree module, signed with the distro kernel key");
-    }
-    let Some(m) = f.modinfo.ok().and_then(|m| m.kernels.get(kernel)).and_then(|m| m.as_ref()) else {
-        return Aspect::new(Status::Warn, format!("modinfo for {kernel} unavailable: cannot read the signature"));
-    };
-    let import = "sudo mokutil --import /var/lib/dkms/mok.pub  # then reboot and enroll in MokManager";
-    let Some(signer) = &m.signer else {
-        rem.push(format!("sudo dkms autoinstall -k {kernel} --force  # signs with /var/lib/dkms/mok.key"));
-        return Aspect::new(Status::Fail, format!("{} is unsigned: Secure Boot will refuse it", fl.path));
-    };
-    if sb.enrolled.is_empty() && sb.enrolled_error.is_some() {
-        return Aspect::new(Status::Warn, format!("signed by '{signer}'; enrolled keys unknown"));
-    }
-    if key_enrolled(sb, signer, m.sig_key.as_deref()) {
-        Aspect::new(Status::Pass, format!("signed by enrolled key '{signer}'"))
-    } else {
-        rem.push(import.into());
-        Aspect::new(Status::Fail, format!("signed by '{signer}', which is not an enrolled MOK"))
+fn signing_aspect(f: &Facts, fl: Option<&FlavourInfo>, rem: &mut Vec<String>) -> Aspect {
+    use super::secureboot::Signing;
+    let path = fl.map(|fl| fl.path.clone()).unwrap_or_default();
+    let kernel = fl.map(|fl| fl.kernel.clone()).unwrap_or_default();
+    match super::secureboot::signing(f, fl, false) {
+        Signing::NotProbed => Aspect::new(Status::Skip, "Secure Boot state not known here (offline root or no EFI)"),
+        Signing::Off => Aspect::new(Status::Pass, "Secure Boot is off"),
+        Signing::StateUnknown(source) => Aspect::new(Status::Warn, format!("Secure Boot state unknown ({source})")),
+        Signing::NoModule => Aspect::new(Status::Skip, "no module to check"),
+        Signing::InTree => Aspect::new(Status::Pass, "in-tree module, signed with the distro kernel key"),
+        Signing::NoModinfo => {
+            Aspect::new(Status::Warn, format!("modinfo for {kernel} unavailable: cannot read the signature"))
+        }
+        Signing::Unsigned => {
+            rem.push(format!("sudo dkms autoinstall -k {kernel} --force  # signs with /var/lib/dkms/mok.key"));
+            Aspect::new(Status::Fail, format!("{path} is unsigned: Secure Boot will refuse it"))
+        }
+        Signing::EnrolmentUnknown { signer, .. } => {
+            Aspect::new(Status::Warn, format!("signed by '{signer}'; enrolled keys unknown"))
+        }
+        Signing::NotEnrolled { signer } => {
+            rem.push("sudo mokutil --import /var/lib/dkms/mok.pub  # then reboot and enroll in MokManager".into());
+            Aspect::new(Status::Fail, format!("signed by '{signer}', which is not an enrolled MOK"))
+        }
+        Signing::Enrolled { signer } => Aspect::new(Status::Pass, format!("signed by enrolled key '{signer}'")),
     }
 }
 

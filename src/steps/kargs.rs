@@ -12,23 +12,11 @@ use anyhow::Result;
 use super::{Action, Plan, Step, StepCtx, action::FileEdit};
 use crate::edit::bls::edit_bls_options;
 use crate::edit::grub_default::edit_grub_default;
-use crate::edit::kargs::{KargEdit, edit_cmdline};
+use crate::edit::kargs::edit_cmdline;
 use crate::edit::kernel_cmdline::edit_kernel_cmdline;
 
 /// The kargs step.
 pub struct Kargs;
-
-/// The arguments the policy removes (`action: remove`).
-pub fn policy_edit(cx: &StepCtx) -> KargEdit {
-    let mut remove: Vec<String> = Vec::new();
-    for r in cx.recipes.kargs.iter().filter(|r| r.action == "remove") {
-        let a = format!("{}={}", r.key, r.value);
-        if !remove.contains(&a) {
-            remove.push(a);
-        }
-    }
-    KargEdit { remove, add: Vec::new() }
-}
 
 fn rel(host_path: &str) -> String {
     host_path.trim_start_matches('/').to_string()
@@ -43,7 +31,7 @@ impl Step for Kargs {
     }
     fn plan(&self, cx: &StepCtx) -> Result<Plan> {
         let mut p = Plan::default();
-        let e = policy_edit(cx);
+        let e = crate::knowledge::kargs::removals(&cx.recipes.kargs);
         let Some(b) = cx.facts.boot.ok() else {
             p.blocked = Some(format!("cannot read the boot configuration: {}", cx.facts.boot.reason().unwrap_or("")));
             return Ok(p);
