@@ -54,7 +54,6 @@ fn self_time(root: &Path, runs: usize) -> (Duration, Duration) {
     use npu_setup::checks::{CheckOptions, run_checks};
     use npu_setup::host::{ProbeOptions, probe_all};
     use npu_setup::recipes::Recipes;
-    use npu_setup::report::Report;
     use npu_setup::root::Root;
     let mut cpu = Vec::new();
     let mut wall = Vec::new();
@@ -64,7 +63,7 @@ fn self_time(root: &Path, runs: usize) -> (Duration, Duration) {
         let runner = npu_setup::runner::Runner::new(Root::open(root).unwrap(), Duration::from_secs(10));
         let facts = probe_all(&runner, &recipes, &ProbeOptions::default());
         let results = run_checks(&facts, &recipes, &CheckOptions::default(), &[], &[]);
-        let report = Report::new(&facts, &recipes, results);
+        let report = npu_setup::checks::report(&facts, &recipes, results);
         let json = serde_json::to_string(&report).unwrap();
         assert!(json.len() > 1000);
         cpu.push(self_cpu() - c0);

@@ -20,7 +20,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
-use crate::cli::Cli;
 use crate::host::commands::{FLM_LOCATIONS, SECURE_BOOT_EFIVAR};
 use crate::host::memlock::{TRUSTED_DIRS, XRT_DIRS, XRT_LIBS};
 use crate::host::services::{LEMONADE_BINARIES, LEMONADE_UNITS};
@@ -28,8 +27,8 @@ use crate::host::{Facts, ProbeOptions, probe_all};
 use crate::net::http::HttpResult;
 use crate::parse::kernel_log::normalize_kernel_log;
 use crate::parse::ldconfig::parse_ld_so_conf;
+use crate::recipes::Recipes;
 use crate::redact::Redactor;
-use crate::report::exit;
 use crate::root::{FIXTURE_FILE, Root, RootMode};
 use crate::runner::{CmdError, CmdOutput, Runner};
 
@@ -209,7 +208,7 @@ impl Captured {
 
 /// Captures the host under `--root` into `out` (`dev capture-fixture`): the capture is
 /// assembled in a temporary directory next to `out` and renamed into place at the end.
-pub fn capture(cli: &Cli, out: &Path, user: Option<&str>) -> Result<i32> {
+pub fn capture(runner: &Runner, recipes: &Recipes, out: &Path, user: Option<&str>) -> Result<()> {
     refuse_non_empty(out)?;
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -221,7 +220,7 @@ pub fn capture(cli: &Cli, out: &Path, user: Option<&str>) -> Result<i32> {
         .tempdir_in(&parent)
         .with_context(|| format!("creating a temporary directory in {}", parent.display()))?;
     let opts = CaptureOptions { user, made_by: "captured by `npu-setup dev capture-fixture`" };
-    let captured = capture_into(cli, tmp.path(), &opts)?;
+    let captured = capture_into(runner, recipes, tmp.path(), &opts)?;
 
     // tempdir() creates 0700; a fixture is an ordinary tree.
     fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755))
@@ -233,17 +232,17 @@ pub fn capture(cli: &Cli, out: &Path, user: Option<&str>) -> Result<i32> {
         return Err(e).with_context(|| format!("moving the capture into {}", out.display()));
     }
     eprintln!("{}", captured.describe(out));
-    Ok(exit::OK)
+    Ok(())
 }
 
 /// Probes the host under `--root` and writes the fixture tree into `dest` (created if
 /// absent; expected empty): the one capture path `dev capture-fixture` and `doctor --bundle`
-/// share. Nothing is written under the source root.
-pub fn capture_into(cli: &Cli, dest: &Path, opts: &CaptureOptions) -> Result<Captured> {
-    let (runner, recipes) = crate::commands::setup(cli)?;
+/// share. Nothing is written under the source root. `runner` should be fresh: every command
+/// it has run becomes a replay shim.
+pub fn capture_into(runner: &Runner, recipes: &Recipes, dest: &Path, opts: &CaptureOptions) -> Result<Captured> {
     let root = runner.root().clone();
     let user = opts.user.map(str::to_string);
-    let facts = probe_all(&runner, &recipes, &ProbeOptions { user: user.clone(), ..Default::default() });
+    let facts = probe_all(runner, recipes, &ProbeOptions { user: user.clone(), ..Default::default() });
     let records = runner.records();
     let target_user = facts.users.ok().map(|u| u.name.clone()).or(user);
     let red = Redactor::for_root(&root, target_user.as_deref());
@@ -270,7 +269,7 @@ pub fn capture_into(cli: &Cli, dest: &Path, opts: &CaptureOptions) -> Result<Cap
     cap.capture_units(&facts)?;
     cap.capture_kernel_log_files(&facts)?;
     let nodes = cap.capture_nodes()?;
-    let shims = cap.capture_commands(&runner, &records)?;
+    let shims = cap.capture_commands(runner, &records)?;
     let http = http_replays(&facts, &red);
     cap.firmware.sort_by(|a, b| a.path.cmp(&b.path));
 

@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use serde::{Deserialize, Serialize};
+
+pub use crate::steps::options::{InstallArgs, RebootPolicy};
 
 /// Provision and diagnose Linux hosts for AMD XDNA NPUs (Strix Point, Strix Halo, Krackan).
 #[derive(Debug, Parser)]
@@ -130,7 +131,7 @@ pub struct DoctorArgs {
     #[arg(long)]
     pub write_status: bool,
     /// Also write node_exporter textfile metrics to FILE (*.prom), atomically
-    #[arg(long, value_name = "FILE", value_parser = crate::report::prometheus::parse_textfile_path)]
+    #[arg(long, value_name = "FILE", value_parser = parse_textfile_path)]
     pub textfile: Option<PathBuf>,
 }
 
@@ -157,85 +158,6 @@ pub struct StatusArgs {
     /// Give up waiting after this many seconds (exit 2)
     #[arg(long, default_value_t = 600.0, value_name = "SECS")]
     pub max_wait: f64,
-}
-
-/// What install does after converging when a reboot is owed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RebootPolicy {
-    /// Never reboot; exit 3 and say so
-    #[default]
-    Never,
-    /// Reboot at the end when a change needs it
-    IfNeeded,
-}
-
-/// `install` arguments. They double as the YAML config file (`--config`): keys are the long
-/// flag names; options given on the command line override the file.
-#[derive(Debug, Clone, Args, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
-pub struct InstallArgs {
-    /// Print the exact plan (commands, file diffs) and change nothing
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Apply without asking (required without a terminal)
-    #[arg(long, short = 'y')]
-    pub yes: bool,
-    /// Run only these steps (ids, repeatable or comma-separated)
-    #[arg(long, value_name = "STEP", value_delimiter = ',')]
-    pub only: Vec<String>,
-    /// Skip these steps (ids, repeatable or comma-separated)
-    #[arg(long, value_name = "STEP", value_delimiter = ',')]
-    pub skip: Vec<String>,
-    /// Read options from this YAML file (keys = long flag names)
-    #[arg(long, value_name = "FILE")]
-    #[serde(skip)]
-    pub config: Option<PathBuf>,
-    /// The user who runs inference (device access, memlock)
-    #[arg(long, value_name = "NAME")]
-    pub user: Option<String>,
-    /// Reboot at the end if a change needs it
-    #[arg(long, value_enum, default_value_t = RebootPolicy::Never)]
-    pub reboot: RebootPolicy,
-    /// Continue without an NPU or a distro recipe (image builds)
-    #[arg(long)]
-    pub force: bool,
-    /// Print the plan as JSON instead of text (with --dry-run)
-    #[arg(long)]
-    pub plan_json: bool,
-    /// First-boot mode (the npu-setup-firstboot unit after a kickstart): apply without asking,
-    /// finish the device-dependent steps, verify, and clear the first-boot marker once converged
-    #[arg(long)]
-    #[serde(skip)]
-    pub firstboot: bool,
-    /// Install Lemonade from this package (URL or local file) instead of the recipe's
-    #[arg(long, value_name = "URL|PATH")]
-    pub lemonade_package: Option<String>,
-    /// Port Lemonade listens on (default: its version's, 8000 for 10.0, else 13305)
-    #[arg(long, value_name = "PORT")]
-    pub lemonade_port: Option<u16>,
-    /// Address Lemonade binds to (default 127.0.0.1; others need LEMONADE_API_KEY set)
-    #[arg(long, value_name = "ADDR")]
-    pub lemonade_host: Option<String>,
-    /// FLM model tag to pull (repeatable; default: the recipe's list)
-    #[arg(long = "model", value_name = "TAG")]
-    pub model: Vec<String>,
-    /// GPU endpoint for verify's smoke and later doctor/bench runs: health URL or OpenAI base
-    /// (default llama-swap, http://127.0.0.1:8080/health)
-    #[arg(long, value_name = "URL")]
-    pub gpu_url: Option<String>,
-    /// GPU model for verify's smoke and later doctor/bench runs (default: the first it lists)
-    #[arg(long, value_name = "MODEL")]
-    pub gpu_model: Option<String>,
-    /// Driver path instead of the matrix's choice (warns when it contradicts the matrix)
-    #[arg(long, value_name = "PATH", value_parser = ["in-tree", "xdna-dkms", "backport-dkms"])]
-    pub driver: Option<String>,
-    /// Directory of pre-cloned source trees (<dir>/xdna-driver, <dir>/fastflowlm; air-gapped sites)
-    #[arg(long, value_name = "DIR")]
-    pub source_dir: Option<PathBuf>,
-    /// Clone a source from a mirror: ID=URL (repeatable; ids in recipes/sources.yaml)
-    #[arg(long, value_name = "ID=URL")]
-    pub source_url: Vec<String>,
 }
 
 /// Endpoints shared by `bench` and `config`.
@@ -348,10 +270,24 @@ pub enum DevCommand {
     },
 }
 
+/// `doctor --textfile` value parser: node_exporter's textfile collector reads only `*.prom`.
+pub fn parse_textfile_path(s: &str) -> Result<PathBuf, String> {
+    if !s.ends_with(".prom") {
+        return Err("the node_exporter textfile collector reads only files ending in .prom".into());
+    }
+    Ok(PathBuf::from(s))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn textfile_paths_must_end_in_prom() {
+        assert!(parse_textfile_path("/var/lib/node_exporter/textfile_collector/npu_setup.prom").is_ok());
+        assert!(parse_textfile_path("/tmp/npu.txt").is_err());
+    }
 
     #[test]
     fn cli_definition_is_consistent() {

@@ -21,6 +21,12 @@ pub const STATE_DIR: &str = "var/lib/npu-setup";
 /// Log directory, root-relative.
 pub const LOG_DIR: &str = "var/log/npu-setup";
 
+/// Where every bench run keeps its result (root-relative): doctor's Prometheus metrics
+/// report its decode speed, and `bench --baseline last` compares with the previous run.
+pub fn bench_last_path() -> String {
+    format!("{STATE_DIR}/bench/last.json")
+}
+
 /// What a step's last run left behind.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct StepRecord {

@@ -18,6 +18,7 @@ use serde_json::Value;
 use crate::host::{Facts, Probed};
 use crate::knowledge::analysis::Analysis;
 pub use crate::model::{CheckResult, Diagnosis, Remedy, Status};
+use crate::model::{HostSummary, KernelSummary, NpuSummary, Report, Summary};
 use crate::recipes::Recipes;
 
 /// Builder for results.
@@ -393,4 +394,50 @@ pub(crate) fn probe_problem<T>(p: &Probed<T>, what: &str) -> Option<Outcome> {
 /// `npu-setup install --only <step>` as a command line.
 pub(crate) fn install_cmd(step: &str) -> String {
     format!("sudo npu-setup install --only {step}")
+}
+
+/// Assembles the doctor report from facts and check results.
+pub fn report(f: &Facts, recipes: &Recipes, checks: Vec<CheckResult>) -> Report {
+    let diagnosis = diagnose(&checks, f);
+    let mut summary = Summary::default();
+    for c in &checks {
+        match c.status {
+            Status::Pass => summary.pass += 1,
+            Status::Warn => summary.warn += 1,
+            Status::Fail => summary.fail += 1,
+            Status::Skip => summary.skip += 1,
+            Status::Error => summary.error += 1,
+        }
+    }
+    let npu = f.pci.ok().and_then(|p| p.npus.first()).map(|n| {
+        let e = recipes.device(&n.vendor, &n.device, &n.revision);
+        NpuSummary {
+            bdf: n.bdf.clone(),
+            pci_id: format!("{}:{}", n.vendor, n.device),
+            revision: format!("0x{}", n.revision),
+            generation: e.map(|e| e.generation.clone()),
+            product: e.map(|e| e.product.clone()),
+            family: e.map(|e| e.family.clone()),
+            driver: n.driver.clone(),
+            firmware: n.fw_version.clone(),
+        }
+    });
+    let root_mode = serde_json::to_value(f.mode).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    Report {
+        api_version: "npu-setup/v1".into(),
+        kind: "DoctorReport".into(),
+        host: HostSummary {
+            os: f.os.ok().map(|o| o.pretty_name.clone()),
+            kernel: KernelSummary {
+                running: f.kernel.ok().and_then(|k| k.running.clone()),
+                target: f.kernel.ok().and_then(|k| k.target.clone()),
+            },
+            npu,
+            cpu: f.resources.ok().and_then(|r| r.cpu.clone()),
+            root_mode,
+        },
+        checks,
+        diagnosis,
+        summary,
+    }
 }

@@ -7,105 +7,17 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use serde::{Deserialize, Serialize};
 
 use crate::cli::{BenchArgs, Cli, EndpointArgs, Format};
 use crate::host::smoke::{ensure_loaded, first_model, gpu_base};
 use crate::host::{ProbeOptions, probe_all};
+use crate::model::bench::{BenchReport, Concurrent, SideResult, Stat};
 use crate::net::inference::{Completion, Endpoint, Timeouts, chat};
 use crate::report::exit;
 use crate::root::Root;
 
 /// Default prompt: long enough to measure prefill, neutral enough for any model.
 pub const DEFAULT_PROMPT: &str = "Explain in a short paragraph how a neural processing unit differs from a GPU when running a small language model, and when each is the better choice.";
-
-/// Mean, median and 95th percentile.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Stat {
-    /// Arithmetic mean.
-    pub mean: f64,
-    /// Median.
-    pub p50: f64,
-    /// 95th percentile (nearest rank).
-    pub p95: f64,
-}
-
-impl Stat {
-    /// Statistics of the values; None when there are none.
-    pub fn of(values: &[f64]) -> Option<Stat> {
-        if values.is_empty() {
-            return None;
-        }
-        let mut v = values.to_vec();
-        v.sort_by(|a, b| a.total_cmp(b));
-        let rank = |p: f64| v[((p * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1];
-        Some(Stat { mean: v.iter().sum::<f64>() / v.len() as f64, p50: rank(0.5), p95: rank(0.95) })
-    }
-}
-
-/// One side's results.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct SideResult {
-    /// `npu` or `gpu`.
-    pub side: String,
-    /// OpenAI base URL.
-    pub base: String,
-    /// Model.
-    pub model: String,
-    /// Successful runs.
-    #[serde(skip_deserializing)]
-    pub runs: Vec<Completion>,
-    /// Failed runs, with the reason.
-    pub errors: Vec<String>,
-    /// Time to first token, ms.
-    pub ttft_ms: Option<Stat>,
-    /// Prompt tokens / TTFT.
-    pub prefill_tps: Option<Stat>,
-    /// Tokens per second after the first token (client-side).
-    pub decode_tps: Option<Stat>,
-    /// The server's own decode speed (llama.cpp `timings.predicted_per_second`).
-    pub server_decode_tps: Option<Stat>,
-    /// Mean completion tokens.
-    pub completion_tokens: Option<f64>,
-    /// Wall time of this side's runs, ms.
-    pub wall_ms: f64,
-}
-
-/// NPU and GPU at once.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Concurrent {
-    /// Both sides, measured while the other ran.
-    pub sides: Vec<SideResult>,
-    /// Wall time of the concurrent phase, ms.
-    pub wall_ms: f64,
-    /// Sum of the sequential walls, ms.
-    pub sequential_wall_ms: f64,
-    /// sequential / concurrent.
-    pub speedup: f64,
-    /// Per side: concurrent decode mean minus sequential decode mean, tokens/s.
-    pub decode_delta_tps: Vec<(String, f64)>,
-}
-
-/// The bench report (human, JSON, YAML).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct BenchReport {
-    /// `npu-setup/v1`.
-    pub api_version: String,
-    /// `BenchReport`.
-    pub kind: String,
-    /// Prompt used.
-    pub prompt: String,
-    /// Tokens asked per run.
-    pub max_tokens: u32,
-    /// Sequential results.
-    pub sides: Vec<SideResult>,
-    /// Concurrent results.
-    pub concurrent: Option<Concurrent>,
-    /// Regressions against `--baseline`.
-    #[serde(default)]
-    pub regressions: Vec<String>,
-}
 
 fn run_side(side: &str, ep: &Endpoint, prompt: &str, max_tokens: u32, runs: usize, t: &Timeouts) -> SideResult {
     let started = Instant::now();
@@ -173,12 +85,6 @@ fn baseline_path(name: &str) -> Result<String> {
         bail!("baseline name {name:?}: use letters, digits, '-', '_' or '.'");
     }
     Ok(format!("{}/bench/{name}.json", crate::state::STATE_DIR))
-}
-
-/// Where every bench run keeps its result (root-relative): doctor's Prometheus metrics
-/// report its decode speed, and `--baseline last` compares with the previous run.
-pub fn last_result_path() -> String {
-    format!("{}/bench/last.json", crate::state::STATE_DIR)
 }
 
 /// Runs the bench; returns the exit code.
@@ -271,7 +177,7 @@ pub fn run(cli: &Cli, a: &BenchArgs) -> Result<i32> {
     }
     // Kept after the baseline comparison, so `--baseline last` compares with the run before.
     // Not being allowed to write it (bench as a user on /) costs the metric, not the bench.
-    let last = last_result_path();
+    let last = crate::state::bench_last_path();
     if let Err(e) = crate::fsx::atomic_write(&root.join(&last), &serde_json::to_vec_pretty(&report)?, 0o644, None)
         && !cli.quiet
     {

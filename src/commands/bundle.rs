@@ -64,8 +64,11 @@ fn write_bundle(cli: &Cli, facts: &Facts, report: &Report, path: &Path) -> Resul
         .with_context(|| format!("creating a temporary directory in {}", dir.display()))?;
     let tree = stage.path().join("tree");
     let user = facts.users.ok().map(|u| u.name.as_str());
+    // A fresh runner: every command the capture's probe runs becomes a replay shim.
+    let (runner, recipes) = super::setup(cli)?;
     let captured = capture_into(
-        cli,
+        &runner,
+        &recipes,
         &tree,
         &CaptureOptions { user, made_by: "support bundle made by `npu-setup doctor --bundle`" },
     )?;

@@ -29,7 +29,11 @@ pub fn run(cli: &Cli, cmd: &DevCommand) -> Result<i32> {
             }
             Ok(exit::OK)
         }
-        DevCommand::CaptureFixture { out, user } => crate::capture::capture(cli, out, user.as_deref()),
+        DevCommand::CaptureFixture { out, user } => {
+            let (runner, recipes) = super::setup(cli)?;
+            crate::capture::capture(&runner, &recipes, out, user.as_deref())?;
+            Ok(exit::OK)
+        }
         DevCommand::LemonadeReady { url, load } => {
             if !(cli.timeout.is_finite() && cli.timeout > 0.0) {
                 anyhow::bail!("--timeout must be a positive number of seconds, not {}", cli.timeout);

@@ -8,7 +8,7 @@ use crate::checks::{CATALOG, CheckOptions, run_checks};
 use crate::cli::{Cli, DoctorArgs, Format};
 use crate::host::{ProbeOptions, probe_all};
 use crate::report::human::{HumanOptions, render};
-use crate::report::{Report, exit, prometheus};
+use crate::report::{exit, prometheus};
 
 /// Runs doctor and returns the exit code.
 pub fn run(cli: &Cli, args: &DoctorArgs) -> Result<i32> {
@@ -38,7 +38,7 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> Result<i32> {
     let facts = probe_all(&runner, &recipes, &popts);
     tracing::debug!(millis = facts.probe_millis, "probed");
     let results = run_checks(&facts, &recipes, &CheckOptions { smoke: args.smoke }, &args.only, &args.skip);
-    let report = Report::new(&facts, &recipes, results);
+    let report = crate::checks::report(&facts, &recipes, results);
     match cli.format {
         Format::Json => {
             serde_json::to_writer_pretty(&mut out, &report)?;
@@ -46,7 +46,7 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> Result<i32> {
         }
         Format::Yaml => serde_yaml::to_writer(&mut out, &report)?,
         Format::Prometheus => {
-            let extras = prometheus::Extras::gather(runner.root(), facts.probe_millis);
+            let extras = metrics_extras(runner.root(), facts.probe_millis);
             prometheus::render_doctor(&mut out, &report, &extras)?;
         }
         Format::Human => render(
@@ -66,7 +66,7 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> Result<i32> {
         super::bundle::write(cli, &facts, &report, path)?;
     }
     if let Some(path) = &args.textfile {
-        let extras = prometheus::Extras::gather(runner.root(), facts.probe_millis);
+        let extras = metrics_extras(runner.root(), facts.probe_millis);
         prometheus::write_textfile(path, &report, &extras)?;
     }
     let code = report.exit_code(args.strict);
@@ -108,4 +108,24 @@ fn list(out: &mut dyn Write, format: Format) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// What the metrics need beyond the report: the reboot install owes and the last bench
+/// result, read through the root. Unreadable or corrupt files count as absent: metrics must
+/// still be written when they are.
+pub fn metrics_extras(root: &crate::root::Root, probe_millis: u64) -> prometheus::Extras {
+    let epoch_seconds =
+        |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+    let bench_rel = crate::state::bench_last_path();
+    let bench = root.read_optional(&bench_rel).ok().flatten().and_then(|t| {
+        let report: crate::model::bench::BenchReport = serde_json::from_str(&t).ok()?;
+        let mtime = std::fs::metadata(root.join(&bench_rel)).and_then(|m| m.modified()).ok().map(epoch_seconds);
+        Some((report, mtime))
+    });
+    prometheus::Extras {
+        reboot_recorded: crate::state::pending_reboot(root).is_some(),
+        bench,
+        timestamp: epoch_seconds(std::time::SystemTime::now()),
+        duration: probe_millis as f64 / 1e3,
+    }
 }

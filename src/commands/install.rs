@@ -406,7 +406,7 @@ fn verdict(
         },
     );
     let results = run_checks(&facts, recipes, &CheckOptions { smoke }, &[], &[]);
-    let report = Report::new(&facts, recipes, results);
+    let report = crate::checks::report(&facts, recipes, results);
     writeln!(out, "\nverify (doctor):")?;
     render(
         out,

@@ -2,6 +2,8 @@
 //! results, remedies, the verdict, the doctor report and the exit codes). Pure data; the
 //! renderers in `report` and the producers in `checks` both depend on this module.
 
+pub mod bench;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -177,4 +179,17 @@ pub struct Report {
     pub diagnosis: Diagnosis,
     /// Counts.
     pub summary: Summary,
+}
+
+impl Report {
+    /// Exit code: 1 when anything failed or could not be checked, or there is no NPU;
+    /// warnings fail only with `strict`.
+    pub fn exit_code(&self, strict: bool) -> i32 {
+        let s = &self.summary;
+        if s.fail > 0 || s.error > 0 || self.diagnosis.state == "no-npu" || (strict && s.warn > 0) {
+            exit::PROBLEMS
+        } else {
+            exit::OK
+        }
+    }
 }

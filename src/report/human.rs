@@ -8,7 +8,7 @@ use console::Style;
 use serde_json::Value;
 
 use super::Report;
-use crate::checks::{CheckResult, Status};
+use crate::model::{CheckResult, Status};
 
 /// Rendering options.
 #[derive(Debug, Clone, Copy)]

@@ -3,19 +3,18 @@
 //! `npu_setup_*`, in the Prometheus text exposition format 0.0.4
 //! (<https://prometheus.io/docs/instrumenting/exposition_formats/>).
 //!
-//! [`Extras::gather`] reads what the report does not hold (state.json, the last bench result)
-//! through the root; the renderers are pure.
+//! The caller gathers what the report does not hold (state.json, the last bench result) into
+//! [`Extras`]; the renderers are pure.
 
 use std::fmt::Write as _;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
 use super::Report;
-use crate::checks::Status;
-use crate::commands::bench::{BenchReport, SideResult};
-use crate::root::Root;
+use crate::model::Status;
+use crate::model::bench::{BenchReport, SideResult};
 
 /// The diagnosis states, all exported so a state change flips a series instead of making one
 /// appear (alert rules can then compare against 0).
@@ -33,29 +32,6 @@ pub struct Extras {
     pub timestamp: f64,
     /// How long doctor spent probing the host, seconds.
     pub duration: f64,
-}
-
-impl Extras {
-    /// Reads the state file and the last bench result under the root. Unreadable or corrupt
-    /// files count as absent: metrics must still be written when they are.
-    pub fn gather(root: &Root, probe_millis: u64) -> Self {
-        let bench_rel = crate::commands::bench::last_result_path();
-        let bench = root.read_optional(&bench_rel).ok().flatten().and_then(|t| {
-            let report: BenchReport = serde_json::from_str(&t).ok()?;
-            let mtime = std::fs::metadata(root.join(&bench_rel)).and_then(|m| m.modified()).ok().map(epoch_seconds);
-            Some((report, mtime))
-        });
-        Extras {
-            reboot_recorded: crate::state::pending_reboot(root).is_some(),
-            bench,
-            timestamp: epoch_seconds(std::time::SystemTime::now()),
-            duration: probe_millis as f64 / 1e3,
-        }
-    }
-}
-
-fn epoch_seconds(t: std::time::SystemTime) -> f64 {
-    t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
 /// `reboot` owed by install, or kernel arguments that differ between the running kernel and
@@ -244,14 +220,6 @@ pub fn render_bench(w: &mut dyn Write, report: &BenchReport, at: f64) -> std::io
     w.write_all(out.as_bytes())
 }
 
-/// `doctor --textfile` value parser: node_exporter's textfile collector reads only `*.prom`.
-pub fn parse_textfile_path(s: &str) -> Result<PathBuf, String> {
-    if !s.ends_with(".prom") {
-        return Err("the node_exporter textfile collector reads only files ending in .prom".into());
-    }
-    Ok(PathBuf::from(s))
-}
-
 /// Writes the doctor metrics to `path` atomically (temp file in the same directory, which the
 /// collector ignores as it does not end in `.prom`, then rename): node_exporter never scrapes
 /// a half-written file. Mode 0644 so node_exporter's own user can read it.
@@ -301,11 +269,5 @@ mod tests {
         let mut empty = String::new();
         family(&mut empty, "npu_setup_y", "h", &[]);
         assert_eq!(empty, "");
-    }
-
-    #[test]
-    fn textfile_paths_must_end_in_prom() {
-        assert!(parse_textfile_path("/var/lib/node_exporter/textfile_collector/npu_setup.prom").is_ok());
-        assert!(parse_textfile_path("/tmp/npu.txt").is_err());
     }
 }

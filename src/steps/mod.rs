@@ -15,6 +15,7 @@ pub mod lifecycle;
 pub mod limits;
 pub mod loader;
 pub mod models;
+pub mod options;
 pub mod preflight;
 pub mod sources;
 
@@ -23,12 +24,12 @@ pub mod verify;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::cli::InstallArgs;
 use crate::host::Facts;
 use crate::recipes::{Distro, Recipes};
 use crate::root::{Root, RootMode};
 use crate::runner::Runner;
 pub use action::Action;
+use options::InstallArgs;
 
 /// What a step wants done.
 #[derive(Debug, Clone, Default, Serialize)]

@@ -6,14 +6,13 @@ use std::path::Path;
 use npu_setup::checks::{CheckOptions, Status, run_checks};
 use npu_setup::host::Facts;
 use npu_setup::recipes::Recipes;
-use npu_setup::report::Report;
 
 use crate::{bin, doctor_json, fixture, fixtures};
 
 fn report_from(facts: &Facts) -> serde_json::Value {
     let r = Recipes::embedded().unwrap();
     let results = run_checks(facts, &r, &CheckOptions::default(), &[], &[]);
-    serde_json::to_value(Report::new(facts, &r, results)).unwrap()
+    serde_json::to_value(npu_setup::checks::report(facts, &r, results)).unwrap()
 }
 
 #[test]
