@@ -1,6 +1,7 @@
 //! The single integration-test binary: runs the built `npu-setup` against fixture roots
 //! and this machine's real root (style-anchors §4.20: one test binary, modules inside).
 
+mod architecture;
 mod builds;
 mod bundle;
 mod capture;
