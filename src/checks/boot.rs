@@ -51,8 +51,9 @@ pub fn boot_iommu(c: &Ctx) -> Outcome {
             .ev("npu_iommu_group", npu.and_then(|n| n.iommu_group.clone()))
             .ev("npu_iommu_domain", npu.and_then(|n| n.iommu_group_type.clone()))
     };
-    let fails: Vec<&Violation> = v.iter().filter(|x| x.status == "fail").collect();
-    let to_remove: Vec<String> = v.iter().filter(|x| x.action == "remove").map(|x| x.arg.clone()).collect();
+    let fails: Vec<&Violation> = v.iter().filter(|x| x.status == crate::recipes::Severity::Fail).collect();
+    let to_remove: Vec<String> =
+        v.iter().filter(|x| x.action == crate::recipes::KargAction::Remove).map(|x| x.arg.clone()).collect();
     if let Some(f) = fails.first() {
         return base(Outcome::fail(format!("{} on the running kernel: {}", f.arg, f.summary))).remedy(Remedy {
             text: format!("Remove {} from every boot entry, then reboot. Why: {}", f.arg, f.why),
@@ -93,9 +94,9 @@ pub fn boot_iommu(c: &Ctx) -> Outcome {
             ..Default::default()
         });
     }
-    if let Some(w) = v.iter().find(|x| x.status == "warn") {
+    if let Some(w) = v.iter().find(|x| x.status == crate::recipes::Severity::Warn) {
         let mut r = Remedy { text: w.why.clone(), reboot: true, ..Default::default() };
-        if w.action == "remove" {
+        if w.action == crate::recipes::KargAction::Remove {
             r.commands = kargs_commands(c.family(), &to_remove);
             r.step = Some("kargs".into());
         }
@@ -139,9 +140,9 @@ pub fn boot_next(c: &Ctx) -> Outcome {
     for (name, cl, is_next) in &layers {
         let v = evaluate(cl, target.as_ref(), &c.r.kargs);
         for x in &v {
-            match (x.status.as_str(), is_next) {
-                ("fail", true) => next_fail.push((name.clone(), x.clone())),
-                ("fail", false) => other_fail.push((name.clone(), x.clone())),
+            match (x.status, is_next) {
+                (crate::recipes::Severity::Fail, true) => next_fail.push((name.clone(), x.clone())),
+                (crate::recipes::Severity::Fail, false) => other_fail.push((name.clone(), x.clone())),
                 _ => warns.push((name.clone(), x.clone())),
             }
         }
@@ -172,7 +173,11 @@ pub fn boot_next(c: &Ctx) -> Outcome {
             .ev("grub_default_parse_errors", &parse_errors)
     };
     let keys = |v: &[(String, Violation)]| {
-        let mut k: Vec<String> = v.iter().filter(|(_, x)| x.action == "remove").map(|(_, x)| x.arg.clone()).collect();
+        let mut k: Vec<String> = v
+            .iter()
+            .filter(|(_, x)| x.action == crate::recipes::KargAction::Remove)
+            .map(|(_, x)| x.arg.clone())
+            .collect();
         k.dedup();
         k
     };

@@ -3,7 +3,7 @@
 
 use super::{Ctx, Outcome, Remedy, install_cmd, probe_problem};
 use crate::knowledge::driver;
-use crate::recipes::kernel_in_range;
+use crate::recipes::{FlavourId, kernel_in_range};
 
 /// `npu.device`.
 pub fn npu_device(c: &Ctx) -> Outcome {
@@ -41,7 +41,7 @@ pub fn npu_device(c: &Ctx) -> Outcome {
     let base = |o: Outcome| {
         base(o)
             .ev("generation", &e.generation)
-            .ev("family", &e.family)
+            .ev("family", e.family)
             .ev("product", &e.product)
             .ev("columns", e.columns)
     };
@@ -50,7 +50,7 @@ pub fn npu_device(c: &Ctx) -> Outcome {
             Remedy { text: "Pre-production silicon; no current driver supports it.".into(), ..Default::default() },
         );
     }
-    if e.family == "XDNA1" {
+    if e.family == crate::recipes::Family::XDNA1 {
         return base(Outcome::warn(format!(
             "{} ({}, {}) at {}: FastFlowLM needs XDNA2 ({} columns; this NPU has {})",
             e.product, e.family, e.generation, n.bdf, c.r.drivers.flm.min_columns, e.columns
@@ -76,12 +76,12 @@ pub fn driver_module(c: &Ctx) -> Outcome {
         .iter()
         .filter_map(|rel| c.a.flavours.get(rel).map(|fl| (rel, fl)))
         .map(|(rel, fl)| {
-            let what = match (&fl.id[..], &fl.variant) {
-                ("xdna-dkms", Some(v)) => format!(
+            let what = match (fl.id, &fl.variant) {
+                (FlavourId::XdnaDkms, Some(v)) => format!(
                     "xdna-driver DKMS ({v} driver{})",
                     fl.version.as_deref().map(|v| format!(", {v}")).unwrap_or_default()
                 ),
-                ("backport-dkms", _) => "backport DKMS (mainline 7.0 driver)".to_string(),
+                (FlavourId::BackportDkms, _) => "backport DKMS (mainline 7.0 driver)".to_string(),
                 _ => "in-tree".to_string(),
             };
             format!("{rel}: {what} at {}", fl.path)

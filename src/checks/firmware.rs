@@ -6,7 +6,7 @@ use super::device::log_remedy;
 use super::{Ctx, Outcome, Remedy, install_cmd, probe_problem};
 use crate::knowledge::analysis::FirmwareVerdict;
 use crate::knowledge::firmware;
-use crate::recipes::kernel_in_range;
+use crate::recipes::{FlavourId, Severity, kernel_in_range};
 
 /// `firmware.files`.
 pub fn firmware_files(c: &Ctx) -> Outcome {
@@ -94,17 +94,17 @@ fn verdict_text(v: &FirmwareVerdict) -> String {
 }
 
 fn flavour_name(fl: &crate::knowledge::analysis::FlavourInfo) -> String {
-    match (&fl.id[..], &fl.variant) {
-        ("in-tree", _) => {
+    match (fl.id, &fl.variant) {
+        (FlavourId::InTree, _) => {
             let k = crate::parse::version::parse_kernel_release(&fl.kernel);
             format!(
                 "kernel {} in-tree amdxdna",
                 k.map(|k| format!("{}.{}", k.major, k.minor)).unwrap_or_else(|| fl.kernel.clone())
             )
         }
-        ("xdna-dkms", Some(v)) => format!("xdna-driver DKMS ({v})"),
-        ("backport-dkms", _) => "backport DKMS amdxdna".to_string(),
-        _ => fl.id.clone(),
+        (FlavourId::XdnaDkms, Some(v)) => format!("xdna-driver DKMS ({v})"),
+        (FlavourId::BackportDkms, _) => "backport DKMS amdxdna".to_string(),
+        (id, _) => id.to_string(),
     }
 }
 
@@ -155,7 +155,7 @@ pub fn firmware_compat(c: &Ctx) -> Outcome {
         firmware::Compat::NoFile(..) => base(Outcome::fail(format!("{fl_name} loads {}; none is present", v.order.join(" then "))))
             .suspects(&["firmware.files"])
             .remedy(Remedy {
-                text: if fl.id == "xdna-dkms" {
+                text: if fl.id == crate::recipes::FlavourId::XdnaDkms {
                     "The xdna-driver module loads its own npu.dev.sbin, installed by the xrt_plugin-amdxdna package: reinstall that package.".into()
                 } else {
                     "Install linux-firmware >= 20260221 (npu_7.sbin) or the firmware for this driver.".into()
@@ -248,11 +248,11 @@ pub fn kernel_log(c: &Ctx) -> Outcome {
     let Some(log) = c.f.kernel_log.ok() else { unreachable!() };
     let matches = &c.a.log;
     let base = |o: Outcome| o.ev("source", &log.source).ev("lines_read", log.total_lines).ev("matches", matches);
-    let worst = |sev: &str| matches.iter().find(|m| m.severity == sev);
-    if let Some(m) = worst("fail") {
+    let worst = |sev: Severity| matches.iter().find(|m| m.severity == sev);
+    if let Some(m) = worst(Severity::Fail) {
         let owners: Vec<&'static str> = matches
             .iter()
-            .filter(|m| m.severity == "fail")
+            .filter(|m| m.severity == crate::recipes::Severity::Fail)
             .filter_map(|m| m.check.as_deref())
             .filter_map(|id| super::find(id).map(|d| d.id))
             .collect();
@@ -261,7 +261,7 @@ pub fn kernel_log(c: &Ctx) -> Outcome {
             .suspects(&owners)
             .remedy(log_remedy(m));
     }
-    if let Some(m) = worst("warn") {
+    if let Some(m) = worst(Severity::Warn) {
         return base(Outcome::warn(format!("{} ({})", m.cause, m.id))).ev("line", &m.line).remedy(log_remedy(m));
     }
     let info: Vec<String> = matches.iter().map(|m| m.cause.clone()).collect();

@@ -417,7 +417,7 @@ pub fn report(f: &Facts, recipes: &Recipes, checks: Vec<CheckResult>) -> Report 
             revision: format!("0x{}", n.revision),
             generation: e.map(|e| e.generation.clone()),
             product: e.map(|e| e.product.clone()),
-            family: e.map(|e| e.family.clone()),
+            family: e.map(|e| e.family.to_string()),
             driver: n.driver.clone(),
             firmware: n.fw_version.clone(),
         }

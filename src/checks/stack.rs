@@ -11,7 +11,7 @@ use crate::recipes::kernel_in_range;
 /// `dkms.state`.
 pub fn dkms_state(c: &Ctx) -> Outcome {
     let Some(k) = c.f.kernel.ok() else { return Outcome::skip("kernel facts unavailable") };
-    let oot: Vec<_> = c.a.flavours.values().filter(|f| f.id != "in-tree").collect();
+    let oot: Vec<_> = c.a.flavours.values().filter(|f| f.id != crate::recipes::FlavourId::InTree).collect();
     let dkms = c.f.dkms.ok();
     let entries = dkms::entries(c.f);
     if oot.is_empty() && entries.is_empty() {
@@ -140,7 +140,7 @@ pub fn secureboot_signing(c: &Ctx) -> Outcome {
     let log = c.a.log_for("secureboot.signing", &["fail"]);
     let verdict = secureboot::signing(c.f, Some(fl), !log.is_empty());
     let base = |o: Outcome| {
-        o.ev("secure_boot", sb.enabled).ev("source", &sb.source).ev("flavour", &fl.id).ev("module", &fl.path)
+        o.ev("secure_boot", sb.enabled).ev("source", &sb.source).ev("flavour", fl.id).ev("module", &fl.path)
     };
     let modinfo = c.f.modinfo.ok().and_then(|m| m.kernels.get(&fl.kernel)).and_then(|m| m.as_ref());
     let signer = modinfo.and_then(|m| m.signer.clone());

@@ -25,7 +25,7 @@ pub fn host_os(c: &Ctx) -> Outcome {
         .ev("id", &os.id)
         .ev("version_id", &os.version_id)
         .ev("recipe", &d.id)
-        .ev("support", &d.support);
+        .ev("support", d.support);
     let too_old = match (&d.min_version, &os.version_id) {
         (Some(min), Some(v)) => parse_dotted(v).zip(parse_dotted(min)).is_some_and(|(v, m)| v < m),
         _ => false,
@@ -45,7 +45,7 @@ pub fn host_os(c: &Ctx) -> Outcome {
             ..Default::default()
         });
     }
-    if d.support == "community" {
+    if d.support == crate::recipes::Support::Community {
         return Outcome::warn(format!("{} ({}: community support, less tested)", os.pretty_name, d.id))
             .ev("id", &os.id)
             .ev("recipe", &d.id)
@@ -101,7 +101,7 @@ pub fn host_kernel(c: &Ctx) -> Outcome {
     }
     // FLM's kernel minimum matters only for NPUs FLM can use (XDNA2); Phoenix/Hawk Point
     // (XDNA1) is unsupported by FLM whatever the kernel (npu.device says so).
-    let flm_capable = c.a.entry.is_none_or(|e| e.family == "XDNA2");
+    let flm_capable = c.a.entry.is_none_or(|e| e.family == crate::recipes::Family::XDNA2);
     if flm_capable && !at_least(kr, &flm.min_kernel) {
         return base(Outcome::fail(format!(
             "{which} kernel {} is older than {}, the minimum FastFlowLM's flm validate accepts",

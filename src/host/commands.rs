@@ -143,7 +143,7 @@ pub fn probe_packages(runner: &Runner, distro: Option<&Distro>, kernels: &[Strin
                 "dpkg-query" => parse_dpkg_query(&o.stdout, &o.stderr, &asked),
                 _ => parse_pacman_q(&o.stdout, &o.stderr, &asked),
             };
-            Probed::Ok(PackageFacts { manager: d.package_manager.clone(), packages })
+            Probed::Ok(PackageFacts { manager: d.package_manager.as_str().to_string(), packages })
         }
         Err(e) => Probed::Error(e.to_string()),
     }

@@ -10,7 +10,7 @@ use crate::host::Facts;
 use crate::host::firmware::{FirmwareFile, NpuFirmware};
 use crate::host::pci::PciDevice;
 use crate::parse::version::{KernelRelease, parse_dotted, parse_kernel_release};
-use crate::recipes::{DeviceEntry, Flavour, Recipes, Signature};
+use crate::recipes::{DeviceEntry, Flavour, FlavourId, Recipes, Severity, Signature, Variant};
 
 /// The amdxdna flavour a kernel will use.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -18,9 +18,9 @@ pub struct FlavourInfo {
     /// Kernel release.
     pub kernel: String,
     /// `in-tree`, `xdna-dkms` or `backport-dkms`.
-    pub id: String,
+    pub id: FlavourId,
     /// `legacy` / `staging` for xdna-dkms.
-    pub variant: Option<String>,
+    pub variant: Option<Variant>,
     /// How the variant was decided.
     pub variant_basis: Option<String>,
     /// Module file that wins (host path), or `built-in`.
@@ -52,7 +52,7 @@ pub struct LogMatch {
     /// Signature id.
     pub id: String,
     /// `fail`, `warn`, `info`.
-    pub severity: String,
+    pub severity: Severity,
     /// Owning check.
     pub check: Option<String>,
     /// Cause, placeholders filled.
@@ -146,7 +146,7 @@ impl<'a> Analysis<'a> {
         let entry = self.entry?;
         let fw = self.firmware?;
         let kernel = parse_kernel_release(&fl.kernel)?;
-        let row: &Flavour = r.flavour(&fl.id, fl.variant.as_deref(), &kernel)?;
+        let row: &Flavour = r.flavour(fl.id, fl.variant, &kernel)?;
         let chosen = row.firmware_order.iter().find_map(|n| fw.file(n)).cloned();
         let proto = chosen.as_ref().and_then(|c| c.version.as_deref()).and_then(|v| r.firmware_protocol(v));
         let accepts_for_family: Vec<_> = row.accepts.iter().filter(|a| a.family == entry.family).collect();
@@ -192,7 +192,7 @@ fn flavour_for(f: &Facts, r: &Recipes, release: &str, drm: Option<&str>) -> Opti
     if origin == "in-tree" {
         return Some(FlavourInfo {
             kernel: release.into(),
-            id: "in-tree".into(),
+            id: FlavourId::InTree,
             variant: None,
             variant_basis: None,
             path,
@@ -209,7 +209,7 @@ fn flavour_for(f: &Facts, r: &Recipes, release: &str, drm: Option<&str>) -> Opti
         if dkms_backport || backport_range {
             return Some(FlavourInfo {
                 kernel: release.into(),
-                id: "backport-dkms".into(),
+                id: FlavourId::BackportDkms,
                 variant: None,
                 variant_basis: None,
                 path,
@@ -220,26 +220,26 @@ fn flavour_for(f: &Facts, r: &Recipes, release: &str, drm: Option<&str>) -> Opti
         // (e.g. a script-built 2024 tree); judged as the legacy driver.
         return Some(FlavourInfo {
             kernel: release.into(),
-            id: "xdna-dkms".into(),
-            variant: Some("legacy".into()),
+            id: FlavourId::XdnaDkms,
+            variant: Some(Variant::Legacy),
             variant_basis: Some("out-of-tree module without xdna-driver's version stamp (assumed legacy)".into()),
             path,
             version,
         });
     };
     let (variant, basis) = match drm.filter(|_| running).and_then(parse_dotted) {
-        Some(d) if d.0.first() == Some(&1) => ("legacy", format!("DRM version {}", drm.unwrap_or_default())),
-        Some(_) => ("staging", format!("DRM version {}", drm.unwrap_or_default())),
+        Some(d) if d.0.first() == Some(&1) => (Variant::Legacy, format!("DRM version {}", drm.unwrap_or_default())),
+        Some(_) => (Variant::Staging, format!("DRM version {}", drm.unwrap_or_default())),
         None => {
             let date = v.split('_').nth(1).map(|s| s.chars().take(8).collect::<String>()).unwrap_or_default();
             if !date.is_empty() && date.as_str() < r.drivers.xdna_dkms_staging_since.as_str() {
                 (
-                    "legacy",
+                    Variant::Legacy,
                     format!("built {date}, before the package switched to the staging driver (xdna-driver e9a3bef5)"),
                 )
             } else {
                 (
-                    "staging",
+                    Variant::Staging,
                     format!("built {date}, after the package switched to the staging driver (xdna-driver e9a3bef5)"),
                 )
             }
@@ -247,8 +247,8 @@ fn flavour_for(f: &Facts, r: &Recipes, release: &str, drm: Option<&str>) -> Opti
     };
     Some(FlavourInfo {
         kernel: release.into(),
-        id: "xdna-dkms".into(),
-        variant: Some(variant.into()),
+        id: FlavourId::XdnaDkms,
+        variant: Some(variant),
         variant_basis: Some(basis),
         path,
         version: Some(v),
@@ -273,7 +273,7 @@ fn match_log(f: &Facts, r: &Recipes) -> Vec<LogMatch> {
                     |s: &str| groups.iter().fold(s.to_string(), |acc, (k, v)| acc.replace(&format!("{{{k}}}"), v));
                 out.push(LogMatch {
                     id: sig.id.clone(),
-                    severity: sig.severity.clone(),
+                    severity: sig.severity,
                     check: sig.check.clone(),
                     cause: fill(&sig.cause),
                     remedy: sig.remedy.clone(),

@@ -137,7 +137,7 @@ pub fn compat(f: &Facts, r: &Recipes, a: &Analysis) -> Compat {
     }
     // FLM's own minimum on the loaded firmware (XDNA2 only; XDNA1 is unsupported by FLM anyway).
     let min = &r.drivers.flm.min_firmware;
-    if e.family == "XDNA2"
+    if e.family == crate::recipes::Family::XDNA2
         && let Some(l) = loaded_version(f, a)
         && let (Some(lv), Some(mv)) = (parse_fw_version(&l), parse_fw_version(min))
         && lv < mv

@@ -5,7 +5,7 @@ use crate::edit::kargs::KargEdit;
 use crate::host::boot::BootFacts;
 use crate::parse::cmdline::parse_cmdline;
 use crate::parse::version::KernelRelease;
-use crate::recipes::{KargRule, kernel_in_range};
+use crate::recipes::{KargAction, KargRule, Severity, kernel_in_range};
 
 /// A policy rule that matched a command line.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -13,9 +13,9 @@ pub struct Violation {
     /// The argument as written.
     pub arg: String,
     /// `fail` or `warn`.
-    pub status: String,
+    pub status: Severity,
     /// `remove` or `keep`.
-    pub action: String,
+    pub action: KargAction,
     /// Summary.
     pub summary: String,
     /// Why, with source.
@@ -44,8 +44,8 @@ pub fn evaluate(cmdline: &str, kernel: Option<&KernelRelease>, rules: &[KargRule
             seen.push(id);
             out.push(Violation {
                 arg: arg.to_string(),
-                status: rule.status.clone(),
-                action: rule.action.clone(),
+                status: rule.status,
+                action: rule.action,
                 summary: rule.summary.clone(),
                 why: format!("{} ({})", rule.why, rule.source),
             });
@@ -57,7 +57,7 @@ pub fn evaluate(cmdline: &str, kernel: Option<&KernelRelease>, rules: &[KargRule
 /// The arguments the policy removes (`action: remove`), as the edit every boot layer gets.
 pub fn removals(rules: &[KargRule]) -> KargEdit {
     let mut remove: Vec<String> = Vec::new();
-    for r in rules.iter().filter(|r| r.action == "remove") {
+    for r in rules.iter().filter(|r| r.action == crate::recipes::KargAction::Remove) {
         let a = format!("{}={}", r.key, r.value);
         if !remove.contains(&a) {
             remove.push(a);

@@ -16,7 +16,7 @@ use super::kargs::{boot_args_for, evaluate};
 use crate::host::Facts;
 use crate::model::Status;
 use crate::parse::version::parse_kernel_release;
-use crate::recipes::{Recipes, kernel_in_range};
+use crate::recipes::{FlavourId, Recipes, kernel_in_range};
 
 /// One aspect of a kernel's readiness.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -127,7 +127,7 @@ fn module_aspect(
     }
     // FastFlowLM refuses kernels below its minimum (ROCm/FastFlowLM main.cpp kernel check,
     // recipes/drivers.yaml flm.min_kernel); only XDNA2 NPUs run FLM at all.
-    let flm_capable = a.entry.is_none_or(|e| e.family == "XDNA2");
+    let flm_capable = a.entry.is_none_or(|e| e.family == crate::recipes::Family::XDNA2);
     if flm_capable && kr.as_ref().is_some_and(|k| !kernel_in_range(k, Some(&r.drivers.flm.min_kernel), None)) {
         return Aspect::new(
             Status::Fail,
@@ -137,7 +137,9 @@ fn module_aspect(
     let rebuild = format!("sudo dkms autoinstall -k {kernel}");
     let state = super::dkms::for_kernel(f, kernel);
     match (fl, state) {
-        (Some(fl), _) if fl.id == "in-tree" => Aspect::new(Status::Pass, format!("in-tree amdxdna ({})", fl.path)),
+        (Some(fl), _) if fl.id == crate::recipes::FlavourId::InTree => {
+            Aspect::new(Status::Pass, format!("in-tree amdxdna ({})", fl.path))
+        }
         (_, ForKernel::Installed(e)) => {
             Aspect::new(Status::Pass, format!("DKMS {}/{} installed for {kernel}", e.module, e.version))
         }
@@ -212,8 +214,10 @@ fn kargs_aspect(f: &Facts, r: &Recipes, kernel: &str, rem: &mut Vec<String>) -> 
         return Aspect::new(Status::Skip, format!("no boot entry for {kernel} found (unmanaged boot loader)"));
     };
     let v = evaluate(&cmdline, parse_kernel_release(kernel).as_ref(), &r.kargs);
-    let fails: Vec<&str> = v.iter().filter(|x| x.status == "fail").map(|x| x.arg.as_str()).collect();
-    let warns: Vec<&str> = v.iter().filter(|x| x.status != "fail").map(|x| x.arg.as_str()).collect();
+    let fails: Vec<&str> =
+        v.iter().filter(|x| x.status == crate::recipes::Severity::Fail).map(|x| x.arg.as_str()).collect();
+    let warns: Vec<&str> =
+        v.iter().filter(|x| x.status != crate::recipes::Severity::Fail).map(|x| x.arg.as_str()).collect();
     if !fails.is_empty() {
         rem.push("sudo npu-setup install --only kargs".into());
         return Aspect::new(Status::Fail, format!("{from} carries {}", fails.join(" ")));
@@ -261,7 +265,7 @@ pub(crate) fn dkms_unneeded(
     kernel: &str,
     fl: Option<&FlavourInfo>,
 ) -> Option<String> {
-    let fl = fl.filter(|fl| fl.id != "in-tree")?;
+    let fl = fl.filter(|fl| fl.id != crate::recipes::FlavourId::InTree)?;
     let inst = f.kernel.ok()?.installed(kernel)?;
     let in_tree = inst.amdxdna.iter().find(|m| m.origin == "in-tree")?;
     let kr = parse_kernel_release(kernel)?;
@@ -270,7 +274,7 @@ pub(crate) fn dkms_unneeded(
     }
     let candidate = FlavourInfo {
         kernel: kernel.into(),
-        id: "in-tree".into(),
+        id: FlavourId::InTree,
         variant: None,
         variant_basis: None,
         path: in_tree.path.clone(),

@@ -73,7 +73,7 @@ pub fn signing(f: &Facts, fl: Option<&FlavourInfo>, rejected_in_log: bool) -> Si
         Some(true) => {}
     }
     let Some(fl) = fl else { return Signing::NoModule };
-    if fl.id == "in-tree" {
+    if fl.id == crate::recipes::FlavourId::InTree {
         return Signing::InTree;
     }
     let Some(m) = f.modinfo.ok().and_then(|m| m.kernels.get(&fl.kernel)).and_then(|m| m.as_ref()) else {

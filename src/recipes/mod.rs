@@ -15,6 +15,157 @@ use serde::{Deserialize, Serialize};
 
 use crate::parse::version::{KernelRelease, parse_dotted};
 
+/// How serious a matched rule is (kernel-log signatures, kernel-argument rules).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Breaks the NPU stack.
+    Fail,
+    /// Works, but deserves attention.
+    Warn,
+    /// For the record only.
+    Info,
+}
+
+impl Severity {
+    /// The recipe spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Fail => "fail",
+            Severity::Warn => "warn",
+            Severity::Info => "info",
+        }
+    }
+}
+
+/// What `install --only kargs` does with an argument a rule matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KargAction {
+    /// The argument is ours to delete.
+    Remove,
+    /// Reported only; left alone.
+    Keep,
+}
+
+/// How well a distro is supported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Support {
+    /// Tested first.
+    FirstClass,
+    /// Supported.
+    Supported,
+    /// Best effort.
+    Community,
+}
+
+impl std::fmt::Display for Support {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Support {
+    /// The recipe spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Support::FirstClass => "first-class",
+            Support::Supported => "supported",
+            Support::Community => "community",
+        }
+    }
+}
+
+/// A distro's package manager (what `rpm -q` / `dpkg-query` / `pacman -Q` answers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PackageManager {
+    /// RPM (dnf).
+    Rpm,
+    /// dpkg (apt).
+    Dpkg,
+    /// pacman.
+    Pacman,
+}
+
+impl PackageManager {
+    /// The recipe spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PackageManager::Rpm => "rpm",
+            PackageManager::Dpkg => "dpkg",
+            PackageManager::Pacman => "pacman",
+        }
+    }
+}
+
+/// NPU architecture generation family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Family {
+    /// Phoenix / Hawk Point (npu1): FastFlowLM does not support it.
+    XDNA1,
+    /// Strix Point, Strix Halo, Krackan, Gorgon Point (npu4–npu6).
+    XDNA2,
+}
+
+impl std::fmt::Display for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Family::XDNA1 => "XDNA1",
+            Family::XDNA2 => "XDNA2",
+        })
+    }
+}
+
+/// An amdxdna driver flavour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FlavourId {
+    /// The kernel's own driver (drivers/accel/amdxdna).
+    InTree,
+    /// amd/xdna-driver's out-of-tree module through DKMS (`xrt-amdxdna`).
+    XdnaDkms,
+    /// The mainline driver backported to older kernels through DKMS (`amdxdna`).
+    BackportDkms,
+}
+
+impl FlavourId {
+    /// The recipe spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlavourId::InTree => "in-tree",
+            FlavourId::XdnaDkms => "xdna-dkms",
+            FlavourId::BackportDkms => "backport-dkms",
+        }
+    }
+}
+
+impl std::fmt::Display for FlavourId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The two drivers the xdna-driver package has carried under one DKMS name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Variant {
+    /// The legacy out-of-tree driver (DRM 1.0, loads npu.dev.sbin).
+    Legacy,
+    /// The upstream ("staging") driver the package builds since 2026-05-19.
+    Staging,
+}
+
+impl std::fmt::Display for Variant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Variant::Legacy => "legacy",
+            Variant::Staging => "staging",
+        })
+    }
+}
+
 /// The data files, as (path relative to the data dir, embedded text).
 const EMBEDDED: &[(&str, &str)] = &[
     ("recipes/devices.yaml", include_str!("../../recipes/devices.yaml")),
@@ -53,7 +204,7 @@ pub struct DeviceEntry {
     /// Driver profile (`npu1`, `npu4`…).
     pub generation: String,
     /// `XDNA1` or `XDNA2`.
-    pub family: String,
+    pub family: Family,
     /// Marketing name.
     pub product: String,
     /// Directory under `amdnpu/` holding its firmware.
@@ -121,7 +272,7 @@ pub struct FirmwareProtocol {
 #[serde(deny_unknown_fields)]
 pub struct Accept {
     /// `XDNA1` / `XDNA2`.
-    pub family: String,
+    pub family: Family,
     /// Protocol major.
     pub major: u32,
     /// Also accept any higher major (legacy OOT driver has no upper bound).
@@ -134,10 +285,10 @@ pub struct Accept {
 #[serde(deny_unknown_fields)]
 pub struct Flavour {
     /// `in-tree`, `backport-dkms`, `xdna-dkms`.
-    pub id: String,
+    pub id: FlavourId,
     /// For `xdna-dkms`: `legacy` or `staging`.
     #[serde(default)]
-    pub variant: Option<String>,
+    pub variant: Option<Variant>,
     /// Lowest kernel (major.minor) this row covers.
     pub kernel_min: String,
     /// Highest kernel (major.minor) this row covers.
@@ -196,7 +347,7 @@ pub struct Signature {
     /// Regex over one normalised log line.
     pub pattern: String,
     /// `fail`, `warn` or `info`.
-    pub severity: String,
+    pub severity: Severity,
     /// The check that owns the cause.
     #[serde(default)]
     pub check: Option<String>,
@@ -249,12 +400,12 @@ pub struct Distro {
     /// Display name.
     pub name: String,
     /// `first-class`, `supported` or `community`.
-    pub support: String,
+    pub support: Support,
     /// Oldest supported `VERSION_ID`.
     #[serde(default)]
     pub min_version: Option<String>,
     /// `rpm`, `dpkg` or `pacman`.
-    pub package_manager: String,
+    pub package_manager: PackageManager,
     /// Kernel headers package; `{kver}` is replaced.
     pub headers: String,
     /// Whether systemd user sessions need a `user@.service` memlock drop-in.
@@ -289,9 +440,9 @@ pub struct KargRule {
     #[serde(default)]
     pub kernel_max: Option<String>,
     /// `fail` or `warn`.
-    pub status: String,
+    pub status: Severity,
     /// `remove` or `keep`.
-    pub action: String,
+    pub action: KargAction,
     /// One line.
     pub summary: String,
     /// Why.
@@ -425,10 +576,10 @@ impl Recipes {
     }
 
     /// The flavour row for a flavour id (and variant) on a kernel.
-    pub fn flavour(&self, id: &str, variant: Option<&str>, kernel: &KernelRelease) -> Option<&Flavour> {
+    pub fn flavour(&self, id: FlavourId, variant: Option<Variant>, kernel: &KernelRelease) -> Option<&Flavour> {
         self.drivers.flavours.iter().find(|f| {
             f.id == id
-                && (variant.is_none() || f.variant.as_deref() == variant)
+                && (variant.is_none() || f.variant == variant)
                 && kernel_in_range(kernel, Some(&f.kernel_min), f.kernel_max.as_deref())
         })
     }

@@ -98,9 +98,12 @@ fn plan_build(cx: &StepCtx, b: &Build, p: &mut Plan) {
     }
     let dir = tree.join(&b.dir);
     // CPack builds .deb on Debian/Ubuntu, .rpm elsewhere.
-    let manager = cx.distro().map(|d| d.package_manager.clone()).unwrap_or_else(|| "rpm".into());
-    let (globs, packages) =
-        if manager == "dpkg" { (&b.deb_artifacts, &b.deb_packages) } else { (&b.artifacts, &b.packages) };
+    let manager = cx.distro().map(|d| d.package_manager).unwrap_or(crate::recipes::PackageManager::Rpm);
+    let (globs, packages) = if manager == crate::recipes::PackageManager::Dpkg {
+        (&b.deb_artifacts, &b.deb_packages)
+    } else {
+        (&b.artifacts, &b.packages)
+    };
     let want = BuildMarker { build: b.id.clone(), commit: src.commit.clone(), commands: b.commands.clone() };
     let built = marker_ok(&dir, &want);
     let files = artifacts(&tree, globs);
@@ -150,7 +153,7 @@ fn plan_build(cx: &StepCtx, b: &Build, p: &mut Plan) {
         commit: src.commit.clone(),
         commands: b.commands.clone(),
         packages: packages.clone(),
-        manager,
+        manager: manager.as_str().to_string(),
         install_manifest: b.install.as_ref().map(|_| dir.join("build/install_manifest.txt").display().to_string()),
         kernel: cx.facts.kernel.ok().and_then(|k| k.target.clone()),
     });

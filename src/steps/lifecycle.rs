@@ -115,7 +115,7 @@ impl Step for Lifecycle {
         };
         // Kernel hook: deb distros run /etc/kernel/postinst.d from the kernel package; the
         // others run kernel-install plugins.
-        let dpkg = cx.distro().is_some_and(|d| d.package_manager == "dpkg");
+        let dpkg = cx.distro().is_some_and(|d| d.package_manager == crate::recipes::PackageManager::Dpkg);
         let (hook, template) = if dpkg { (POSTINST_PATH, POSTINST_HOOK) } else { (PLUGIN_PATH, INSTALL_PLUGIN) };
         if !(hook == PLUGIN_PATH && cx.root.exists(PACKAGED_PLUGIN)) {
             let content = render(template, &bin);

@@ -29,7 +29,7 @@ impl Step for Preflight {
                 "no recipe for {} ({}); supported: fedora, ubuntu, debian, arch (--force to try anyway)",
                 os.pretty_name, os.id
             )),
-            (Some(os), Some(d)) if d.support == "community" => {
+            (Some(os), Some(d)) if d.support == crate::recipes::Support::Community => {
                 p.notes.push(format!("{}: community support, less tested", os.pretty_name))
             }
             (None, _) => {
