@@ -441,3 +441,15 @@ pub fn report(f: &Facts, recipes: &Recipes, checks: Vec<CheckResult>) -> Report 
         summary,
     }
 }
+
+#[cfg(test)]
+mod catalog_tests {
+    #[test]
+    fn the_catalog_is_the_contract() {
+        let ids: Vec<&str> = super::CATALOG.iter().map(|c| c.id).collect();
+        assert_eq!(ids, crate::model::CHECK_IDS);
+        for c in super::CATALOG {
+            assert_eq!(Some(c.layer), c.id.split('.').next(), "{}: layer is the id's prefix", c.id);
+        }
+    }
+}

@@ -4,6 +4,58 @@
 
 pub mod bench;
 
+/// Check ids, in ladder order: an output contract (JSON consumers, `--only`, `--skip`,
+/// recipes' `check:` references). New ids may be added; none may be renamed.
+pub const CHECK_IDS: &[&str] = &[
+    "host.os",
+    "host.kernel",
+    "npu.device",
+    "boot.iommu",
+    "boot.next",
+    "driver.module",
+    "driver.bound",
+    "firmware.files",
+    "firmware.compat",
+    "kernel.log",
+    "accel.node",
+    "limits.memlock",
+    "dkms.state",
+    "secureboot.signing",
+    "xrt.install",
+    "xrt.loader",
+    "flm.install",
+    "flm.validate",
+    "stack.provenance",
+    "lemonade.install",
+    "lemonade.service",
+    "lemonade.api",
+    "gpu.device",
+    "gpu.api",
+    "smoke.npu",
+    "smoke.gpu",
+    "smoke.whisper",
+];
+
+/// Install step ids, in install order: an output contract (`install --only`, remedies,
+/// recipes' `step:` references).
+pub const STEP_IDS: &[&str] = &[
+    "preflight",
+    "kargs",
+    "build-deps",
+    "sources",
+    "xrt",
+    "driver",
+    "flm",
+    "loader",
+    "limits",
+    "access",
+    "lemonade",
+    "lemonade-service",
+    "models",
+    "lifecycle",
+    "verify",
+];
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};

@@ -6,6 +6,7 @@
 //! an error naming file, line and column.
 
 pub mod sources;
+mod validate;
 
 use std::path::{Path, PathBuf};
 
@@ -526,19 +527,29 @@ impl Recipes {
     }
 
     fn load(read: impl Fn(&str) -> Result<(String, String)>, origin: &str) -> Result<Self> {
-        let devices: DevicesFile = parse_file(read("recipes/devices.yaml")?)?;
-        let drivers: DriverMatrix = parse_file(read("recipes/drivers.yaml")?)?;
-        let (sig_name, sig_text) = read("recipes/kernel-log.yaml")?;
+        let mut files = Vec::new();
+        for (rel, _) in EMBEDDED {
+            let (name, text) = read(rel)?;
+            files.push((*rel, name, text));
+        }
+        let texts = validate::Texts { files };
+        let file = |rel: &str| {
+            let (_, name, text) = texts.files.iter().find(|(r, _, _)| *r == rel).expect("every embedded file is read");
+            (name.clone(), text.clone())
+        };
+        let devices: DevicesFile = parse_file(file("recipes/devices.yaml"))?;
+        let drivers: DriverMatrix = parse_file(file("recipes/drivers.yaml"))?;
+        let (sig_name, sig_text) = file("recipes/kernel-log.yaml");
         let signatures: SignaturesFile = parse_file((sig_name.clone(), sig_text))?;
         for s in &signatures.signatures {
             regex::Regex::new(&s.pattern)
                 .with_context(|| format!("{sig_name}: signature {:?} has a bad pattern", s.id))?;
         }
-        let distros: DistrosFile = parse_file(read("recipes/distros.yaml")?)?;
-        let policy: PolicyFile = parse_file(read("grub/policy.yaml")?)?;
-        let lemonade: LemonadeRecipe = parse_file(read("recipes/lemonade.yaml")?)?;
-        let sources: sources::SourcesRecipe = parse_file(read("recipes/sources.yaml")?)?;
-        Ok(Recipes {
+        let distros: DistrosFile = parse_file(file("recipes/distros.yaml"))?;
+        let policy: PolicyFile = parse_file(file("grub/policy.yaml"))?;
+        let lemonade: LemonadeRecipe = parse_file(file("recipes/lemonade.yaml"))?;
+        let sources: sources::SourcesRecipe = parse_file(file("recipes/sources.yaml"))?;
+        let recipes = Recipes {
             devices: devices.devices,
             drivers,
             signatures: signatures.signatures,
@@ -547,7 +558,13 @@ impl Recipes {
             lemonade,
             sources,
             origin: origin.to_string(),
-        })
+        };
+        let errors = validate::validate(&recipes, &texts);
+        if let Some(first) = errors.first() {
+            let more = errors.iter().skip(1).map(|e| format!("\n{e}")).collect::<String>();
+            return Err(anyhow::anyhow!("{first}{more}"));
+        }
+        Ok(recipes)
     }
 
     /// The device entry for a PCI vendor/device/revision (hex strings without `0x`).
