@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ProbeOptions, Probed};
 use crate::net::http::{HttpResult, get};
+use crate::parse::secret::{REDACTED, is_secret_name};
 use crate::parse::shellvars::parse_env_lenient;
 use crate::parse::systemctl::{
     parse_environment, parse_environment_files, parse_exec_start_argv, parse_show, parse_unit_file,
@@ -126,15 +127,10 @@ impl LemonadeFacts {
     }
 }
 
-/// Variables whose values are secrets; never recorded.
-pub fn is_secret_key(k: &str) -> bool {
-    let k = k.to_ascii_uppercase();
-    ["KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL"].iter().any(|s| k.contains(s))
-}
-
+/// Values of variables whose names look secret are never recorded.
 fn redact(vars: Vec<(String, String)>) -> Vec<(String, String)> {
     vars.into_iter()
-        .map(|(k, v)| if is_secret_key(&k) && !v.is_empty() { (k, "<redacted>".into()) } else { (k, v) })
+        .map(|(k, v)| if is_secret_name(&k) && !v.is_empty() { (k, REDACTED.into()) } else { (k, v) })
         .collect()
 }
 
