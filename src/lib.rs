@@ -12,6 +12,7 @@ pub mod edit;
 pub mod fsx;
 pub mod host;
 pub mod knowledge;
+pub mod lemonade;
 pub mod model;
 pub mod net;
 pub mod parse;

@@ -9,10 +9,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::cli::{BenchArgs, Cli, EndpointArgs, Format};
-use crate::host::smoke::{ensure_loaded, first_model, gpu_base};
+use crate::host::smoke::gpu_base;
 use crate::host::{ProbeOptions, probe_all};
+use crate::lemonade;
 use crate::model::bench::{BenchReport, Concurrent, SideResult, Stat};
-use crate::net::inference::{Completion, Endpoint, Timeouts, chat};
+use crate::net::http::Timeouts;
+use crate::net::inference::{Completion, Endpoint, chat, first_model};
 use crate::report::exit;
 use crate::root::Root;
 
@@ -59,12 +61,12 @@ pub fn endpoints(cli: &Cli, e: &EndpointArgs, only: Option<&str>) -> Result<Vec<
     );
     let defaults = crate::host::smoke::HostDefaults::for_host(runner.root(), &recipes);
     let mut out = Vec::new();
-    let api_key = std::env::var("LEMONADE_API_KEY").ok().filter(|k| !k.is_empty());
     if only != Some("gpu") {
         let url =
             facts.lemonade.ok().and_then(|l| l.base_url.clone()).context("no Lemonade URL (pass --lemonade-url)")?;
         let model = e.npu_model.clone().or(defaults.npu).context("no NPU chat model configured (pass --npu-model)")?;
-        out.push(("npu".to_string(), Endpoint { base: format!("{url}/api/v1"), model, api_key: api_key.clone() }));
+        let api_key = lemonade::api_key(facts.lemonade.ok().and_then(|l| l.api_key.as_ref()));
+        out.push(("npu".to_string(), Endpoint { base: lemonade::openai_base(&url), model, api_key }));
     }
     if only != Some("npu") {
         let url =
@@ -95,16 +97,16 @@ pub fn run(cli: &Cli, a: &BenchArgs) -> Result<i32> {
     let root = Root::open(&cli.root)?;
     let prompt = a.prompt.clone().unwrap_or_else(|| DEFAULT_PROMPT.to_string());
     let eps = endpoints(cli, &a.endpoints, a.only.as_deref())?;
-    let t = Timeouts {
-        connect: Duration::from_secs(2),
-        first_byte: Duration::from_secs_f64(cli.timeout.max(30.0)),
-        total: Duration::from_secs(600),
-    };
+    let t = Timeouts::request(
+        Duration::from_secs(2),
+        Duration::from_secs_f64(cli.timeout.max(30.0)),
+        Duration::from_secs(600),
+    );
     // Load the NPU model once, before timing anything.
     for (side, ep) in &eps {
         if side == "npu" {
-            let url = ep.base.trim_end_matches("/api/v1");
-            if let Err(e) = ensure_loaded(url, &ep.model, ep.api_key.as_deref()) {
+            let url = ep.base.trim_end_matches(lemonade::API);
+            if let Err(e) = lemonade::ensure_loaded(url, &ep.model, ep.api_key.as_deref()) {
                 eprintln!("warning: loading {} on Lemonade failed: {e}", ep.model);
             }
         }

@@ -44,7 +44,11 @@ pub fn run(cli: &Cli, cmd: &ConfigCommand) -> Result<i32> {
                 api_base: ep.base.clone(),
                 // Lemonade checks it only when LEMONADE_API_KEY is set; keep secrets out of
                 // the file and let LiteLLM read them from its environment.
-                api_key: if side == "npu" { "os.environ/LEMONADE_API_KEY".into() } else { "none".into() },
+                api_key: if side == "npu" {
+                    format!("os.environ/{}", crate::lemonade::API_KEY_VAR)
+                } else {
+                    "none".into()
+                },
             },
         });
     }

@@ -8,6 +8,8 @@ use anyhow::Result;
 
 use crate::cli::{Cli, DevCommand};
 use crate::host::{ProbeOptions, probe_all};
+use crate::lemonade;
+use crate::net::http::{Client, Timeouts, status_line};
 use crate::report::exit;
 
 /// Runs a dev subcommand.
@@ -44,28 +46,26 @@ pub fn run(cli: &Cli, cmd: &DevCommand) -> Result<i32> {
 }
 
 /// `dev lemonade-ready`: the ExecStartPost of the Lemonade unit. Polls `GET <url>/live` (no
-/// API key needed) until it answers 200, then optionally `POST <url>/api/v1/load`
-/// `{"model_name": …}` with `LEMONADE_API_KEY` from the environment as bearer token
-/// (upstream-stack.md §11.3). The whole run stays within `timeout`. Returns the exit code.
+/// API key needed) until it answers 200, then optionally loads a model
+/// ([`lemonade::load_model`]) with the API key [`lemonade::api_key`] chooses (this runs in
+/// the service's environment, so that is the service's own `LEMONADE_API_KEY`). The whole
+/// run stays within `timeout`. Returns the exit code.
 pub fn lemonade_ready(url: &str, timeout: Duration, load: Option<&str>) -> i32 {
     let url = url.trim_end_matches('/');
     let deadline = Instant::now() + timeout;
     let left = || deadline.saturating_duration_since(Instant::now());
-    let agent = |t: Duration| -> ureq::Agent {
-        ureq::Agent::config_builder()
-            .timeout_global(Some(t.max(Duration::from_millis(100))))
-            .http_status_as_error(false)
-            .build()
-            .into()
-    };
-    let live = format!("{url}/live");
+    let client = |t: Duration| Client::live(Timeouts::total(t.max(Duration::from_millis(100))));
+    let live = lemonade::url(url, lemonade::LIVE);
     let mut last;
     loop {
-        match agent(left().min(Duration::from_secs(2))).get(&live).call() {
-            Ok(r) if r.status().is_success() => break,
-            Ok(r) => last = format!("HTTP {}", r.status()),
-            Err(e) => last = e.to_string(),
+        let r = client(left().min(Duration::from_secs(2))).probe(&live);
+        if r.ok() {
+            break;
         }
+        last = match r.status {
+            Some(s) => format!("HTTP {}", status_line(s)),
+            None => r.error.unwrap_or_default(),
+        };
         if left().is_zero() {
             eprintln!("Lemonade did not answer {live} within {} s (last: {last})", timeout.as_secs_f64());
             return exit::PROBLEMS;
@@ -74,25 +74,14 @@ pub fn lemonade_ready(url: &str, timeout: Duration, load: Option<&str>) -> i32 {
     }
     println!("Lemonade answers at {live}");
     let Some(model) = load else { return exit::OK };
-    let endpoint = format!("{url}/api/v1/load");
-    let body = serde_json::json!({ "model_name": model }).to_string();
-    let mut req = agent(left()).post(&endpoint).header("Content-Type", "application/json");
-    let key = std::env::var("LEMONADE_API_KEY").ok().filter(|k| !k.is_empty());
-    if let Some(k) = &key {
-        req = req.header("Authorization", &format!("Bearer {k}"));
-    }
-    match req.send(body.as_bytes()) {
-        Ok(r) if r.status().is_success() => {
-            println!("loaded {model} ({endpoint})");
+    let key = lemonade::api_key(None);
+    match lemonade::load_model(&client(left()).bearer(key.as_deref()), url, model) {
+        Ok(_) => {
+            println!("loaded {model} ({})", lemonade::url(url, lemonade::LOAD));
             exit::OK
         }
-        Ok(mut r) => {
-            let text = r.body_mut().with_config().limit(64 * 1024).read_to_string().unwrap_or_default();
-            eprintln!("loading {model} failed: POST {endpoint} answered HTTP {}: {}", r.status(), text.trim());
-            exit::PROBLEMS
-        }
         Err(e) => {
-            eprintln!("loading {model} failed: POST {endpoint}: {e}");
+            eprintln!("loading {model} failed: {e}");
             exit::PROBLEMS
         }
     }

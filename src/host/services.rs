@@ -4,7 +4,8 @@
 //! Lemonade facts (upstream-stack.md §11.1): v10.0.0 ships `lemonade-server` +
 //! `lemonade-router`, port 8000, unit `lemonade-server.service`; v10.1 renamed the router
 //! `lemond` and moved to port 13305; v10.3 renamed the unit `lemond.service`. `/live` needs
-//! no API key; `/api/v1/*` does when `LEMONADE_API_KEY` is set.
+//! no API key; `/api/v1/*` does when `LEMONADE_API_KEY` is set. Ports, routes and the API
+//! key's origin are `crate::lemonade`'s.
 
 use std::time::Duration;
 
@@ -12,7 +13,9 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use super::{ProbeOptions, Probed};
-use crate::net::http::{HttpResult, get};
+use crate::lemonade::{self, ApiKey};
+use crate::net::http::{Client, HttpResult, Timeouts};
+use crate::parse::secret::{REDACTED, is_secret_name};
 use crate::parse::shellvars::parse_env_lenient;
 use crate::parse::systemctl::{
     parse_environment, parse_environment_files, parse_exec_start_argv, parse_show, parse_unit_file,
@@ -111,6 +114,10 @@ pub struct LemonadeFacts {
     pub url_source: Option<String>,
     /// An API key is configured (value never recorded).
     pub api_key_set: bool,
+    /// That key, for clients of this Lemonade (never serialised; see
+    /// `lemonade::api_key` for the order in which keys are chosen).
+    #[serde(skip)]
+    pub api_key: Option<ApiKey>,
     /// GET /live.
     pub live: Option<HttpResult>,
     /// GET /api/v1/health.
@@ -126,20 +133,16 @@ impl LemonadeFacts {
     }
 }
 
-/// Variables whose values are secrets; never recorded.
-pub fn is_secret_key(k: &str) -> bool {
-    let k = k.to_ascii_uppercase();
-    ["KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL"].iter().any(|s| k.contains(s))
-}
-
+/// Values of variables whose names look secret are never recorded.
 fn redact(vars: Vec<(String, String)>) -> Vec<(String, String)> {
     vars.into_iter()
-        .map(|(k, v)| if is_secret_key(&k) && !v.is_empty() { (k, "<redacted>".into()) } else { (k, v) })
+        .map(|(k, v)| if is_secret_name(&k) && !v.is_empty() { (k, REDACTED.into()) } else { (k, v) })
         .collect()
 }
 
-/// Reads Lemonade's files (binaries, units, drop-ins, environment files). Phase 1.
-pub fn probe_lemonade_files(root: &Root) -> Result<(Vec<String>, Vec<UnitFacts>, Option<String>)> {
+/// Reads Lemonade's files (binaries, units, drop-ins, environment files) and the API key
+/// they set. Phase 1.
+pub fn probe_lemonade_files(root: &Root) -> Result<(Vec<String>, Vec<UnitFacts>, Option<ApiKey>)> {
     let binaries: Vec<String> = LEMONADE_BINARIES.iter().filter(|p| root.exists(p)).map(Root::display).collect();
     let mut units = Vec::new();
     let mut api_key = None;
@@ -201,8 +204,8 @@ pub fn probe_lemonade_files(root: &Root) -> Result<(Vec<String>, Vec<UnitFacts>,
             files_seen.push((path.clone(), !expanded.is_empty()));
         }
         u.environment_files = files_seen;
-        if let Some((_, k)) = env.iter().rev().find(|(k, v)| k == "LEMONADE_API_KEY" && !v.is_empty()) {
-            api_key = Some(k.clone());
+        if let Some(k) = lemonade::service_api_key(&env) {
+            api_key = Some(k);
         }
         u.environment = redact(env);
         units.push(u);
@@ -228,7 +231,7 @@ fn expand_glob(root: &Root, path: &str) -> Result<Vec<String>> {
 /// Adds runtime state (`systemctl show`) and the HTTP API to the file facts. Phase 2.
 pub fn probe_lemonade(
     runner: &Runner,
-    files: Result<(Vec<String>, Vec<UnitFacts>, Option<String>)>,
+    files: Result<(Vec<String>, Vec<UnitFacts>, Option<ApiKey>)>,
     opts: &ProbeOptions,
 ) -> Probed<LemonadeFacts> {
     let (binaries, mut units, api_key) = match files {
@@ -237,6 +240,8 @@ pub fn probe_lemonade(
     };
     let root = runner.root();
     let mut facts = LemonadeFacts { binaries, api_key_set: api_key.is_some(), ..Default::default() };
+    let bearer = lemonade::api_key(api_key.as_ref());
+    facts.api_key = api_key;
     if root.mode() != RootMode::Offline {
         let names: Vec<String> = units.iter().map(|u| u.name.clone()).collect();
         let shows: Vec<_> = std::thread::scope(|s| {
@@ -274,14 +279,14 @@ pub fn probe_lemonade(
     let (url, source) = lemonade_url(&facts, opts);
     facts.base_url = Some(url.clone());
     facts.url_source = Some(source);
-    let t = http_timeout(runner);
     // An explicitly given URL is a real server, even when the files come from a fixture.
-    let live_root = Root::live();
-    let http_root = if opts.lemonade_url.is_some() { &live_root } else { root };
+    let t = Timeouts::probe(http_timeout(runner));
+    let client = if opts.lemonade_url.is_some() { Client::live(t) } else { Client::new(root, t) };
+    let api = client.clone().bearer(bearer.as_deref());
     let (live, health, info) = std::thread::scope(|s| {
-        let a = s.spawn(|| get(http_root, &format!("{url}/live"), t, None));
-        let b = s.spawn(|| get(http_root, &format!("{url}/api/v1/health"), t, api_key.as_deref()));
-        let c = s.spawn(|| get(http_root, &format!("{url}/api/v1/system-info"), t, api_key.as_deref()));
+        let a = s.spawn(|| client.probe(&lemonade::url(&url, lemonade::LIVE)));
+        let b = s.spawn(|| api.probe(&lemonade::url(&url, lemonade::HEALTH)));
+        let c = s.spawn(|| api.probe(&lemonade::url(&url, lemonade::SYSTEM_INFO)));
         (a.join().ok(), b.join().ok(), c.join().ok())
     });
     facts.live = live;
@@ -327,19 +332,19 @@ fn lemonade_url(f: &LemonadeFacts, opts: &ProbeOptions) -> (String, String) {
     let host = unit
         .and_then(|u| u.env("LEMONADE_HOST").or_else(|| u.exec_flag("--host")).map(str::to_string))
         .filter(|h| !matches!(h.as_str(), "0.0.0.0" | "::" | "localhost" | ""))
-        .unwrap_or_else(|| "127.0.0.1".into());
+        .unwrap_or_else(|| lemonade::DEFAULT_HOST.into());
     if let Some(p) = port {
         return (
-            format!("http://{host}:{p}"),
+            lemonade::base_url(&host, p),
             format!("port from {}", unit.map(|u| u.name.as_str()).unwrap_or("unit")),
         );
     }
     let old =
         f.binaries.iter().any(|b| b.ends_with("lemonade-router")) && !f.binaries.iter().any(|b| b.ends_with("lemond"));
     if old {
-        (format!("http://{host}:8000"), "default port of Lemonade 10.0 (lemonade-router)".into())
+        (lemonade::base_url(&host, lemonade::LEGACY_PORT), "default port of Lemonade 10.0 (lemonade-router)".into())
     } else {
-        (format!("http://{host}:13305"), "default port of Lemonade >= 10.1 (lemond)".into())
+        (lemonade::base_url(&host, lemonade::DEFAULT_PORT), "default port of Lemonade >= 10.1 (lemond)".into())
     }
 }
 
@@ -366,10 +371,10 @@ pub fn probe_gpu(runner: &Runner, opts: &ProbeOptions) -> Probed<GpuFacts> {
         (None, Some(u)) => (u, "install config".to_string()),
         (None, None) => (DEFAULT_GPU_URL.to_string(), "llama-swap default".to_string()),
     };
-    let live_root = Root::live();
     // Explicit URLs are probed for real even on a fixture root; the default goes through
     // the root (replayed on fixtures).
-    let http_root = if opts.gpu_url.is_some() { &live_root } else { runner.root() };
-    let health = Some(get(http_root, &url, http_timeout(runner), None));
+    let t = Timeouts::probe(http_timeout(runner));
+    let client = if opts.gpu_url.is_some() { Client::live(t) } else { Client::new(runner.root(), t) };
+    let health = Some(client.probe(&url));
     Probed::Ok(GpuFacts { url, url_source, health })
 }

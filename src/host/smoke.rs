@@ -9,12 +9,13 @@ use serde::{Deserialize, Serialize};
 
 use super::services::{GpuFacts, LemonadeFacts};
 use super::{ProbeOptions, Probed};
-use crate::net::inference::{Completion, Endpoint, InferError, Timeouts, chat};
+use crate::lemonade;
+use crate::net::http::Timeouts;
+use crate::net::inference::{Completion, Endpoint, InferError, chat, first_model};
 use crate::net::transcription::{SMOKE_TEXT, SMOKE_WAV, Transcription, transcribe};
 use crate::recipes::Recipes;
 use crate::root::RootMode;
 use crate::runner::Runner;
-use crate::steps::lemonade_service::lemonade_model_name;
 
 /// The prompt: short, deterministic enough, one sentence back.
 pub const PROMPT: &str = "In one short sentence: what does an NPU do?";
@@ -59,7 +60,7 @@ pub struct WhisperSmokeFacts {
 /// endpoint it was given (`state.json`, written by `install` from `--model`, `--gpu-url`,
 /// `--gpu-model` or its config file), else the recipe's models. The NPU chat model is the
 /// first tag that is not ASR or embedding; the Whisper model is the first `whisper*` tag
-/// (`whisper-v3:turbo` -> `whisper-v3-turbo-FLM`, upstream-stack.md §11.3).
+/// (`whisper-v3:turbo` -> `whisper-v3-turbo-FLM`, [`lemonade::model_name`]).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HostDefaults {
     /// Chat model on the NPU (Lemonade name).
@@ -78,8 +79,8 @@ impl HostDefaults {
         let is_asr = |t: &str| t.starts_with("whisper");
         let is_embed = |t: &str| t.starts_with("embed");
         HostDefaults {
-            npu: tags.iter().find(|t| !is_asr(t) && !is_embed(t)).map(|t| lemonade_model_name(t)),
-            whisper: tags.iter().find(|t| is_asr(t)).map(|t| lemonade_model_name(t)),
+            npu: tags.iter().find(|t| !is_asr(t) && !is_embed(t)).map(|t| lemonade::model_name(t)),
+            whisper: tags.iter().find(|t| is_asr(t)).map(|t| lemonade::model_name(t)),
             ..Default::default()
         }
     }
@@ -107,11 +108,7 @@ fn gate<T>(runner: &Runner, opts: &ProbeOptions, explicit: bool) -> Option<Probe
 
 fn timeouts(runner: &Runner) -> Timeouts {
     // Loading a model and the first prompt can take long on a cold NPU.
-    Timeouts {
-        connect: Duration::from_secs(2),
-        first_byte: runner.timeout().max(Duration::from_secs(60)),
-        total: Duration::from_secs(180),
-    }
+    Timeouts::request(Duration::from_secs(2), runner.timeout().max(Duration::from_secs(60)), Duration::from_secs(180))
 }
 
 /// Smoke-tests the NPU through Lemonade.
@@ -129,8 +126,8 @@ pub fn smoke_npu(
     let Some(model) = opts.npu_model.clone().or(default_model.map(str::to_string)) else {
         return Probed::Skipped("no NPU chat model configured (pass --npu-model)".into());
     };
-    let mut f = SmokeFacts { base: format!("{url}/api/v1"), model: model.clone(), ..Default::default() };
-    let api_key = lemonade_api_key();
+    let mut f = SmokeFacts { base: lemonade::openai_base(&url), model: model.clone(), ..Default::default() };
+    let api_key = lemonade::api_key(l.api_key.as_ref());
     match load_unless_loaded(l, &url, &model, api_key.as_deref()) {
         Ok(load) => f.load = load,
         Err(e) => {
@@ -165,8 +162,8 @@ pub fn smoke_whisper(
     };
     let Some(l) = l else { return Probed::Error("no Lemonade facts".into()) };
     let Some(url) = l.base_url.clone() else { return Probed::Error("no Lemonade URL".into()) };
-    let mut f = WhisperSmokeFacts { base: format!("{url}/api/v1"), model: model.clone(), ..Default::default() };
-    let api_key = lemonade_api_key();
+    let mut f = WhisperSmokeFacts { base: lemonade::openai_base(&url), model: model.clone(), ..Default::default() };
+    let api_key = lemonade::api_key(l.api_key.as_ref());
     match load_unless_loaded(l, &url, &model, api_key.as_deref()) {
         Ok(load) => f.load = load,
         Err(e) => {
@@ -182,26 +179,15 @@ pub fn smoke_whisper(
     Probed::Ok(f)
 }
 
-fn lemonade_api_key() -> Option<String> {
-    std::env::var("LEMONADE_API_KEY").ok().filter(|k| !k.is_empty())
-}
-
-/// Loads `model` unless Lemonade's health lists it among the loaded models (it keeps one
-/// LLM and one audio model at once: `max_models`, upstream-stack.md §11.3).
+/// Loads `model` unless Lemonade's health lists it among the loaded models.
 fn load_unless_loaded(
     l: &LemonadeFacts,
     url: &str,
     model: &str,
     api_key: Option<&str>,
 ) -> Result<Option<String>, InferError> {
-    let health = l.health.as_ref().and_then(|h| h.json());
-    let loaded = health.is_some_and(|j| {
-        j["model_loaded"].as_str() == Some(model)
-            || j["all_models_loaded"]
-                .as_array()
-                .is_some_and(|a| a.iter().any(|m| m["model_name"].as_str() == Some(model)))
-    });
-    if loaded { Ok(None) } else { ensure_loaded(url, model, api_key).map(Some) }
+    let loaded = l.health.as_ref().and_then(|h| h.json()).is_some_and(|j| lemonade::is_loaded(&j, model));
+    if loaded { Ok(None) } else { lemonade::ensure_loaded(url, model, api_key).map(Some) }
 }
 
 /// Smoke-tests the GPU endpoint (its health URL minus `/health`, plus `/v1`).
@@ -235,49 +221,11 @@ pub fn smoke_gpu(
     Probed::Ok(f)
 }
 
-/// Loads a model into Lemonade (`POST /api/v1/load`); returns Lemonade's message.
-pub fn ensure_loaded(url: &str, model: &str, api_key: Option<&str>) -> Result<String, InferError> {
-    let load = format!("{url}/api/v1/load");
-    // Loading a model onto the NPU can take minutes on first use.
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(600)))
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut req = agent.post(&load).header("Content-Type", "application/json");
-    if let Some(k) = api_key {
-        req = req.header("Authorization", &format!("Bearer {k}"));
-    }
-    match req.send(serde_json::json!({ "model_name": model }).to_string().as_bytes()) {
-        Ok(mut r) => {
-            let status = r.status().as_u16();
-            let body: String = r.body_mut().read_to_string().unwrap_or_default().chars().take(300).collect();
-            if (200..300).contains(&status) {
-                Ok(body)
-            } else if status == 401 || status == 403 {
-                Err(InferError::Http { url: load, status, body })
-            } else {
-                Err(InferError::ModelNotFound { url: load, model: model.into(), status, body })
-            }
-        }
-        Err(e) => Err(InferError::Connect { url: load, reason: e.to_string() }),
-    }
-}
-
 /// The OpenAI base URL of a GPU endpoint given as its health URL or its base.
 pub fn gpu_base(url: &str) -> String {
     let u = url.trim_end_matches('/');
     let u = u.strip_suffix("/health").unwrap_or(u);
     if u.ends_with("/v1") { u.to_string() } else { format!("{u}/v1") }
-}
-
-/// The first model an OpenAI-compatible endpoint lists (`GET /v1/models`).
-pub fn first_model(base: &str) -> Result<String, InferError> {
-    let r = crate::net::http::get(&crate::root::Root::live(), &format!("{base}/models"), Duration::from_secs(3), None);
-    r.json().and_then(|j| j["data"][0]["id"].as_str().map(str::to_string)).ok_or_else(|| InferError::Connect {
-        url: r.url.clone(),
-        reason: r.error.clone().unwrap_or_else(|| "no model listed; pass --gpu-model".into()),
-    })
 }
 
 #[cfg(test)]

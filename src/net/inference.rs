@@ -8,9 +8,11 @@
 //! both are kept so the difference can be shown.
 
 use std::io::{BufRead, BufReader};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
+
+use super::http::{Client, HttpError, Timeouts};
 
 /// Where to send completions.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -22,27 +24,6 @@ pub struct Endpoint {
     /// Bearer token, when the server wants one.
     #[serde(skip)]
     pub api_key: Option<String>,
-}
-
-/// Timeouts of one request.
-#[derive(Debug, Clone, Copy)]
-pub struct Timeouts {
-    /// TCP connect.
-    pub connect: Duration,
-    /// Until the response headers arrive (prompt processing happens here for most servers).
-    pub first_byte: Duration,
-    /// The whole request.
-    pub total: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Timeouts {
-            connect: Duration::from_secs(2),
-            first_byte: Duration::from_secs(60),
-            total: Duration::from_secs(120),
-        }
-    }
 }
 
 /// What the server itself measured (llama.cpp `timings`).
@@ -145,25 +126,26 @@ pub(crate) fn truncate(s: &str) -> String {
     if s.chars().count() > 300 { format!("{}…", s.chars().take(300).collect::<String>()) } else { s.to_string() }
 }
 
-pub(crate) fn agent(t: &Timeouts) -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_connect(Some(t.connect))
-        .timeout_recv_response(Some(t.first_byte))
-        .timeout_global(Some(t.total))
-        .http_status_as_error(false)
-        .build()
-        .into()
-}
-
-/// Maps a transport error of the request phase.
-pub(crate) fn request_error(url: &str, e: ureq::Error, t: &Timeouts, started: Instant) -> InferError {
+/// Maps a failed request (no answer, or none in time).
+pub(crate) fn request_error(url: &str, e: HttpError, started: Instant) -> InferError {
     match e {
-        ureq::Error::Timeout(_) => InferError::Stalled {
+        HttpError::Timeout(_) => InferError::Stalled {
             url: url.into(),
             what: "no response headers".into(),
-            secs: started.elapsed().as_secs_f64().max(t.first_byte.as_secs_f64().min(started.elapsed().as_secs_f64())),
+            secs: started.elapsed().as_secs_f64(),
         },
+        HttpError::Request(reason) => InferError::Malformed { url: url.into(), reason },
         other => InferError::Connect { url: url.into(), reason: other.to_string() },
+    }
+}
+
+/// Maps a body that could not be read: `what` names what did not arrive in time.
+pub(crate) fn body_error(url: &str, what: &str, e: HttpError, started: Instant) -> InferError {
+    match e {
+        HttpError::Timeout(_) => {
+            InferError::Stalled { url: url.into(), what: what.into(), secs: started.elapsed().as_secs_f64() }
+        }
+        other => InferError::Malformed { url: url.into(), reason: other.to_string() },
     }
 }
 
@@ -198,28 +180,18 @@ pub fn chat(
         "stream": stream,
         "stream_options": {"include_usage": true},
     });
-    let mut req = agent(t).post(&url).header("Content-Type", "application/json");
-    if let Some(k) = &ep.api_key {
-        req = req.header("Authorization", &format!("Bearer {k}"));
-    }
+    let client = Client::live(*t).bearer(ep.api_key.as_deref());
     let started = Instant::now();
-    let mut resp = req.send(body.to_string().as_bytes()).map_err(|e| request_error(&url, e, t, started))?;
-    let status = resp.status().as_u16();
-    if !(200..300).contains(&status) {
-        let text = resp.body_mut().with_config().limit(64 * 1024).read_to_string().unwrap_or_default();
+    let mut resp = client.post_json(&url, &body).map_err(|e| request_error(&url, e, started))?;
+    let status = resp.status();
+    if !resp.ok() {
+        let text = resp.text(64 * 1024).unwrap_or_default();
         return Err(status_error(&url, &ep.model, status, text));
     }
     if stream {
-        read_sse(&url, resp.body_mut().as_reader(), started, t)
+        read_sse(&url, resp.reader(), started)
     } else {
-        let text = resp.body_mut().with_config().limit(16 * 1024 * 1024).read_to_string().map_err(|e| match e {
-            ureq::Error::Timeout(_) => InferError::Stalled {
-                url: url.clone(),
-                what: "the complete body".into(),
-                secs: started.elapsed().as_secs_f64(),
-            },
-            other => InferError::Malformed { url: url.clone(), reason: other.to_string() },
-        })?;
+        let text = resp.text(16 * 1024 * 1024).map_err(|e| body_error(&url, "the complete body", e, started))?;
         let total = started.elapsed().as_secs_f64() * 1e3;
         let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| InferError::Malformed {
             url: url.clone(),
@@ -244,8 +216,18 @@ pub fn chat(
     }
 }
 
+/// The first model an OpenAI-compatible endpoint lists (`GET {base}/models`), asked for
+/// real (the endpoint was given or configured; 3 s).
+pub fn first_model(base: &str) -> Result<String, InferError> {
+    let r = Client::live(Timeouts::probe(std::time::Duration::from_secs(3))).probe(&format!("{base}/models"));
+    r.json().and_then(|j| j["data"][0]["id"].as_str().map(str::to_string)).ok_or_else(|| InferError::Connect {
+        url: r.url.clone(),
+        reason: r.error.clone().unwrap_or_else(|| "no model listed; pass --gpu-model".into()),
+    })
+}
+
 /// Reads an SSE stream of chat-completion chunks.
-fn read_sse(url: &str, body: impl std::io::Read, started: Instant, _t: &Timeouts) -> Result<Completion, InferError> {
+fn read_sse(url: &str, body: impl std::io::Read, started: Instant) -> Result<Completion, InferError> {
     let mut reader = BufReader::new(body);
     let mut text = String::new();
     let mut first: Option<Instant> = None;
@@ -345,6 +327,7 @@ mod tests {
     use super::*;
     use std::io::{Read, Write};
     use std::net::TcpListener;
+    use std::time::Duration;
 
     /// A loopback server that answers one request with `reply` (written in pieces).
     fn serve(pieces: Vec<(&'static str, u64)>) -> String {
@@ -451,11 +434,7 @@ mod tests {
     #[test]
     fn a_server_that_stalls_after_headers_times_out() {
         let base = serve(vec![(HEAD, 0), ("", 10_000)]);
-        let t = Timeouts {
-            connect: Duration::from_secs(1),
-            first_byte: Duration::from_secs(1),
-            total: Duration::from_millis(700),
-        };
+        let t = Timeouts::request(Duration::from_secs(1), Duration::from_secs(1), Duration::from_millis(700));
         let started = Instant::now();
         let e = chat(&ep(base), "hi", 8, true, &t).unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(5));

@@ -9,9 +9,9 @@
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use ureq::unversioned::multipart::{Form, Part};
 
-use crate::net::inference::{Endpoint, InferError, Timeouts, agent, request_error, status_error, truncate};
+use super::http::{Client, FormField, Timeouts};
+use super::inference::{Endpoint, InferError, body_error, request_error, status_error, truncate};
 
 /// The shipped smoke clip.
 pub const SMOKE_WAV: &[u8] = include_bytes!("../../templates/smoke/hello-world.wav");
@@ -93,26 +93,16 @@ pub fn transcribe(ep: &Endpoint, wav: &[u8], reference: &str, t: &Timeouts) -> R
     let url = format!("{}/audio/transcriptions", ep.base.trim_end_matches('/'));
     let audio_s = wav_seconds(wav)
         .ok_or_else(|| InferError::Malformed { url: url.clone(), reason: "the smoke clip is not a PCM WAV".into() })?;
-    let file = Part::bytes(wav)
-        .file_name("hello-world.wav")
-        .mime_str("audio/wav")
-        .map_err(|e| InferError::Malformed { url: url.clone(), reason: e.to_string() })?;
-    let form = Form::new().part("file", file).text("model", &ep.model).text("response_format", "json");
-    let mut req = agent(t).post(&url);
-    if let Some(k) = &ep.api_key {
-        req = req.header("Authorization", &format!("Bearer {k}"));
-    }
+    let fields = [
+        FormField::File { name: "file", file_name: "hello-world.wav", mime: "audio/wav", bytes: wav },
+        FormField::Text { name: "model", value: &ep.model },
+        FormField::Text { name: "response_format", value: "json" },
+    ];
+    let client = Client::live(*t).bearer(ep.api_key.as_deref());
     let started = Instant::now();
-    let mut resp = req.send(form).map_err(|e| request_error(&url, e, t, started))?;
-    let status = resp.status().as_u16();
-    let body = resp.body_mut().with_config().limit(1024 * 1024).read_to_string().map_err(|e| match e {
-        ureq::Error::Timeout(_) => InferError::Stalled {
-            url: url.clone(),
-            what: "the transcription".into(),
-            secs: started.elapsed().as_secs_f64(),
-        },
-        other => InferError::Malformed { url: url.clone(), reason: other.to_string() },
-    })?;
+    let mut resp = client.post_multipart(&url, &fields).map_err(|e| request_error(&url, e, started))?;
+    let status = resp.status();
+    let body = resp.text(1024 * 1024).map_err(|e| body_error(&url, "the transcription", e, started))?;
     if !(200..300).contains(&status) {
         return Err(status_error(&url, &ep.model, status, body));
     }

@@ -21,6 +21,8 @@ use regex::{Captures, Regex};
 use serde::Serialize;
 
 use crate::parse::passwd::parse_passwd;
+/// The one secret-name rule (it lives in `parse` so the probes can apply it too).
+pub use crate::parse::secret::is_secret_name;
 use crate::root::{Root, RootMode};
 use patterns::*;
 
@@ -33,7 +35,7 @@ pub const DOMAIN: &str = "domain.example";
 /// Replacement for MAC addresses (a locally administered address).
 pub const MAC: &str = "02:00:00:00:00:00";
 /// Replacement for secret values.
-pub const SECRET: &str = "<redacted>";
+pub const SECRET: &str = crate::parse::secret::REDACTED;
 /// Replacement for serial numbers.
 pub const SERIAL: &str = "REDACTED";
 /// Replacement for e-mail addresses.
@@ -83,10 +85,6 @@ const PUBLIC_GUIDS: &[&str] = &[
 /// systemd unit types: `name@instance.<type>` is a unit, not an e-mail address.
 const UNIT_SUFFIXES: &[&str] =
     &["service", "socket", "target", "timer", "mount", "automount", "path", "slice", "scope", "device", "swap"];
-
-/// Names that contain a secret-looking word but hold public identifiers the checks compare:
-/// `sig_key` (modinfo) is matched against the enrolled MOK's Subject Key Identifier.
-const PUBLIC_NAMES: &[&str] = &["SIG_KEY", "SIG_HASHALGO", "API_KEY_SET"];
 
 /// What a redaction removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -769,31 +767,6 @@ impl Redactor {
         // whole UTF-8 strings), so this never fails; stay total anyway.
         String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     }
-}
-
-/// Whether a variable, key or header name looks like it holds a secret. Broad on purpose:
-/// it contains KEY, TOKEN, SECRET, PASSWORD, PASSWD, PASSPHRASE, CREDENTIAL, AUTHORIZATION,
-/// COOKIE or BEARER, or one of its `_`/`-`/`.`-separated parts is PASS, PWD, PW, AUTH, CRED,
-/// CREDS or SESSION. Public key identifiers the checks compare (`sig_key`) are exempt.
-pub fn is_secret_name(name: &str) -> bool {
-    let up = name.trim().to_ascii_uppercase().replace('-', "_");
-    if PUBLIC_NAMES.contains(&up.as_str()) {
-        return false;
-    }
-    const PARTS: &[&str] = &[
-        "KEY",
-        "TOKEN",
-        "SECRET",
-        "PASSWORD",
-        "PASSWD",
-        "PASSPHRASE",
-        "CREDENTIAL",
-        "AUTHORIZATION",
-        "COOKIE",
-        "BEARER",
-    ];
-    const WORDS: &[&str] = &["PASS", "PWD", "PW", "AUTH", "CRED", "CREDS", "SESSION"];
-    PARTS.iter().any(|p| up.contains(p)) || up.split(['_', '.']).any(|w| WORDS.contains(&w))
 }
 
 #[cfg(test)]

@@ -219,6 +219,10 @@ fn secret_names() {
     ] {
         assert_eq!(is_secret_name(name), secret, "{name}");
     }
+    // The headers redacted anywhere in text (HEADER_SECRET) are secret names too.
+    for header in ["Authorization", "Proxy-Authorization", "X-Api-Key", "X-Auth-Token", "Cookie"] {
+        assert!(is_secret_name(header), "{header}");
+    }
 }
 
 #[test]

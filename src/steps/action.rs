@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::edit::kargs::KargEdit;
 use crate::fsx;
+use crate::net::http::{Client, Timeouts, copy_hashed};
 use crate::root::Root;
 use crate::runner::{Runner, quote_argv};
 use crate::state::{JournalEntry, StateDir, now};
@@ -463,23 +464,8 @@ pub fn local_source(url: &str) -> Option<std::path::PathBuf> {
 /// SHA-256 of a file, streamed.
 pub fn sha256_file(path: &std::path::Path) -> Result<String> {
     let mut f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut h = sha2::Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = std::io::Read::read(&mut f, &mut buf).with_context(|| format!("reading {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex(&h.finalize()))
+    Ok(copy_hashed(&mut f, &mut std::io::sink()).with_context(|| format!("reading {}", path.display()))?.sha256)
 }
-
-fn hex(d: &[u8]) -> String {
-    d.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-use sha2::Digest;
 
 /// Streams `url` into a temporary file next to `dest` while hashing it; renames it into place
 /// only when the hash matches `expected` (when given). Returns the hash.
@@ -490,42 +476,17 @@ fn download(url: &str, dest: &std::path::Path, expected: Option<&str>) -> Result
         .prefix(".npu-setup.")
         .tempfile_in(parent)
         .with_context(|| format!("creating a temporary file in {}", parent.display()))?;
-    let mut hasher = sha2::Sha256::new();
-    {
-        struct Tee<'a, W: Write>(&'a mut W, &'a mut sha2::Sha256);
-        impl<W: Write> Write for Tee<'_, W> {
-            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                let n = self.0.write(b)?;
-                self.1.update(&b[..n]);
-                Ok(n)
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                self.0.flush()
-            }
+    let got = match local_source(url) {
+        Some(p) => {
+            let mut f = std::fs::File::open(&p).with_context(|| format!("opening {}", p.display()))?;
+            copy_hashed(&mut f, tmp.as_file_mut()).with_context(|| format!("copying {}", p.display()))?
         }
-        let mut out = Tee(tmp.as_file_mut(), &mut hasher);
-        match local_source(url) {
-            Some(p) => {
-                let mut f = std::fs::File::open(&p).with_context(|| format!("opening {}", p.display()))?;
-                std::io::copy(&mut f, &mut out).with_context(|| format!("copying {}", p.display()))?;
-            }
-            None => {
-                let agent: ureq::Agent = ureq::Agent::config_builder()
-                    .timeout_connect(Some(Duration::from_secs(15)))
-                    .timeout_recv_body(Some(Duration::from_secs(120)))
-                    .http_status_as_error(false)
-                    .build()
-                    .into();
-                let mut resp = agent.get(url).call().map_err(|e| anyhow::anyhow!("{e}"))?;
-                let status = resp.status();
-                if !status.is_success() {
-                    bail!("HTTP {status}");
-                }
-                std::io::copy(&mut resp.body_mut().as_reader(), &mut out).context("reading the response")?;
-            }
+        // Downloads come from the internet, never from a fixture's replayed services.
+        None => {
+            Client::live(Timeouts::download()).download(url, tmp.as_file_mut()).map_err(|e| anyhow::anyhow!("{e}"))?
         }
     }
-    let got = hex(&hasher.finalize());
+    .sha256;
     if let Some(want) = expected
         && !want.eq_ignore_ascii_case(&got)
     {

@@ -14,6 +14,7 @@ use anyhow::Result;
 use super::{Action, Plan, Step, StepCtx};
 use crate::edit::managed::{is_managed, managed_file};
 use crate::host::services::{LemonadeFacts, UnitFacts};
+use crate::lemonade;
 use crate::parse::limits::{Memlock, parse_systemd_limit};
 use crate::parse::version::parse_dotted;
 use crate::root::Root;
@@ -75,15 +76,10 @@ impl Generation {
     /// Default port.
     pub fn port(self) -> u16 {
         match self {
-            Generation::V10_0 => 8000,
-            _ => 13305,
+            Generation::V10_0 => lemonade::LEGACY_PORT,
+            _ => lemonade::DEFAULT_PORT,
         }
     }
-}
-
-/// Lemonade's name for an FLM tag: `qwen3:4b` -> `qwen3-4b-FLM` (upstream-stack.md §11.3).
-pub fn lemonade_model_name(tag: &str) -> String {
-    format!("{}-FLM", tag.replace(':', "-"))
 }
 
 /// The models to pull/load: `--model`, else the recipe's list.
@@ -163,7 +159,7 @@ impl Step for LemonadeService {
 
         // What the settings are.
         let port = cx.args.lemonade_port.unwrap_or_else(|| generation.port());
-        let host = cx.args.lemonade_host.clone().unwrap_or_else(|| "127.0.0.1".into());
+        let host = cx.args.lemonade_host.clone().unwrap_or_else(|| lemonade::DEFAULT_HOST.into());
         if !is_loopback(&host) && !l.api_key_set {
             let files: Vec<String> =
                 existing.map(|u| u.environment_files.iter().map(|(f, _)| f.clone()).collect()).unwrap_or_default();
@@ -201,7 +197,7 @@ impl Step for LemonadeService {
         settings.push(format!("Environment=LEMONADE_PORT={port}"));
         settings.push("LimitMEMLOCK=infinity".into());
         let ready_host = if is_wildcard(&host) || host == "localhost" {
-            "127.0.0.1".to_string()
+            lemonade::DEFAULT_HOST.to_string()
         } else if host.contains(':') && !host.starts_with('[') {
             format!("[{host}]")
         } else {
@@ -210,8 +206,9 @@ impl Step for LemonadeService {
         let mut write_notes = Vec::new();
         match self_path(cx) {
             Some(me) => settings.push(format!(
-                "ExecStartPost=-{me} dev lemonade-ready --url http://{ready_host}:{port} --timeout {READY_TIMEOUT}{}",
-                models.first().map(|m| format!(" --load {}", lemonade_model_name(m))).unwrap_or_default()
+                "ExecStartPost=-{me} dev lemonade-ready --url {} --timeout {READY_TIMEOUT}{}",
+                lemonade::base_url(&ready_host, port),
+                models.first().map(|m| format!(" --load {}", lemonade::model_name(m))).unwrap_or_default()
             )),
             None => write_notes.push(
                 "npu-setup is not installed in this root (/usr/local/bin/npu-setup): the unit gets no readiness check"
@@ -361,13 +358,6 @@ impl Step for LemonadeService {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn model_names() {
-        assert_eq!(lemonade_model_name("qwen3:4b"), "qwen3-4b-FLM");
-        assert_eq!(lemonade_model_name("whisper-v3:turbo"), "whisper-v3-turbo-FLM");
-        assert_eq!(lemonade_model_name("llama3.2:1b"), "llama3.2-1b-FLM");
-    }
 
     #[test]
     fn generations() {

@@ -98,10 +98,7 @@ impl Step for Models {
                     dir: None,
                     env: env.clone(),
                     argv: vec![program.clone(), "pull".into(), t.clone()],
-                    why: format!(
-                        "model {t} for Lemonade ({}), into {dir}",
-                        super::lemonade_service::lemonade_model_name(t)
-                    ),
+                    why: format!("model {t} for Lemonade ({}), into {dir}", crate::lemonade::model_name(t)),
                 });
             }
         }

@@ -89,12 +89,18 @@ fn asr_pythonpath() -> String {
 /// The Lemonade facade in front of a backend, with a chat catalogue and a Whisper model
 /// whose transcriptions PocketSphinx makes.
 fn facade(backend_port: u16) -> (Proc, u16) {
+    facade_with_key(backend_port, "")
+}
+
+/// The facade, wanting `api_key` as bearer token on its `/api/v1` routes ("" = none).
+fn facade_with_key(backend_port: u16, api_key: &str) -> (Proc, u16) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/servers/lemonade_facade.py");
     let mut child = Command::new("python3")
         .arg(script)
         .arg("0")
         .arg(format!("http://127.0.0.1:{backend_port}"))
         .args(["--model", "qwen3-0.6b-FLM", "--model", "qwen3-4b-FLM", "--model", "whisper-v3-turbo-FLM"])
+        .args(["--api-key", api_key])
         .env("PYTHONPATH", asr_pythonpath())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -140,6 +146,41 @@ fn doctor_smoke_runs_real_completions_on_both_sides() {
     assert!(!t["matched"].as_array().unwrap().is_empty(), "{t}");
     assert!(t["audio_s"].as_f64().unwrap() > 3.0 && t["speed"].as_f64().unwrap() > 0.0, "{t}");
     assert!(w["evidence"]["load"].as_str().unwrap().contains("whisper-v3-turbo-FLM"), "{w}");
+}
+
+#[test]
+fn smoke_sends_the_services_api_key_unless_one_is_exported() {
+    let (_npu, npu_port) = llama_server();
+    let (_f, fport) = facade_with_key(npu_port, "k-from-the-unit");
+    // The service's environment sets the key (a drop-in, as a user would add it).
+    let (_tmp, root) = crate::copy_fixture("fedora44-71-intree-healthy");
+    std::fs::write(
+        root.join("etc/systemd/system/lemond.service.d/90-key.conf"),
+        "[Service]\nEnvironment=LEMONADE_API_KEY=k-from-the-unit\n",
+    )
+    .unwrap();
+    let run = |exported: Option<&str>| -> serde_json::Value {
+        let mut cmd = bin();
+        cmd.env_remove("LEMONADE_API_KEY");
+        if let Some(k) = exported {
+            cmd.env("LEMONADE_API_KEY", k);
+        }
+        let out = cmd
+            .arg("--root")
+            .arg(&root)
+            .args(["doctor", "--format", "json", "--smoke", "--only", "smoke.npu", "--npu-model", "qwen3-0.6b-FLM"])
+            .arg("--lemonade-url")
+            .arg(format!("http://127.0.0.1:{fport}"))
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+    };
+    let npu = check(&run(None), "smoke.npu").clone();
+    assert_eq!(npu["status"], "pass", "the key from the unit: {npu}");
+    // An exported key comes first, even a wrong one.
+    let npu = check(&run(Some("k-exported")), "smoke.npu").clone();
+    assert_eq!(npu["status"], "fail", "{npu}");
+    assert!(npu.to_string().contains("401"), "{npu}");
 }
 
 #[test]
