@@ -119,7 +119,8 @@ pub fn driver_module(c: &Ctx) -> Outcome {
     if let Some(m) = log_warn.first() {
         return o.with_status_warn(m.cause.clone()).ev("kernel_log", &m.line).remedy(log_remedy(m));
     }
-    // A DKMS module on a kernel whose in-tree driver suffices is obsolete (upstream-stack §14.4).
+    // A DKMS module on a kernel whose in-tree driver suffices is obsolete (>= 7.0 loads npu_7.sbin:
+    // https://github.com/amd/xdna-driver/issues/1257, https://github.com/MicroPerceptron/virtio-accel/issues/81).
     if let (Some(t), Some(fl)) = (&c.a.target, c.a.target_flavour(c.f))
         && fl.id != "in-tree"
         && kernel_in_range(t, Some(&c.r.drivers.kernel.protocol7_in_tree_min), None)

@@ -42,7 +42,8 @@ pub fn run(cli: &Cli, cmd: &DevCommand) -> Result<i32> {
 /// `dev lemonade-ready`: the ExecStartPost of the Lemonade unit. Polls `GET <url>/live` (no
 /// API key needed) until it answers 200, then optionally `POST <url>/api/v1/load`
 /// `{"model_name": …}` with `LEMONADE_API_KEY` from the environment as bearer token
-/// (upstream-stack.md §11.3). The whole run stays within `timeout`. Returns the exit code.
+/// (<https://github.com/lemonade-sdk/lemonade/blob/d88f5d96087d4daf40220206c09ca60116aed99b/src/cpp/server/server.cpp>).
+/// The whole run stays within `timeout`. Returns the exit code.
 pub fn lemonade_ready(url: &str, timeout: Duration, load: Option<&str>) -> i32 {
     let url = url.trim_end_matches('/');
     let deadline = Instant::now() + timeout;

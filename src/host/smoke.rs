@@ -59,7 +59,8 @@ pub struct WhisperSmokeFacts {
 /// endpoint it was given (`state.json`, written by `install` from `--model`, `--gpu-url`,
 /// `--gpu-model` or its config file), else the recipe's models. The NPU chat model is the
 /// first tag that is not ASR or embedding; the Whisper model is the first `whisper*` tag
-/// (`whisper-v3:turbo` -> `whisper-v3-turbo-FLM`, upstream-stack.md §11.3).
+/// (`whisper-v3:turbo` -> `whisper-v3-turbo-FLM`,
+/// <https://github.com/lemonade-sdk/lemonade/blob/d88f5d96087d4daf40220206c09ca60116aed99b/src/cpp/server/model_manager.cpp>).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HostDefaults {
     /// Chat model on the NPU (Lemonade name).
@@ -187,7 +188,8 @@ fn lemonade_api_key() -> Option<String> {
 }
 
 /// Loads `model` unless Lemonade's health lists it among the loaded models (it keeps one
-/// LLM and one audio model at once: `max_models`, upstream-stack.md §11.3).
+/// LLM and one audio model at once: `max_models`,
+/// <https://github.com/lemonade-sdk/lemonade/blob/d88f5d96087d4daf40220206c09ca60116aed99b/src/cpp/server/router.cpp>).
 fn load_unless_loaded(
     l: &LemonadeFacts,
     url: &str,

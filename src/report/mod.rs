@@ -1,5 +1,5 @@
 //! The doctor report: one serde value (`apiVersion: npu-setup/v1`, `kind: DoctorReport`)
-//! rendered as human text, JSON or YAML (DESIGN.md "Report shape"), and its exit code.
+//! rendered as human text, JSON or YAML (ARCHITECTURE.md §Report), and its exit code.
 
 pub mod human;
 pub mod prometheus;

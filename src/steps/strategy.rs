@@ -1,5 +1,5 @@
 //! Which driver path and which builds a host needs, decided from Facts + `recipes/` (never
-//! hard-coded): DESIGN.md "Install steps" — target kernel >= 7.0 with `npu_7.sbin` present:
+//! hard-coded; ARCHITECTURE.md §Steps) — target kernel >= 7.0 with `npu_7.sbin` present:
 //! in-tree driver, shim-only plugin, no DKMS; 6.10–6.19: xdna-driver DKMS; < 6.10: stop.
 
 use serde::Serialize;
