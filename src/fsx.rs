@@ -1,5 +1,5 @@
 //! File writes that never leave a half-written file: temp file in the same directory,
-//! explicit mode and owner, fsync, rename, fsync of the directory (DESIGN.md "fsx").
+//! explicit mode and owner, fsync, rename, fsync of the directory (ARCHITECTURE.md §Data flow).
 
 use std::fs;
 use std::io::Write;

@@ -56,7 +56,8 @@ pub fn openai_base(base: &str) -> String {
 }
 
 /// Lemonade's name for an FLM tag: `qwen3:4b` -> `qwen3-4b-FLM` (how its health answer names
-/// a loaded FLM model, next to its `checkpoint` tag).
+/// a loaded FLM model, next to its `checkpoint` tag;
+/// <https://github.com/lemonade-sdk/lemonade/blob/d88f5d96087d4daf40220206c09ca60116aed99b/src/cpp/server/model_manager.cpp>).
 pub fn model_name(tag: &str) -> String {
     format!("{}-FLM", tag.replace(':', "-"))
 }

@@ -2,7 +2,7 @@
 //!
 //! Production reads `/`; tests point the root at a fixture tree under
 //! `tests/fixtures/hosts/`; kickstart `%post --nochroot` points it at `/mnt/sysimage`.
-//! No other module joins host paths by hand (DESIGN.md "Root").
+//! No other module joins host paths by hand (ARCHITECTURE.md §Root).
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -1,5 +1,5 @@
 //! The one runner every external command goes through: lookup under the root, timeout,
-//! capture, and a log of what ran (DESIGN.md "Runner").
+//! capture, and a log of what ran (ARCHITECTURE.md §Data flow).
 //!
 //! Each command runs in its own process group so a timeout kills the whole tree: a hung
 //! `flm validate` on a wedged NPU (or a shim that runs `sleep`) must never hang `doctor`.
@@ -15,7 +15,9 @@ use crate::root::{Root, RootMode};
 
 /// Directories searched under the root for a command (in order), after `PATH` on a live root.
 /// `opt/fastflowlm/bin` and `opt/xilinx/xrt/bin` are the install locations of FLM's
-/// `cmake --install` preset and of XRT (upstream-stack.md §5, §10.1).
+/// `cmake --install` preset and of XRT
+/// (<https://github.com/ROCm/FastFlowLM/blob/8b8399c1f259d31bba2c42c2e3038c2b69856b89/src/CMakePresets.json>,
+/// <https://github.com/Xilinx/XRT/blob/4eb1f4392a012b4e6eca759762389c612537f7c7/build/build.sh> `-install_prefix`).
 pub const SEARCH_DIRS: &[&str] = &[
     "bin",
     "usr/bin",

@@ -1,8 +1,11 @@
 //! `boot.iommu` (the running kernel's IOMMU is usable by the NPU) and `boot.next` (the
 //! next boot's kernel arguments agree with `grub/policy.yaml` and with each other).
 //!
-//! Facts: upstream-stack.md §7 — `amd_iommu=off` kills the NPU (no PASID/SVA);
-//! `amd_iommu=pt` is not an AMD IOMMU option (ignored); passthrough is `iommu=pt`.
+//! Facts: `amd_iommu=off` kills the NPU (no PASID/SVA;
+//! <https://github.com/lemonade-sdk/lemonade/blob/e385039ed33551de7f54cb73194cd08088772c08/docs/flm_npu_linux.html>,
+//! <https://github.com/amd/xdna-driver/issues/168>); `amd_iommu=pt` is not an AMD IOMMU option (ignored by
+//! `parse_amd_iommu_options`, <https://github.com/torvalds/linux/blob/v7.0/drivers/iommu/amd/init.c>); passthrough is
+//! `iommu=pt`.
 
 use super::{Ctx, Outcome, Remedy, Status, install_cmd, probe_problem};
 use crate::knowledge::kargs::{self, Violation, evaluate};

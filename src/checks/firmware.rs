@@ -1,6 +1,10 @@
 //! `firmware.files`, `firmware.compat`, `kernel.log`: what firmware is on disk, whether the
-//! driver flavour will load a file whose protocol it accepts (upstream-stack.md §2.3–2.4),
-//! whether the loaded firmware satisfies FLM (>= 1.1, §10.2), and what the kernel said.
+//! driver flavour will load a file whose protocol it accepts (`aie2_check_protocol` in
+//! <https://github.com/torvalds/linux/blob/v6.19/drivers/accel/amdxdna/aie2_pci.c>; tables in
+//! <https://github.com/amd/xdna-driver/blob/856409cafc23cee55976ebcaa0a073ab4ec6dfe2/drivers/accel/amdxdna/aie2_pci.c>),
+//! whether the loaded firmware satisfies FLM (>= 1.1,
+//! <https://github.com/ROCm/FastFlowLM/blob/8b8399c1f259d31bba2c42c2e3038c2b69856b89/src/src/main.cpp>), and what the
+//! kernel said.
 
 use super::device::log_remedy;
 use super::{Ctx, Outcome, Remedy, install_cmd, probe_problem};

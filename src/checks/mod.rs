@@ -1,4 +1,4 @@
-//! The check catalog (stable ids, ladder order — DESIGN.md) and the engine that runs the
+//! The check catalog (stable ids, ladder order — ARCHITECTURE.md §Checks) and the engine that runs the
 //! checks as pure functions of `Facts` + `Recipes` and works out the first broken layer.
 
 mod boot;
@@ -132,7 +132,7 @@ macro_rules! check {
     };
 }
 
-/// The catalog, in ladder order (DESIGN.md; ids are an output contract).
+/// The catalog, in ladder order (ARCHITECTURE.md §Checks; ids are an output contract).
 pub static CATALOG: &[CheckDef] = &[
     check!("host.os", "host", false, system::host_os, "distro and version (etc/os-release); supported by a recipe"),
     check!(

@@ -1,5 +1,8 @@
 //! Serving layers: Lemonade (install, service, API), the GPU side (device, endpoint), and
-//! the smoke inferences (upstream-stack.md §11, §12).
+//! the smoke inferences (Lemonade:
+//! <https://github.com/lemonade-sdk/lemonade/blob/d88f5d96087d4daf40220206c09ca60116aed99b/docs/server/server_spec.md>,
+//! <https://github.com/lemonade-sdk/lemonade/blob/1938f30432f0245511bb652b4b1fb8bb82a30843/data/lemond.service.in>;
+//! llama-swap: <https://github.com/mostlygeek/llama-swap/blob/0bdb3720199f530b622a1934c0db89f32c94819c/llama-swap.go>).
 
 use super::{Ctx, Outcome, Remedy, install_cmd, probe_problem};
 use crate::host::services::LemonadeFacts;

@@ -1,5 +1,10 @@
 //! The software stack above the kernel: DKMS state, module signing under Secure Boot, XRT
-//! packages and loader path, FastFlowLM (upstream-stack.md §4, §5, §8, §9.4, §10).
+//! packages and loader path, FastFlowLM. Sources:
+//! <https://github.com/amd/xdna-driver/blob/856409cafc23cee55976ebcaa0a073ab4ec6dfe2/README.md> (build, packages),
+//! <https://github.com/lemonade-sdk/lemonade/issues/1315> (loader path),
+//! <https://github.com/dkms-project/dkms/blob/04154266549a7b3723f8e7a18515b59c34e921b1/dkms.8.in> (signing, kernel
+//! hooks), <https://github.com/ROCm/FastFlowLM/blob/8b8399c1f259d31bba2c42c2e3038c2b69856b89/src/src/main.cpp>
+//! (`flm validate`).
 
 use super::{Ctx, Outcome, Remedy, install_cmd, probe_problem};
 use crate::knowledge::dkms;

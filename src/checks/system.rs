@@ -1,5 +1,8 @@
 //! `host.os` and `host.kernel`: is this distro covered by a recipe, and which driver path do
-//! the running and target kernels allow (upstream-stack.md §2.2, §10.2).
+//! the running and target kernels allow (6.10 minimum for out-of-tree builds:
+//! <https://github.com/amd/xdna-driver/blob/856409cafc23cee55976ebcaa0a073ab4ec6dfe2/drivers/accel/CMake/config/dkms.conf.in>;
+//! 7.0 loads npu_7.sbin: <https://github.com/torvalds/linux/blob/v7.0/drivers/accel/amdxdna/aie2_pci.c>; FLM needs >=
+//! 6.17: <https://github.com/ROCm/FastFlowLM/blob/8b8399c1f259d31bba2c42c2e3038c2b69856b89/src/src/main.cpp>).
 
 use super::{Ctx, Outcome, Remedy, probe_problem};
 use crate::parse::version::{KernelRelease, parse_dotted};

@@ -2,7 +2,8 @@
 //! locked-memory limit high enough for NPU buffer objects in every context that runs FLM).
 //!
 //! `flm validate` reports EACCES as "No NPU device found" (ROCm/FastFlowLM#400); memlock
-//! needs limits.d and, on Fedora, a `user@.service` drop-in (upstream-stack.md §6).
+//! needs limits.d and, on Fedora, a `user@.service` drop-in
+//! (<https://github.com/amd/xdna-driver/blob/856409cafc23cee55976ebcaa0a073ab4ec6dfe2/README.md>).
 
 use super::{Ctx, Outcome, Remedy, install_cmd, probe_problem};
 use crate::host::users::{NodeInfo, UserFacts};

@@ -15,7 +15,7 @@
 //! otherwise default options: what `--lemonade-url`, `--gpu-url` or `--smoke` found is in
 //! `report.json`, not in the replay.
 //!
-//! Written atomically (DESIGN.md "fsx"): staged in a temporary directory next to FILE,
+//! Written atomically (fsx, ARCHITECTURE.md §Data flow): staged in a temporary directory next to FILE,
 //! archived into a temporary file next to FILE, fsynced and renamed onto FILE. On any error
 //! the temporaries are removed and an existing FILE is left as it was.
 

@@ -1,6 +1,6 @@
 //! Editing the `options` lines of a Boot Loader Specification entry
 //! (`/boot/loader/entries/*.conf`), the layer `grubby --update-kernel=ALL` edits on Fedora
-//! (upstream-stack §9.1).
+//! (grubby-bls `update_bls_fragment`, <https://src.fedoraproject.org/rpms/grubby>).
 //!
 //! BLS format (uapi-group Boot Loader Specification): one `key value` per line, key and value
 //! separated by whitespace, `#` comments; `options` may repeat and the lines are joined with

@@ -4,7 +4,9 @@
 //! `${GRUB_CMDLINE_LINUX} ${GRUB_CMDLINE_LINUX_DEFAULT}` (recovery entries use only
 //! `GRUB_CMDLINE_LINUX`), and `grub2-mkconfig`/`update-grub` source these files as POSIX
 //! shell; Debian/Ubuntu's `grub-mkconfig` also sources `/etc/default/grub.d/*.cfg` after the
-//! main file (upstream-stack §9.1, §9.2). So removals go to both variables, and additions go
+//! main file (GRUB_CMDLINE_*: <https://www.gnu.org/software/grub/manual/grub/html_node/Simple-configuration.html>;
+//! grub.d: the `for x in ${sysconfdir}/default/grub.d/*.cfg` loop of Debian's /usr/sbin/grub-mkconfig, UNVERIFIED
+//! against a pinned source file). So removals go to both variables, and additions go
 //! to `GRUB_CMDLINE_LINUX` only, so recovery entries get them too.
 //!
 //! The file is validated with [`parse_shell_vars`] first; we never edit a file it rejects.

@@ -169,7 +169,8 @@ fn apply_removals(arg: &Karg, raw: &str, removes: &[Karg], removed: &mut Vec<Str
 
 /// Decide which `add` entries to append to a command line whose arguments are `present`.
 /// Kernel semantics for repeated parameters: the last occurrence wins
-/// (`kernel/params.c` `parse_args` assigns in order; real-cases Case 19).
+/// (`parse_args` assigns in order, <https://github.com/torvalds/linux/blob/v7.0/kernel/params.c>; seen in
+/// <https://github.com/noamsto/nix-amd-ai/issues/49>).
 pub(crate) fn plan_additions(present: &[Karg], adds: &[Karg]) -> (Vec<String>, Vec<String>) {
     let mut added: Vec<String> = Vec::new();
     let mut conflicts = Vec::new();
@@ -268,7 +269,9 @@ mod tests {
     /// (input, remove, add, expected text, removed, added, conflicts)
     #[allow(clippy::type_complexity)]
     const CASES: &[(&str, &[&str], &[&str], &str, &[&str], &[&str], &[&str])] = &[
-        // Fedora /proc/cmdline with amd_iommu=off (real-cases Case 09 setting).
+        // Fedora /proc/cmdline with amd_iommu=off (the setting
+        // https://github.com/lemonade-sdk/lemonade/blob/e385039ed33551de7f54cb73194cd08088772c08/docs/flm_npu_linux.html
+        // warns about).
         (
             FEDORA,
             &["amd_iommu=off", "amd_iommu=pt"],

@@ -1,6 +1,7 @@
 //! Editing `/etc/kernel/cmdline`, the command line `kernel-install` writes into new BLS
 //! entries / UKIs (falls back to `/proc/cmdline` when absent; kernel-install(8),
-//! upstream-stack §9.3). Fedora's grubby also keeps it in sync (§9.1).
+//! <https://www.freedesktop.org/software/systemd/man/latest/kernel-install.html>). Fedora's grubby also keeps it in
+//! sync (grubby 8.40-64 "Handle updating /etc/kernel/cmdline", <https://src.fedoraproject.org/rpms/grubby>).
 
 use super::kargs::{EditResult, KargEdit, edit_cmdline};
 

@@ -4,7 +4,10 @@
 //!
 //! Kernel-argument policy (`npu-setup install --only kargs`): remove `amd_iommu=off` (and
 //! the invalid `amd_iommu=pt`) from every boot-configuration layer, optionally add args, and
-//! never touch arguments we do not own (upstream-stack §7, §9).
+//! never touch arguments we do not own. `amd_iommu=off` disables the NPU
+//! (<https://github.com/lemonade-sdk/lemonade/blob/e385039ed33551de7f54cb73194cd08088772c08/docs/flm_npu_linux.html>);
+//! `pt` is no `amd_iommu=` value (<https://github.com/torvalds/linux/blob/v7.0/drivers/iommu/amd/init.c>
+//! `parse_amd_iommu_options`).
 
 pub mod bls;
 pub mod grub_default;

@@ -1,9 +1,11 @@
 //! Next-boot configuration: BLS entries, grubenv, `/etc/default/grub` (+ `grub.d`),
 //! `/etc/kernel/cmdline` and non-BLS `grub.cfg`.
 //!
-//! Sources: upstream-stack.md §9.1 (Fedora GRUB2 + BLS, grubby updates every layer),
-//! §9.2 (Ubuntu `/etc/default/grub` + update-grub), §9.3 (`/etc/kernel/cmdline` for
-//! kernel-install / systemd-boot).
+//! Sources: Fedora GRUB2 + BLS, grubby updates every layer (grubby-bls, <https://src.fedoraproject.org/rpms/grubby>;
+//! "BLS: create /etc/kernel/cmdline during mkconfig", <https://src.fedoraproject.org/rpms/grub2>); Ubuntu
+//! `/etc/default/grub` + update-grub
+//! (<https://www.gnu.org/software/grub/manual/grub/html_node/Simple-configuration.html>); `/etc/kernel/cmdline` for
+//! kernel-install / systemd-boot (<https://www.freedesktop.org/software/systemd/man/latest/kernel-install.html>).
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};

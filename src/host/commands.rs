@@ -323,7 +323,9 @@ pub struct FlmFacts {
 }
 
 /// Places FLM installs to: `cmake --install` preset, Fedora COPR, the Arch package
-/// (upstream-stack.md §10.1), and local installs.
+/// (<https://github.com/ROCm/FastFlowLM/blob/8b8399c1f259d31bba2c42c2e3038c2b69856b89/src/CMakePresets.json>,
+/// <https://github.com/abn/fastflowlm-rpm/blob/7fe6677c24c1fec15966aad99b1fcb3a7fab398f/fastflowlm.spec>,
+/// <https://github.com/ROCm/FastFlowLM/issues/403>), and local installs.
 pub const FLM_LOCATIONS: &[&str] = &["opt/fastflowlm/bin/flm", "usr/bin/flm", "opt/flm/bin/flm", "usr/local/bin/flm"];
 
 /// Finds `flm`, then runs `flm version --json` and `flm validate --json` concurrently.

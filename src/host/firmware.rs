@@ -15,7 +15,8 @@ use crate::parse::version::{fw_version_from_blob, fw_version_from_file_name};
 use crate::recipes::Recipes;
 use crate::root::Root;
 
-/// File names any driver flavour requests (upstream-stack.md §2.3).
+/// File names any driver flavour requests, in the staging driver's order (`npu_fw` in
+/// <https://github.com/amd/xdna-driver/blob/856409cafc23cee55976ebcaa0a073ab4ec6dfe2/drivers/accel/amdxdna/aie2_pci.c>).
 pub const FIRMWARE_NAMES: &[&str] = &["npu.dev.sbin", "npu_7.sbin", "npu.sbin"];
 /// Compression suffixes in the loader's order.
 pub const SUFFIXES: &[&str] = &["", ".zst", ".xz"];

@@ -3,10 +3,12 @@
 //!
 //! Memlock: xdna-driver README — BO allocation fails with a low "max locked memory";
 //! `/etc/security/limits.d/99-amdxdna.conf` + re-login; on Fedora also a `user@.service`
-//! drop-in with `LimitMEMLOCK=infinity` (upstream-stack.md §6).
+//! drop-in with `LimitMEMLOCK=infinity`
+//! (<https://github.com/amd/xdna-driver/blob/856409cafc23cee55976ebcaa0a073ab4ec6dfe2/README.md>).
 //! Loader: source-built XRT installs to `/opt/xilinx/xrt/lib64` with no ld.so.conf.d entry,
 //! so FLM and services fail with `libxrt_coreutil.so.2: cannot open shared object file`
-//! (lemonade#1315; upstream-stack.md §5).
+//! (<https://github.com/lemonade-sdk/lemonade/issues/1315>; the ld.so.conf fix:
+//! <https://github.com/lemonade-sdk/lemonade/pull/2291>).
 
 use anyhow::Result;
 use procfs::FromRead;
@@ -125,7 +127,9 @@ pub fn unit_settings(root: &Root, dirs: &[&str], key: &str) -> Result<Vec<UnitLi
     Ok(out)
 }
 
-/// The XRT libraries FLM and the xdna plugin need (upstream-stack.md §10.1: flm dlopens
+/// The XRT libraries FLM and the xdna plugin need
+/// (<https://github.com/ROCm/FastFlowLM/blob/8b8399c1f259d31bba2c42c2e3038c2b69856b89/src/src/main.cpp>
+/// `preload_bundled_libraries`: flm dlopens
 /// libxrt_core.so.2, libxrt_coreutil.so.2, libxrt_driver_xdna.so.2).
 pub const XRT_LIBS: &[&str] = &["libxrt_coreutil.so.2", "libxrt_core.so.2", "libxrt_driver_xdna.so.2"];
 

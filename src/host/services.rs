@@ -1,7 +1,12 @@
 //! Lemonade (binaries, systemd units, environment, HTTP API) and the GPU side (render nodes,
 //! the llama-swap / OpenAI-compatible endpoint).
 //!
-//! Lemonade facts (upstream-stack.md §11.1): v10.0.0 ships `lemonade-server` +
+//! Lemonade facts
+//! (<https://github.com/lemonade-sdk/lemonade/blob/d88f5d96087d4daf40220206c09ca60116aed99b/CMakeLists.txt>,
+//! <https://github.com/lemonade-sdk/lemonade/blob/158c04665acfc6ef7a57349e956737d4a9615ec0/CMakeLists.txt>,
+//! <https://github.com/lemonade-sdk/lemonade/blob/1938f30432f0245511bb652b4b1fb8bb82a30843/data/lemond.service.in>,
+//! <https://github.com/lemonade-sdk/lemonade/blob/d88f5d96087d4daf40220206c09ca60116aed99b/src/cpp/server/server.cpp>):
+//! v10.0.0 ships `lemonade-server` +
 //! `lemonade-router`, port 8000, unit `lemonade-server.service`; v10.1 renamed the router
 //! `lemond` and moved to port 13305; v10.3 renamed the unit `lemond.service`. `/live` needs
 //! no API key; `/api/v1/*` does when `LEMONADE_API_KEY` is set. Ports, routes and the API
@@ -360,7 +365,7 @@ pub struct GpuFacts {
 }
 
 /// Default GPU endpoint: llama-swap's `/health` on its default port 8080
-/// (mostlygeek/llama-swap llama-swap.go; upstream-stack.md §12).
+/// (<https://github.com/mostlygeek/llama-swap/blob/0bdb3720199f530b622a1934c0db89f32c94819c/llama-swap.go>).
 pub const DEFAULT_GPU_URL: &str = "http://127.0.0.1:8080/health";
 
 /// Probes the GPU endpoint's health route.

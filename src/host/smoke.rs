@@ -179,7 +179,9 @@ pub fn smoke_whisper(
     Probed::Ok(f)
 }
 
-/// Loads `model` unless Lemonade's health lists it among the loaded models.
+/// Loads `model` unless Lemonade's health lists it among the loaded models (it keeps one
+/// LLM and one audio model at once: `max_models`,
+/// <https://github.com/lemonade-sdk/lemonade/blob/d88f5d96087d4daf40220206c09ca60116aed99b/src/cpp/server/router.cpp>).
 fn load_unless_loaded(
     l: &LemonadeFacts,
     url: &str,

@@ -2,7 +2,8 @@
 //!
 //! `/dev/accel/accel0` is char major 261, by default `crw-rw---- root render` (Ubuntu,
 //! lemonade#1771); Fedora 44 showed 0666; the xdna-driver package adds a 0666 udev rule
-//! (upstream-stack.md §2.5).
+//! (<https://github.com/MicroPerceptron/virtio-accel/issues/81>;
+//! <https://github.com/amd/xdna-driver/blob/856409cafc23cee55976ebcaa0a073ab4ec6dfe2/CMake/config/postinst.in>).
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};

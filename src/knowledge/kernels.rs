@@ -5,8 +5,11 @@
 //! enrolled key. Pure: derived from `Facts` + `Recipes` with the shared `Analysis`.
 //!
 //! Facts: DKMS builds on kernel install through 40-dkms.install / postinst.d/dkms
-//! (upstream-stack.md §9.4); the backport DKMS stops applying on 7.x by design; kernel >= 7.0
-//! with npu_7.sbin needs no DKMS (DESIGN.md "Install steps").
+//! (<https://github.com/dkms-project/dkms/blob/04154266549a7b3723f8e7a18515b59c34e921b1/Makefile>); the backport DKMS
+//! stops applying on 7.x by design (BUILD_EXCLUSIVE_KERNEL in
+//! <https://github.com/superm1/amdxdna-dkms/blob/bc8437aa9eb3dbf71cfe16de99e6a6aa6e9e7960/src/amdxdna/dkms.conf>);
+//! kernel >= 7.0 with npu_7.sbin needs no DKMS (<https://github.com/amd/xdna-driver/issues/1257>;
+//! ARCHITECTURE.md §Steps).
 
 use serde::Serialize;
 

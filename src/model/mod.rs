@@ -143,7 +143,7 @@ pub struct Diagnosis {
     pub message: String,
 }
 
-/// Exit codes shared by every command (DESIGN.md).
+/// Exit codes shared by every command (ARCHITECTURE.md §Exit codes).
 pub mod exit {
     /// Healthy / converged.
     pub const OK: i32 = 0;

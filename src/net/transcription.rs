@@ -1,10 +1,12 @@
 //! Whisper transcription smoke: upload a short WAV to an OpenAI-compatible
-//! `/audio/transcriptions` route (Lemonade serves it under `/api/v1`, upstream-stack.md
-//! §11.3) and judge the text against what the clip says.
+//! `/audio/transcriptions` route (Lemonade serves it under `/api/v1`,
+//! <https://github.com/lemonade-sdk/lemonade/blob/d88f5d96087d4daf40220206c09ca60116aed99b/src/cpp/server/server.cpp>)
+//! and judge the text against what the clip says.
 //!
 //! The clip (`templates/smoke/hello-world.wav`, 16 kHz mono 16-bit PCM, 3.6 s) was made
 //! with `espeak-ng -v en-us -s 150 -g 4` and resampled to 16 kHz: whisper.cpp wants 16 kHz
-//! input unless its server runs with `--convert` (upstream-stack.md §12).
+//! input unless its server runs with `--convert`
+//! (<https://github.com/ggml-org/whisper.cpp/blob/233fe1fc9b48a09e361d3594520838ca266537fe/examples/server/README.md>).
 
 use std::time::Instant;
 

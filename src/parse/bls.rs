@@ -2,10 +2,11 @@
 //! `linux` lines.
 //!
 //! Fedora keeps kernel arguments in each BLS entry's `options` line, which `grubby
-//! --update-kernel=ALL` edits (upstream-stack §9.1). BLS format (uapi-group BLS spec):
+//! --update-kernel=ALL` edits (grubby-bls, <https://src.fedoraproject.org/rpms/grubby>). BLS format (<https://uapi-group.org/specifications/specs/boot_loader_specification/>):
 //! one `key value` per line, key and value separated by whitespace, `#` comments;
 //! `options` and `initrd` may repeat. Ubuntu's generated `grub.cfg` carries the args on
-//! indented `linux` lines inside `menuentry` blocks (§9.2).
+//! indented `linux` lines inside `menuentry` blocks
+//! (<https://www.gnu.org/software/grub/manual/grub/html_node/Simple-configuration.html>).
 
 use serde::{Deserialize, Serialize};
 

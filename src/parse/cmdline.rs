@@ -4,7 +4,8 @@
 //! whitespace separated, double quotes group (both `foo="a b"` and `"foo=a b"`), and the
 //! first `=` splits key from value. Name matching follows `parameq()` (`kernel/params.c`):
 //! `-` and `_` are equivalent, nothing else is. Repeated parameters: the last occurrence
-//! wins (upstream-stack §7 / real-cases Case 19, `iommu.passthrough=0 … iommu.passthrough=1`).
+//! wins (`parse_args`, <https://github.com/torvalds/linux/blob/v7.0/kernel/params.c>;
+//! <https://github.com/noamsto/nix-amd-ai/issues/49> has `iommu.passthrough=0 … iommu.passthrough=1`).
 //! `--` (arguments for init) is not special-cased; it appears as a key `--`.
 
 use serde::{Deserialize, Serialize};
@@ -140,7 +141,7 @@ mod tests {
         }
     }
 
-    /// real-cases.md Case 19 (nix-amd-ai#49): repeated params, last wins.
+    /// <https://github.com/noamsto/nix-amd-ai/issues/49>: repeated params, last wins.
     #[test]
     fn case19_last_wins() {
         let c = parse_cmdline(

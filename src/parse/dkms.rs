@@ -1,6 +1,6 @@
 //! `dkms status` output.
 //!
-//! Formats (upstream-stack §2.1, §9.4; `dkms-project/dkms:dkms.in` `do_status`):
+//! Formats (<https://github.com/dkms-project/dkms/blob/04154266549a7b3723f8e7a18515b59c34e921b1/dkms.in> `do_status`):
 //! dkms ≥ 3: `module/version, kernel, arch: state[ (note)…]`, or `module/version: added`;
 //! dkms 2.x: `module, version, kernel, arch: state`. Examples from the field:
 //! `xrt-amdxdna/2.23.0, 6.19.10-200.fc43.x86_64, x86_64: installed` (xdna-driver plugin

@@ -1,10 +1,12 @@
 //! FastFlowLM `flm validate [--json]` and `flm version [--json]` output.
 //!
-//! Source of the format: upstream-stack §10.2 (`ROCm/FastFlowLM:src/src/main.cpp`
-//! `sanity_check_npu_stack`): human lines are `[Tag]  message`; `--json` emits
+//! Source of the format:
+//! <https://github.com/ROCm/FastFlowLM/blob/8b8399c1f259d31bba2c42c2e3038c2b69856b89/src/src/main.cpp>
+//! (`sanity_check_npu_stack`): human lines are `[Tag] message`; `--json` emits
 //! `{"object":"npu_stack_validation",…,"devices":[{"device":…,"fw_major":…,…}],…}`, possibly
 //! preceded by `[FLM]  Using custom model list path: …` (lemonade#1315). `flm version
-//! --json` → `{ "version": "0.9.43" }` (§10.3).
+//! --json` → `{ "version": "0.9.43"
+//! }` (<https://github.com/ROCm/FastFlowLM/blob/8b8399c1f259d31bba2c42c2e3038c2b69856b89/src/include/utils/vm_args.hpp>).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -333,7 +335,7 @@ mod tests {
 
     #[test]
     fn human_form() {
-        // real-cases.md Case 01 (lemonade#1315): healthy.
+        // https://github.com/lemonade-sdk/lemonade/issues/1315: healthy.
         let case01 = "[FLM]  Using custom model list path: /opt/fastflowlm/share/flm/model_list.json
 [Linux]  Kernel: 6.19.3-cachyos3.fc43.x86_64
 [Linux]  NPU: /dev/accel/accel0 with 8 columns

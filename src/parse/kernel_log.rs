@@ -1,6 +1,6 @@
 //! Normalise kernel log text (dmesg, `journalctl -k`, syslog) to bare messages.
 //!
-//! The message catalog the caller matches against is upstream-stack §2.6 (e.g.
+//! The message catalog the caller matches against is recipes/kernel-log.yaml (e.g.
 //! `amdxdna 0000:c7:00.1: [drm] *ERROR* aie2_check_protocol: Incompatible firmware protocol
 //! major 7 minor 3`). Prefixes removed: `<N>` priority (`dmesg -r`), `dmesg -x`
 //! `facility:level :`, dmesg `[    5.123456]` / `dmesg -T` `[Mon Nov 24 03:00:00 2025]`
@@ -136,7 +136,7 @@ mod tests {
     #[test]
     fn prefixes() {
         let cases: &[(&str, &[&str])] = &[
-            // real-cases Case 02, as dmesg / journalctl / syslog / dmesg -x / -r / -T.
+            // https://github.com/amd/xdna-driver/issues/1074, as dmesg / journalctl / syslog / dmesg -x / -r / -T.
             (
                 "[    5.123456] amdxdna 0000:c7:00.1: [drm] *ERROR* aie2_check_protocol: Incompatible firmware protocol major 7 minor 3",
                 &[PROTO],

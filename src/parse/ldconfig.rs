@@ -1,6 +1,9 @@
 //! `ldconfig -p` output and `/etc/ld.so.conf` text.
 //!
-//! Why it matters (upstream-stack §5, §10.1): upstream XRT installs into
+//! Why it matters
+//! (<https://github.com/Xilinx/XRT/blob/4eb1f4392a012b4e6eca759762389c612537f7c7/src/CMake/nativeLnx.cmake>,
+//! <https://github.com/ROCm/FastFlowLM/blob/8b8399c1f259d31bba2c42c2e3038c2b69856b89/src/src/main.cpp>): upstream XRT
+//! installs into
 //! `/opt/xilinx/xrt/lib64` without an ld.so.conf.d entry, so FLM and services fail with
 //! `error while loading shared libraries: libxrt_coreutil.so.2` (lemonade#1315) unless
 //! `/etc/ld.so.conf.d/xrt.conf` lists the directory. Format of `ld.so.conf` per glibc

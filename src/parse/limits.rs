@@ -1,6 +1,7 @@
 //! pam_limits files and memlock values (pam and systemd syntax).
 //!
-//! Why (upstream-stack §6): BO allocation fails under a low "max locked memory";
+//! Why (<https://github.com/amd/xdna-driver/blob/856409cafc23cee55976ebcaa0a073ab4ec6dfe2/README.md>): BO allocation
+//! fails under a low "max locked memory";
 //! xdna-driver README recommends `/etc/security/limits.d/99-amdxdna.conf` with
 //! `* soft memlock unlimited` / `* hard memlock unlimited`, and on Fedora also a
 //! `user@.service` drop-in `LimitMEMLOCK=infinity` (default `ulimit -l` = 8192 KiB).

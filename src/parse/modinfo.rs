@@ -2,7 +2,11 @@
 //!
 //! Format (kmod `modinfo`): `key:<spaces>value`, one per line, keys may repeat (`alias`,
 //! `parm`, `firmware`); `signature:` hex continues on following indented lines. What the
-//! fields tell us (upstream-stack §2.1, §8): the in-tree driver has **no `version:`**, the
+//! fields tell us (MODULE_VERSION from
+//! <https://github.com/amd/xdna-driver/blob/856409cafc23cee55976ebcaa0a073ab4ec6dfe2/CMake/pkg_driver_source.cmake>; a
+//! Fedora build in <https://github.com/amd/xdna-driver/issues/1250>; signing in
+//! <https://github.com/dkms-project/dkms/blob/04154266549a7b3723f8e7a18515b59c34e921b1/dkms.8.in>): the in-tree driver
+//! has **no `version:`**, the
 //! xdna-driver DKMS build has `version: 2.23.0_20260407,6fc926d0…` and lives under
 //! `extra/` (Fedora) or `updates/dkms/` (Ubuntu); `signer`/`sig_key` show whether a DKMS
 //! module was signed with the MOK.
@@ -70,7 +74,7 @@ pub fn parse_modinfo(s: &str) -> ModInfo {
 mod tests {
     use super::*;
 
-    /// real-cases.md Case 14 (amd/xdna-driver#1250), Fedora DKMS build.
+    /// <https://github.com/amd/xdna-driver/issues/1250>: Fedora DKMS build.
     const CASE14: &str = "filename:       /lib/modules/7.0.0-0.rc7.55.fc45.x86_64/extra/amdxdna.ko.xz
 description:    amdxdna driver
 version:        2.23.0_20260407,6fc926d052d61fc3bc8c0a3a1cc036c22b36c7cf

@@ -1,6 +1,7 @@
 //! `mokutil --sb-state`, `mokutil --list-enrolled` and the efivarfs `SecureBoot` variable.
 //!
-//! Why (upstream-stack §8): with Secure Boot on, a DKMS `amdxdna` signed by an un-enrolled
+//! Why (<https://github.com/dkms-project/dkms/blob/04154266549a7b3723f8e7a18515b59c34e921b1/dkms.8.in>,
+//! <https://github.com/saidsay-so/acpi_ec/issues/18>): with Secure Boot on, a DKMS `amdxdna` signed by an un-enrolled
 //! MOK fails with `Key was rejected by service`; the check compares `modinfo`'s `sig_key`
 //! with the enrolled keys' Subject Key Identifiers. The efivarfs file
 //! `/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c` is 4

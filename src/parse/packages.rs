@@ -1,6 +1,10 @@
 //! Package-manager query outputs (rpm, dpkg-query, pacman).
 //!
-//! Package names that matter (upstream-stack §4.2, §4.5): Fedora `xrt-base`, `xrt-npu`,
+//! Package names that matter
+//! (<https://github.com/amd/xdna-driver/blob/856409cafc23cee55976ebcaa0a073ab4ec6dfe2/CMake/pkg.cmake>,
+//! <https://github.com/abn/xilinx-xrt-rpm/blob/fa0df01a61804ad904217508b0a7af0e6793392d/xrt.spec>,
+//! <https://github.com/ROCm/FastFlowLM/blob/8b8399c1f259d31bba2c42c2e3038c2b69856b89/docs/docs/install_lin.md>): Fedora
+//! `xrt-base`, `xrt-npu`,
 //! `xrt_plugin-amdxdna` (xdna-driver CPack, underscore) vs `xrt-plugin-amdxdna` (COPR,
 //! hyphen), `kernel-devel`, `dkms`; Ubuntu `libxrt-npu2`, `amdxdna-dkms`; Arch `xrt`,
 //! `xrt-plugin-amdxdna`, `fastflowlm`. Real installed set from amd/xdna-driver#1250:
@@ -105,7 +109,7 @@ mod tests {
 
     #[test]
     fn rpm() {
-        // Installed set from real-cases.md Case 14.
+        // Installed set from https://github.com/amd/xdna-driver/issues/1250.
         let out = "xrt-base 2.23.0-1\nxrt-npu 2.23.0-1\nxrt_plugin-amdxdna 2.23-1\n\
                    package xrt-plugin-amdxdna is not installed\n\
                    kernel-devel 7.0.0-0.rc7.55.fc45\nkernel-devel 6.19.10-200.fc43\n";

@@ -1,8 +1,9 @@
 //! `/etc/passwd` and `/etc/group` parsing.
 //!
 //! Used for the `render` group check: `/dev/accel/accel0` is `root:render 0660` by default,
-//! and a user outside `render` gets FLM's `No NPU device found` (upstream-stack §2.5,
-//! real-cases Case 07). Formats per passwd(5)/group(5); NIS compat `+`/`-` lines and
+//! and a user outside `render` gets FLM's `No NPU device found`
+//! (<https://github.com/lemonade-sdk/lemonade/issues/1771>, <https://github.com/ROCm/FastFlowLM/issues/400>). Formats
+//! per passwd(5)/group(5); NIS compat `+`/`-` lines and
 //! malformed lines are skipped.
 
 use serde::{Deserialize, Serialize};

@@ -1,10 +1,12 @@
 //! `KEY=value` files: os-release, `/etc/default/grub`, `/etc/default/grub.d/*.cfg`,
 //! systemd `EnvironmentFile=`, grubenv.
 //!
-//! `/etc/default/grub` is sourced by `grub2-mkconfig` as POSIX shell (upstream-stack §9.1/§9.2),
+//! `/etc/default/grub` is sourced by `grub2-mkconfig` as POSIX shell
+//! (<https://www.gnu.org/software/grub/manual/grub/html_node/Simple-configuration.html>),
 //! so [`parse_shell_vars`] accepts only the subset of shell we can rewrite safely and errors
 //! on anything else (the caller must then refuse to edit the file). systemd
-//! `EnvironmentFile=` and grubenv (`kernelopts=…`, §9.1) are not shell; they go through
+//! `EnvironmentFile=` and grubenv (`kernelopts=…`, <https://src.fedoraproject.org/rpms/grubby>) are not shell; they go
+//! through
 //! the lenient [`parse_env_lenient`].
 
 use serde::Serialize;

@@ -1,9 +1,15 @@
 //! `systemctl show` properties and systemd unit / drop-in files.
 //!
-//! Used to inspect the Lemonade service (upstream-stack §11.1: `lemonade-server.service` /
+//! Used to inspect the Lemonade service
+//! (<https://github.com/lemonade-sdk/lemonade/blob/d88f5d96087d4daf40220206c09ca60116aed99b/data/lemonade-server.service.in>,
+//! <https://github.com/lemonade-sdk/lemonade/blob/158c04665acfc6ef7a57349e956737d4a9615ec0/data/lemonade-server.service.in>,
+//! <https://github.com/lemonade-sdk/lemonade/blob/1938f30432f0245511bb652b4b1fb8bb82a30843/data/lemond.service.in>:
+//! `lemonade-server.service` /
 //! `lemond.service`, `EnvironmentFile=/etc/lemonade/lemonade.conf`,
 //! `EnvironmentFile=-/etc/lemonade/conf.d/*.conf`, `LimitMEMLOCK=infinity`) and the Fedora
-//! `user@.service` memlock drop-in (§6). Formats follow systemd(1)'s `systemctl show`
+//! `user@.service` memlock drop-in
+//! (<https://github.com/amd/xdna-driver/blob/856409cafc23cee55976ebcaa0a073ab4ec6dfe2/README.md>). Formats follow
+//! systemd(1)'s `systemctl show`
 //! (`key=value` per line, `ExecStart={ path=… ; argv[]=… ; … }`, `EnvironmentFiles=path
 //! (ignore_errors=yes)`) and systemd.syntax(7) for unit files.
 

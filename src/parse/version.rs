@@ -1,10 +1,18 @@
 //! Kernel releases, NPU firmware versions and dotted package/tool versions.
 //!
-//! Sources (upstream-stack): kernel milestones §2.2 (6.10 OOT min, 6.14 merge, 6.17 FLM
-//! min, 7.0 `npu_7.sbin`); firmware naming §3.1/§3.2 (`npu.sbin.1.1.2.65[.xz|.zst]`,
-//! WHENCE `1.7_npu.sbin.1.1.2.65`, dev `255.0.11.71`); the blob's ASCII `Release x.y.z.w`
-//! near offset 0x1d0 §3.3 (amd/xdna-driver#1250); `/sys/…/fw_version` is `%d.%d.%d.%d` §2.5;
-//! DKMS module version `2.23.0_20260407,<hash>` §2.1.
+//! Sources: kernel milestones (6.10 OOT min,
+//! <https://github.com/amd/xdna-driver/blob/856409cafc23cee55976ebcaa0a073ab4ec6dfe2/README.md>; 6.14 merge; 6.17 FLM
+//! min, <https://github.com/ROCm/FastFlowLM/blob/8b8399c1f259d31bba2c42c2e3038c2b69856b89/src/src/main.cpp>; 7.0
+//! `npu_7.sbin`, <https://github.com/torvalds/linux/blob/v7.0/drivers/accel/amdxdna/aie2_pci.c>); firmware naming
+//! (`npu.sbin.1.1.2.65[.xz|.zst]`,
+//! <https://github.com/superm1/amdxdna-dkms/tree/bc8437aa9eb3dbf71cfe16de99e6a6aa6e9e7960/firmware/amdnpu>; WHENCE
+//! `1.7_npu.sbin.1.1.2.65`,
+//! <https://github.com/amd/xdna-driver/blob/856409cafc23cee55976ebcaa0a073ab4ec6dfe2/tools/WHENCE>; dev `255.0.11.71`,
+//! <https://github.com/lemonade-sdk/lemonade/issues/1315>); the blob's ASCII `Release x.y.z.w` near offset 0x1d0
+//! (<https://github.com/amd/xdna-driver/issues/1250>); `/sys/…/fw_version` is `%d.%d.%d.%d`
+//! (<https://github.com/torvalds/linux/blob/v7.0/drivers/accel/amdxdna/amdxdna_sysfs.c>); DKMS module version
+//! `2.23.0_20260407,<hash>`
+//! (<https://github.com/amd/xdna-driver/blob/856409cafc23cee55976ebcaa0a073ab4ec6dfe2/CMake/pkg_driver_source.cmake>).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -250,7 +258,7 @@ mod tests {
 
     #[test]
     fn fw_blob() {
-        // real-cases.md Case 14: hexdump of 1502_00/npu.dev.sbin shows the string at 0x1d0.
+        // https://github.com/amd/xdna-driver/issues/1250: hexdump of 1502_00/npu.dev.sbin shows the string at 0x1d0.
         let mut blob = vec![0xffu8; 0x1d0];
         blob.extend_from_slice(b"Release 1.5.5.39\0\0garbage");
         let mut late = vec![0u8; 5000];

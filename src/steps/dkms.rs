@@ -3,8 +3,12 @@
 //! for it, signing under Secure Boot, and the initramfs.
 //!
 //! Sources: xdna-driver `dkms_driver.sh --install` unpacks amdxdna.tar.gz into
-//! /usr/src/xrt-amdxdna-<ver> and runs `dkms install` without `-k` (upstream-stack.md §4.4);
-//! DKMS signs with /var/lib/dkms/mok.key and dkms >= 3.4 skips signing in a chroot (§8).
+//! /usr/src/xrt-amdxdna-<ver> and runs `dkms install` without `-k`
+//! (<https://github.com/amd/xdna-driver/blob/beb9e450fe123ecdf395453971576179cedcf1dd/src/driver/tools/dkms_driver.sh>);
+//! DKMS signs with /var/lib/dkms/mok.key
+//! (<https://github.com/dkms-project/dkms/blob/04154266549a7b3723f8e7a18515b59c34e921b1/dkms.8.in>) and dkms >= 3.4
+//! skips signing in a chroot
+//! (<https://github.com/dkms-project/dkms/blob/04154266549a7b3723f8e7a18515b59c34e921b1/dkms.in> `try_sign_modules`).
 
 use anyhow::Result;
 
@@ -141,7 +145,8 @@ pub fn plan_dkms(cx: &StepCtx, target: Option<&str>, p: &mut Plan) -> Result<()>
 
 /// On the in-tree path: xdna-driver's DKMS module, when registered, only shadows the target
 /// kernel's own amdxdna (DKMS installs into extra/ or updates/, which win over kernel/;
-/// upstream-stack.md §9.4). Removing it lets the in-tree driver load — planned only when the
+/// <https://github.com/dkms-project/dkms/blob/04154266549a7b3723f8e7a18515b59c34e921b1/dkms.8.in> on
+/// DEST_MODULE_LOCATION). Removing it lets the in-tree driver load — planned only when the
 /// target kernel has its in-tree module. Older kernels the module was built for lose it.
 pub fn plan_dkms_removal(cx: &StepCtx, target: Option<&str>, p: &mut Plan) -> Result<()> {
     let name = &cx.recipes.sources.dkms.name;
@@ -192,7 +197,9 @@ pub fn plan_dkms_removal(cx: &StepCtx, target: Option<&str>, p: &mut Plan) -> Re
 
 /// Regenerates the target kernel's initramfs after the module changed (dracut on rpm
 /// distros, update-initramfs on deb; recipes/sources.yaml `dkms.initramfs`). Not into a
-/// foreign tree: the tools run inside the system they rebuild (upstream-stack.md §9.5).
+/// foreign tree: the tools run inside the system they rebuild (the plugin's dracut conf:
+/// <https://github.com/amd/xdna-driver/blob/beb9e450fe123ecdf395453971576179cedcf1dd/CMake/config/postinst.in>; a stale
+/// initramfs module wins at boot: <https://github.com/amd/xdna-driver/issues/1257>).
 fn push_initramfs(cx: &StepCtx, target: &str, why: &str, p: &mut Plan) {
     let m = &cx.recipes.sources.dkms;
     let cmd = match cx.distro().map(|d| d.package_manager.as_str()) {

@@ -1,7 +1,9 @@
 //! `kargs`: enforce `grub/policy.yaml` on every boot-configuration layer with the distro's
 //! tool, touching only the arguments the policy owns.
 //!
-//! Layers (upstream-stack.md §9): `/etc/default/grub` (+ `grub.d`), `/etc/kernel/cmdline`,
+//! Layers (grubby-bls, <https://src.fedoraproject.org/rpms/grubby>; kernel-install(8),
+//! <https://www.freedesktop.org/software/systemd/man/latest/kernel-install.html>): `/etc/default/grub` (+ `grub.d`),
+//! `/etc/kernel/cmdline`,
 //! BLS entries — through `grubby --update-kernel=ALL` when grubby exists (Fedora/RHEL; it also
 //! updates the other two layers), else edited directly — and a non-BLS `grub.cfg`,
 //! regenerated with update-grub / grub-mkconfig. A file that cannot be parsed is refused,

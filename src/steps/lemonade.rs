@@ -5,7 +5,8 @@
 //! `--dry-run`) into `/var/cache/npu-setup/`, checked against the recipe's SHA-256 or, without
 //! one, against the hash pinned by the first download (trust on first use), then installed
 //! (`dnf install -y FILE` / `apt-get install -y FILE`). A host with the pinned version or a
-//! newer one plans nothing (upstream-stack.md §11).
+//! newer one plans nothing (install routes:
+//! <https://github.com/lemonade-sdk/lemonade/blob/e385039ed33551de7f54cb73194cd08088772c08/docs/guide/install/fedora.md>).
 
 use anyhow::Result;
 

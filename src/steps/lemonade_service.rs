@@ -1,7 +1,14 @@
 //! `lemonade-service`: the Lemonade unit finds `flm`, reads models from a shared directory,
 //! may pin memory, binds where it should, and is enabled and running.
 //!
-//! The unit follows the installed generation (upstream-stack.md §11.1): `lemond.service` from
+//! The unit follows the installed generation
+//! (<https://github.com/lemonade-sdk/lemonade/blob/d88f5d96087d4daf40220206c09ca60116aed99b/data/lemonade-server.service.in>,
+//! <https://github.com/lemonade-sdk/lemonade/blob/158c04665acfc6ef7a57349e956737d4a9615ec0/data/lemonade-server.service.in>,
+//! <https://github.com/lemonade-sdk/lemonade/blob/1938f30432f0245511bb652b4b1fb8bb82a30843/data/lemond.service.in>;
+//! ports:
+//! <https://github.com/lemonade-sdk/lemonade/blob/d88f5d96087d4daf40220206c09ca60116aed99b/src/cpp/include/lemon/cli_parser.h>,
+//! <https://github.com/lemonade-sdk/lemonade/blob/158c04665acfc6ef7a57349e956737d4a9615ec0/src/cpp/resources/defaults.json>):
+//! `lemond.service` from
 //! v10.3, `lemonade-server.service` before (ExecStart `lemonade-server serve` in 10.0, `lemond`
 //! in 10.1/10.2); default port 8000 in 10.0, 13305 since 10.1. A packaged unit gets a drop-in
 //! `/etc/systemd/system/<unit>.d/50-npu-setup.conf`; without one a whole unit is written. Like

@@ -5,8 +5,10 @@
 //! `%post`, an image) — a first-boot unit that finishes the device-dependent steps.
 //!
 //! Facts: kernel-install runs `/usr/lib/kernel/install.d` and `/etc/kernel/install.d` plugins
-//! in lexical order, `/etc` overriding the same name (upstream-stack.md §9.3); dkms hooks in
-//! as 40-dkms.install (rpm) and /etc/kernel/postinst.d/dkms (deb) (§9.4), so our hook sorts
+//! in lexical order, `/etc` overriding the same name (kernel-install(8),
+//! <https://www.freedesktop.org/software/systemd/man/latest/kernel-install.html>); dkms hooks in as 40-dkms.install
+//! (rpm) and /etc/kernel/postinst.d/dkms (deb)
+//! (<https://github.com/dkms-project/dkms/blob/04154266549a7b3723f8e7a18515b59c34e921b1/Makefile>), so our hook sorts
 //! after them.
 
 use anyhow::Result;

@@ -1,7 +1,9 @@
 //! `limits`: memlock unlimited for login sessions (limits.d) and, where the distro needs it,
 //! for systemd user sessions (`user@.service` drop-in). Sources: xdna-driver README Q&A —
 //! BO allocation fails with a low memlock; Fedora keeps `ulimit -l` at 8192 KiB in user
-//! sessions despite limits.d, hence the drop-in (upstream-stack.md §6).
+//! sessions despite limits.d, hence the drop-in
+//! (<https://github.com/amd/xdna-driver/blob/856409cafc23cee55976ebcaa0a073ab4ec6dfe2/README.md>, added by
+//! <https://github.com/amd/xdna-driver/pull/1557>).
 
 use anyhow::Result;
 

@@ -3,7 +3,8 @@
 //!
 //! Source-built XRT installs to `/opt/xilinx/xrt/lib64` and ships no ld.so.conf.d file, so
 //! `flm` and services fail with "libxrt_coreutil.so.2: cannot open shared object file"
-//! (lemonade#1315, upstream-stack.md §5).
+//! (<https://github.com/lemonade-sdk/lemonade/issues/1315>; the ld.so.conf fix:
+//! <https://github.com/lemonade-sdk/lemonade/pull/2291>).
 
 use anyhow::Result;
 

@@ -1,5 +1,5 @@
 //! Install steps: idempotent units that `plan` concrete actions from Facts + recipes, are
-//! applied by the engine, and are verified by planning again (DESIGN.md "Steps").
+//! applied by the engine, and are verified by planning again (ARCHITECTURE.md §Steps).
 //!
 //! The acceptance test of every step: apply, plan again, get nothing.
 
@@ -125,7 +125,7 @@ impl StepCtx<'_> {
 
 /// An install step.
 pub trait Step: Sync {
-    /// Stable id (DESIGN.md "Install steps").
+    /// Stable id (ARCHITECTURE.md §Steps).
     fn id(&self) -> &'static str;
     /// One line: what the step converges.
     fn summary(&self) -> &'static str;
@@ -133,7 +133,7 @@ pub trait Step: Sync {
     fn plan(&self, cx: &StepCtx) -> Result<Plan>;
 }
 
-/// Every step, in install order (DESIGN.md).
+/// Every step, in install order (ARCHITECTURE.md §Steps).
 pub fn all() -> Vec<Box<dyn Step>> {
     vec![
         Box::new(preflight::Preflight),

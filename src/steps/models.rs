@@ -2,7 +2,10 @@
 //! model directory the Lemonade service reads (its FLM_MODEL_PATH, default `/var/lib/flm`).
 //!
 //! FLM keeps models under `$FLM_MODEL_PATH/models/<Name>` and defaults to `~/.config/flm`,
-//! which the hardened service cannot see (ProtectHome=yes; upstream-stack.md §10.3, §11.2).
+//! which the hardened service cannot see (ProtectHome=yes,
+//! <https://github.com/lemonade-sdk/lemonade/blob/d88f5d96087d4daf40220206c09ca60116aed99b/data/lemonade-server.service.in>;
+//! FLM_MODEL_PATH,
+//! <https://github.com/ROCm/FastFlowLM/blob/8b8399c1f259d31bba2c42c2e3038c2b69856b89/src/common/utils.cpp>).
 //! The environment (FLM_MODEL_PATH) is part of the action, so the plan shows it.
 
 use anyhow::Result;

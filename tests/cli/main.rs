@@ -1,5 +1,5 @@
 //! The single integration-test binary: runs the built `npu-setup` against fixture roots
-//! and this machine's real root (style-anchors §4.20: one test binary, modules inside).
+//! and this machine's real root (one test binary, modules inside).
 
 mod architecture;
 mod builds;

@@ -2,7 +2,7 @@
 """Minimal Lemonade-server stand-in for npu-setup's tests (stdlib only).
 
 Imitates the slice of Lemonade's HTTP API (v10.x, see
-/work/shared/reference/upstream-stack.md section 11.3) that npu-setup talks to,
+https://github.com/lemonade-sdk/lemonade/blob/d88f5d96087d4daf40220206c09ca60116aed99b/docs/server/server_spec.md) that npu-setup talks to,
 and forwards chat completions to a real llama-server:
 
     python3 lemonade_facade.py PORT BACKEND_URL [--api-key KEY]
