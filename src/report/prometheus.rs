@@ -42,7 +42,7 @@ impl Extras {
         let bench_rel = crate::commands::bench::last_result_path();
         let bench = root.read_optional(&bench_rel).ok().flatten().and_then(|t| {
             let report: BenchReport = serde_json::from_str(&t).ok()?;
-            let mtime = std::fs::metadata(root.join(&bench_rel)).and_then(|m| m.modified()).ok().map(epoch_seconds);
+            let mtime = root.metadata(&bench_rel).ok().flatten().and_then(|m| m.modified().ok()).map(epoch_seconds);
             Some((report, mtime))
         });
         Extras {
@@ -261,6 +261,7 @@ pub fn write_textfile(path: &Path, report: &Report, extras: &Extras) -> Result<(
     }
     let mut data = Vec::new();
     render_doctor(&mut data, report, extras)?;
+    // A host path the user names (node_exporter's textfile directory), not under --root.
     crate::fsx::atomic_write(path, &data, 0o644, None).with_context(|| format!("writing metrics {}", path.display()))
 }
 
