@@ -668,15 +668,16 @@ impl<'a> Capture<'a> {
             (t, next)
         } else {
             match self.root.resolve(rel) {
-                Some(p) => {
+                Ok(p) => {
                     let t = p.to_string_lossy().into_owned();
                     // Climb from where the link really sits: its directory may itself be
                     // reached through a symlinked ancestor (kept as a symlink above).
-                    let from = self.root.resolve(parent).map(|d| d.to_string_lossy().into_owned());
+                    let from = self.root.resolve(parent).ok().map(|d| d.to_string_lossy().into_owned());
                     (relative_from(from.as_deref().unwrap_or(parent), &t), t)
                 }
-                None => {
-                    self.skip(rel, "symlink loop");
+                Err(e) => {
+                    // A loop, or a link that leaves the root.
+                    self.skip(rel, format!("{e:#}"));
                     return Ok(());
                 }
             }
@@ -881,7 +882,7 @@ impl<'a> Capture<'a> {
                 Some(m) => {
                     NodeOut { kind: m.kind, mode: m.mode, uid: m.uid, gid: m.gid, major: m.major, minor: m.minor }
                 }
-                None => match fs::metadata(self.root.join(&rel)) {
+                None => match self.root.host_path(&rel).and_then(|p| Ok(fs::metadata(p)?)) {
                     Ok(m) => {
                         let kind = match self.root.stat(&rel) {
                             Ok(Some(s)) => s.kind,

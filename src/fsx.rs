@@ -1,39 +1,125 @@
 //! File writes that never leave a half-written file: temp file in the same directory,
-//! explicit mode and owner, fsync, rename, fsync of the directory (ARCHITECTURE.md §Data flow).
+//! mode, owner and extended attributes, fsync, rename, fsync of the directory.
+//!
+//! These are the mechanics on a path already decided. Paths under a `--root` are decided
+//! by [`crate::root::Root`]'s write API, which resolves them inside the root and calls
+//! [`replace_with`]; [`atomic_write`] is for host paths the user names (man pages, the
+//! metrics textfile).
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
+use xattr::FileExt;
+
+/// Prefix of our temporary files (a crash leaves them recognisable).
+pub const TEMP_PREFIX: &str = ".npu-setup.";
+
+/// How the permissions of a replaced file are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Perms {
+    /// Keep the mode, owner and extended attributes of the file being replaced (a file we
+    /// edit but do not own); a new file gets this mode and the caller's owner.
+    Keep(u32),
+    /// A file npu-setup owns: exactly this mode, and this owner when running as root. The
+    /// extended attributes of a file it replaces (SELinux label, ACL) are kept.
+    Set {
+        /// Mode bits.
+        mode: u32,
+        /// uid, gid (applied only when running as root).
+        owner: Option<(u32, u32)>,
+    },
+}
 
 /// Writes `data` to `path` atomically with `mode` (and `owner` when running as root).
-/// Parent directories are created with mode 0755.
+/// Parent directories are created with mode 0755. For host paths; under a root use the
+/// root's write API.
 pub fn atomic_write(path: &Path, data: &[u8], mode: u32, owner: Option<(u32, u32)>) -> Result<()> {
     let parent = path.parent().with_context(|| format!("{} has no parent directory", path.display()))?;
     create_dirs(parent)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".npu-setup.")
-        .tempfile_in(parent)
-        .with_context(|| format!("creating a temporary file in {}", parent.display()))?;
-    tmp.write_all(data).with_context(|| format!("writing {}", path.display()))?;
-    tmp.as_file()
-        .set_permissions(fs::Permissions::from_mode(mode))
-        .with_context(|| format!("setting mode {mode:o} on {}", path.display()))?;
-    if let Some((uid, gid)) = owner
-        && nix::unistd::geteuid().is_root()
-    {
-        nix::unistd::fchown(tmp.as_file(), Some(uid.into()), Some(gid.into()))
-            .with_context(|| format!("setting owner {uid}:{gid} on {}", path.display()))?;
-    }
-    tmp.as_file().sync_all().with_context(|| format!("flushing {}", path.display()))?;
-    tmp.persist(path).map_err(|e| e.error).with_context(|| format!("replacing {}", path.display()))?;
-    sync_dir(parent)
+    replace_with(path, Perms::Set { mode, owner }, |f| {
+        f.write_all(data).with_context(|| format!("writing {}", path.display()))
+    })
 }
 
-/// `mkdir -p` with mode 0755 for new directories.
+/// Replaces the file at `path` (its directory must exist) with what `fill` writes into a
+/// temporary file beside it: owner, extended attributes and mode per `perms`, fsync, rename
+/// over `path`, fsync of the directory. When `fill` fails the temporary file is removed and
+/// `path` is untouched. A symlink at `path` itself is replaced, not followed: callers pass
+/// the resolved target.
+pub fn replace_with<T>(path: &Path, perms: Perms, fill: impl FnOnce(&mut fs::File) -> Result<T>) -> Result<T> {
+    let parent = path.parent().with_context(|| format!("{} has no parent directory", path.display()))?;
+    let old = fs::symlink_metadata(path).ok().filter(|m| m.is_file());
+    let mut tmp = tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .tempfile_in(parent)
+        .with_context(|| format!("creating a temporary file in {}", parent.display()))?;
+    let out = fill(tmp.as_file_mut())?;
+    let (mode, owner, root_only) = match (perms, &old) {
+        (Perms::Keep(_), Some(m)) => (m.mode() & 0o7777, Some((m.uid(), m.gid())), false),
+        (Perms::Keep(mode), None) => (mode, None, true),
+        (Perms::Set { mode, owner }, _) => (mode, owner, true),
+    };
+    let file = tmp.as_file();
+    // Owner first: chown clears set-id bits and file capabilities, which come after.
+    if let Some((uid, gid)) = owner {
+        let now = file.metadata().with_context(|| format!("stat of the temporary file for {}", path.display()))?;
+        let is_root = nix::unistd::geteuid().is_root();
+        if (now.uid(), now.gid()) != (uid, gid) && (is_root || !root_only) {
+            nix::unistd::fchown(file, Some(uid.into()), Some(gid.into())).with_context(|| {
+                format!("setting owner {uid}:{gid} on {} (it is the owner of the file replaced)", path.display())
+            })?;
+        }
+    }
+    if old.is_some() {
+        copy_xattrs(path, file)?;
+    }
+    // Mode last: an ACL copied above would otherwise set the group bits.
+    file.set_permissions(fs::Permissions::from_mode(mode))
+        .with_context(|| format!("setting mode {mode:o} on {}", path.display()))?;
+    file.sync_all().with_context(|| format!("flushing {}", path.display()))?;
+    tmp.persist(path).map_err(|e| e.error).with_context(|| format!("replacing {}", path.display()))?;
+    sync_dir(parent)?;
+    Ok(out)
+}
+
+/// Copies the extended attributes of `from` (SELinux label, ACLs, user attributes) onto the
+/// file replacing it. Privileged namespaces this process may not set (`security.*`,
+/// `trusted.*` as a user) are skipped with a warning; a `user.*` attribute that cannot be
+/// kept is an error, before anything is replaced.
+fn copy_xattrs(from: &Path, to: &fs::File) -> Result<()> {
+    let names = match xattr::list(from) {
+        Ok(n) => n,
+        Err(e) if unsupported(&e) => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("listing the extended attributes of {}", from.display())),
+    };
+    for name in names {
+        let shown = name.to_string_lossy().into_owned();
+        let Some(value) = xattr::get(from, &name)
+            .with_context(|| format!("reading the extended attribute {shown} of {}", from.display()))?
+        else {
+            continue;
+        };
+        if let Err(e) = to.set_xattr(&name, &value) {
+            if !shown.starts_with("user.") && (unsupported(&e) || e.raw_os_error() == Some(nix::libc::EPERM)) {
+                tracing::warn!("{}: extended attribute {shown} not kept: {e}", from.display());
+                continue;
+            }
+            bail!("{}: cannot keep the extended attribute {shown}: {e}; the file was left as it was", from.display());
+        }
+    }
+    Ok(())
+}
+
+fn unsupported(e: &std::io::Error) -> bool {
+    // EOPNOTSUPP is the same number on Linux.
+    e.raw_os_error() == Some(nix::libc::ENOTSUP)
+}
+
+/// `mkdir -p` with mode 0755 for new directories (host paths).
 pub fn create_dirs(dir: &Path) -> Result<()> {
     if dir.is_dir() {
         return Ok(());
@@ -45,19 +131,24 @@ pub fn create_dirs(dir: &Path) -> Result<()> {
         .with_context(|| format!("creating directory {}", dir.display()))
 }
 
-use std::os::unix::fs::DirBuilderExt;
-
 /// fsync a directory so a rename in it is durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     let d = fs::File::open(dir).with_context(|| format!("opening {}", dir.display()))?;
     d.sync_all().with_context(|| format!("flushing directory {}", dir.display()))
 }
 
-/// Copies `src` to `dst` (atomically, keeping the mode) — for backups of files we edit.
-pub fn copy_atomic(src: &Path, dst: &Path) -> Result<()> {
-    let data = fs::read(src).with_context(|| format!("reading {} for a backup", src.display()))?;
-    let mode = fs::metadata(src).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o644);
-    atomic_write(dst, &data, mode, None)
+/// Hex SHA-256 of everything a reader yields, streamed (installed libraries, packages).
+pub fn sha256_reader(mut r: impl std::io::Read) -> std::io::Result<String> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Hex SHA-256 of bytes.

@@ -8,8 +8,7 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use crate::fsx;
-use crate::root::Root;
+use crate::root::{Perms, Root};
 use crate::state::STATE_DIR;
 
 /// Manifest path, root-relative.
@@ -58,7 +57,7 @@ pub fn load(root: &Root) -> Result<Option<Manifest>> {
 /// Writes the manifest atomically.
 pub fn save(root: &Root, m: &Manifest) -> Result<()> {
     let data = serde_json::to_vec_pretty(m)?;
-    fsx::atomic_write(&root.join(manifest_path()), &data, 0o644, None)
+    root.write(manifest_path(), &data, Perms::Set { mode: 0o644, owner: None })
 }
 
 /// Hashes files under the root (host paths); unreadable or missing files are left out.
@@ -66,11 +65,10 @@ pub fn hash_files(root: &Root, paths: &[String]) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for p in paths {
         let rel = p.trim_start_matches('/');
-        let full = root.join(rel);
-        if full.is_file()
-            && let Ok(data) = std::fs::read(&full)
+        if root.is_file(rel)
+            && let Ok(Some(h)) = root.sha256(rel)
         {
-            out.insert(Root::display(rel), fsx::sha256(&data));
+            out.insert(Root::display(rel), h);
         }
     }
     out
@@ -115,8 +113,9 @@ pub fn probe(root: &Root) -> Result<ProvenanceFacts> {
         let mut d = Drift { component: id.clone(), ..Default::default() };
         for (path, hash) in &c.files {
             let rel = path.trim_start_matches('/');
-            match root.read_bytes_optional(rel)? {
-                Some(data) if &fsx::sha256(&data) != hash => d.changed.push(path.clone()),
+            // Hashed whole, as install did (the probes' read cap would change big libraries).
+            match root.sha256(rel)? {
+                Some(h) if &h != hash => d.changed.push(path.clone()),
                 Some(_) => {}
                 None => d.missing.push(path.clone()),
             }

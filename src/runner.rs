@@ -131,10 +131,11 @@ impl Runner {
             // A host path already inside the root (from an earlier locate) is used as is;
             // any other path is taken relative to the root.
             let given = Path::new(program);
+            // Other paths are resolved inside the root, as every read is.
             let p = if given.starts_with(self.root.path()) && self.root.path() != Path::new("/") {
                 given.to_path_buf()
             } else {
-                self.root.join(program)
+                self.root.host_path(program).ok()?
             };
             return is_executable(&p).then_some(p);
         }
@@ -151,7 +152,7 @@ impl Runner {
         if self.root.mode() == RootMode::Offline {
             return None;
         }
-        SEARCH_DIRS.iter().map(|d| self.root.join(d).join(program)).find(|p| is_executable(p))
+        SEARCH_DIRS.iter().filter_map(|d| self.root.host_path(format!("{d}/{program}")).ok()).find(|p| is_executable(p))
     }
 
     /// Runs a read-only query with extra environment variables (default timeout).

@@ -5,7 +5,7 @@
 //! and `var/log/npu-setup/<run>/…`. Nothing here is touched by `--dry-run`.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -13,13 +13,14 @@ use anyhow::{Context, Result, bail};
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
-use crate::fsx;
-use crate::root::Root;
+use crate::root::{Perms, Root};
 
 /// State directory, root-relative.
 pub const STATE_DIR: &str = "var/lib/npu-setup";
 /// Log directory, root-relative.
 pub const LOG_DIR: &str = "var/log/npu-setup";
+/// Cache directory (source trees, downloaded packages), root-relative.
+pub const CACHE_DIR: &str = "var/cache/npu-setup";
 
 /// Where every bench run keeps its result (root-relative): doctor's Prometheus metrics
 /// report its decode speed, and `bench --baseline last` compares with the previous run.
@@ -133,20 +134,12 @@ impl StateDir {
     /// Takes the install lock (non-blocking): a second install fails at once, naming the
     /// holder's pid.
     pub fn lock(root: &Root) -> Result<Self> {
-        let dir = root.join(STATE_DIR);
-        fsx::create_dirs(&dir)?;
-        let path = dir.join("lock");
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .with_context(|| format!("opening the lock {}", path.display()))?;
+        let rel = format!("{STATE_DIR}/lock");
+        let file = root.open_rw(&rel).context("taking the install lock")?;
         let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(l) => l,
             Err((f, errno)) => {
-                let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                let holder = root.read_optional(&rel).ok().flatten().unwrap_or_default();
                 drop(f);
                 if errno == nix::errno::Errno::EWOULDBLOCK {
                     bail!(
@@ -155,7 +148,7 @@ impl StateDir {
                         Root::display(format!("{STATE_DIR}/lock"))
                     );
                 }
-                bail!("locking {}: {errno}", path.display());
+                bail!("locking {}: {errno}", Root::display(&rel));
             }
         };
         lock.set_len(0).ok();
@@ -177,13 +170,12 @@ impl StateDir {
         match serde_json::from_str(&text) {
             Ok(s) => Ok(s),
             Err(e) => {
-                let aside = self.root.join(format!("{rel}.corrupt-{}", self.run));
-                std::fs::rename(self.root.join(&rel), &aside)
-                    .with_context(|| format!("moving aside {}", Root::display(&rel)))?;
+                let aside = format!("{rel}.corrupt-{}", self.run);
+                self.root.rename(&rel, &aside).with_context(|| format!("moving aside {}", Root::display(&rel)))?;
                 tracing::warn!(
                     "{} was corrupt ({e}); kept as {} and starting fresh",
                     Root::display(&rel),
-                    aside.display()
+                    Root::display(&aside)
                 );
                 Ok(State { version: 1, ..Default::default() })
             }
@@ -193,40 +185,33 @@ impl StateDir {
     /// Writes the state file atomically.
     pub fn save(&self, s: &State) -> Result<()> {
         let data = serde_json::to_vec_pretty(s)?;
-        fsx::atomic_write(&self.root.join(format!("{STATE_DIR}/state.json")), &data, 0o644, None)
+        self.root.write(format!("{STATE_DIR}/state.json"), &data, Perms::Set { mode: 0o644, owner: None })
     }
 
     /// Appends one journal line and flushes it to disk before the change it records is made
     /// durable elsewhere.
     pub fn journal(&self, e: &JournalEntry) -> Result<()> {
-        let path = self.root.join(format!("{STATE_DIR}/journal.jsonl"));
-        let mut f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .with_context(|| format!("opening the journal {}", path.display()))?;
+        let rel = format!("{STATE_DIR}/journal.jsonl");
+        let path = Root::display(&rel);
+        let mut f = self.root.open_append(&rel).with_context(|| format!("opening the journal {path}"))?;
         let mut line = serde_json::to_vec(e)?;
         line.push(b'\n');
-        f.write_all(&line).with_context(|| format!("writing the journal {}", path.display()))?;
-        f.sync_data().with_context(|| format!("flushing the journal {}", path.display()))
+        f.write_all(&line).with_context(|| format!("writing the journal {path}"))?;
+        f.sync_data().with_context(|| format!("flushing the journal {path}"))
     }
 
     /// Copies a root-relative file into this run's backup dir; returns the backup's host path.
     pub fn backup(&self, rel: &str) -> Result<Option<String>> {
-        let src = self.root.join(rel);
-        if !src.is_file() {
+        let rel_b = format!("{STATE_DIR}/backups/{}/{}", self.run, rel.trim_start_matches('/'));
+        if !self.root.copy_file(rel, &rel_b).with_context(|| format!("backing up {}", Root::display(rel)))? {
             return Ok(None);
         }
-        let rel_b = format!("{STATE_DIR}/backups/{}/{}", self.run, rel.trim_start_matches('/'));
-        fsx::copy_atomic(&src, &self.root.join(&rel_b))?;
         Ok(Some(Root::display(&rel_b)))
     }
 
-    /// Path of a log file for this run (created on demand).
-    pub fn log_path(&self, name: &str) -> Result<PathBuf> {
-        let dir = self.root.join(format!("{LOG_DIR}/{}", self.run));
-        fsx::create_dirs(&dir)?;
-        Ok(dir.join(name))
+    /// Creates a log file for this run; returns it and its host path (for messages).
+    pub fn create_log(&self, name: &str) -> Result<(File, PathBuf)> {
+        self.root.create_file(format!("{LOG_DIR}/{}/{name}", self.run))
     }
 
     /// Host view of this run's log directory.

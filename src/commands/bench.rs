@@ -173,14 +173,15 @@ pub fn run(cli: &Cli, a: &BenchArgs) -> Result<i32> {
     }
     if let Some(name) = &a.save {
         let rel = baseline_path(name)?;
-        crate::fsx::atomic_write(&root.join(&rel), &serde_json::to_vec_pretty(&report)?, 0o644, None)
+        root.write(&rel, &serde_json::to_vec_pretty(&report)?, crate::root::Perms::Set { mode: 0o644, owner: None })
             .with_context(|| format!("saving baseline {}", Root::display(&rel)))?;
         eprintln!("bench: saved baseline {name} ({})", Root::display(&rel));
     }
     // Kept after the baseline comparison, so `--baseline last` compares with the run before.
     // Not being allowed to write it (bench as a user on /) costs the metric, not the bench.
     let last = crate::state::bench_last_path();
-    if let Err(e) = crate::fsx::atomic_write(&root.join(&last), &serde_json::to_vec_pretty(&report)?, 0o644, None)
+    if let Err(e) =
+        root.write(&last, &serde_json::to_vec_pretty(&report)?, crate::root::Perms::Set { mode: 0o644, owner: None })
         && !cli.quiet
     {
         eprintln!("warning: bench: not kept for doctor's metrics ({}): {e:#}", Root::display(&last));

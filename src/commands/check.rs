@@ -147,14 +147,14 @@ fn check(cli: &Cli, args: &CheckArgs) -> Result<i32> {
 /// read-only probes: only the record is written.
 fn record(runner: &crate::runner::Runner, k: &KernelReadiness) -> Result<String> {
     let rel = format!("{STATE_DIR}/kernels/{}.json", k.kernel);
-    let path = runner.root().join(&rel);
     let rec = Record {
         schema: "npu-setup/kernel/v1",
         tool_version: env!("CARGO_PKG_VERSION"),
         checked_at: crate::state::now(),
         readiness: k,
     };
-    crate::fsx::atomic_write(&path, serde_json::to_string_pretty(&rec)?.as_bytes(), 0o644, None)?;
+    let data = serde_json::to_string_pretty(&rec)?;
+    runner.root().write(&rel, data.as_bytes(), crate::root::Perms::Set { mode: 0o644, owner: None })?;
     Ok(crate::root::Root::display(&rel))
 }
 

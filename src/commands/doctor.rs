@@ -119,7 +119,7 @@ pub fn metrics_extras(root: &crate::root::Root, probe_millis: u64) -> prometheus
     let bench_rel = crate::state::bench_last_path();
     let bench = root.read_optional(&bench_rel).ok().flatten().and_then(|t| {
         let report: crate::model::bench::BenchReport = serde_json::from_str(&t).ok()?;
-        let mtime = std::fs::metadata(root.join(&bench_rel)).and_then(|m| m.modified()).ok().map(epoch_seconds);
+        let mtime = root.metadata(&bench_rel).ok().flatten().and_then(|m| m.modified().ok()).map(epoch_seconds);
         Some((report, mtime))
     });
     prometheus::Extras {

@@ -144,14 +144,16 @@ pub fn run(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> R
     }
     let mut a = cli_args.clone();
     if a.config.is_none() {
-        a.config =
-            [FIRSTBOOT_CONFIG, "etc/npu-setup/install.yaml"].iter().find(|c| root.exists(c)).map(|c| root.join(c));
+        a.config = [FIRSTBOOT_CONFIG, "etc/npu-setup/install.yaml"]
+            .iter()
+            .find(|c| root.exists(c))
+            .map(|c| root.host_path(c))
+            .transpose()?;
     }
     a.yes = true;
     let code = converge(cli, &a, matches)?;
     if code == exit::OK && root.exists(FIRSTBOOT_MARKER) {
-        std::fs::remove_file(root.join(FIRSTBOOT_MARKER))
-            .with_context(|| format!("removing {}", root.join(FIRSTBOOT_MARKER).display()))?;
+        root.remove_file(FIRSTBOOT_MARKER)?;
         println!("first boot: install finished; {} will not run again", crate::steps::lifecycle::FIRSTBOOT_UNIT_NAME);
     } else if code != exit::OK {
         println!(

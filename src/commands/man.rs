@@ -13,6 +13,7 @@ use crate::fsx;
 /// hidden into `out` (created if missing). Each page is written atomically, so an
 /// interrupted run leaves whole pages only. Returns the written paths, parents first.
 pub fn write_pages(out: &Path) -> Result<Vec<PathBuf>> {
+    // `out` is a host directory the user names (packaging), not a path under --root.
     fsx::create_dirs(out).with_context(|| format!("writing man pages to {}", out.display()))?;
     // `build` propagates the global options into every subcommand and gives subcommands
     // their display names ("npu-setup-doctor"), which name both the page and its file.

@@ -87,8 +87,8 @@ impl Status {
 
 /// Writes the record atomically under the root.
 pub fn write(root: &Root, status: &Status) -> Result<()> {
-    let path = root.join(STATUS_FILE);
-    crate::fsx::atomic_write(&path, serde_json::to_string_pretty(status)?.as_bytes(), 0o644, None)
+    let data = serde_json::to_string_pretty(status)?;
+    root.write(STATUS_FILE, data.as_bytes(), crate::root::Perms::Set { mode: 0o644, owner: None })
 }
 
 /// Reads the record: `Ok(None)` while there is none for this boot; `Err` (as text) when it

@@ -112,7 +112,7 @@ pub fn probe_firmware(
 }
 
 fn describe(root: &Root, name: &str, rel: &str) -> Result<FirmwareFile> {
-    let resolved = root.resolve(rel);
+    let resolved = root.resolve(rel).ok();
     let target_name = resolved.as_ref().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned());
     let dangling = !root.exists(rel);
     let is_link = root.read_link_optional(rel)?.is_some();

@@ -87,7 +87,8 @@ pub fn probe_kernel(root: &Root) -> Result<KernelFacts> {
         facts.loaded_version = root.read_trimmed("sys/module/amdxdna/version")?;
         if !facts.loaded
             && root.exists("proc/modules")
-            && let Ok(mods) = procfs::KernelModules::from_file(root.join("proc/modules"))
+            && let Ok(path) = root.host_path("proc/modules")
+            && let Ok(mods) = procfs::KernelModules::from_file(path)
         {
             facts.loaded = mods.0.contains_key("amdxdna");
         }

@@ -40,11 +40,11 @@ pub fn probe_resources(root: &Root) -> Probed<Resources> {
         }
         RootMode::Fixture => {
             let mut r = Resources::default();
-            if let Ok(info) = procfs::CpuInfo::from_file(root.join("proc/cpuinfo")) {
+            if let Ok(info) = root.host_path("proc/cpuinfo").and_then(|p| Ok(procfs::CpuInfo::from_file(p)?)) {
                 r.cpus = info.num_cores();
                 r.cpu = info.model_name(0).map(str::to_string);
             }
-            match procfs::Meminfo::from_file(root.join("proc/meminfo")) {
+            match root.host_path("proc/meminfo").and_then(|p| Ok(procfs::Meminfo::from_file(p)?)) {
                 Ok(m) => {
                     r.memory_mib = m.mem_total / (1024 * 1024);
                     r.available_mib = m.mem_available.unwrap_or(m.mem_free) / (1024 * 1024);

@@ -229,6 +229,7 @@ pub fn write_textfile(path: &Path, report: &Report, extras: &Extras) -> Result<(
     }
     let mut data = Vec::new();
     render_doctor(&mut data, report, extras)?;
+    // A host path the user names (node_exporter's textfile directory), not under --root.
     crate::fsx::atomic_write(path, &data, 0o644, None).with_context(|| format!("writing metrics {}", path.display()))
 }
 

@@ -11,9 +11,9 @@ use serde::Serialize;
 use crate::edit::kargs::KargEdit;
 use crate::fsx;
 use crate::net::http::{Client, Timeouts, copy_hashed};
-use crate::root::Root;
+use crate::root::{Perms, Root};
 use crate::runner::{Runner, quote_argv};
-use crate::state::{JournalEntry, StateDir, now};
+use crate::state::{CACHE_DIR, JournalEntry, StateDir, now};
 
 /// How an existing file is edited (computed against the file's content at apply time, so an
 /// earlier action in the same run cannot be clobbered).
@@ -237,8 +237,9 @@ fn run_logged(
         _ => None,
     };
     let prog = local.as_deref().unwrap_or(prog);
-    let log = st.log_path(&format!("{seq:02}-{step}-{}.log", prog.rsplit('/').next().unwrap_or(prog)))?;
-    let mut f = std::fs::File::create(&log).with_context(|| format!("creating log {}", log.display()))?;
+    let (mut f, log) = st
+        .create_log(&format!("{seq:02}-{step}-{}.log", prog.rsplit('/').next().unwrap_or(prog)))
+        .context("creating the command's log")?;
     let _ = writeln!(f, "$ {}{}", dir.map(|d| format!("(in {}) ", d.display())).unwrap_or_default(), quote_argv(argv));
     let mut on_line = |l: &str| {
         let _ = writeln!(f, "{l}");
@@ -311,7 +312,7 @@ pub fn apply(
                 old.as_deref().map(fsx::sha256),
                 Some(fsx::sha256(content.as_bytes())),
             ))?;
-            fsx::atomic_write(&root.join(path), content.as_bytes(), *mode, Some((0, 0)))
+            root.write(path, content.as_bytes(), Perms::Set { mode: *mode, owner: Some((0, 0)) })
         }
         Action::EditFile { path, edit } => {
             let old = root
@@ -321,9 +322,6 @@ pub fn apply(
             if new == old {
                 return Ok(());
             }
-            let mode = std::fs::metadata(root.join(path))
-                .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777)
-                .unwrap_or(0o644);
             let backup = st.backup(path)?;
             st.journal(&entry(
                 "edit",
@@ -332,20 +330,19 @@ pub fn apply(
                 Some(fsx::sha256(old.as_bytes())),
                 Some(fsx::sha256(new.as_bytes())),
             ))?;
-            fsx::atomic_write(&root.join(path), new.as_bytes(), mode, None)
+            // Not ours: the file keeps its mode, owner and extended attributes, and a
+            // symlinked file its link (the target is edited).
+            root.write(path, new.as_bytes(), Perms::Keep(0o644))
         }
         Action::MakeDir { path, mode, owner } => {
             st.journal(&entry("mkdir", Root::display(path), None, None, None))?;
-            let p = root.join(path);
-            fsx::create_dirs(&p)?;
-            std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(*mode))
-                .with_context(|| format!("setting mode {mode:o} on {}", Root::display(path)))?;
+            root.create_dir_all(path, 0o755)?;
+            root.set_mode(path, *mode)?;
             if let Some(o) = owner
                 && nix::unistd::geteuid().is_root()
             {
                 let (uid, gid) = lookup_user(root, o)?;
-                nix::unistd::chown(&p, Some(uid.into()), Some(gid.into()))
-                    .with_context(|| format!("chown {o} {}", Root::display(path)))?;
+                root.set_owner(path, uid, gid).with_context(|| format!("chown {o} {}", Root::display(path)))?;
             }
             Ok(())
         }
@@ -354,8 +351,8 @@ pub fn apply(
                 Some(h) => Some(h.to_ascii_lowercase()),
                 None => pinned(root, url)?,
             };
-            let got = download(url, &root.join(path), expected.as_deref())
-                .with_context(|| format!("downloading {url} ({why})"))?;
+            let got =
+                download(url, root, path, expected.as_deref()).with_context(|| format!("downloading {url} ({why})"))?;
             st.journal(&entry("download", format!("{url} -> {}", Root::display(path)), None, None, Some(got.clone())))?;
             if expected.is_none() {
                 record_pin(root, url, &got)?;
@@ -368,13 +365,27 @@ pub fn apply(
         }
         Action::Build { build, dir, commands, marker } => {
             let d = Path::new(dir);
+            let marker_path = d.join(crate::steps::build::MARKER);
+            // The build tree is the cache under the root (the marker is written through it)
+            // or a `--source-dir` tree: a host path the user named on purpose.
+            let in_root = root.rel_of(&marker_path);
             // A stale marker must not survive a failed rebuild.
-            let _ = std::fs::remove_file(d.join(crate::steps::build::MARKER));
+            match &in_root {
+                Some(rel) => {
+                    root.remove_file(rel)?;
+                }
+                None => {
+                    let _ = std::fs::remove_file(&marker_path);
+                }
+            }
             for c in commands {
                 run_logged(runner, st, step, seq, Some(d), &[], c, BUILD_TIMEOUT, progress)
                     .with_context(|| format!("building {build}"))?;
             }
-            fsx::atomic_write(&d.join(crate::steps::build::MARKER), marker.as_bytes(), 0o644, None)
+            match &in_root {
+                Some(rel) => root.write(rel, marker.as_bytes(), Perms::Set { mode: 0o644, owner: None }),
+                None => fsx::atomic_write(&marker_path, marker.as_bytes(), 0o644, None),
+            }
         }
         Action::Provenance { component, source, commit, commands, packages, manager, install_manifest, kernel } => {
             let mut m = crate::provenance::load(root)?.unwrap_or_default();
@@ -408,7 +419,7 @@ pub fn apply(
                 }
             }
             if let Some(man) = install_manifest
-                && let Ok(text) = std::fs::read_to_string(man)
+                && let Some(text) = read_host_or_root(root, Path::new(man))
             {
                 let prefix = root.path().display().to_string();
                 files.extend(text.lines().map(|l| l.strip_prefix(prefix.as_str()).unwrap_or(l).to_string()));
@@ -419,14 +430,25 @@ pub fn apply(
             crate::provenance::save(root, &m)
         }
         Action::RemoveTree { path } => {
-            let cache = root.join("var/cache/npu-setup");
-            let p = Path::new(path);
-            if !p.starts_with(&cache) {
-                bail!("refusing to remove {path}: only trees under {} are npu-setup's", cache.display());
-            }
+            // Compared where both lead inside the root: the cache may be reached through links.
+            let cache = root.resolve(CACHE_DIR)?;
+            let rel = root.rel_of(Path::new(path)).map(|r| root.resolve_nofollow(r)).transpose()?;
+            let rel = rel.filter(|r| r.starts_with(&cache) && *r != cache);
+            let Some(rel) = rel else {
+                bail!("refusing to remove {path}: only trees under {} are npu-setup's", root.join(CACHE_DIR).display());
+            };
             st.journal(&entry("remove", path.clone(), None, None, None))?;
-            std::fs::remove_dir_all(p).with_context(|| format!("removing {path}"))
+            root.remove_tree(&rel)
         }
+    }
+}
+
+/// Reads a host path the plan carries: through the root when it lies inside it (a build
+/// tree in the cache), else as the host path it is (a `--source-dir` tree).
+pub(crate) fn read_host_or_root(root: &Root, p: &Path) -> Option<String> {
+    match root.rel_of(p) {
+        Some(rel) => root.read_optional(rel).ok().flatten(),
+        None => std::fs::read_to_string(p).ok(),
     }
 }
 
@@ -450,7 +472,7 @@ pub fn record_pin(root: &Root, url: &str, sha256: &str) -> Result<()> {
     let mut pins = read_pins(root)?;
     pins.insert(url.to_string(), sha256.to_string());
     let text = serde_json::to_string_pretty(&pins)? + "\n";
-    fsx::atomic_write(&root.join(PINS), text.as_bytes(), 0o644, Some((0, 0)))
+    root.write(PINS, text.as_bytes(), Perms::Set { mode: 0o644, owner: Some((0, 0)) })
 }
 
 /// A local file named by a `file://` URL or a plain path; `None` for http(s).
@@ -461,30 +483,28 @@ pub fn local_source(url: &str) -> Option<std::path::PathBuf> {
     Some(std::path::PathBuf::from(url.strip_prefix("file://").unwrap_or(url)))
 }
 
-/// SHA-256 of a file, streamed.
+/// SHA-256 of a host file, streamed.
 pub fn sha256_file(path: &std::path::Path) -> Result<String> {
     let mut f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     Ok(copy_hashed(&mut f, &mut std::io::sink()).with_context(|| format!("reading {}", path.display()))?.sha256)
 }
 
-/// Streams `url` into a temporary file next to `dest` while hashing it; renames it into place
-/// only when the hash matches `expected` (when given). Returns the hash.
-fn download(url: &str, dest: &std::path::Path, expected: Option<&str>) -> Result<String> {
-    let parent = dest.parent().with_context(|| format!("{} has no parent directory", dest.display()))?;
-    fsx::create_dirs(parent)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".npu-setup.")
-        .tempfile_in(parent)
-        .with_context(|| format!("creating a temporary file in {}", parent.display()))?;
+/// Streams `url` into a temporary file next to `dest` (root-relative) while hashing it;
+/// renames it into place only when the hash matches `expected` (when given). Returns the hash.
+fn download(url: &str, root: &Root, dest: &str, expected: Option<&str>) -> Result<String> {
+    root.write_with(dest, Perms::Set { mode: 0o644, owner: None }, |file| fetch_into(url, file, expected))
+}
+
+/// Streams `url` (http(s), `file://` or a path on this machine) into `file`, hashing it;
+/// fails when the hash does not match `expected`.
+fn fetch_into(url: &str, file: &mut std::fs::File, expected: Option<&str>) -> Result<String> {
     let got = match local_source(url) {
         Some(p) => {
             let mut f = std::fs::File::open(&p).with_context(|| format!("opening {}", p.display()))?;
-            copy_hashed(&mut f, tmp.as_file_mut()).with_context(|| format!("copying {}", p.display()))?
+            copy_hashed(&mut f, file).with_context(|| format!("copying {}", p.display()))?
         }
         // Downloads come from the internet, never from a fixture's replayed services.
-        None => {
-            Client::live(Timeouts::download()).download(url, tmp.as_file_mut()).map_err(|e| anyhow::anyhow!("{e}"))?
-        }
+        None => Client::live(Timeouts::download()).download(url, file).map_err(|e| anyhow::anyhow!("{e}"))?,
     }
     .sha256;
     if let Some(want) = expected
@@ -492,11 +512,6 @@ fn download(url: &str, dest: &std::path::Path, expected: Option<&str>) -> Result
     {
         bail!("sha256 mismatch: expected {want}, got {got}; the file was discarded and nothing was installed");
     }
-    std::fs::set_permissions(tmp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o644))
-        .with_context(|| format!("setting mode on {}", dest.display()))?;
-    tmp.as_file().sync_all().with_context(|| format!("flushing {}", dest.display()))?;
-    tmp.persist(dest).map_err(|e| e.error).with_context(|| format!("replacing {}", dest.display()))?;
-    fsx::sync_dir(parent)?;
     Ok(got)
 }
 
@@ -551,6 +566,25 @@ mod tests {
         assert_eq!(std::fs::read(root.join("var/cache/npu-setup/pkg.rpm")).unwrap(), b"package bytes");
         let leftovers: Vec<_> = std::fs::read_dir(root.join("var/cache/npu-setup")).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temporary files left");
+    }
+
+    #[test]
+    fn remove_tree_only_under_the_cache_even_through_links() {
+        let (dir, root, runner, st) = setup();
+        // var/cache is an absolute link, as in an image: it resolves inside the root.
+        std::fs::create_dir_all(root.path().join("var")).unwrap();
+        std::os::unix::fs::symlink("/srv/cache", root.path().join("var/cache")).unwrap();
+        std::fs::create_dir_all(root.path().join("srv/cache/npu-setup/src/xrt/.git")).unwrap();
+        let tree = root.host_path("var/cache/npu-setup/src/xrt").unwrap();
+        assert_eq!(tree, root.path().join("srv/cache/npu-setup/src/xrt"));
+        let rm = |p: &Path| Action::RemoveTree { path: p.display().to_string() };
+        apply(&rm(&tree), "sources", &root, &runner, &st, 1, &|_| {}).unwrap();
+        assert!(!tree.exists() && root.path().join("srv/cache/npu-setup/src").is_dir());
+        for outside in [root.path().join("srv"), root.host_path(CACHE_DIR).unwrap(), dir.path().to_path_buf()] {
+            let err = format!("{:#}", apply(&rm(&outside), "sources", &root, &runner, &st, 2, &|_| {}).unwrap_err());
+            assert!(err.contains("refusing to remove"), "{err}");
+            assert!(outside.exists());
+        }
     }
 
     #[test]

@@ -74,8 +74,10 @@ fn jobs(cx: &StepCtx) -> usize {
     cx.recipes.sources.jobs(cpus, avail)
 }
 
-fn marker_ok(dir: &Path, want: &BuildMarker) -> bool {
-    std::fs::read_to_string(dir.join(MARKER)).ok().and_then(|t| serde_json::from_str::<BuildMarker>(&t).ok()).as_ref()
+fn marker_ok(root: &crate::root::Root, dir: &Path, want: &BuildMarker) -> bool {
+    super::action::read_host_or_root(root, &dir.join(MARKER))
+        .and_then(|t| serde_json::from_str::<BuildMarker>(&t).ok())
+        .as_ref()
         == Some(want)
 }
 
@@ -85,7 +87,13 @@ fn plan_build(cx: &StepCtx, b: &Build, p: &mut Plan) {
         p.blocked = Some(format!("recipes/sources.yaml: build {} names unknown source {}", b.id, b.source));
         return;
     };
-    let tree = sources::tree(cx, &b.source);
+    let tree = match sources::tree(cx, &b.source) {
+        Ok(t) => t,
+        Err(e) => {
+            p.blocked = Some(format!("{e:#}"));
+            return;
+        }
+    };
     let at_pin = tree.join(".git").exists()
         && cx
             .runner
@@ -113,7 +121,7 @@ fn plan_build(cx: &StepCtx, b: &Build, p: &mut Plan) {
         (&b.artifacts, &b.packages)
     };
     let want = BuildMarker { build: b.id.clone(), commit: src.commit.clone(), commands: b.commands.clone() };
-    let built = marker_ok(&dir, &want);
+    let built = marker_ok(cx.root, &dir, &want);
     let files = artifacts(&tree, globs);
     let complete = globs.is_empty() || globs.len() <= files.len();
     if !built || !complete {

@@ -76,10 +76,12 @@ pub fn plan_dkms(cx: &StepCtx, target: Option<&str>, p: &mut Plan) -> Result<()>
         .map(|d| d.entries.iter().filter(|e| e.module == name && e.version == version).collect())
         .unwrap_or_default();
     if !cx.root.exists(format!("{src_rel}/dkms.conf")) {
-        let dest = cx.root.join(&src_rel).display().to_string();
+        // tar opens both on this machine: the paths resolved inside the root.
+        let dest = cx.root.host_path(&src_rel)?.display().to_string();
+        let archive = cx.root.host_path(&payload)?.display().to_string();
         p.actions.push(Action::MakeDir { path: src_rel.clone(), mode: 0o755, owner: None });
         p.actions.push(Action::Run {
-            argv: vec!["tar".into(), "-xzf".into(), cx.root.join(&payload).display().to_string(), "-C".into(), dest],
+            argv: vec!["tar".into(), "-xzf".into(), archive, "-C".into(), dest],
             why: format!("unpack the {name} source for DKMS (what dkms_driver.sh --install does)"),
         });
         p.actions.push(Action::WriteFile { path: format!("{src_rel}/dkms.conf"), content: conf, mode: 0o644 });

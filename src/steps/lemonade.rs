@@ -15,8 +15,8 @@ use super::{Action, Plan, Step, StepCtx};
 use crate::parse::version::parse_dotted;
 use crate::root::Root;
 
-/// Where downloaded packages are kept, root-relative.
-pub const CACHE_DIR: &str = "var/cache/npu-setup";
+// Where downloaded packages are kept, root-relative.
+pub use crate::state::CACHE_DIR;
 
 /// The lemonade step.
 pub struct Lemonade;
@@ -146,7 +146,7 @@ impl Step for Lemonade {
             }
         }
         let have = match (&expected, cx.root.exists(&cached)) {
-            (Some(want), true) => sha256_file(&cx.root.join(&cached))? == *want,
+            (Some(want), true) => cx.root.sha256(&cached)?.as_deref() == Some(want.as_str()),
             _ => false,
         };
         if !have {
@@ -160,7 +160,8 @@ impl Step for Lemonade {
                 ),
             });
         }
-        let file = cx.root.join(&cached).display().to_string();
+        // The package manager opens it on this machine: the path resolved inside the root.
+        let file = cx.root.host_path(&cached)?.display().to_string();
         let root = cx.root.path().display().to_string();
         let argv: Vec<String> = match d.package_manager.as_str() {
             "rpm" => {

@@ -104,16 +104,14 @@ fn is_wildcard(h: &str) -> bool {
 
 /// `flm` in one of the PATH directories, under the root.
 fn flm_on_path(cx: &StepCtx, path: &str) -> bool {
-    path.split(':')
-        .filter(|d| !d.is_empty())
-        .any(|d| cx.root.join(format!("{}/flm", d.trim_end_matches('/'))).is_file())
+    path.split(':').filter(|d| !d.is_empty()).any(|d| cx.root.is_file(format!("{}/flm", d.trim_end_matches('/'))))
 }
 
 /// Where npu-setup itself is, for the readiness ExecStartPost: installed in the root, else
 /// (live root) this binary.
 fn self_path(cx: &StepCtx) -> Option<String> {
     for p in ["usr/bin/npu-setup", "usr/local/bin/npu-setup", "usr/sbin/npu-setup", "usr/local/sbin/npu-setup"] {
-        if cx.root.join(p).is_file() {
+        if cx.root.is_file(p) {
             return Some(Root::display(p));
         }
     }

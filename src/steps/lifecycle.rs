@@ -41,18 +41,19 @@ pub struct Lifecycle;
 
 /// The npu-setup binary as the installed system will see it, and an action that puts it
 /// there when it is missing from a tree we install into.
-fn binary(cx: &StepCtx, p: &mut Plan) -> Option<String> {
+fn binary(cx: &StepCtx, p: &mut Plan) -> Result<Option<String>> {
     for c in ["usr/bin/npu-setup", "usr/local/bin/npu-setup", "usr/sbin/npu-setup"] {
         if cx.root.exists(c) {
-            return Some(format!("/{c}"));
+            return Ok(Some(format!("/{c}")));
         }
     }
-    let me = std::env::current_exe().ok()?;
+    let Ok(me) = std::env::current_exe() else { return Ok(None) };
     if !cx.foreign_root() {
-        return Some(me.display().to_string());
+        return Ok(Some(me.display().to_string()));
     }
     // Installing into another tree: copy this binary in, so its units and hooks run it.
-    let dest = cx.root.join("usr/local/bin/npu-setup");
+    // `install -D` opens it on this machine: the path resolved inside the tree.
+    let dest = cx.root.host_path("usr/local/bin/npu-setup")?;
     p.actions.push(Action::Run {
         argv: vec![
             "install".into(),
@@ -64,7 +65,7 @@ fn binary(cx: &StepCtx, p: &mut Plan) -> Option<String> {
         ],
         why: "the npu-setup binary for the installed system's hooks and units".into(),
     });
-    Some("/usr/local/bin/npu-setup".into())
+    Ok(Some("/usr/local/bin/npu-setup".into()))
 }
 
 /// A template with the binary path filled in and the managed-file marker after its first
@@ -111,7 +112,7 @@ impl Step for Lifecycle {
     }
     fn plan(&self, cx: &StepCtx) -> Result<Plan> {
         let mut p = Plan::default();
-        let Some(bin) = binary(cx, &mut p) else {
+        let Some(bin) = binary(cx, &mut p)? else {
             p.blocked = Some("cannot locate the npu-setup binary for the hooks and units".into());
             return Ok(p);
         };

@@ -20,11 +20,12 @@ pub const SRC_DIR: &str = "var/cache/npu-setup/src";
 /// The sources step.
 pub struct Sources;
 
-/// Where a source tree lives: `--source-dir DIR/<id>` or the cache under the root.
-pub fn tree(cx: &StepCtx, id: &str) -> PathBuf {
+/// Where a source tree lives: `--source-dir DIR/<id>` (a host path the user names) or the
+/// cache under the root, resolved inside it (git and the build tools get this path).
+pub fn tree(cx: &StepCtx, id: &str) -> Result<PathBuf> {
     match &cx.args.source_dir {
-        Some(d) => d.join(id),
-        None => cx.root.join(SRC_DIR).join(id),
+        Some(d) => Ok(d.join(id)),
+        None => cx.root.host_path(format!("{SRC_DIR}/{id}")),
     }
 }
 
@@ -76,7 +77,7 @@ impl Step for Sources {
                 p.blocked = Some(format!("recipes/sources.yaml has no source {id:?}"));
                 return Ok(p);
             };
-            let dest = tree(cx, id);
+            let dest = tree(cx, id)?;
             let u = url(cx, src);
             let dest_s = dest.display().to_string();
             let is_repo = dest.join(".git").exists();

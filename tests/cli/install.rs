@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::{RECORD, bin, calls, copy_fixture, doctor_json, tree_digest, write_shim};
 
 /// Runs install on a root; returns (exit code, stdout, stderr).
-fn install(root: &Path, args: &[&str]) -> (i32, String, String) {
+pub(crate) fn install(root: &Path, args: &[&str]) -> (i32, String, String) {
     let out = bin().arg("--root").arg(root).arg("install").args(args).output().unwrap();
     (
         out.status.code().unwrap_or(-1),
@@ -98,7 +98,7 @@ fn add_karg_everywhere(root: &Path, arg: &str) {
 
 /// A healthy Fedora fixture broken the way people break it: the Strix Halo GPU tuning
 /// (`amd_iommu=off`), no memlock configuration, XRT off the loader path.
-fn broken_fedora(fixture: &str) -> (tempfile::TempDir, PathBuf) {
+pub(crate) fn broken_fedora(fixture: &str) -> (tempfile::TempDir, PathBuf) {
     let (tmp, root) = copy_fixture(fixture);
     tooling(&root);
     real_xrt_libs(&root);

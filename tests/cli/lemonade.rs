@@ -124,8 +124,9 @@ fn seed_unit_state(root: &Path, unit: &str) {
 
 /// npu-setup "installed" in the tree, so the unit's readiness check has a path.
 fn install_self(root: &Path) {
-    std::fs::create_dir_all(root.join("usr/local/bin")).unwrap();
-    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_npu-setup"), root.join("usr/local/bin/npu-setup")).unwrap();
+    // A wrapper, not a symlink: an absolute link in the tree resolves inside the tree, where
+    // the test binary's path does not exist.
+    crate::write_shim(root, "usr/local/bin/npu-setup", &format!("exec {} \"$@\"", env!("CARGO_BIN_EXE_npu-setup")));
 }
 
 /// Fedora 44 with Lemonade removed (files, unit, drop-in, package record), a real rpm
