@@ -13,22 +13,16 @@ use crate::parse::cmdline::parse_cmdline;
 use crate::parse::version::parse_kernel_release;
 use crate::root::RootMode;
 
-/// Commands that remove kernel arguments on this distro.
-pub(crate) fn kargs_commands(family: &str, keys: &[String]) -> Vec<String> {
+/// Commands that remove kernel arguments on this distro: the install step, and the distro's
+/// own way (none when there is nothing to remove).
+pub(crate) fn kargs_commands(c: &Ctx, args: &[String]) -> Vec<String> {
     let mut v = vec![install_cmd("kargs")];
-    let key_list = keys.iter().map(|k| k.split('=').next().unwrap_or(k).to_string()).collect::<Vec<_>>();
-    match family {
-        "fedora" | "rhel" => v.push(format!("sudo grubby --update-kernel=ALL --remove-args=\"{}\"", key_list.join(" "))),
-        "ubuntu" | "debian" => v.push(format!(
-            "sudoedit /etc/default/grub  # drop {} from GRUB_CMDLINE_LINUX*; then: sudo update-grub",
-            keys.join(" ")
-        )),
-        "arch" => v.push(format!(
-            "sudoedit /etc/default/grub  # drop {}; then: sudo grub-mkconfig -o /boot/grub/grub.cfg (systemd-boot: edit /etc/kernel/cmdline)",
-            keys.join(" ")
-        )),
-        _ => v.push(format!("remove {} from your boot loader's kernel command line", keys.join(" "))),
+    if args.is_empty() {
+        return v;
     }
+    let mut keys: Vec<&str> = args.iter().map(|k| k.split('=').next().unwrap_or(k)).collect();
+    keys.dedup();
+    v.push(c.remedy_text(|r| &r.kargs_remove, &[("keys", &keys.join(" ")), ("args", &args.join(" "))]));
     v
 }
 
@@ -60,7 +54,7 @@ pub fn boot_iommu(c: &Ctx) -> Outcome {
     if let Some(f) = fails.first() {
         return base(Outcome::fail(format!("{} on the running kernel: {}", f.arg, f.summary))).remedy(Remedy {
             text: format!("Remove {} from every boot entry, then reboot. Why: {}", f.arg, f.why),
-            commands: kargs_commands(c.family(), &to_remove),
+            commands: kargs_commands(c, &to_remove),
             step: Some("kargs".into()),
             reboot: true,
             docs: Some("https://github.com/lemonade-sdk/lemonade/blob/main/docs/flm_npu_linux.html".into()),
@@ -91,7 +85,7 @@ pub fn boot_iommu(c: &Ctx) -> Outcome {
     if let Some(m) = log.first() {
         return base(Outcome::fail(m.cause.clone())).ev("kernel_log", &m.line).remedy(Remedy {
             text: m.remedy.clone().unwrap_or_default(),
-            commands: kargs_commands(c.family(), &to_remove),
+            commands: kargs_commands(c, &to_remove),
             step: m.step.clone(),
             reboot: m.reboot,
             ..Default::default()
@@ -100,7 +94,7 @@ pub fn boot_iommu(c: &Ctx) -> Outcome {
     if let Some(w) = v.iter().find(|x| x.status == crate::recipes::Severity::Warn) {
         let mut r = Remedy { text: w.why.clone(), reboot: true, ..Default::default() };
         if w.action == crate::recipes::KargAction::Remove {
-            r.commands = kargs_commands(c.family(), &to_remove);
+            r.commands = kargs_commands(c, &to_remove);
             r.step = Some("kargs".into());
         }
         return base(Outcome::warn(format!("{}: {}", w.arg, w.summary))).remedy(r);
@@ -190,7 +184,7 @@ pub fn boot_next(c: &Ctx) -> Outcome {
                 "Remove {} from every layer (on Fedora grubby updates the BLS entries, /etc/default/grub and /etc/kernel/cmdline), then reboot. Why: {}",
                 x.arg, x.summary
             ),
-            commands: kargs_commands(c.family(), &keys(&next_fail)),
+            commands: kargs_commands(c, &keys(&next_fail)),
             step: Some("kargs".into()),
             reboot: true,
             ..Default::default()
@@ -221,7 +215,7 @@ pub fn boot_next(c: &Ctx) -> Outcome {
         let k = keys(&all);
         o = o.remedy(Remedy {
             text: "Make every boot-configuration layer agree with the policy.".into(),
-            commands: if k.is_empty() { vec![] } else { kargs_commands(c.family(), &k) },
+            commands: if k.is_empty() { vec![] } else { kargs_commands(c, &k) },
             step: if k.is_empty() { None } else { Some("kargs".into()) },
             reboot: !k.is_empty(),
             ..Default::default()

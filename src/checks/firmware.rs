@@ -25,12 +25,8 @@ pub fn firmware_files(c: &Ctx) -> Outcome {
     let base = |o: Outcome| {
         o.ev("dir", format!("amdnpu/{}", e.firmware_dir)).ev("files", &fw.files).ev("listing", &fw.listing)
     };
-    let pkg = match c.family() {
-        "fedora" | "rhel" => "sudo dnf install linux-firmware amd-ucode-firmware",
-        "ubuntu" | "debian" => "sudo apt install linux-firmware",
-        "arch" => "sudo pacman -S linux-firmware linux-firmware-other",
-        _ => "install your distro's linux-firmware (>= 20260221)",
-    };
+    let firmware_pkgs = c.distro().map(|d| d.packages.firmware.join(" ")).unwrap_or_else(|| "linux-firmware".into());
+    let pkg = c.remedy_text(|r| &r.install, &[("packages", &firmware_pkgs)]);
     match verdict {
         firmware::Files::Unknown(why) => Outcome::skip(why),
         firmware::Files::None { log } => {
@@ -44,7 +40,7 @@ pub fn firmware_files(c: &Ctx) -> Outcome {
             };
             o.remedy(Remedy {
                 text: "Install linux-firmware with the amdnpu blobs (>= 20260221 ships npu_7.sbin), or the xdna-driver package's firmware, then reload the driver or reboot.".into(),
-                commands: vec![pkg.into(), install_cmd("driver")],
+                commands: vec![pkg.clone(), install_cmd("driver")],
                 step: Some("driver".into()),
                 reboot: true,
                 ..Default::default()
@@ -54,7 +50,7 @@ pub fn firmware_files(c: &Ctx) -> Outcome {
             base(Outcome::fail(format!("{path} is a dangling link: the kernel cannot load it"))).remedy(Remedy {
                 text: "Reinstall the firmware package that owns the link, or point it at an existing versioned blob."
                     .into(),
-                commands: vec![pkg.into()],
+                commands: vec![pkg.clone()],
                 reboot: true,
                 ..Default::default()
             })

@@ -106,9 +106,23 @@ impl Ctx<'_> {
         self.f.os.ok().and_then(|o| self.r.distro(&o.id, &o.id_like))
     }
 
-    /// The distro family for remedies: `fedora`, `ubuntu`, `arch` or `other`.
-    pub fn family(&self) -> &str {
-        self.distro().map(|d| d.id.as_str()).unwrap_or("other")
+    /// A command or advice from the distro recipe's `remedies` (the generic wording when the
+    /// host has no recipe), its placeholders filled from the host and from `vars`.
+    pub fn remedy_text(
+        &self,
+        pick: impl Fn(&crate::recipes::DistroRemedies) -> &String,
+        vars: &[(&str, &str)],
+    ) -> String {
+        let os = self.f.os.ok();
+        let mut text = pick(self.r.remedies(self.distro())).clone();
+        let host: [(&str, Option<&str>); 2] = [
+            ("version_id", os.and_then(|o| o.version_id.as_deref())),
+            ("codename", os.and_then(|o| o.version_codename.as_deref())),
+        ];
+        for (k, v) in vars.iter().map(|(k, v)| (*k, Some(*v))).chain(host) {
+            text = text.replace(&format!("{{{k}}}"), v.unwrap_or(k));
+        }
+        text
     }
 }
 

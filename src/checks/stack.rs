@@ -90,12 +90,7 @@ pub fn dkms_state(c: &Ctx) -> Outcome {
         return base(Outcome::fail(problems.join("; "))).remedy(Remedy {
             text: "Install the headers for the kernel and rebuild the module for it (see /var/lib/dkms/<module>/<version>/build/make.log on failure).".to_string(),
             commands: vec![
-                match c.family() {
-                    "fedora" | "rhel" => format!("sudo dnf install {}", headers_pkg.replace("{kver}", &kv)),
-                    "ubuntu" | "debian" => format!("sudo apt install {}", headers_pkg.replace("{kver}", &kv)),
-                    "arch" => format!("sudo pacman -S {}", headers_pkg.replace("{kver}", &kv)),
-                    _ => format!("install {}", headers_pkg.replace("{kver}", &kv)),
-                },
+                c.remedy_text(|r| &r.install, &[("packages", &headers_pkg.replace("{kver}", &kv))]),
                 rebuild(&kv),
             ],
             step: Some("driver".into()),
@@ -217,14 +212,7 @@ pub fn xrt_install(c: &Ctx) -> Outcome {
             .ev("xrt_smi", loader.and_then(|l| l.xrt_smi.clone()))
             .ev("libs", loader.map(|l| &l.libs))
     };
-    let how = match c.family() {
-        "fedora" | "rhel" => {
-            "Build XRT and the xdna plugin from the pinned xdna-driver tree (npu-setup install), or on kernels >= 7.0 use the COPR: sudo dnf copr enable abn/amd-npu && sudo dnf install xrt-npu xrt-plugin-amdxdna"
-        }
-        "ubuntu" | "debian" => "sudo add-apt-repository ppa:lemonade-team/stable && sudo apt install libxrt-npu2",
-        "arch" => "sudo pacman -S xrt xrt-plugin-amdxdna",
-        _ => "build XRT (xrt/build/build.sh -npu -opt) and the plugin (build/build.sh -release) from amd/xdna-driver",
-    };
+    let how = c.remedy_text(|r| &r.xrt, &[]);
     if !base_ok || !plugin_ok {
         let missing = match (base_ok, plugin_ok) {
             (false, false) => "XRT and the xdna plugin are not installed",
@@ -234,7 +222,7 @@ pub fn xrt_install(c: &Ctx) -> Outcome {
             }
         };
         return o(Outcome::fail(missing)).remedy(Remedy {
-            text: how.into(),
+            text: how,
             commands: vec![install_cmd("xrt"), install_cmd("driver")],
             step: Some("xrt".into()),
             ..Default::default()
@@ -337,11 +325,7 @@ pub fn flm_install(c: &Ctx) -> Outcome {
         stack::FlmInstall::NotProbed => unreachable!("the probe was checked above"),
         stack::FlmInstall::Missing => {
             base(Outcome::fail("flm not found (/opt/fastflowlm/bin, /usr/bin, /opt/flm/bin, PATH)")).remedy(Remedy {
-                text: match c.family() {
-                    "fedora" | "rhel" => "Build FastFlowLM (cmake --preset linux-default, installs to /opt/fastflowlm) or install the COPR package fastflowlm.".into(),
-                    "arch" => "sudo pacman -S fastflowlm".into(),
-                    _ => "Install the FastFlowLM .deb from its releases, or build it (cmake --preset linux-default).".into(),
-                },
+                text: c.remedy_text(|r| &r.flm, &[]),
                 commands: vec![install_cmd("flm")],
                 step: Some("flm".into()),
                 ..Default::default()
@@ -353,15 +337,15 @@ pub fn flm_install(c: &Ctx) -> Outcome {
                 ..Default::default()
             })
         }
-        stack::FlmInstall::TooOld { binary, version, min } => base(Outcome::warn(format!(
-            "flm {version} at {binary} is older than {min}, the minimum Lemonade accepts"
-        )))
-        .remedy(Remedy {
-            text: "Update FastFlowLM.".into(),
-            commands: vec![install_cmd("flm")],
-            step: Some("flm".into()),
-            ..Default::default()
-        }),
+        stack::FlmInstall::TooOld { binary, version, min } => {
+            base(Outcome::warn(format!("flm {version} at {binary} is older than {min}, the minimum Lemonade accepts")))
+                .remedy(Remedy {
+                    text: "Update FastFlowLM.".into(),
+                    commands: vec![install_cmd("flm")],
+                    step: Some("flm".into()),
+                    ..Default::default()
+                })
+        }
         stack::FlmInstall::Installed { binary, version } => base(Outcome::pass(format!("flm {version} at {binary}"))),
     }
 }

@@ -5,7 +5,7 @@
 //! 6.17: <https://github.com/ROCm/FastFlowLM/blob/8b8399c1f259d31bba2c42c2e3038c2b69856b89/src/src/main.cpp>).
 
 use super::{Ctx, Outcome, Remedy, probe_problem};
-use crate::parse::version::{KernelRelease, parse_dotted};
+use crate::parse::version::{KernelRelease, parse_dotted, parse_kernel_release};
 use crate::recipes::kernel_in_range;
 
 /// `host.os`.
@@ -87,17 +87,12 @@ pub fn host_kernel(c: &Ctx) -> Outcome {
             .ev("target_source", &k.target_source)
             .ev("installed", k.installed.iter().map(|i| &i.release).collect::<Vec<_>>())
     };
-    let upgrade = match c.family() {
-        "fedora" | "rhel" => "sudo dnf upgrade --refresh kernel",
-        "ubuntu" | "debian" => "sudo apt install linux-generic-hwe-24.04",
-        "arch" => "sudo pacman -Syu linux linux-headers",
-        _ => "install a kernel >= 7.0 with your distro's tools",
-    };
+    let upgrade = c.remedy_text(|r| &r.kernel_upgrade, &[]);
     if !at_least(kr, &m.dkms_min) {
         return base(Outcome::fail(format!("{which} kernel {} is older than {}: no supported amdxdna (needs AMD IOMMU SVA)", kr.raw, m.dkms_min)))
             .remedy(Remedy {
                 text: format!("Install a kernel >= {} (in-tree driver, no DKMS) or at least {} for the xdna-driver DKMS module, then reboot into it.", m.protocol7_in_tree_min, m.dkms_min),
-                commands: vec![upgrade.into()],
+                commands: vec![upgrade.clone()],
                 reboot: true,
                 ..Default::default()
             });
@@ -116,7 +111,7 @@ pub fn host_kernel(c: &Ctx) -> Outcome {
                 "Boot a kernel >= {} (ROCm/FastFlowLM main.cpp kernel check); on >= {} the in-tree driver needs no DKMS.",
                 flm.min_kernel, m.protocol7_in_tree_min
             ),
-            commands: vec![upgrade.into()],
+            commands: vec![upgrade.clone()],
             reboot: true,
             ..Default::default()
         });
@@ -135,13 +130,22 @@ pub fn host_kernel(c: &Ctx) -> Outcome {
     {
         o = o.ev("note", format!("next boot uses {} (reboot pending)", tgt.raw));
         if !at_least(tgt, &flm.min_kernel) {
+            // The newest installed kernel that qualifies (installed is newest first); the
+            // running one qualifies by now.
+            let newest = k
+                .installed
+                .iter()
+                .map(|i| i.release.as_str())
+                .find(|r| parse_kernel_release(r).is_some_and(|kr| at_least(&kr, &flm.min_kernel)))
+                .unwrap_or(&run.raw)
+                .to_string();
             return base(Outcome::warn(format!(
                 "running {} is fine, but the next boot uses {} (< {})",
                 run.raw, tgt.raw, flm.min_kernel
             )))
             .remedy(Remedy {
-                text: "Make a kernel >= 6.17 the default boot entry.".into(),
-                commands: vec!["sudo grubby --set-default /boot/vmlinuz-<newest>".into()],
+                text: format!("Make a kernel >= {} the default boot entry.", flm.min_kernel),
+                commands: vec![c.remedy_text(|r| &r.set_default_kernel, &[("kver", &newest)])],
                 reboot: true,
                 ..Default::default()
             });

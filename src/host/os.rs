@@ -8,6 +8,7 @@ use crate::root::Root;
 
 /// The distro as os-release describes it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default)]
 pub struct OsFacts {
     /// `ID` (lowercase).
     pub id: String,
@@ -15,6 +16,10 @@ pub struct OsFacts {
     pub id_like: Vec<String>,
     /// `VERSION_ID`.
     pub version_id: Option<String>,
+    /// `VERSION_CODENAME` (`noble`, `trixie`).
+    pub version_codename: Option<String>,
+    /// `UBUNTU_CODENAME`: the Ubuntu release a derivative (Linux Mint, Pop!_OS) is built on.
+    pub ubuntu_codename: Option<String>,
     /// `PRETTY_NAME` (or `NAME VERSION_ID`).
     pub pretty_name: String,
     /// Which file was read.
@@ -36,7 +41,15 @@ pub fn probe_os(root: &Root) -> Result<OsFacts> {
             });
             let id_like =
                 get("ID_LIKE").map(|s| s.split_whitespace().map(str::to_lowercase).collect()).unwrap_or_default();
-            return Ok(OsFacts { id, id_like, version_id, pretty_name, file: Root::display(rel) });
+            return Ok(OsFacts {
+                id,
+                id_like,
+                version_id,
+                version_codename: get("VERSION_CODENAME"),
+                ubuntu_codename: get("UBUNTU_CODENAME"),
+                pretty_name,
+                file: Root::display(rel),
+            });
         }
     }
     bail!("neither /etc/os-release nor /usr/lib/os-release exists")

@@ -387,6 +387,41 @@ pub struct PackageNames {
     pub lemonade: Vec<String>,
     /// DKMS and DKMS driver packages.
     pub dkms: Vec<String>,
+    /// The packages holding the NPU firmware (`amdnpu/`).
+    pub firmware: Vec<String>,
+}
+
+/// Commands npu-setup runs on a distro (argv; placeholders `{grub_cfg}`, `{kver}`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DistroCommands {
+    /// argv prefix that installs packages (`dnf install -y`).
+    pub install: Vec<String>,
+    /// Refreshes the package metadata before an install.
+    pub refresh: Vec<String>,
+    /// Regenerates a non-BLS grub.cfg from /etc/default/grub.
+    pub grub_mkconfig: Vec<String>,
+    /// Regenerates the target kernel's initramfs after its modules changed.
+    pub initramfs: Vec<String>,
+}
+
+/// Commands and advice doctor prints (shell text for people; placeholders `{packages}`,
+/// `{keys}`, `{args}`, `{kver}`, `{version_id}`, `{codename}`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DistroRemedies {
+    /// Installs packages.
+    pub install: String,
+    /// Removes kernel arguments from every boot entry.
+    pub kargs_remove: String,
+    /// Installs a newer kernel.
+    pub kernel_upgrade: String,
+    /// Makes a kernel the default boot entry.
+    pub set_default_kernel: String,
+    /// How to get XRT and the xdna plugin.
+    pub xrt: String,
+    /// How to get FastFlowLM.
+    pub flm: String,
 }
 
 /// A distro recipe.
@@ -414,8 +449,10 @@ pub struct Distro {
     /// Packages the source builds need.
     #[serde(default)]
     pub build_deps: Vec<String>,
-    /// argv prefix that installs packages (`dnf install -y`).
-    pub install_cmd: Vec<String>,
+    /// Commands npu-setup runs.
+    pub commands: DistroCommands,
+    /// Commands doctor prints.
+    pub remedies: DistroRemedies,
     /// Package names.
     pub packages: PackageNames,
 }
@@ -424,6 +461,7 @@ pub struct Distro {
 #[serde(deny_unknown_fields)]
 struct DistrosFile {
     distros: Vec<Distro>,
+    generic: DistroRemedies,
 }
 
 /// A kernel-argument rule.
@@ -498,6 +536,8 @@ pub struct Recipes {
     pub signatures: Vec<Signature>,
     /// Distros.
     pub distros: Vec<Distro>,
+    /// Remedies for a distro without a recipe.
+    pub generic: DistroRemedies,
     /// Kernel-argument policy.
     pub kargs: Vec<KargRule>,
     /// Lemonade package and default models.
@@ -554,6 +594,7 @@ impl Recipes {
             drivers,
             signatures: signatures.signatures,
             distros: distros.distros,
+            generic: distros.generic,
             kargs: policy.rules,
             lemonade,
             sources,
@@ -585,6 +626,11 @@ impl Recipes {
     pub fn distro(&self, id: &str, id_like: &[String]) -> Option<&Distro> {
         let by = |name: &str| self.distros.iter().find(|d| d.id == name || d.like.iter().any(|l| l == name));
         by(id).or_else(|| id_like.iter().find_map(|l| by(l)))
+    }
+
+    /// The remedies of `distro`, or the generic ones when the host has no recipe.
+    pub fn remedies<'a>(&'a self, distro: Option<&'a Distro>) -> &'a DistroRemedies {
+        distro.map(|d| &d.remedies).unwrap_or(&self.generic)
     }
 
     /// Protocol major of a firmware version string (`1.1.2.65` -> 7).

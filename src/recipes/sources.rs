@@ -49,17 +49,6 @@ pub struct Build {
     pub version: String,
 }
 
-/// Initramfs regeneration per package-manager family.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Initramfs {
-    /// rpm-based distros.
-    pub rpm: Vec<String>,
-    /// dpkg-based distros.
-    pub dpkg: Vec<String>,
-}
-
-/// The DKMS module.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct DkmsModule {
@@ -71,8 +60,6 @@ pub struct DkmsModule {
     pub payload_dir: String,
     /// Source tarball name in `payload_dir`.
     pub tarball: String,
-    /// Initramfs regeneration.
-    pub initramfs: Initramfs,
 }
 
 /// `recipes/sources.yaml`.

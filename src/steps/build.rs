@@ -159,7 +159,7 @@ fn plan_build(cx: &StepCtx, b: &Build, p: &mut Plan) {
             p.blocked = Some("no distro recipe: cannot install packages".into());
             return;
         };
-        let mut argv = d.install_cmd.clone();
+        let mut argv = d.commands.install.clone();
         argv.extend(files.iter().map(|f| f.display().to_string()));
         p.actions.push(Action::Run { argv, why: format!("install {} {} packages", b.id, b.version) });
     }

@@ -38,7 +38,7 @@ impl Step for BuildDeps {
         if missing.is_empty() {
             return Ok(p);
         }
-        let mut argv = d.install_cmd.clone();
+        let mut argv = d.commands.install.clone();
         if cx.foreign_root() {
             // Package managers install into another root with their own option.
             let root = cx.root.path().display().to_string();

@@ -103,7 +103,7 @@ pub fn plan_dkms(cx: &StepCtx, target: Option<&str>, p: &mut Plan) -> Result<()>
             p.blocked = Some(format!("headers for {target} are missing and there is no distro recipe to install them"));
             return Ok(());
         };
-        let mut argv = d.install_cmd.clone();
+        let mut argv = d.commands.install.clone();
         argv.push(d.headers.replace("{kver}", target));
         p.actions.push(Action::Run { argv, why: format!("kernel headers for the target kernel {target}") });
         return Ok(());
@@ -197,18 +197,13 @@ pub fn plan_dkms_removal(cx: &StepCtx, target: Option<&str>, p: &mut Plan) -> Re
     Ok(())
 }
 
-/// Regenerates the target kernel's initramfs after the module changed (dracut on rpm
-/// distros, update-initramfs on deb; recipes/sources.yaml `dkms.initramfs`). Not into a
-/// foreign tree: the tools run inside the system they rebuild (the plugin's dracut conf:
+/// Regenerates the target kernel's initramfs after the module changed (the distro recipe's
+/// `commands.initramfs`). Not into a foreign tree: the tools run inside the system they
+/// rebuild (the plugin's dracut conf:
 /// <https://github.com/amd/xdna-driver/blob/beb9e450fe123ecdf395453971576179cedcf1dd/CMake/config/postinst.in>; a stale
 /// initramfs module wins at boot: <https://github.com/amd/xdna-driver/issues/1257>).
 fn push_initramfs(cx: &StepCtx, target: &str, why: &str, p: &mut Plan) {
-    let m = &cx.recipes.sources.dkms;
-    let cmd = match cx.distro().map(|d| d.package_manager.as_str()) {
-        Some("rpm") => &m.initramfs.rpm,
-        Some("dpkg") => &m.initramfs.dpkg,
-        _ => return,
-    };
+    let Some(cmd) = cx.distro().map(|d| &d.commands.initramfs).filter(|c| !c.is_empty()) else { return };
     if cx.foreign_root() {
         return;
     }

@@ -120,11 +120,13 @@ impl Step for Kargs {
             && let Some(cfg) = &b.grub_cfg_file
             && b.grub_cfg.iter().any(|(_, args)| edit_cmdline(args, &e).changed)
         {
-            let argv: Vec<String> = match cx.family() {
-                "ubuntu" | "debian" => vec!["update-grub".into()],
-                "fedora" | "rhel" => vec!["grub2-mkconfig".into(), "-o".into(), cfg.clone()],
-                _ => vec!["grub-mkconfig".into(), "-o".into(), cfg.clone()],
+            let Some(d) = cx.distro() else {
+                p.blocked = Some(format!(
+                    "{cfg} must be regenerated from /etc/default/grub, but this distro has no recipe saying how"
+                ));
+                return Ok(p);
             };
+            let argv: Vec<String> = d.commands.grub_mkconfig.iter().map(|a| a.replace("{grub_cfg}", cfg)).collect();
             p.actions.push(Action::Run { argv, why: format!("regenerate {cfg} from /etc/default/grub") });
         }
         // The running kernel keeps its arguments until the reboot.

@@ -165,7 +165,7 @@ impl Step for Lemonade {
         let root = cx.root.path().display().to_string();
         let argv: Vec<String> = match d.package_manager.as_str() {
             "rpm" => {
-                let mut a = d.install_cmd.clone();
+                let mut a = d.commands.install.clone();
                 if cx.foreign_root() {
                     a.insert(1, format!("--installroot={root}"));
                 }
@@ -181,7 +181,7 @@ impl Step for Lemonade {
                     );
                     return Ok(p);
                 }
-                let mut a = d.install_cmd.clone();
+                let mut a = d.commands.install.clone();
                 a.push(file);
                 a
             }

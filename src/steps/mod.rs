@@ -78,11 +78,6 @@ impl StepCtx<'_> {
         self.facts.os.ok().and_then(|o| self.recipes.distro(&o.id, &o.id_like))
     }
 
-    /// `fedora`, `ubuntu`, `arch`… or `other`.
-    pub fn family(&self) -> &str {
-        self.distro().map(|d| d.id.as_str()).unwrap_or("other")
-    }
-
     /// True when the host is not running from this root (kickstart %post --nochroot, or an
     /// image tree): services are enabled, never started.
     pub fn offline(&self) -> bool {
