@@ -8,10 +8,6 @@ use super::{Ctx, Outcome, Remedy, install_cmd, probe_problem};
 use crate::host::services::LemonadeFacts;
 use crate::parse::version::parse_dotted;
 
-/// systemd's default PATH for system services (systemd.exec(5) "Environment variables in
-/// spawned processes"): `/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin` (merged /sbin,/bin).
-const SYSTEMD_DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
 fn version(c: &Ctx, l: &LemonadeFacts) -> Option<String> {
     let pkg = c.f.packages.ok().and_then(|p| {
         c.distro().and_then(|d| d.packages.lemonade.iter().find_map(|n| p.version(n).map(str::to_string)))
@@ -88,7 +84,7 @@ pub fn lemonade_service(c: &Ctx) -> Outcome {
             ..Default::default()
         });
     };
-    let path = u.env("PATH").unwrap_or(SYSTEMD_DEFAULT_PATH).to_string();
+    let path = u.env("PATH").unwrap_or(&c.r.files.systemd_default_path).to_string();
     let flm_bin = c.f.flm.ok().and_then(|f| f.binary.clone());
     let flm_seen = flm_on_path(c, &path);
     let ld_ok = c.f.loader.ok().is_some_and(|l| {
@@ -151,7 +147,9 @@ pub fn lemonade_service(c: &Ctx) -> Outcome {
         return base(Outcome::fail(format!("{svc} cannot find flm: {dir} is not on the service's PATH")))
             .remedy(Remedy {
                 text: format!(
-                    "Lemonade finds FastFlowLM with `which flm` in the service's environment; systemd's default PATH lacks {dir}, so the FLM recipe shows as unavailable. Add a drop-in with Environment=PATH={dir}:{SYSTEMD_DEFAULT_PATH}."
+                    "Lemonade finds FastFlowLM with `which flm` in the service's environment; systemd's default PATH lacks {dir}, so the FLM recipe shows as unavailable. Add a drop-in (/etc/systemd/system/{svc}.d/{dropin}) with Environment=PATH={dir}:{default_path}.",
+                    dropin = c.r.files.lemonade_dropin,
+                    default_path = c.r.files.systemd_default_path
                 ),
                 commands: vec![install_cmd("lemonade-service"), format!("sudo systemctl restart {svc}")],
                 step: Some("lemonade-service".into()),

@@ -262,12 +262,13 @@ pub fn xrt_loader(c: &Ctx) -> Outcome {
     let unresolvable: Vec<_> = libs.iter().filter(|x| !x.found.is_empty() && x.resolvable_at.is_none()).collect();
     if let Some(u) = unresolvable.first() {
         let dir = u.found[0].rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default();
+        let conf = crate::root::Root::display(&c.r.files.loader_conf);
         return base(Outcome::fail(format!("{} is in {dir}, which the dynamic loader does not search", u.soname))).remedy(Remedy {
             text: format!(
-                "Source-built XRT ships no ld.so.conf.d entry; flm and services then fail with 'error while loading shared libraries: {}' (lemonade#1315). Write /etc/ld.so.conf.d/xrt.conf containing {dir} and run ldconfig.",
+                "Source-built XRT ships no ld.so.conf.d entry; flm and services then fail with 'error while loading shared libraries: {}' (lemonade#1315). Write {conf} containing {dir} and run ldconfig.",
                 u.soname
             ),
-            commands: vec![format!("echo {dir} | sudo tee /etc/ld.so.conf.d/xrt.conf"), "sudo ldconfig".into(), install_cmd("loader")],
+            commands: vec![format!("echo {dir} | sudo tee {conf}"), "sudo ldconfig".into(), install_cmd("loader")],
             step: Some("loader".into()),
             reboot: false,
             ..Default::default()

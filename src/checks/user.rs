@@ -149,11 +149,15 @@ pub fn limits_memlock(c: &Ctx) -> Outcome {
     };
     let remedy = |what: &str| Remedy {
         text: format!(
-            "{what} Write /etc/security/limits.d/99-amdxdna.conf with `* soft memlock unlimited` and `* hard memlock unlimited`{}; then log out and back in (running sessions keep the old limit).",
+            "{what} Write {} with `* soft memlock unlimited` and `* hard memlock unlimited`{}; then log out and back in (running sessions keep the old limit).",
+            crate::root::Root::display(&c.r.files.memlock_limits),
             if needs_user_service {
-                ", plus a user@.service drop-in with LimitMEMLOCK=infinity (Fedora's systemd user sessions ignore limits.d)"
+                format!(
+                    ", plus {} with [Service] LimitMEMLOCK=infinity (this distro's systemd user sessions ignore limits.d)",
+                    crate::root::Root::display(&c.r.files.memlock_user_dropin)
+                )
             } else {
-                ""
+                String::new()
             }
         ),
         commands: vec![install_cmd("limits")],

@@ -175,6 +175,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("recipes/distros.yaml", include_str!("../../recipes/distros.yaml")),
     ("recipes/lemonade.yaml", include_str!("../../recipes/lemonade.yaml")),
     ("recipes/sources.yaml", include_str!("../../recipes/sources.yaml")),
+    ("recipes/files.yaml", include_str!("../../recipes/files.yaml")),
     ("grub/policy.yaml", include_str!("../../grub/policy.yaml")),
 ];
 
@@ -525,6 +526,27 @@ pub struct LemonadeRecipe {
     pub models: Vec<String>,
 }
 
+/// `recipes/files.yaml`: the files npu-setup writes on a host and the environment defaults it
+/// writes into; doctor's remedies name the same files.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Files {
+    /// limits.d file with the memlock lines (root-relative).
+    pub memlock_limits: String,
+    /// user@.service drop-in with LimitMEMLOCK (root-relative).
+    pub memlock_user_dropin: String,
+    /// ld.so.conf.d file naming XRT's library directory (root-relative).
+    pub loader_conf: String,
+    /// udev rule for the accel node (root-relative).
+    pub accel_udev_rule: String,
+    /// File name of the drop-in added to Lemonade's unit.
+    pub lemonade_dropin: String,
+    /// Shared FLM model directory (host path).
+    pub flm_model_dir: String,
+    /// systemd's PATH for system services that set none.
+    pub systemd_default_path: String,
+}
+
 /// All data the checks and steps use.
 #[derive(Debug, Clone)]
 pub struct Recipes {
@@ -544,6 +566,8 @@ pub struct Recipes {
     pub lemonade: LemonadeRecipe,
     /// Pinned sources and builds (`recipes/sources.yaml`).
     pub sources: sources::SourcesRecipe,
+    /// Files npu-setup writes.
+    pub files: Files,
     /// Where the data came from (`embedded` or a directory).
     pub origin: String,
 }
@@ -589,6 +613,7 @@ impl Recipes {
         let policy: PolicyFile = parse_file(file("grub/policy.yaml"))?;
         let lemonade: LemonadeRecipe = parse_file(file("recipes/lemonade.yaml"))?;
         let sources: sources::SourcesRecipe = parse_file(file("recipes/sources.yaml"))?;
+        let files: Files = parse_file(file("recipes/files.yaml"))?;
         let recipes = Recipes {
             devices: devices.devices,
             drivers,
@@ -598,6 +623,7 @@ impl Recipes {
             kargs: policy.rules,
             lemonade,
             sources,
+            files,
             origin: origin.to_string(),
         };
         let errors = validate::validate(&recipes, &texts);

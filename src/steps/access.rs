@@ -7,9 +7,6 @@ use anyhow::Result;
 use super::{Plan, Step, StepCtx, action::Action};
 use crate::edit::managed::managed_file;
 
-/// The udev rule this step owns (for nodes that are not group-accessible).
-pub const UDEV_RULE: &str = "etc/udev/rules.d/70-npu-setup-accel.rules";
-
 /// The access step.
 pub struct Access;
 
@@ -64,8 +61,12 @@ impl Step for Access {
                     "# /dev/accel/accel* of the AMD NPU: group render, read-write for the group.\n\
                      KERNEL==\"accel*\", SUBSYSTEM==\"accel\", DRIVERS==\"amdxdna\", GROUP=\"render\", MODE=\"0660\"\n",
                 );
-                if cx.root.read_optional(UDEV_RULE)?.as_deref() != Some(rule.as_str()) {
-                    p.actions.push(Action::WriteFile { path: UDEV_RULE.into(), content: rule, mode: 0o644 });
+                if cx.root.read_optional(&cx.recipes.files.accel_udev_rule)?.as_deref() != Some(rule.as_str()) {
+                    p.actions.push(Action::WriteFile {
+                        path: cx.recipes.files.accel_udev_rule.clone(),
+                        content: rule,
+                        mode: 0o644,
+                    });
                     if !cx.offline() {
                         p.actions.push(Action::Run {
                             argv: vec!["udevadm".into(), "control".into(), "--reload".into()],
@@ -79,7 +80,7 @@ impl Step for Access {
                 } else {
                     p.notes.push(format!(
                         "{} is in place; the node changes when udev re-applies it (replug or reboot)",
-                        crate::root::Root::display(UDEV_RULE)
+                        crate::root::Root::display(&cx.recipes.files.accel_udev_rule)
                     ));
                 }
             }

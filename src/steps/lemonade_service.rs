@@ -26,12 +26,6 @@ use crate::parse::limits::{Memlock, parse_systemd_limit};
 use crate::parse::version::parse_dotted;
 use crate::root::Root;
 
-/// The shared FLM model directory (FLM_MODEL_PATH) the service reads and `models` pulls into.
-pub const FLM_MODEL_DIR: &str = "/var/lib/flm";
-/// Name of the drop-in this step owns.
-pub const DROPIN_NAME: &str = "50-npu-setup.conf";
-/// systemd's PATH for system services (systemd.exec(5), merged /usr).
-pub const SERVICE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin";
 /// Seconds the ExecStartPost readiness check waits.
 pub const READY_TIMEOUT: u64 = 60;
 
@@ -159,7 +153,7 @@ impl Step for LemonadeService {
         let target = if full_unit {
             format!("etc/systemd/system/{unit_name}")
         } else {
-            format!("etc/systemd/system/{unit_name}.d/{DROPIN_NAME}")
+            format!("etc/systemd/system/{unit_name}.d/{}", cx.recipes.files.lemonade_dropin)
         };
 
         // What the settings are.
@@ -181,12 +175,14 @@ impl Step for LemonadeService {
             .and_then(|f| f.binary.clone())
             .and_then(|b| b.rsplit_once('/').map(|(d, _)| d.to_string()));
         let path = match &flm_dir {
-            Some(d) if !SERVICE_PATH.split(':').any(|x| x == d) => Some(format!("{d}:{SERVICE_PATH}")),
-            Some(_) => Some(SERVICE_PATH.to_string()),
+            Some(d) if !cx.recipes.files.systemd_default_path.split(':').any(|x| x == d) => {
+                Some(format!("{d}:{}", cx.recipes.files.systemd_default_path))
+            }
+            Some(_) => Some(cx.recipes.files.systemd_default_path.to_string()),
             None => None,
         };
         let model_dir = existing.and_then(|u| u.env("FLM_MODEL_PATH")).filter(|_| own_unit.is_none() && !full_unit);
-        let model_dir = model_dir.map(str::to_string).unwrap_or_else(|| FLM_MODEL_DIR.to_string());
+        let model_dir = model_dir.map(str::to_string).unwrap_or_else(|| cx.recipes.files.flm_model_dir.clone());
         let models = wanted_models(cx);
         let mut settings = Vec::new();
         if let Some(pth) = &path {
@@ -264,7 +260,7 @@ impl Step for LemonadeService {
             None => vec![format!("no {unit_name} unit")],
             Some(u) => {
                 let mut v = Vec::new();
-                let eff_path = u.env("PATH").unwrap_or(SERVICE_PATH);
+                let eff_path = u.env("PATH").unwrap_or(&cx.recipes.files.systemd_default_path);
                 if let Some(d) = &flm_dir
                     && !flm_on_path(cx, eff_path)
                 {

@@ -11,11 +11,6 @@ use super::{Action, Plan, Step, StepCtx};
 use crate::edit::managed::managed_file;
 use crate::parse::limits::{Memlock, parse_memlock_value, parse_systemd_limit};
 
-/// limits.d file this step owns.
-pub const LIMITS_FILE: &str = "etc/security/limits.d/99-npu-setup-memlock.conf";
-/// user@.service drop-in this step owns.
-pub const USER_DROPIN: &str = "etc/systemd/system/user@.service.d/90-npu-setup-memlock.conf";
-
 /// The limits step.
 pub struct Limits;
 
@@ -46,20 +41,28 @@ impl Step for Limits {
             }
         }
         let limits_ok = soft == Some(Memlock::Unlimited) && hard == Some(Memlock::Unlimited);
-        let ours = cx.root.read_optional(LIMITS_FILE)?;
+        let ours = cx.root.read_optional(&cx.recipes.files.memlock_limits)?;
         let limits_content = managed_file("#", "*\tsoft\tmemlock\tunlimited\n*\thard\tmemlock\tunlimited\n");
         if (!limits_ok || ours.is_some()) && ours.as_deref() != Some(limits_content.as_str()) {
-            p.actions.push(Action::WriteFile { path: LIMITS_FILE.into(), content: limits_content, mode: 0o644 });
+            p.actions.push(Action::WriteFile {
+                path: cx.recipes.files.memlock_limits.clone(),
+                content: limits_content,
+                mode: 0o644,
+            });
         }
         let needs_dropin = cx.distro().is_some_and(|d| d.user_service_memlock);
         let dropin_ok = m.user_service.last().and_then(|u| parse_systemd_limit(&u.value)) == Some(Memlock::Unlimited);
-        let ours_dropin = cx.root.read_optional(USER_DROPIN)?;
+        let ours_dropin = cx.root.read_optional(&cx.recipes.files.memlock_user_dropin)?;
         let dropin_content = managed_file("#", "[Service]\nLimitMEMLOCK=infinity\n");
         if needs_dropin
             && (!dropin_ok || ours_dropin.is_some())
             && ours_dropin.as_deref() != Some(dropin_content.as_str())
         {
-            p.actions.push(Action::WriteFile { path: USER_DROPIN.into(), content: dropin_content, mode: 0o644 });
+            p.actions.push(Action::WriteFile {
+                path: cx.recipes.files.memlock_user_dropin.clone(),
+                content: dropin_content,
+                mode: 0o644,
+            });
             if !cx.offline() {
                 p.actions.push(Action::Run {
                     argv: vec!["systemctl".into(), "daemon-reload".into()],

@@ -12,9 +12,6 @@ use super::{Action, Plan, Step, StepCtx};
 use crate::edit::managed::managed_file;
 use crate::root::Root;
 
-/// The file this step owns.
-pub const CONF: &str = "etc/ld.so.conf.d/npu-setup-xrt.conf";
-
 /// The loader step.
 pub struct Loader;
 
@@ -57,7 +54,7 @@ impl Step for Loader {
                 dirs.push(d);
             }
         }
-        let ours = cx.root.read_optional(CONF)?;
+        let ours = cx.root.read_optional(&cx.recipes.files.loader_conf)?;
         let mut write = false;
         if !dirs.is_empty() {
             // Keep directories we configured before, so a re-plan stays stable.
@@ -72,7 +69,7 @@ impl Step for Loader {
             }
             let content = managed_file("#", &(all.join("\n") + "\n"));
             if ours.as_deref() != Some(content.as_str()) {
-                p.actions.push(Action::WriteFile { path: CONF.into(), content, mode: 0o644 });
+                p.actions.push(Action::WriteFile { path: cx.recipes.files.loader_conf.clone(), content, mode: 0o644 });
                 write = true;
             }
         }
@@ -88,7 +85,11 @@ impl Step for Loader {
                 libs.iter().filter_map(|x| x.resolvable_at.clone()).collect::<Vec<_>>().join(", ")
             ));
         } else if write {
-            p.notes.push(format!("{} makes {} visible to flm and services", Root::display(CONF), "the XRT libraries"));
+            p.notes.push(format!(
+                "{} makes {} visible to flm and services",
+                Root::display(&cx.recipes.files.loader_conf),
+                "the XRT libraries"
+            ));
         }
         Ok(p)
     }

@@ -10,7 +10,7 @@
 
 use anyhow::Result;
 
-use super::lemonade_service::{FLM_MODEL_DIR, wanted_models};
+use super::lemonade_service::wanted_models;
 use super::{Action, Plan, Step, StepCtx};
 
 /// The models step.
@@ -63,7 +63,7 @@ impl Step for Models {
             .ok()
             .and_then(|l| l.unit())
             .and_then(|u| u.env("FLM_MODEL_PATH"))
-            .unwrap_or(FLM_MODEL_DIR)
+            .unwrap_or(&cx.recipes.files.flm_model_dir)
             .to_string();
         // The flm found under the root (its host path on a fixture or live root).
         let program = cx.runner.locate(&flm).map(|p| p.display().to_string()).unwrap_or(flm);

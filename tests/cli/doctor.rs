@@ -224,7 +224,7 @@ fn xrt_outside_the_loader_path_names_the_conf_file() {
     let c = check(&r, "xrt.loader");
     assert_eq!(c["status"], "fail", "{c}");
     let cmds = c["remedy"]["commands"].to_string();
-    assert!(cmds.contains("/etc/ld.so.conf.d/xrt.conf") && cmds.contains("/opt/xilinx/xrt/lib64"), "{cmds}");
+    assert!(cmds.contains("/etc/ld.so.conf.d/npu-setup-xrt.conf") && cmds.contains("/opt/xilinx/xrt/lib64"), "{cmds}");
     assert_eq!(r["diagnosis"]["first_failure"], "xrt.loader");
 }
 
