@@ -18,7 +18,7 @@ pub fn dkms_state(c: &Ctx) -> Outcome {
     let Some(k) = c.f.kernel.ok() else { return Outcome::skip("kernel facts unavailable") };
     let oot: Vec<_> = c.a.flavours.values().filter(|f| f.id != crate::recipes::FlavourId::InTree).collect();
     let dkms = c.f.dkms.ok();
-    let entries = dkms::entries(c.f);
+    let entries = dkms::entries(c.f, c.r);
     if oot.is_empty() && entries.is_empty() {
         let seven =
             c.a.target
@@ -46,7 +46,10 @@ pub fn dkms_state(c: &Ctx) -> Outcome {
             ..Default::default()
         });
     }
-    let backport = entries.iter().any(|e| e.module == "amdxdna" && e.version.starts_with('7'));
+    let backport = dkms::backport_registered(c.f, c.r);
+    // The backport DKMS stops applying past its kernel range by design (its dkms.conf
+    // BUILD_EXCLUSIVE_KERNEL; recipes/drivers.yaml backport-dkms rows).
+    let (_, backport_max) = c.r.flavour_kernels(crate::recipes::FlavourId::BackportDkms);
     let mut problems = Vec::new();
     let mut fine = Vec::new();
     let mut warns = Vec::new();
@@ -56,15 +59,14 @@ pub fn dkms_state(c: &Ctx) -> Outcome {
     let headers_pkg = c.distro().map(|d| d.headers.clone()).unwrap_or_else(|| "kernel headers for {kver}".into());
     for inst in &k.installed {
         let kr = crate::parse::version::parse_kernel_release(&inst.release);
-        // The backport DKMS stops applying on 7.x by design (BUILD_EXCLUSIVE_KERNEL ^6\.(17|18|19)\.).
-        if backport && kr.as_ref().is_some_and(|kr| kernel_in_range(kr, Some("7.0"), None)) {
+        if backport && kr.as_ref().is_some_and(|kr| !kernel_in_range(kr, None, backport_max)) {
             continue;
         }
         if kr.as_ref().is_some_and(|kr| !kernel_in_range(kr, Some(&c.r.drivers.kernel.dkms_min), None)) {
             continue;
         }
         let important = Some(&inst.release) == k.running.as_ref() || Some(&inst.release) == k.target.as_ref();
-        match dkms::for_kernel(c.f, &inst.release) {
+        match dkms::for_kernel(c.f, c.r, &inst.release) {
             dkms::ForKernel::Installed(_) => fine.push(inst.release.clone()),
             dkms::ForKernel::NotInstalled(e) => {
                 let msg = format!("{}: {}, not installed (the build or install failed)", inst.release, e.state);

@@ -201,11 +201,11 @@ fn flavour_for(f: &Facts, r: &Recipes, release: &str, drm: Option<&str>) -> Opti
     }
     // xdna-driver DKMS stamps MODULE_VERSION "<ver>_<YYYYMMDD>,<hash>"
     // (CMake/pkg_driver_source.cmake); the backport DKMS has no MODULE_VERSION.
-    let dkms_backport =
-        f.dkms.ok().is_some_and(|d| d.entries.iter().any(|e| e.module == "amdxdna" && e.version.starts_with('7')));
+    let dkms_backport = super::dkms::backport_registered(f, r);
     let Some(v) = version.clone().filter(|v| v.contains('_') || v.contains(',')) else {
         let k = parse_kernel_release(release);
-        let backport_range = k.as_ref().is_some_and(|k| crate::recipes::kernel_in_range(k, Some("6.17"), Some("6.19")));
+        let (lo, hi) = r.flavour_kernels(FlavourId::BackportDkms);
+        let backport_range = k.as_ref().is_some_and(|k| crate::recipes::kernel_in_range(k, lo, hi));
         if dkms_backport || backport_range {
             return Some(FlavourInfo {
                 kernel: release.into(),

@@ -1,11 +1,8 @@
 //! DKMS facts about the out-of-tree amdxdna flavours.
 
-/// DKMS module names of the two out-of-tree flavours: `xrt-amdxdna` (xdna-driver
-/// dkms_driver.sh PACKAGE_NAME) and `amdxdna` (superm1/amdxdna-dkms backport).
-pub const DKMS_NAMES: &[&str] = &["xrt-amdxdna", "amdxdna"];
-
 use crate::host::Facts;
 use crate::parse::dkms::DkmsEntry;
+use crate::recipes::{FlavourId, Recipes};
 
 /// The DKMS state of the amdxdna module for one kernel.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,17 +23,23 @@ pub enum ForKernel<'a> {
     NotRegistered,
 }
 
-/// The amdxdna DKMS entries (either flavour's name) `dkms status` listed.
-pub fn entries(f: &Facts) -> Vec<&DkmsEntry> {
+/// The amdxdna DKMS entries (either out-of-tree flavour's module name, recipes/drivers.yaml
+/// `dkms_modules`) that `dkms status` listed.
+pub fn entries<'a>(f: &'a Facts, r: &Recipes) -> Vec<&'a DkmsEntry> {
     f.dkms
         .ok()
-        .map(|d| d.entries.iter().filter(|e| DKMS_NAMES.contains(&e.module.as_str())).collect())
+        .map(|d| d.entries.iter().filter(|e| r.dkms_flavour(&e.module, &e.version).is_some()).collect())
         .unwrap_or_default()
 }
 
+/// The backport DKMS module is registered (recipes/drivers.yaml `dkms_modules`).
+pub fn backport_registered(f: &Facts, r: &Recipes) -> bool {
+    entries(f, r).iter().any(|e| r.dkms_flavour(&e.module, &e.version) == Some(FlavourId::BackportDkms))
+}
+
 /// Judges the DKMS module for `kernel`.
-pub fn for_kernel<'a>(f: &'a Facts, kernel: &str) -> ForKernel<'a> {
-    let all = entries(f);
+pub fn for_kernel<'a>(f: &'a Facts, r: &Recipes, kernel: &str) -> ForKernel<'a> {
+    let all = entries(f, r);
     let mine: Vec<&DkmsEntry> = all.iter().copied().filter(|e| e.kernel.as_deref() == Some(kernel)).collect();
     if let Some(e) = mine.iter().find(|e| e.state == "installed" || e.state == "installed-weak") {
         return ForKernel::Installed(e);

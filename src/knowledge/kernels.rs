@@ -138,7 +138,7 @@ fn module_aspect(
         );
     }
     let rebuild = format!("sudo dkms autoinstall -k {kernel}");
-    let state = super::dkms::for_kernel(f, kernel);
+    let state = super::dkms::for_kernel(f, r, kernel);
     match (fl, state) {
         (Some(fl), _) if fl.id == crate::recipes::FlavourId::InTree => {
             Aspect::new(Status::Pass, format!("in-tree amdxdna ({})", fl.path))

@@ -338,6 +338,36 @@ pub struct DriverMatrix {
     pub xdna_dkms_staging_since: String,
     /// Install paths, first match wins.
     pub paths: Vec<DriverPath>,
+    /// DKMS modules of the out-of-tree flavours.
+    pub dkms_modules: Vec<DkmsModuleRule>,
+}
+
+/// Which `dkms status` entries belong to an out-of-tree flavour: a module name, optionally
+/// within a version range (two flavours have used the name `amdxdna`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DkmsModuleRule {
+    /// The flavour.
+    pub flavour: FlavourId,
+    /// DKMS module name.
+    pub name: String,
+    /// Versions at or above this (dotted compare).
+    #[serde(default)]
+    pub version_from: Option<String>,
+    /// Versions below this (dotted compare).
+    #[serde(default)]
+    pub version_below: Option<String>,
+}
+
+impl DkmsModuleRule {
+    /// This rule covers a `dkms status` entry of `name` at `version`.
+    pub fn matches(&self, name: &str, version: &str) -> bool {
+        let v = parse_dotted(version);
+        let ge = |b: &str| v.as_ref().zip(parse_dotted(b)).is_some_and(|(v, b)| v >= &b);
+        self.name == name
+            && self.version_from.as_deref().is_none_or(ge)
+            && self.version_below.as_deref().is_none_or(|b| !ge(b))
+    }
 }
 
 /// A kernel-log signature.
@@ -652,6 +682,25 @@ impl Recipes {
     pub fn distro(&self, id: &str, id_like: &[String]) -> Option<&Distro> {
         let by = |name: &str| self.distros.iter().find(|d| d.id == name || d.like.iter().any(|l| l == name));
         by(id).or_else(|| id_like.iter().find_map(|l| by(l)))
+    }
+
+    /// The kernel range (major.minor bounds, inclusive) over which a flavour has matrix rows.
+    pub fn flavour_kernels(&self, id: FlavourId) -> (Option<&str>, Option<&str>) {
+        let rows: Vec<&Flavour> = self.drivers.flavours.iter().filter(|f| f.id == id).collect();
+        let key = |s: &str| parse_dotted(s).map(|d| d.0).unwrap_or_default();
+        let min = rows.iter().map(|f| f.kernel_min.as_str()).min_by_key(|s| key(s));
+        // An open-ended row makes the whole range open-ended.
+        let max = if rows.iter().any(|f| f.kernel_max.is_none()) {
+            None
+        } else {
+            rows.iter().filter_map(|f| f.kernel_max.as_deref()).max_by_key(|s| key(s))
+        };
+        (min, max)
+    }
+
+    /// The out-of-tree flavour a `dkms status` entry belongs to, if it is an amdxdna module.
+    pub fn dkms_flavour(&self, name: &str, version: &str) -> Option<FlavourId> {
+        self.drivers.dkms_modules.iter().find(|m| m.matches(name, version)).map(|m| m.flavour)
     }
 
     /// The remedies of `distro`, or the generic ones when the host has no recipe.
