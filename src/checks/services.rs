@@ -59,14 +59,6 @@ pub fn lemonade_install(c: &Ctx) -> Outcome {
 }
 
 /// Finds `flm` along a PATH value, under the root.
-fn flm_on_path(c: &Ctx, path: &str) -> Option<String> {
-    let root = std::path::Path::new(&c.f.root);
-    path.split(':').filter(|d| !d.is_empty()).map(|d| format!("{}/flm", d.trim_end_matches('/'))).find(|p| {
-        let full = root.join(p.trim_start_matches('/'));
-        full.is_file()
-    })
-}
-
 /// `lemonade.service`.
 pub fn lemonade_service(c: &Ctx) -> Outcome {
     if let Some(o) = probe_problem(&c.f.lemonade, "Lemonade") {
@@ -86,7 +78,7 @@ pub fn lemonade_service(c: &Ctx) -> Outcome {
     };
     let path = u.env("PATH").unwrap_or(&c.r.files.systemd_default_path).to_string();
     let flm_bin = c.f.flm.ok().and_then(|f| f.binary.clone());
-    let flm_seen = flm_on_path(c, &path);
+    let flm_seen = u.flm_on_path.clone();
     let ld_ok = c.f.loader.ok().is_some_and(|l| {
         l.libs
             .iter()

@@ -83,6 +83,10 @@ pub struct UnitFacts {
     pub runtime: Option<UnitRuntime>,
     /// Why the runtime state is unknown.
     pub runtime_error: Option<String>,
+    /// The `flm` the service's PATH finds (its `Environment=PATH`, else systemd's default),
+    /// as a host path; none when no directory on it holds one.
+    #[serde(default)]
+    pub flm_on_path: Option<String>,
 }
 
 impl UnitFacts {
@@ -238,6 +242,7 @@ pub fn probe_lemonade(
     runner: &Runner,
     files: Result<(Vec<String>, Vec<UnitFacts>, Option<ApiKey>)>,
     opts: &ProbeOptions,
+    default_path: &str,
 ) -> Probed<LemonadeFacts> {
     let (binaries, mut units, api_key) = match files {
         Ok(v) => v,
@@ -279,6 +284,14 @@ pub fn probe_lemonade(
                 }
             }
         }
+    }
+    for u in &mut units {
+        let path = u.env("PATH").unwrap_or(default_path).to_string();
+        u.flm_on_path = path
+            .split(':')
+            .filter(|d| d.starts_with('/'))
+            .map(|d| format!("{}/flm", d.trim_end_matches('/')))
+            .find(|p| root.is_file(p));
     }
     facts.units = units;
     let (url, source) = lemonade_url(&facts, opts);

@@ -8,7 +8,7 @@
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use crate::parse::passwd::{parse_group, parse_passwd};
+use crate::parse::passwd::{GroupEntry, PasswdEntry, parse_group, parse_passwd};
 use crate::root::{Root, RootMode, Stat};
 
 /// The user doctor judges access for.
@@ -67,11 +67,42 @@ pub struct NodeFacts {
     pub render: Vec<NodeInfo>,
 }
 
+/// The root's user and group databases (`etc/passwd`, `etc/group`): the one reader the probes
+/// and the steps share. Missing files read as empty.
+#[derive(Debug, Clone, Default)]
+pub struct Accounts {
+    /// etc/passwd entries.
+    pub passwd: Vec<PasswdEntry>,
+    /// etc/group entries.
+    pub groups: Vec<GroupEntry>,
+}
+
+impl Accounts {
+    /// Reads both files through the root.
+    pub fn read(root: &Root) -> Result<Self> {
+        Ok(Accounts {
+            passwd: parse_passwd(&root.read_optional("etc/passwd")?.unwrap_or_default()),
+            groups: parse_group(&root.read_optional("etc/group")?.unwrap_or_default()),
+        })
+    }
+
+    /// A user by name.
+    pub fn user(&self, name: &str) -> Option<&PasswdEntry> {
+        self.passwd.iter().find(|p| p.name == name)
+    }
+
+    /// uid and primary gid of a user, or an error naming the file.
+    pub fn ids(&self, name: &str) -> Result<(u32, u32)> {
+        self.user(name)
+            .map(|p| (p.uid, p.gid))
+            .ok_or_else(|| anyhow::anyhow!("user {name} does not exist in {}", Root::display("etc/passwd")))
+    }
+}
+
 /// Resolves the target user: `--user`, then `SUDO_USER` (live root), then the fixture's
 /// user, then the only regular user (uid 1000-59999) in etc/passwd, then the current user.
 pub fn probe_users(root: &Root, requested: Option<&str>) -> Result<UserFacts> {
-    let passwd = parse_passwd(&root.read_optional("etc/passwd")?.unwrap_or_default());
-    let groups = parse_group(&root.read_optional("etc/group")?.unwrap_or_default());
+    let Accounts { passwd, groups } = Accounts::read(root)?;
     let humans: Vec<_> = passwd.iter().filter(|p| (1000..60000).contains(&p.uid)).collect();
     let sudo_user = std::env::var("SUDO_USER").ok().filter(|u| !u.is_empty() && u != "root");
     let current = nix::unistd::User::from_uid(nix::unistd::getuid()).ok().flatten().map(|u| u.name);

@@ -27,12 +27,12 @@ impl Step for Access {
             p.blocked = Some(format!("cannot read users: {}", cx.facts.users.reason().unwrap_or("")));
             return Ok(p);
         };
-        let passwd = crate::parse::passwd::parse_passwd(&cx.root.read_optional("etc/passwd")?.unwrap_or_default());
-        if !passwd.iter().any(|e| e.name == user) {
+        let accounts = crate::host::users::Accounts::read(cx.root)?;
+        if accounts.user(&user).is_none() {
             p.blocked = Some(format!("user {user} does not exist in /etc/passwd (--user)"));
             return Ok(p);
         }
-        let groups = crate::parse::passwd::parse_group(&cx.root.read_optional("etc/group")?.unwrap_or_default());
+        let groups = &accounts.groups;
         // The group owning the accel node, else the distros' convention (render).
         let node_gid = cx
             .facts
@@ -91,7 +91,7 @@ impl Step for Access {
             ));
             return Ok(p);
         };
-        let primary = passwd.iter().find(|e| e.name == user).map(|e| e.gid) == Some(g.gid);
+        let primary = accounts.user(&user).map(|e| e.gid) == Some(g.gid);
         if g.members.iter().any(|m| m == &user) || primary || u.name == "root" {
             return Ok(p);
         }

@@ -341,7 +341,7 @@ pub fn apply(
             if let Some(o) = owner
                 && nix::unistd::geteuid().is_root()
             {
-                let (uid, gid) = lookup_user(root, o)?;
+                let (uid, gid) = crate::host::users::Accounts::read(root)?.ids(o)?;
                 root.set_owner(path, uid, gid).with_context(|| format!("chown {o} {}", Root::display(path)))?;
             }
             Ok(())
@@ -513,16 +513,6 @@ fn fetch_into(url: &str, file: &mut std::fs::File, expected: Option<&str>) -> Re
         bail!("sha256 mismatch: expected {want}, got {got}; the file was discarded and nothing was installed");
     }
     Ok(got)
-}
-
-/// uid/gid of a user in the root's etc/passwd.
-pub fn lookup_user(root: &Root, name: &str) -> Result<(u32, u32)> {
-    let text = root.read_optional("etc/passwd")?.unwrap_or_default();
-    crate::parse::passwd::parse_passwd(&text)
-        .into_iter()
-        .find(|p| p.name == name)
-        .map(|p| (p.uid, p.gid))
-        .with_context(|| format!("user {name} does not exist in {}", Root::display("etc/passwd")))
 }
 
 #[cfg(test)]

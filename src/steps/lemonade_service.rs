@@ -116,8 +116,7 @@ fn self_path(cx: &StepCtx) -> Option<String> {
 }
 
 fn user_exists(cx: &StepCtx, name: &str) -> Result<bool> {
-    let text = cx.root.read_optional("etc/passwd")?.unwrap_or_default();
-    Ok(crate::parse::passwd::parse_passwd(&text).iter().any(|e| e.name == name))
+    Ok(crate::host::users::Accounts::read(cx.root)?.user(name).is_some())
 }
 
 /// The lemonade-service step.
