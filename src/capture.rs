@@ -245,7 +245,7 @@ pub fn capture_into(runner: &Runner, recipes: &Recipes, dest: &Path, opts: &Capt
     let facts = probe_all(runner, recipes, &ProbeOptions { user: user.clone(), ..Default::default() });
     let records = runner.records();
     let target_user = facts.users.ok().map(|u| u.name.clone()).or(user);
-    let red = Redactor::for_root(&root, target_user.as_deref());
+    let red = Redactor::new(&crate::host::identity::identifiers(&root, target_user.as_deref()));
 
     fs::create_dir_all(dest).with_context(|| format!("creating {}", dest.display()))?;
     let mut cap = Capture::new(&root, &red, dest.to_path_buf());

@@ -8,6 +8,7 @@
 pub mod boot;
 pub mod commands;
 pub mod firmware;
+pub mod identity;
 pub mod kernel;
 pub mod memlock;
 pub mod os;

@@ -245,8 +245,8 @@ fn identifiers_come_from_the_root() {
     w("sys/class/dmi/id/product_name", "ROG Flow Z13\n");
     w("sys/class/net/enp3s0/address", "3c:7c:3f:1a:2b:4d\n");
     w("etc/os-release", "ID=fedora\n");
-    let root = Root::open(dir.path()).unwrap();
-    let ids = Identifiers::probe(&root, Some("carol"));
+    let root = crate::root::Root::open(dir.path()).unwrap();
+    let ids = crate::host::identity::identifiers(&root, Some("carol"));
     assert_eq!(ids.hostnames, vec!["strix-lab-07.corp.example.com"]);
     assert_eq!(ids.users, vec!["ann", "zed", "carol"]);
     assert_eq!(ids.aliases, vec![("a".to_string(), "ann".to_string())]);
