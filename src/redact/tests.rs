@@ -224,34 +224,3 @@ fn secret_names() {
         assert!(is_secret_name(header), "{header}");
     }
 }
-
-#[test]
-fn identifiers_come_from_the_root() {
-    let dir = tempfile::tempdir().unwrap();
-    let w = |rel: &str, text: &str| {
-        let p = dir.path().join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    };
-    w("etc/hostname", "strix-lab-07.corp.example.com\n");
-    w(
-        "etc/passwd",
-        "root:x:0:0::/root:/bin/sh\nzed:x:1001:1001::/home/zed:/bin/sh\nann:x:1000:1000::/var/home/a:/bin/sh\n",
-    );
-    w("etc/machine-id", "200eb11b39b7df6bcbbdd3b41e27fd0b\n");
-    w("proc/sys/kernel/random/boot_id", "3bd3c4f4-0000-1111-2222-333344445555\n");
-    w("sys/class/dmi/id/product_serial", "PF4ABC1234\n");
-    w("sys/class/dmi/id/chassis_asset_tag", "LAB-0042\n");
-    w("sys/class/dmi/id/product_name", "ROG Flow Z13\n");
-    w("sys/class/net/enp3s0/address", "3c:7c:3f:1a:2b:4d\n");
-    w("etc/os-release", "ID=fedora\n");
-    let root = crate::root::Root::open(dir.path()).unwrap();
-    let ids = crate::host::identity::identifiers(&root, Some("carol"));
-    assert_eq!(ids.hostnames, vec!["strix-lab-07.corp.example.com"]);
-    assert_eq!(ids.users, vec!["ann", "zed", "carol"]);
-    assert_eq!(ids.aliases, vec![("a".to_string(), "ann".to_string())]);
-    assert_eq!(ids.machine_ids, vec!["200eb11b39b7df6bcbbdd3b41e27fd0b", "3bd3c4f4000011112222333344445555"]);
-    assert_eq!(ids.serials, vec!["LAB-0042", "PF4ABC1234"]);
-    assert_eq!(ids.macs, vec!["3c:7c:3f:1a:2b:4d"]);
-    assert_eq!(ids.generic, vec!["fedora"]);
-}
