@@ -9,6 +9,7 @@ mod lemonade_service;
 mod lifecycle;
 mod limits;
 mod loader;
+mod models;
 mod preflight;
 
 use std::path::Path;
