@@ -8,6 +8,8 @@ mod firmware;
 mod services;
 mod stack;
 mod system;
+#[cfg(test)]
+mod tests;
 mod user;
 
 use std::collections::BTreeMap;

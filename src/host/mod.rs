@@ -16,6 +16,8 @@ pub mod pci;
 pub mod resources;
 pub mod services;
 pub mod smoke;
+#[cfg(test)]
+pub(crate) mod testkit;
 pub mod users;
 
 use std::time::Instant;

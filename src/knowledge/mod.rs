@@ -10,3 +10,6 @@ pub mod kernels;
 pub mod secureboot;
 pub mod stack;
 pub mod strategy;
+
+#[cfg(test)]
+mod tests;

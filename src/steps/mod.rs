@@ -18,7 +18,8 @@ pub mod models;
 pub mod options;
 pub mod preflight;
 pub mod sources;
-
+#[cfg(test)]
+mod tests;
 pub mod verify;
 
 use anyhow::Result;

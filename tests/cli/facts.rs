@@ -57,3 +57,28 @@ fn probes_missing_from_facts_are_errors_or_skips_never_panics() {
     assert!(results.iter().all(|c| !c.summary.contains("internal error")), "{results:#?}");
     assert!(results.iter().any(|c| c.status == Status::Skip));
 }
+
+/// A Facts value as JSON without what differs between runs and machines.
+fn comparable(facts: &Facts) -> serde_json::Value {
+    let mut v = serde_json::to_value(facts).unwrap();
+    for k in ["root", "probe_millis", "resources"] {
+        v.as_object_mut().unwrap().remove(k);
+    }
+    v
+}
+
+#[test]
+fn the_unit_tests_healthy_hosts_are_what_the_probes_read() {
+    for (yaml, tree) in [
+        ("halo-f44-71-intree-healthy.yaml", "fedora44-71-intree-healthy"),
+        ("point-f43-619-dkms-healthy.yaml", "case01-fedora43-hx370-dkms"),
+    ] {
+        let out = bin().arg("--root").arg(fixture(tree)).args(["dev", "facts"]).output().unwrap();
+        assert!(out.status.success(), "{tree}");
+        let probed: Facts = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(
+            comparable(&load(yaml)) == comparable(&probed),
+            "tests/fixtures/facts/{yaml} no longer matches `dev facts` of {tree}: regenerate it (tests/fixtures/facts/README.md)"
+        );
+    }
+}

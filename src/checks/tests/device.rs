@@ -1,0 +1,76 @@
+//! `npu.device`, `driver.module`, `driver.bound`.
+
+use super::*;
+
+#[test]
+fn npu_device() {
+    expect(&Host::halo(), "npu.device", Pass, "Strix Halo (XDNA2, npu5) at 0000:c6:00.1");
+    expect(&Host::point_dkms(), "npu.device", Pass, "Strix Point (XDNA2, npu4)");
+    expect(&Host::halo().no_npu(), "npu.device", Fail, "no AMD XDNA NPU found");
+    expect(&Host::halo().npu_id("17f0", "ff"), "npu.device", Warn, "is not in the device table");
+    expect(&Host::halo().npu_id("17f0", "00"), "npu.device", Fail, "support was removed upstream");
+    let c = expect(&Host::halo().npu_id("1502", "00"), "npu.device", Warn, "FastFlowLM needs XDNA2");
+    assert!(remedy(&c).contains("Use the GPU endpoint"), "{}", remedy(&c));
+}
+
+#[test]
+fn driver_module_names_the_flavour_of_each_kernel() {
+    expect(
+        &Host::halo(),
+        "driver.module",
+        Pass,
+        "7.1.4-200.fc44.x86_64: in-tree at /lib/modules/7.1.4-200.fc44.x86_64/",
+    );
+    expect(&Host::point_dkms(), "driver.module", Pass, "xdna-driver DKMS (legacy driver, 2.23.0_20260318");
+}
+
+#[test]
+fn driver_module_fails_without_a_module() {
+    let c =
+        expect(&Host::halo().no_module(), "driver.module", Fail, "no amdxdna module for kernel 7.1.4-200.fc44.x86_64");
+    assert_eq!(step(&c), Some("driver"));
+    assert!(remedy(&c).contains("CONFIG_DRM_ACCEL_AMDXDNA"), "{}", remedy(&c));
+    // Before 6.14 there is no in-tree driver to blame: the remedy is the DKMS module.
+    let c = expect(&Host::point_dkms().kernel("6.12.9-100.fc41.x86_64").no_module(), "driver.module", Fail, "6.12.9");
+    assert!(remedy(&c).contains("no in-tree amdxdna (< 6.14)"), "{}", remedy(&c));
+}
+
+#[test]
+fn driver_module_reports_module_errors_from_the_kernel_log() {
+    let h = Host::halo().log(&["amdxdna: Invalid relocation target, existing value is nonzero for type 1"]);
+    expect(&h, "driver.module", Fail, "built with a toolchain that does not match the kernel");
+    let h = Host::halo().log(&["amdxdna 0000:c6:00.1: amdxdna_drm_submit_execbuf: Invalid arg bo count 0"]);
+    expect(&h, "driver.module", Warn, "the XRT shim is newer than the loaded kernel driver's ABI");
+}
+
+#[test]
+fn driver_module_notes_a_dkms_module_the_kernel_no_longer_needs() {
+    let c = expect(&Host::point_dkms().kernel("7.0.1-100.fc43.x86_64"), "driver.module", Pass, "xdna-driver DKMS");
+    assert!(c.evidence["note"].as_str().unwrap().contains("only shadows it"), "{:?}", c.evidence["note"]);
+}
+
+#[test]
+fn driver_module_is_an_error_without_any_kernel() {
+    let h = Host::halo().with(|f| {
+        let k = f.kernel.ok_mut();
+        k.running = None;
+        k.target = None;
+    });
+    expect(&h, "driver.module", Error, "no running or installed kernel found");
+}
+
+#[test]
+fn driver_bound() {
+    expect(&Host::halo(), "driver.bound", Pass, "0000:c6:00.1 bound to amdxdna, accel0 registered");
+    let c =
+        expect(&Host::halo().with(|f| f.npu_mut().accel.clear()), "driver.bound", Fail, "has no accel node in sysfs");
+    assert!(c.suspects.contains(&"firmware.compat"));
+    expect(&Host::halo().npu_driver(Some("vfio-pci")), "driver.bound", Fail, "is bound to vfio-pci, not amdxdna");
+    expect(&Host::halo().npu_driver(None), "driver.bound", Fail, "amdxdna is loaded but its probe failed");
+    let h = Host::halo().npu_driver(None).with(|f| f.kernel.ok_mut().loaded = false);
+    let c = expect(&h, "driver.bound", Fail, "amdxdna is not loaded");
+    assert!(remedy(&c).contains("sudo modprobe amdxdna"), "{}", remedy(&c));
+    expect(&Host::halo().offline(), "driver.bound", Skip, "offline root");
+    // The PCI scan failed: no NPU to judge (npu.device reports the error).
+    expect(&Host::halo().probe_error("pci", "EIO"), "driver.bound", Skip, "no NPU");
+}

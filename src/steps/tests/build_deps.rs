@@ -1,0 +1,62 @@
+//! `build-deps`: the distro's build dependencies, only when something compiles.
+
+use super::*;
+use crate::steps::build_deps::BuildDeps;
+
+fn fedora_deps() -> Vec<String> {
+    recipes().distro("fedora", &[]).unwrap().build_deps.clone()
+}
+
+#[test]
+fn nothing_when_nothing_compiles() {
+    assert!(Scratch::running(&[]).plan(&BuildDeps, &Host::halo()).is_empty());
+    assert!(Scratch::running(&[]).plan(&BuildDeps, &Host::point_dkms()).is_empty());
+}
+
+#[test]
+fn installs_the_missing_dependencies_for_a_source_build() {
+    let h = Host::halo().no_flm().package("git", Some("2.49.0-1.fc44"));
+    let p = Scratch::running(&[]).plan(&BuildDeps, &h);
+    let missing: Vec<String> = fedora_deps().into_iter().filter(|d| d != "git").collect();
+    let Action::Run { argv, why } = &p.actions[0] else { panic!("{p:#?}") };
+    assert_eq!(argv[..3], ["dnf", "install", "-y"]);
+    assert_eq!(argv[3..], missing[..]);
+    assert_eq!(why, &format!("build dependencies ({} missing) for flm", missing.len()));
+}
+
+#[test]
+fn a_dkms_module_install_needs_them_too() {
+    let payload = "opt/xilinx/xrt/share/amdxdna/dkms.conf";
+    let p =
+        Scratch::running(&[(payload, "PACKAGE_NAME=xrt-amdxdna\n")]).plan(&BuildDeps, &Host::point_dkms().no_module());
+    let Action::Run { why, .. } = &p.actions[0] else { panic!("{p:#?}") };
+    assert!(why.ends_with("for the DKMS module"), "{why}");
+}
+
+#[test]
+fn into_an_offline_tree_with_the_package_managers_root_option() {
+    let s = Scratch::offline(&[]);
+    let p = s.plan(&BuildDeps, &Host::halo().no_flm());
+    let Action::Run { argv, .. } = &p.actions[0] else { panic!("{p:#?}") };
+    assert_eq!(
+        argv[..4],
+        ["dnf".to_string(), format!("--installroot={}", s.path().display()), "install".into(), "-y".into()]
+    );
+    let p = s.plan(&BuildDeps, &Host::halo().no_flm().os("arch", "rolling"));
+    assert!(
+        runs(&p)[0].starts_with(&format!("pacman -S --needed --noconfirm --root {} git ", s.path().display())),
+        "{:?}",
+        runs(&p)
+    );
+    let p = s.plan(&BuildDeps, &Host::halo().no_flm().os("ubuntu", "24.04"));
+    assert!(p.blocked.as_deref().is_some_and(|b| b.contains("offline root is not supported")), "{p:#?}");
+}
+
+#[test]
+fn blocks_without_a_recipe_or_package_facts() {
+    let s = Scratch::running(&[]);
+    let p = s.plan(&BuildDeps, &Host::halo().no_flm().os("gentoo", "2.17"));
+    assert_eq!(p.blocked.as_deref(), Some("no distro recipe: build dependencies unknown"));
+    let p = s.plan(&BuildDeps, &Host::halo().no_flm().probe_error("packages", "rpm: timed out"));
+    assert_eq!(p.blocked.as_deref(), Some("cannot query installed packages: rpm: timed out"));
+}
