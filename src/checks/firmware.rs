@@ -116,6 +116,12 @@ pub fn firmware_compat(c: &Ctx) -> Outcome {
         firmware::Compat::NoModule => {
             return Outcome::skip("no amdxdna module (see driver.module)").suspects(&["driver.module"]);
         }
+        firmware::Compat::NoFirmwareFacts => {
+            return match probe_problem(&c.f.firmware, "firmware files") {
+                Some(o) => o,
+                None => Outcome::skip("no firmware facts for this NPU (see firmware.files)"),
+            };
+        }
         firmware::Compat::NoRule(fl) => {
             return Outcome::error(format!("no matrix row for flavour {} on kernel {}", fl.id, fl.kernel));
         }
@@ -234,7 +240,10 @@ pub fn firmware_compat(c: &Ctx) -> Outcome {
             }
             o
         }
-        firmware::Compat::UnknownDevice | firmware::Compat::NoModule | firmware::Compat::NoRule(_) => {
+        firmware::Compat::UnknownDevice
+        | firmware::Compat::NoModule
+        | firmware::Compat::NoFirmwareFacts
+        | firmware::Compat::NoRule(_) => {
             unreachable!("returned above")
         }
     }

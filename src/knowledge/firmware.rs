@@ -63,6 +63,8 @@ pub enum Compat {
     UnknownDevice,
     /// Not judged: no amdxdna module for the running or next-boot kernel.
     NoModule,
+    /// Not judged: the firmware on disk is unknown (the firmware probe did not run).
+    NoFirmwareFacts,
     /// No matrix row for this flavour and kernel (a recipe gap).
     NoRule(FlavourInfo),
     /// None of the names the flavour loads is on disk.
@@ -126,6 +128,9 @@ pub fn compat(f: &Facts, r: &Recipes, a: &Analysis) -> Compat {
     let Some(e) = a.entry else { return Compat::UnknownDevice };
     let running = a.running_flavour(f);
     let Some(fl) = running.or_else(|| a.target_flavour(f)).cloned() else { return Compat::NoModule };
+    if a.firmware.is_none() {
+        return Compat::NoFirmwareFacts;
+    }
     let Some(v) = a.firmware_verdict(r, &fl) else { return Compat::NoRule(fl) };
     match (&v.chosen, v.accepted) {
         (None, _) => return Compat::NoFile(fl, v),

@@ -125,7 +125,6 @@ fn firmware_compat_is_an_error_when_the_matrix_has_no_row() {
 }
 
 #[test]
-#[ignore = "bug: without firmware facts firmware.compat blames a missing matrix row (knowledge::firmware::compat maps every None of firmware_verdict to NoRule)"]
 fn firmware_compat_without_firmware_facts_does_not_blame_the_matrix() {
     let c = run(&Host::halo().probe_error("firmware", "EIO"), "firmware.compat");
     assert!(matches!(c.status, Skip | Error), "{c:?}");

@@ -69,7 +69,10 @@ fn lemonade_service_fails_when_systemd_does_not_run_it() {
 
 #[test]
 fn lemonade_service_fails_when_its_environment_misses_flm_or_xrt() {
-    let h = Host::point_dkms().lemonade_unit(|u| u.environment.retain(|(k, _)| k != "PATH"));
+    let h = Host::point_dkms().lemonade_unit(|u| {
+        u.environment.retain(|(k, _)| k != "PATH");
+        u.flm_on_path = None;
+    });
     let c = expect(
         &h,
         "lemonade.service",
@@ -83,9 +86,11 @@ fn lemonade_service_fails_when_its_environment_misses_flm_or_xrt() {
 }
 
 #[test]
-#[ignore = "bug: the remedy's PATH ends in :/sbin:/bin; the lemonade-service step writes /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin (npu-setup issue 10)"]
 fn lemonade_service_remedy_names_the_path_the_step_writes() {
-    let h = Host::point_dkms().lemonade_unit(|u| u.environment.retain(|(k, _)| k != "PATH"));
+    let h = Host::point_dkms().lemonade_unit(|u| {
+        u.environment.retain(|(k, _)| k != "PATH");
+        u.flm_on_path = None;
+    });
     let c = expect(&h, "lemonade.service", Fail, "cannot find flm");
     assert!(
         remedy(&c).contains("Environment=PATH=/opt/fastflowlm/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin."),

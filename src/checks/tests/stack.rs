@@ -164,7 +164,6 @@ fn xrt_loader() {
 }
 
 #[test]
-#[ignore = "bug: the remedy writes /etc/ld.so.conf.d/xrt.conf; the loader step writes npu-setup-xrt.conf (npu-setup issue 10)"]
 fn xrt_loader_remedy_names_the_file_the_loader_step_writes() {
     let h = Host::halo().xrt_lib("libxrt_coreutil.so.2", &["/opt/xilinx/xrt/lib64/libxrt_coreutil.so.2"], None);
     let c = expect(&h, "xrt.loader", Fail, "does not search");

@@ -39,7 +39,11 @@ fn limits_memlock() {
         "login sessions get memlock soft distro default",
     );
     assert_eq!(step(&c), Some("limits"));
-    assert!(remedy(&c).contains("user@.service drop-in"), "Fedora needs the drop-in too: {}", remedy(&c));
+    assert!(
+        remedy(&c).contains("user@.service.d/90-npu-setup-memlock.conf"),
+        "Fedora needs the drop-in too: {}",
+        remedy(&c)
+    );
     let h = Host::halo().memlock_limits(&[("*", "soft", "unlimited"), ("*", "hard", "65536")]);
     expect(&h, "limits.memlock", Fail, "soft unlimited / hard 65536 KiB");
     // `-` sets both; a group domain applies to its members; later lines win.
@@ -70,7 +74,6 @@ fn limits_memlock_fails_when_the_lemonade_unit_pins_less() {
 }
 
 #[test]
-#[ignore = "bug: the remedy names /etc/security/limits.d/99-amdxdna.conf; the limits step writes 99-npu-setup-memlock.conf (npu-setup issue 10)"]
 fn limits_memlock_remedy_names_the_file_the_limits_step_writes() {
     let c = expect(&Host::halo().memlock_limits(&[]), "limits.memlock", Fail, "login sessions");
     assert!(remedy(&c).contains("/etc/security/limits.d/99-npu-setup-memlock.conf"), "{}", remedy(&c));

@@ -6,7 +6,7 @@ use crate::knowledge::analysis::Analysis;
 fn running_flavour(h: &Host) -> (String, Option<String>, Option<String>, String) {
     let a = Analysis::new(h, recipes());
     let fl = a.running_flavour(h).expect("a flavour for the running kernel").clone();
-    (fl.id, fl.variant, fl.variant_basis, fl.path)
+    (fl.id.to_string(), fl.variant.map(|v| v.to_string()), fl.variant_basis, fl.path)
 }
 
 #[test]

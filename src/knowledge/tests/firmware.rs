@@ -42,7 +42,9 @@ fn compat_accepts_the_healthy_hosts() {
 fn compat_verdicts() {
     assert_eq!(judged(&Host::halo().npu_id("17f0", "ff")), Compat::UnknownDevice);
     assert_eq!(judged(&Host::halo().no_module()), Compat::NoModule);
-    assert!(matches!(judged(&Host::halo().kernel("6.12.9-100.fc41.x86_64")), Compat::NoRule(fl) if fl.id == "in-tree"));
+    assert!(
+        matches!(judged(&Host::halo().kernel("6.12.9-100.fc41.x86_64")), Compat::NoRule(fl) if fl.id == crate::recipes::FlavourId::InTree)
+    );
     let nothing = Host::halo().firmware_file("npu_7.sbin", None).firmware_file("npu.sbin", None);
     assert!(matches!(judged(&nothing), Compat::NoFile(..)));
     let rejected = Host::halo().kernel("6.19.10-200.fc44.x86_64").firmware_file("npu.sbin", Some("1.1.2.65"));

@@ -7,7 +7,10 @@ use crate::parse::version::parse_kernel_release;
 
 fn hits(cmdline: &str, kernel: Option<&str>) -> Vec<(String, String, String)> {
     let k = kernel.and_then(parse_kernel_release);
-    evaluate(cmdline, k.as_ref(), &recipes().kargs).into_iter().map(|v| (v.arg, v.status, v.action)).collect()
+    evaluate(cmdline, k.as_ref(), &recipes().kargs)
+        .into_iter()
+        .map(|v| (v.arg, v.status.as_str().to_string(), format!("{:?}", v.action).to_lowercase()))
+        .collect()
 }
 
 fn t(arg: &str, status: &str, action: &str) -> (String, String, String) {

@@ -1,7 +1,10 @@
 //! `access`: the target user can open the NPU's device node.
 
 use super::*;
-use crate::steps::access::{Access, UDEV_RULE};
+use crate::steps::access::Access;
+
+/// recipes/files.yaml `accel_udev_rule`.
+const UDEV_RULE: &str = "etc/udev/rules.d/70-npu-setup-accel.rules";
 
 const PASSWD: &str = "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000:Alice:/home/alice:/bin/bash\n";
 const GROUP: &str = "root:x:0:\nvideo:x:39:\nrender:x:105:\nalice:x:1000:\n";

@@ -1,7 +1,11 @@
 //! `limits`: memlock unlimited in limits.d and, where the distro needs it, user@.service.
 
 use super::*;
-use crate::steps::limits::{LIMITS_FILE, Limits, USER_DROPIN};
+use crate::steps::limits::Limits;
+
+/// recipes/files.yaml `memlock_limits` and `memlock_user_dropin`.
+const LIMITS_FILE: &str = "etc/security/limits.d/99-npu-setup-memlock.conf";
+const USER_DROPIN: &str = "etc/systemd/system/user@.service.d/90-npu-setup-memlock.conf";
 
 fn no_dropin(h: Host) -> Host {
     h.with(|f| f.memlock.ok_mut().user_service.clear())

@@ -1,7 +1,10 @@
 //! `loader`: an ld.so.conf.d entry for the XRT libraries, then ldconfig.
 
 use super::*;
-use crate::steps::loader::{CONF, Loader};
+use crate::steps::loader::Loader;
+
+/// recipes/files.yaml `loader_conf`.
+const CONF: &str = "etc/ld.so.conf.d/npu-setup-xrt.conf";
 
 fn unresolvable() -> Host {
     Host::halo().xrt_lib("libxrt_coreutil.so.2", &["/opt/xilinx/xrt/lib64/libxrt_coreutil.so.2"], None)

@@ -154,3 +154,8 @@ pub(super) fn summary(p: &Plan) -> Vec<String> {
 pub(super) fn noted(p: &Plan, needle: &str) -> bool {
     p.notes.iter().any(|n| n.contains(needle))
 }
+
+#[test]
+fn the_steps_are_the_contract() {
+    assert_eq!(super::ids(), crate::model::STEP_IDS);
+}
