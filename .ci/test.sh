@@ -78,8 +78,11 @@ cargo clippy --locked --all-targets -- -D warnings
 # Doc-tests are left out (there are none); the closing line sums every test binary.
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+# The closing count must print when tests fail too: the pipeline's status is read, not trapped.
+set +e
 CI=true cargo test --locked --lib --bins --tests 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+set -e
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "%d passed, %d failed\n", p, f }' "$log"
 exit "$status"

@@ -15,7 +15,10 @@ use crate::recipes::kernel_in_range;
 
 /// `dkms.state`.
 pub fn dkms_state(c: &Ctx) -> Outcome {
-    let Some(k) = c.f.kernel.ok() else { return Outcome::skip("kernel facts unavailable") };
+    if let Some(o) = probe_problem(&c.f.kernel, "kernel facts") {
+        return o;
+    }
+    let Some(k) = c.f.kernel.ok() else { unreachable!() };
     let oot: Vec<_> = c.a.flavours.values().filter(|f| f.id != crate::recipes::FlavourId::InTree).collect();
     let dkms = c.f.dkms.ok();
     let entries = dkms::entries(c.f, c.r);

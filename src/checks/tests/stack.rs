@@ -21,7 +21,7 @@ fn dkms_state_passes_for_the_kernels_that_matter() {
 fn dkms_state_skips_the_in_tree_driver() {
     expect(&Host::halo(), "dkms.state", Skip, "in-tree driver: no DKMS needed on kernel >= 7.0");
     expect(&Host::halo().kernel("6.18.5-200.fc43.x86_64"), "dkms.state", Skip, "in-tree driver: DKMS not in use");
-    expect(&Host::halo().probe_error("kernel", "EIO"), "dkms.state", Skip, "kernel facts unavailable");
+    expect(&Host::halo().probe_error("kernel", "EIO"), "dkms.state", Error, "could not read kernel facts: EIO");
 }
 
 #[test]
