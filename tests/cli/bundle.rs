@@ -331,9 +331,13 @@ fn an_unwritable_destination_is_a_clear_error_and_leaves_nothing() {
     std::fs::create_dir(&dir).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).unwrap();
     let file = dir.join("b.tar.gz");
+    // The unprivileged user must be able to read the fixture wherever the checkout lives
+    // (a clone under a 0700 directory is not readable by nobody): a world-readable copy.
+    let (fx_tmp, root) = copy_fixture("case02-halo-619-intree-proto7");
+    std::fs::set_permissions(fx_tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let o = unprivileged()
         .arg("--root")
-        .arg(fixture("case02-halo-619-intree-proto7"))
+        .arg(&root)
         .args(["doctor", "--bundle"])
         .arg(&file)
         .output()
