@@ -82,3 +82,58 @@ fn the_unit_tests_healthy_hosts_are_what_the_probes_read() {
         );
     }
 }
+
+/// `check --kernel` and doctor judge one host with the same knowledge, so on every fixture
+/// they agree about the kernel that runs and boots next: its boot entry's arguments, the
+/// module's signature under Secure Boot, whether its driver accepts the firmware on disk, and
+/// whether it has a module at all.
+#[test]
+fn check_kernel_and_doctor_agree_on_every_fixture() {
+    use npu_setup::knowledge::{analysis::Analysis, firmware, kernels};
+    let r = Recipes::embedded().unwrap();
+    let mut compared = 0;
+    for name in fixtures() {
+        let out = bin().arg("--root").arg(fixture(&name)).args(["dev", "facts"]).output().unwrap();
+        let facts: Facts = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let Some(k) = facts.kernel.ok() else { continue };
+        let (Some(running), Some(target)) = (k.running.clone(), k.target.clone()) else { continue };
+        if running != target || facts.pci.ok().is_none_or(|p| p.npus.is_empty()) {
+            continue;
+        }
+        compared += 1;
+        let results = run_checks(&facts, &r, &CheckOptions::default(), &[], &[]);
+        let doctor = |id: &str| results.iter().find(|c| c.id == id).unwrap().status;
+        let kr = kernels::judge(&facts, &r, &target);
+        let fails = |s: Status| s == Status::Fail;
+        assert_eq!(fails(kr.signing.status), fails(doctor("secureboot.signing")), "{name}: signing {:?}", kr.signing);
+        assert_eq!(
+            kr.signing.status == Status::Warn,
+            doctor("secureboot.signing") == Status::Warn,
+            "{name}: signing {:?}",
+            kr.signing
+        );
+        let default_is_target = facts
+            .boot
+            .ok()
+            .and_then(|b| b.bls.iter().find(|e| Some(e.id.as_str()) == b.default_entry.as_deref()))
+            .is_none_or(|e| e.version.as_deref() == Some(target.as_str()) || e.id.ends_with(&target));
+        if default_is_target {
+            assert_eq!(fails(kr.kargs.status), fails(doctor("boot.next")), "{name}: kargs {:?}", kr.kargs);
+        }
+        let a = Analysis::new(&facts, &r);
+        let on_disk_rejected =
+            matches!(firmware::compat(&facts, &r, &a), firmware::Compat::NoFile(..) | firmware::Compat::Rejected(..));
+        assert_eq!(fails(kr.firmware.status), on_disk_rejected, "{name}: firmware {:?}", kr.firmware);
+        if on_disk_rejected {
+            assert!(fails(doctor("firmware.compat")), "{name}");
+        }
+        if fails(kr.module.status) {
+            assert!(
+                ["host.kernel", "driver.module", "dkms.state"].iter().any(|id| fails(doctor(id))),
+                "{name}: check --kernel says {:?}, doctor finds no module problem",
+                kr.module
+            );
+        }
+    }
+    assert!(compared >= 10, "only {compared} fixtures compared");
+}
