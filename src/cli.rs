@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use crate::model::Format;
 pub use crate::steps::options::{InstallArgs, RebootPolicy};
 
 /// Provision and diagnose Linux hosts for AMD XDNA NPUs (Strix Point, Strix Halo, Krackan).
@@ -34,19 +35,6 @@ pub struct Cli {
     /// What to do
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// Output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// Text for people
-    Human,
-    /// The report as JSON (stable schema npu-setup/v1)
-    Json,
-    /// The report as YAML
-    Yaml,
-    /// node_exporter textfile metrics (doctor; bench's last decode speed included)
-    Prometheus,
 }
 
 /// Colour policy.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::cli::{BenchArgs, Cli, EndpointArgs, Format};
+use crate::cli::{BenchArgs, Cli, EndpointArgs};
 use crate::host::smoke::gpu_base;
 use crate::host::{ProbeOptions, probe_all};
 use crate::lemonade;
@@ -187,18 +187,18 @@ pub fn run(cli: &Cli, a: &BenchArgs) -> Result<i32> {
         eprintln!("warning: bench: not kept for doctor's metrics ({}): {e:#}", Root::display(&last));
     }
     let mut out = std::io::stdout().lock();
-    match cli.format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut out, &report)?;
-            writeln!(out)?;
-        }
-        Format::Yaml => serde_yaml::to_writer(&mut out, &report)?,
-        Format::Human => render(&mut out, &report)?,
-        Format::Prometheus => {
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-            crate::report::prometheus::render_bench(&mut out, &report, now.as_secs_f64())?;
-        }
-    }
+    let metrics = |w: &mut dyn Write| -> Result<()> {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        Ok(crate::report::prometheus::render_bench(w, &report, now.as_secs_f64())?)
+    };
+    crate::report::emit(
+        &mut out,
+        cli.format,
+        "the bench report",
+        &report,
+        |w| Ok(render(w, &report)?),
+        Some(&metrics),
+    )?;
     let failed_side = report.sides.iter().any(|s| s.runs.is_empty());
     Ok(if failed_side || !report.regressions.is_empty() { exit::PROBLEMS } else { exit::OK })
 }

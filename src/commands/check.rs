@@ -12,7 +12,7 @@ use crate::checks::Status;
 use crate::cli::{CheckArgs, Cli, Format};
 use crate::host::probe_kernels;
 use crate::knowledge::kernels::{KernelReadiness, all_kernels, judge};
-use crate::report::exit;
+use crate::report::{emit, exit};
 use crate::state::STATE_DIR;
 
 /// What `check --kernel` records (`/var/lib/npu-setup/kernels/<KVER>.json`).
@@ -70,7 +70,7 @@ pub fn run(cli: &Cli, args: &CheckArgs) -> Result<i32> {
 
 fn check(cli: &Cli, args: &CheckArgs) -> Result<i32> {
     if matches!(cli.format, Format::Prometheus) {
-        bail!("check prints human, json or yaml");
+        bail!("check has no prometheus form; use --format json or yaml");
     }
     let (runner, recipes) = super::setup(cli)?;
     let mut out = std::io::stdout().lock();
@@ -89,14 +89,7 @@ fn check(cli: &Cli, args: &CheckArgs) -> Result<i32> {
             ready: kernels.iter().find(|x| x.default).is_some_and(|x| ready(x.status)),
             kernels: &kernels,
         };
-        match cli.format {
-            Format::Json => {
-                serde_json::to_writer_pretty(&mut out, &m)?;
-                writeln!(out)?;
-            }
-            Format::Yaml => serde_yaml::to_writer(&mut out, &m)?,
-            _ => render_matrix(&mut out, &m, super::unicode())?,
-        }
+        emit(&mut out, cli.format, "check", &m, |w| render_matrix(w, &m, super::unicode()), None)?;
         return Ok(if m.ready { exit::OK } else { exit::PROBLEMS });
     };
     if kver.is_empty() || kver.contains('/') || kver.starts_with('.') {
@@ -124,14 +117,7 @@ fn check(cli: &Cli, args: &CheckArgs) -> Result<i32> {
             }
         }
     } else {
-        match cli.format {
-            Format::Json => {
-                serde_json::to_writer_pretty(&mut out, &k)?;
-                writeln!(out)?;
-            }
-            Format::Yaml => serde_yaml::to_writer(&mut out, &k)?,
-            _ => render_one(&mut out, &k, super::unicode())?,
-        }
+        emit(&mut out, cli.format, "check", &k, |w| render_one(w, &k, super::unicode()), None)?;
     }
     match recorded {
         Ok(path) if !args.hook && !cli.quiet && matches!(cli.format, Format::Human) => {

@@ -8,7 +8,7 @@ use crate::checks::{CATALOG, CheckOptions, run_checks};
 use crate::cli::{Cli, DoctorArgs, Format};
 use crate::host::{ProbeOptions, probe_all};
 use crate::report::human::{HumanOptions, render};
-use crate::report::{exit, prometheus};
+use crate::report::{emit, exit, prometheus};
 
 /// Runs doctor and returns the exit code.
 pub fn run(cli: &Cli, args: &DoctorArgs) -> Result<i32> {
@@ -39,28 +39,18 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> Result<i32> {
     tracing::debug!(millis = facts.probe_millis, "probed");
     let results = run_checks(&facts, &recipes, &CheckOptions { smoke: args.smoke }, &args.only, &args.skip);
     let report = crate::checks::report(&facts, &recipes, results);
-    match cli.format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut out, &report)?;
-            writeln!(out)?;
-        }
-        Format::Yaml => serde_yaml::to_writer(&mut out, &report)?,
-        Format::Prometheus => {
-            let extras = metrics_extras(runner.root(), facts.probe_millis);
-            prometheus::render_doctor(&mut out, &report, &extras)?;
-        }
-        Format::Human => render(
-            &mut out,
-            &report,
-            &HumanOptions {
-                unicode: super::unicode(),
-                color: super::colors(cli.color),
-                verbose: cli.verbose > 0,
-                quiet: cli.quiet,
-                brief: false,
-            },
-        )?,
-    }
+    let metrics = |w: &mut dyn Write| -> Result<()> {
+        let extras = metrics_extras(runner.root(), facts.probe_millis);
+        Ok(prometheus::render_doctor(w, &report, &extras)?)
+    };
+    let human = HumanOptions {
+        unicode: super::unicode(),
+        color: super::colors(cli.color),
+        verbose: cli.verbose > 0,
+        quiet: cli.quiet,
+        brief: false,
+    };
+    emit(&mut out, cli.format, "the doctor report", &report, |w| Ok(render(w, &report, &human)?), Some(&metrics))?;
     out.flush()?;
     if let Some(path) = &args.bundle {
         super::bundle::write(cli, &facts, &report, path)?;
@@ -94,19 +84,19 @@ fn list(out: &mut dyn Write, format: Format) -> Result<()> {
         description: &'static str,
     }
     let rows: Vec<Row> = CATALOG.iter().map(|c| Row { id: c.id, layer: c.layer, description: c.description }).collect();
-    match format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, &rows)?;
-            writeln!(out)?;
-        }
-        Format::Yaml => serde_yaml::to_writer(&mut *out, &rows)?,
-        Format::Prometheus => anyhow::bail!("--list has no prometheus form; use --format json"),
-        Format::Human => {
-            for r in rows {
-                writeln!(out, "{:<20} {:<11} {}", r.id, r.layer, r.description)?;
+    emit(
+        out,
+        format,
+        "--list",
+        &rows,
+        |w| {
+            for r in &rows {
+                writeln!(w, "{:<20} {:<11} {}", r.id, r.layer, r.description)?;
             }
-        }
-    }
+            Ok(())
+        },
+        None,
+    )?;
     Ok(())
 }
 

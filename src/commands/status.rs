@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::cli::{Cli, Format, StatusArgs};
+use crate::cli::{Cli, StatusArgs};
 use crate::report::{Report, exit};
 use crate::root::Root;
 
@@ -140,31 +140,25 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> Result<i32> {
         std::thread::sleep(Duration::from_millis(250));
     };
     let mut out = std::io::stdout().lock();
-    match cli.format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut out, &status)?;
-            writeln!(out)?;
+    let human = |out: &mut dyn Write| -> Result<()> {
+        writeln!(out, "status: {}", status.state)?;
+        if !status.message.is_empty() {
+            writeln!(out, "{}", status.message)?;
         }
-        Format::Yaml => serde_yaml::to_writer(&mut out, &status)?,
-        Format::Prometheus => bail!("status prints human, json or yaml; use doctor --format prometheus for metrics"),
-        Format::Human => {
-            writeln!(out, "status: {}", status.state)?;
-            if !status.message.is_empty() {
-                writeln!(out, "{}", status.message)?;
-            }
-            if let Some(f) = &status.first_failure {
-                writeln!(out, "first failure: {f} (details: npu-setup doctor)")?;
-            }
-            if status.checked_at > 0 && !cli.quiet {
-                writeln!(
-                    out,
-                    "checked: {} s ago by npu-setup {}",
-                    crate::state::now().saturating_sub(status.checked_at),
-                    status.tool_version
-                )?;
-            }
+        if let Some(f) = &status.first_failure {
+            writeln!(out, "first failure: {f} (details: npu-setup doctor)")?;
         }
-    }
+        if status.checked_at > 0 && !cli.quiet {
+            writeln!(
+                out,
+                "checked: {} s ago by npu-setup {}",
+                crate::state::now().saturating_sub(status.checked_at),
+                status.tool_version
+            )?;
+        }
+        Ok(())
+    };
+    crate::report::emit(&mut out, cli.format, "status", &status, human, None)?;
     Ok(match status.state.as_str() {
         "ready" | "degraded" => exit::OK,
         "unknown" => exit::CANNOT_RUN,

@@ -4,6 +4,19 @@
 
 pub mod bench;
 
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Text for people
+    Human,
+    /// The report as JSON (stable schema npu-setup/v1)
+    Json,
+    /// The report as YAML
+    Yaml,
+    /// node_exporter textfile metrics (doctor; bench's last decode speed included)
+    Prometheus,
+}
+
 /// Check ids, in ladder order: an output contract (JSON consumers, `--only`, `--skip`,
 /// recipes' `check:` references). New ids may be added; none may be renamed.
 pub const CHECK_IDS: &[&str] = &[

@@ -6,3 +6,40 @@ pub mod human;
 pub mod prometheus;
 
 pub use crate::model::{HostSummary, KernelSummary, NpuSummary, Report, Summary, exit};
+
+use std::io::Write;
+
+use anyhow::{Result, bail};
+use serde::Serialize;
+
+pub use crate::model::Format;
+
+/// A renderer of one output form.
+pub type Render<'a> = &'a dyn Fn(&mut dyn Write) -> Result<()>;
+
+/// The one emitter: writes `doc` in `format`. JSON (pretty, one trailing newline) and YAML
+/// come from the document's serde form, the same for every command; human text and
+/// prometheus metrics from the command's renderers. A format a document has no form for is an
+/// error naming the document.
+pub fn emit<T: Serialize + ?Sized>(
+    w: &mut dyn Write,
+    format: Format,
+    what: &str,
+    doc: &T,
+    human: impl FnOnce(&mut dyn Write) -> Result<()>,
+    prometheus: Option<Render>,
+) -> Result<()> {
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *w, doc)?;
+            writeln!(w)?;
+        }
+        Format::Yaml => serde_yaml::to_writer(&mut *w, doc)?,
+        Format::Human => human(w)?,
+        Format::Prometheus => match prometheus {
+            Some(render) => render(w)?,
+            None => bail!("{what} has no prometheus form; use --format json or yaml"),
+        },
+    }
+    Ok(())
+}

@@ -335,13 +335,7 @@ fn an_unwritable_destination_is_a_clear_error_and_leaves_nothing() {
     // (a clone under a 0700 directory is not readable by nobody): a world-readable copy.
     let (fx_tmp, root) = copy_fixture("case02-halo-619-intree-proto7");
     std::fs::set_permissions(fx_tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let o = unprivileged()
-        .arg("--root")
-        .arg(&root)
-        .args(["doctor", "--bundle"])
-        .arg(&file)
-        .output()
-        .unwrap();
+    let o = unprivileged().arg("--root").arg(&root).args(["doctor", "--bundle"]).arg(&file).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains(&format!("error: writing support bundle {}: ", file.display())), "{err}");
