@@ -144,12 +144,18 @@ pub fn firmware_compat(c: &Ctx) -> Outcome {
             .ev("loaded_version", &loaded)
     };
     let min = &c.r.drivers.kernel.protocol7_in_tree_min;
+    // Blob names quoted in remedies come from this NPU's own firmware directory.
+    let dir = c.a.entry.map(|e| e.firmware_dir.clone()).unwrap_or_default();
+    let p6 = firmware::example_blob(c.r, c.a, 6)
+        .map(|b| format!("amdnpu/{dir}/{b}"))
+        .unwrap_or_else(|| format!("a 1.0.x blob in amdnpu/{dir}/"));
+    let p7 = firmware::example_blob(c.r, c.a, 7);
     let fixes_for_intree = || Remedy {
         text: format!(
             "{fl_name} accepts protocol {} only; every 1.1.x firmware speaks 7. Fix one of three ways (amd/xdna-driver#1257): \
              (1) boot a kernel >= {min}, whose in-tree driver loads npu_7.sbin (no DKMS); \
              (2) install the xdna-driver package (DKMS module + its firmware) and reboot; \
-             (3) point npu.sbin back at a protocol-6 blob (1.0.x, e.g. npu.sbin.1.0.0.166) — FastFlowLM then refuses it (needs >= 1.1).",
+             (3) point npu.sbin back at a protocol-6 blob ({p6}) — FastFlowLM then refuses it (needs >= 1.1).",
             v.accepts.join("/")
         ),
         commands: vec![install_cmd("driver")],
@@ -181,7 +187,8 @@ pub fn firmware_compat(c: &Ctx) -> Outcome {
         firmware::Compat::BelowFlmMinimum { loaded: l, min: flm_min, npu7, .. } => {
             let text = match (npu7, fl.id.as_str()) {
                 (None, _) => format!(
-                    "The loaded firmware {l} (protocol 6) is below FastFlowLM's minimum {flm_min}. Provide npu_7.sbin (linux-firmware >= 20260221, or the amdxdna-dkms / xdna-driver package firmware) and use a driver that loads it (kernel >= {min}, backport DKMS or xdna-driver DKMS), then reboot."
+                    "The loaded firmware {l} (protocol 6) is below FastFlowLM's minimum {flm_min}. Provide amdnpu/{dir}/npu_7.sbin{} (linux-firmware >= 20260221, or the amdxdna-dkms / xdna-driver package firmware) and use a driver that loads it (kernel >= {min}, backport DKMS or xdna-driver DKMS), then reboot.",
+                    p7.as_deref().map(|b| format!(" (-> {b})")).unwrap_or_default()
                 ),
                 (Some(_), "in-tree")
                     if !kernel_in_range(
