@@ -176,6 +176,21 @@ pub fn driver_module(c: &Ctx) -> Outcome {
         }
         driver::Module::Present => {}
     }
+    // The in-tree driver reporting another DRM version than mainline's for its series: a
+    // distro backport (or a kernel newer than the table), worth saying, never a failure.
+    if let Some(l) = &c.a.loaded
+        && let (Some(m), Some(drm), Some(main)) = (&l.module, &l.drm, &l.mainline_drm)
+        && m.id == FlavourId::InTree
+        && drm != main
+    {
+        o = o.ev(
+            "drm_note",
+            format!(
+                "the in-tree amdxdna reports DRM {drm}; mainline {} reports {main} (recipes/drivers.yaml mainline_drm): a distro backport or a newer driver",
+                l.kernel.split('-').next().unwrap_or(&l.kernel)
+            ),
+        );
+    }
     // A DKMS module on a kernel whose in-tree driver suffices only shadows it (the same
     // judgement dkms.state and `check --kernel` report).
     if let Some(t) = c.f.kernel.ok().and_then(|k| k.target.as_deref())
