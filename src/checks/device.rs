@@ -120,6 +120,19 @@ pub fn driver_module(c: &Ctx) -> Outcome {
         driver::Module::Refused { loaded, installed, reason } => {
             let mut commands = reload_dkms(c, &installed);
             commands.extend(reason.step.iter().map(|s| install_cmd(s)));
+            // The driver that runs instead may need no DKMS module at all: an in-tree driver
+            // whose matrix row loads npu_7.sbin (kernel >= 7.0, or a backport reporting DRM
+            // 0.6 on an older kernel) only needs that firmware file.
+            let instead = crate::parse::version::parse_kernel_release(&loaded.kernel)
+                .and_then(|kr| c.r.flavour(loaded.id, loaded.variant, &kr, loaded.drm.as_deref()))
+                .filter(|row| loaded.id == FlavourId::InTree && row.firmware_order.iter().any(|n| n == "npu_7.sbin"))
+                .map(|_| {
+                    format!(
+                        " Or remove the DKMS module: {} loads npu_7.sbin itself, so it needs only that firmware file (firmware.compat).",
+                        module_name(&loaded)
+                    )
+                })
+                .unwrap_or_default();
             let suspects: Vec<&'static str> = reason
                 .check
                 .as_deref()
@@ -140,7 +153,7 @@ pub fn driver_module(c: &Ctx) -> Outcome {
                 .suspects(&suspects)
                 .remedy(Remedy {
                     text: format!(
-                        "{} Until it loads, {} drives the NPU (firmware.compat judges what it accepts).",
+                        "{} Until it loads, {} drives the NPU (firmware.compat judges what it accepts).{instead}",
                         reason.remedy.clone().unwrap_or_else(|| "Fix the cause the kernel-log line names.".into()),
                         module_name(&loaded)
                     ),
@@ -183,11 +196,16 @@ pub fn driver_module(c: &Ctx) -> Outcome {
         && m.id == FlavourId::InTree
         && drm != main
     {
+        // A table row no log confirmed is said to be one.
+        let unverified = crate::parse::version::parse_kernel_release(&l.kernel)
+            .and_then(|kr| c.r.mainline_drm(&kr))
+            .is_some_and(|m| m.unverified);
         o = o.ev(
             "drm_note",
             format!(
-                "the in-tree amdxdna reports DRM {drm}; mainline {} reports {main} (recipes/drivers.yaml mainline_drm): a distro backport or a newer driver",
-                l.kernel.split('-').next().unwrap_or(&l.kernel)
+                "the in-tree amdxdna reports DRM {drm}; mainline {} reports {main}{} (recipes/drivers.yaml mainline_drm): a distro backport or a newer driver",
+                l.kernel.split('-').next().unwrap_or(&l.kernel),
+                if unverified { " (UNVERIFIED)" } else { "" }
             ),
         );
     }

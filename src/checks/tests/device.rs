@@ -103,6 +103,17 @@ fn driver_module_fails_when_the_kernel_refused_the_dkms_module_and_names_the_loa
     let cmds = c.remedy.as_ref().unwrap().commands.clone();
     assert_eq!(cmds[0], "sudo dkms remove xrt-amdxdna/2.21.0 -k 7.1.4-200.fc44.x86_64");
     assert_eq!(cmds[1], "sudo dkms install xrt-amdxdna/2.21.0 -k 7.1.4-200.fc44.x86_64");
+    // The in-tree 7.1 driver loads npu_7.sbin: removing the DKMS module is the other way out.
+    assert!(remedy(&c).contains("Or remove the DKMS module: the in-tree amdxdna (DRM 0.8) loads npu_7.sbin itself"));
+    // A 6.19 in-tree driver loads npu.sbin only: no such alternative.
+    let h = Host::halo()
+        .kernel("6.19.10-200.fc43.x86_64")
+        .drm(Some("0.5"))
+        .dkms_module_file("2.21.0_20260630,beb9e450fe123ecdf395453971576179cedcf1dd")
+        .loaded_module(None, None, Some(""))
+        .log(&["module: x86/modules: Invalid relocation target, existing value is nonzero for type 1"]);
+    let c = expect(&h, "driver.module", Fail, "did not load");
+    assert!(!remedy(&c).contains("Or remove the DKMS module"), "{}", remedy(&c));
     // A signature rejection: driver.module points at secureboot.signing.
     let h = refused_dkms().log(&["Loading of module with unavailable key is rejected"]);
     let c = expect(&h, "driver.module", Fail, "Secure Boot rejected the out-of-tree amdxdna module");

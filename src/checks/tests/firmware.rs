@@ -97,7 +97,28 @@ fn firmware_compat_fails_when_the_loaded_firmware_is_below_flms_minimum() {
     assert!(remedy(&c).contains("npu_7.sbin.xz (1.1.2.65) is on disk but 1.0.0.166 is loaded"), "{}", remedy(&c));
     let h = Host::halo().loaded_firmware("1.0.0.166").firmware_file("npu_7.sbin", None);
     let c = expect(&h, "firmware.compat", Fail, "loaded firmware 1.0.0.166 < 1.1.0.0");
-    assert!(remedy(&c).contains("Provide amdnpu/17f0_11/npu_7.sbin (-> npu.sbin.1.1.2.65)"), "{}", remedy(&c));
+    assert!(
+        remedy(&c).contains("(kernel 7.1 in-tree amdxdna) loads npu_7.sbin first: provide amdnpu/17f0_11/npu_7.sbin (-> npu.sbin.1.1.2.65)"),
+        "{}",
+        remedy(&c)
+    );
+    // A 6.19 in-tree driver loads npu.sbin only: another driver is needed, not only the file.
+    let h = Host::halo().kernel("6.19.10-200.fc43.x86_64").drm(Some("0.5")).loaded_firmware("1.0.0.166");
+    let c = expect(&h, "firmware.compat", Fail, "loaded firmware 1.0.0.166 < 1.1.0.0");
+    assert!(
+        remedy(&c).contains("npu_7.sbin is on disk but kernel 6.19 in-tree amdxdna only loads npu.sbin"),
+        "{}",
+        remedy(&c)
+    );
+    let c = expect(&h.clone().firmware_file("npu_7.sbin", None), "firmware.compat", Fail, "1.0.0.166 < 1.1.0.0");
+    assert!(remedy(&c).contains("and use a driver that loads it (kernel >= 7.0"), "{}", remedy(&c));
+    // Ubuntu's 6.17 carries the 7.0-era driver (DRM 0.6): it loads npu_7.sbin, the file is
+    // all that is missing (the judgement follows the driver's matrix row, not the kernel).
+    let h = Host::halo().kernel("6.17.0-35-generic").drm(Some("0.6")).loaded_firmware("1.0.0.166");
+    let c = expect(&h.clone().firmware_file("npu_7.sbin", None), "firmware.compat", Fail, "1.0.0.166 < 1.1.0.0");
+    assert!(remedy(&c).contains("loads npu_7.sbin first: provide amdnpu/17f0_11/npu_7.sbin"), "{}", remedy(&c));
+    let c = expect(&h, "firmware.compat", Fail, "1.0.0.166 < 1.1.0.0");
+    assert!(remedy(&c).contains("is on disk but 1.0.0.166 is loaded: reload the driver"), "{}", remedy(&c));
 }
 
 #[test]
