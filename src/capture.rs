@@ -96,6 +96,8 @@ const FILES: &[(&str, How)] = &[
     // loaded module
     ("sys/module/amdxdna", How::Marker),
     ("sys/module/amdxdna/version", How::Raw),
+    ("sys/module/amdxdna/srcversion", How::Raw),
+    ("sys/module/amdxdna/taint", How::Raw),
     // IOMMU (PCI functions, groups, accel and render links: see `capture_sysfs`)
     ("sys/class/iommu/*", How::Marker),
     // firmware, in the kernel's search order

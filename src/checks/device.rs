@@ -91,7 +91,8 @@ pub fn driver_module(c: &Ctx) -> Outcome {
         .ev("flavours", &c.a.flavours)
         .ev("loaded", k.loaded)
         .ev("loaded_version", &k.loaded_version)
-        .ev("drm_version", &c.a.drm_version);
+        .ev("drm_version", &c.a.drm_version)
+        .ev("loaded_module", &c.a.loaded);
     match verdict {
         driver::Module::NotProbed => unreachable!("kernel facts were checked above"),
         driver::Module::NoKernel => return Outcome::error("no running or installed kernel found"),
@@ -116,7 +117,97 @@ pub fn driver_module(c: &Ctx) -> Outcome {
         driver::Module::LogWarning(m) => {
             return o.with_status_warn(m.cause.clone()).ev("kernel_log", &m.line).remedy(log_remedy(&m));
         }
+        driver::Module::Refused { loaded, installed, reason } => {
+            let mut commands = reload_dkms(c, &installed);
+            commands.extend(reason.step.iter().map(|s| install_cmd(s)));
+            // The driver that runs instead may need no DKMS module at all: an in-tree driver
+            // whose matrix row loads npu_7.sbin (kernel >= 7.0, or a backport reporting DRM
+            // 0.6 on an older kernel) only needs that firmware file.
+            let instead = crate::parse::version::parse_kernel_release(&loaded.kernel)
+                .and_then(|kr| c.r.flavour(loaded.id, loaded.variant, &kr, loaded.drm.as_deref()))
+                .filter(|row| loaded.id == FlavourId::InTree && row.firmware_order.iter().any(|n| n == "npu_7.sbin"))
+                .map(|_| {
+                    format!(
+                        " Or remove the DKMS module: {} loads npu_7.sbin itself, so it needs only that firmware file (firmware.compat).",
+                        module_name(&loaded)
+                    )
+                })
+                .unwrap_or_default();
+            let suspects: Vec<&'static str> = reason
+                .check
+                .as_deref()
+                .filter(|id| *id != "driver.module")
+                .and_then(|id| super::find(id).map(|d| d.id))
+                .into_iter()
+                .collect();
+            return o
+                .with_status_fail(format!(
+                    "{}: {} ({}) did not load: {}; {} runs instead",
+                    installed.kernel,
+                    installed.path,
+                    module_name(&installed),
+                    reason.cause,
+                    module_name(&loaded)
+                ))
+                .ev("kernel_log", &reason.line)
+                .suspects(&suspects)
+                .remedy(Remedy {
+                    text: format!(
+                        "{} Until it loads, {} drives the NPU (firmware.compat judges what it accepts).{instead}",
+                        reason.remedy.clone().unwrap_or_else(|| "Fix the cause the kernel-log line names.".into()),
+                        module_name(&loaded)
+                    ),
+                    commands,
+                    step: Some("driver".into()),
+                    reboot: reason.reboot,
+                    docs: None,
+                });
+        }
+        driver::Module::NotLoaded { loaded, installed } => {
+            return o
+                .with_status_warn(format!(
+                    "{}: {} ({}) is on disk, but {} is loaded; this boot's log shows no loader error",
+                    installed.kernel,
+                    installed.path,
+                    module_name(&installed),
+                    module_name(&loaded)
+                ))
+                .remedy(Remedy {
+                    text: "Load the module on disk (or reboot). If the kernel refuses it, `journalctl -k -b 0` names the reason and doctor reports it here.".into(),
+                    commands: vec!["sudo modprobe -r amdxdna && sudo modprobe amdxdna".into()],
+                    reboot: false,
+                    ..Default::default()
+                });
+        }
+        driver::Module::Stale(note) => {
+            return o.with_status_warn(note).remedy(Remedy {
+                text: "Reload the driver (or reboot) to run the build on disk.".into(),
+                commands: vec!["sudo modprobe -r amdxdna && sudo modprobe amdxdna".into()],
+                reboot: false,
+                ..Default::default()
+            });
+        }
         driver::Module::Present => {}
+    }
+    // The in-tree driver reporting another DRM version than mainline's for its series: a
+    // distro backport (or a kernel newer than the table), worth saying, never a failure.
+    if let Some(l) = &c.a.loaded
+        && let (Some(m), Some(drm), Some(main)) = (&l.module, &l.drm, &l.mainline_drm)
+        && m.id == FlavourId::InTree
+        && drm != main
+    {
+        // A table row no log confirmed is said to be one.
+        let unverified = crate::parse::version::parse_kernel_release(&l.kernel)
+            .and_then(|kr| c.r.mainline_drm(&kr))
+            .is_some_and(|m| m.unverified);
+        o = o.ev(
+            "drm_note",
+            format!(
+                "the in-tree amdxdna reports DRM {drm}; mainline {} reports {main}{} (recipes/drivers.yaml mainline_drm): a distro backport or a newer driver",
+                l.kernel.split('-').next().unwrap_or(&l.kernel),
+                if unverified { " (UNVERIFIED)" } else { "" }
+            ),
+        );
     }
     // A DKMS module on a kernel whose in-tree driver suffices only shadows it (the same
     // judgement dkms.state and `check --kernel` report).
@@ -126,6 +217,31 @@ pub fn driver_module(c: &Ctx) -> Outcome {
         o = o.ev("note", note);
     }
     o
+}
+
+/// A module described for people: `in-tree amdxdna`, `xdna-driver DKMS (staging driver, 2.26.0_…)`.
+fn module_name(fl: &crate::knowledge::analysis::FlavourInfo) -> String {
+    match (fl.id, &fl.variant) {
+        (FlavourId::XdnaDkms, Some(v)) => format!(
+            "the xdna-driver module ({v} driver{})",
+            fl.version.as_deref().map(|v| format!(", {v}")).unwrap_or_default()
+        ),
+        (FlavourId::BackportDkms, _) => "the backport DKMS module (mainline 7.0 driver)".to_string(),
+        _ => format!("the in-tree amdxdna{}", fl.drm.as_deref().map(|d| format!(" (DRM {d})")).unwrap_or_default()),
+    }
+}
+
+/// Commands that rebuild the DKMS module of `installed`'s kernel and load it again.
+fn reload_dkms(c: &Ctx, installed: &crate::knowledge::analysis::FlavourInfo) -> Vec<String> {
+    let mut v = Vec::new();
+    if let crate::knowledge::dkms::ForKernel::Installed(e) | crate::knowledge::dkms::ForKernel::NotInstalled(e) =
+        crate::knowledge::dkms::for_kernel(c.f, c.r, &installed.kernel)
+    {
+        v.push(format!("sudo dkms remove {}/{} -k {}", e.module, e.version, installed.kernel));
+        v.push(format!("sudo dkms install {}/{} -k {}", e.module, e.version, installed.kernel));
+    }
+    v.push("sudo modprobe -r amdxdna && sudo modprobe amdxdna".into());
+    v
 }
 
 /// Turns a kernel-log match into a remedy.

@@ -10,7 +10,7 @@ use super::device::log_remedy;
 use super::{Ctx, Outcome, Remedy, install_cmd, probe_problem};
 use crate::knowledge::analysis::FirmwareVerdict;
 use crate::knowledge::firmware;
-use crate::recipes::{FlavourId, Severity, kernel_in_range};
+use crate::recipes::{FlavourId, Severity};
 
 /// `firmware.files`.
 pub fn firmware_files(c: &Ctx) -> Outcome {
@@ -144,12 +144,18 @@ pub fn firmware_compat(c: &Ctx) -> Outcome {
             .ev("loaded_version", &loaded)
     };
     let min = &c.r.drivers.kernel.protocol7_in_tree_min;
+    // Blob names quoted in remedies come from this NPU's own firmware directory.
+    let dir = c.a.entry.map(|e| e.firmware_dir.clone()).unwrap_or_default();
+    let p6 = firmware::example_blob(c.r, c.a, 6)
+        .map(|b| format!("amdnpu/{dir}/{b}"))
+        .unwrap_or_else(|| format!("a 1.0.x blob in amdnpu/{dir}/"));
+    let p7 = firmware::example_blob(c.r, c.a, 7);
     let fixes_for_intree = || Remedy {
         text: format!(
             "{fl_name} accepts protocol {} only; every 1.1.x firmware speaks 7. Fix one of three ways (amd/xdna-driver#1257): \
              (1) boot a kernel >= {min}, whose in-tree driver loads npu_7.sbin (no DKMS); \
              (2) install the xdna-driver package (DKMS module + its firmware) and reboot; \
-             (3) point npu.sbin back at a protocol-6 blob (1.0.x, e.g. npu.sbin.1.0.0.166) — FastFlowLM then refuses it (needs >= 1.1).",
+             (3) point npu.sbin back at a protocol-6 blob ({p6}) — FastFlowLM then refuses it (needs >= 1.1).",
             v.accepts.join("/")
         ),
         commands: vec![install_cmd("driver")],
@@ -179,21 +185,21 @@ pub fn firmware_compat(c: &Ctx) -> Outcome {
             base(Outcome::fail(m.cause.clone())).ev("kernel_log", &m.line).remedy(log_remedy(m))
         }
         firmware::Compat::BelowFlmMinimum { loaded: l, min: flm_min, npu7, .. } => {
+            // The matrix row of the driver in use says whether it loads npu_7.sbin (a
+            // backported in-tree driver on an older kernel does), not the kernel version.
+            let loads_npu7 = v.order.iter().any(|n| n == "npu_7.sbin");
+            let npu7_name = format!("amdnpu/{dir}/npu_7.sbin{}", p7.as_deref().map(|b| format!(" (-> {b})")).unwrap_or_default());
             let text = match (npu7, fl.id.as_str()) {
-                (None, _) => format!(
-                    "The loaded firmware {l} (protocol 6) is below FastFlowLM's minimum {flm_min}. Provide npu_7.sbin (linux-firmware >= 20260221, or the amdxdna-dkms / xdna-driver package firmware) and use a driver that loads it (kernel >= {min}, backport DKMS or xdna-driver DKMS), then reboot."
+                (None, _) if loads_npu7 => format!(
+                    "The loaded firmware {l} (protocol 6) is below FastFlowLM's minimum {flm_min}. The driver in use ({fl_name}) loads npu_7.sbin first: provide {npu7_name} (linux-firmware >= 20260221, or the amdxdna-dkms / xdna-driver package firmware), then reboot."
                 ),
-                (Some(_), "in-tree")
-                    if !kernel_in_range(
-                        &crate::parse::version::parse_kernel_release(&fl.kernel).unwrap_or_default(),
-                        Some(min),
-                        None,
-                    ) =>
-                {
-                    format!(
-                        "npu_7.sbin is on disk but this kernel's in-tree driver only loads npu.sbin: boot a kernel >= {min} or install the xdna-driver DKMS module."
-                    )
-                }
+                (None, _) => format!(
+                    "The loaded firmware {l} (protocol 6) is below FastFlowLM's minimum {flm_min}. Provide {npu7_name} (linux-firmware >= 20260221, or the amdxdna-dkms / xdna-driver package firmware) and use a driver that loads it (kernel >= {min}, backport DKMS or xdna-driver DKMS), then reboot."
+                ),
+                (Some(_), "in-tree") if !loads_npu7 => format!(
+                    "npu_7.sbin is on disk but {fl_name} only loads {}: boot a kernel >= {min} or install the xdna-driver DKMS module.",
+                    v.order.join(", ")
+                ),
                 (Some(f), _) => format!(
                     "{} ({}) is on disk but {l} is loaded: reload the driver or reboot.",
                     f.path,

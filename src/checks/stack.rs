@@ -10,7 +10,6 @@ use super::{Ctx, Outcome, Remedy, install_cmd, probe_problem};
 use crate::knowledge::dkms;
 use crate::knowledge::secureboot;
 use crate::knowledge::stack;
-use crate::parse::version::parse_dotted;
 use crate::recipes::kernel_in_range;
 
 /// `dkms.state`.
@@ -383,8 +382,36 @@ pub fn flm_validate(c: &Ctx) -> Outcome {
     }
     let mut reasons = Vec::new();
     let mut suspects: Vec<&'static str> = Vec::new();
-    if v.kernel_ok == Some(false) {
-        reasons.push(format!("kernel {} too old for FLM", v.kernel.clone().unwrap_or_default()));
+    // `kernel_ok` covers the kernel release and the driver's DRM version: name the one
+    // that failed.
+    let k = stack::flm_kernel_ok(v, c.f, c.r, c.a.drm_version.as_deref());
+    if let Some((kernel, min)) = &k.kernel_below {
+        reasons.push(format!("kernel {kernel} < {min}, FastFlowLM's minimum (kernel_ok false)"));
+        suspects.push("host.kernel");
+    }
+    if let Some((drm, min)) = &k.drm_below {
+        let kernel_fine = k.kernel_ok_false && k.kernel_below.is_none();
+        reasons.push(format!(
+            "amdxdna DRM {drm} < {min}{}",
+            if kernel_fine {
+                format!(
+                    " (FLM reports this as kernel_ok false; the kernel release {} is fine)",
+                    v.kernel.clone().unwrap_or_default()
+                )
+            } else {
+                String::new()
+            }
+        ));
+        suspects.push("driver.module");
+    }
+    if k.unexplained() {
+        reasons.push(format!(
+            "kernel_ok false, although kernel {} and the driver's DRM version {} meet FastFlowLM's minimums ({} / {})",
+            v.kernel.clone().unwrap_or_default(),
+            v.drm_version.clone().or(c.a.drm_version.clone()).unwrap_or_else(|| "(not reported)".into()),
+            c.r.drivers.flm.min_kernel,
+            c.r.drivers.flm.min_drm
+        ));
         suspects.push("host.kernel");
     }
     if v.amd_device_found == Some(false) || (v.devices.is_empty() && v.amd_device_found.is_none()) {
@@ -408,12 +435,6 @@ pub fn flm_validate(c: &Ctx) -> Outcome {
     if v.memlock_ok == Some(false) {
         reasons.push(format!("memlock limit {} too low", v.memlock_limit.clone().unwrap_or_default()));
         suspects.push("limits.memlock");
-    }
-    if let Some(drm) = &v.drm_version
-        && parse_dotted(drm).zip(parse_dotted(&c.r.drivers.flm.min_drm)).is_some_and(|(d, m)| d < m)
-    {
-        reasons.push(format!("amdxdna DRM {drm} < {}", c.r.drivers.flm.min_drm));
-        suspects.push("driver.module");
     }
     let extra: Vec<String> =
         v.errors.iter().filter(|e| !reasons.iter().any(|r| r.contains(e.as_str()))).take(2).cloned().collect();

@@ -116,8 +116,20 @@ pub fn host_kernel(c: &Ctx) -> Outcome {
             ..Default::default()
         });
     }
+    // A distro kernel can carry a newer in-tree driver than its version says (Ubuntu's
+    // 6.17.0-35 reports DRM 0.6): the loaded driver's DRM version picks its matrix row.
+    let backport =
+        c.a.loaded_flavour(c.f)
+            .filter(|fl| fl.id == crate::recipes::FlavourId::InTree && fl.kernel == kr.raw)
+            .and_then(|fl| fl.drm.as_deref().map(|d| (d, c.r.flavour(fl.id, None, kr, Some(d)))))
+            .filter(|(_, row)| row.is_some_and(|r| r.firmware_order.iter().any(|n| n == "npu_7.sbin")));
     let path = if at_least(kr, &m.protocol7_in_tree_min) {
         format!("kernel >= {}: the in-tree amdxdna loads npu_7.sbin, no DKMS needed", m.protocol7_in_tree_min)
+    } else if let Some((drm, _)) = backport {
+        format!(
+            "kernel {}.{} with a backported in-tree amdxdna (DRM {drm}) that loads npu_7.sbin, no DKMS needed",
+            kr.major, kr.minor
+        )
     } else {
         format!(
             "kernel {}.{}: needs the xdna-driver DKMS module (or the backport DKMS) for protocol-7 firmware",

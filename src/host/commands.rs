@@ -45,11 +45,49 @@ const LOG_KEYWORDS: &[&str] = &[
     "Key was rejected",
 ];
 
-/// Keeps the relevant lines; caps the count so a log storm cannot bloat the report.
+/// Module-loader messages that do not name the module they refuse: the ELF checks of
+/// kernel/module/main.c (`Invalid ELF header len|magic|type`, `Invalid (module )architecture in
+/// ELF header`), the x86 relocation check (`x86/modules: Invalid relocation target, existing
+/// value is nonzero for …`, older kernels `Skipping invalid relocation target …`,
+/// arch/x86/kernel/module.c) and signature enforcement (`Loading of unsigned module is
+/// rejected`, kernel/module/signing.c): <https://github.com/torvalds/linux/blob/master/kernel/module/main.c>,
+/// <https://github.com/torvalds/linux/blob/master/arch/x86/kernel/module.c>,
+/// <https://github.com/torvalds/linux/blob/master/kernel/module/signing.c>. The named ones
+/// (`amdxdna: Unknown symbol …`, `amdxdna: disagrees about version of symbol …`) carry
+/// `amdxdna` and are kept by [`LOG_KEYWORDS`].
+const UNNAMED_LOADER_LINES: &[&str] = &[
+    "Invalid ELF header",
+    "architecture in ELF header",
+    "invalid relocation target",
+    "Invalid relocation target",
+    "Loading of unsigned module is rejected",
+    "Loading of module with unavailable key is rejected",
+    "Loading of module with unsupported crypto is rejected",
+];
+
+/// How many log lines before or after an amdxdna line an unnamed loader line may sit and
+/// still be attributed to amdxdna's load (the journal has no timestamps in `-o cat`; a boot
+/// interleaves the udev-triggered loads of many modules).
+const LOADER_WINDOW: usize = 25;
+
+/// Keeps the relevant lines — those naming the NPU stack, and module-loader lines near
+/// amdxdna's load even when they do not name it; caps the count so a log storm cannot bloat
+/// the report.
 fn filter_log(source: &str, text: &str) -> KernelLog {
     let all = normalize_kernel_log(text);
     let total_lines = all.len();
-    let mut lines: Vec<String> = all.into_iter().filter(|l| LOG_KEYWORDS.iter().any(|k| l.contains(k))).collect();
+    let anchors: Vec<usize> =
+        all.iter().enumerate().filter(|(_, l)| l.contains("amdxdna") || l.contains("amdnpu")).map(|(i, _)| i).collect();
+    let near_amdxdna = |i: usize| anchors.iter().any(|a| a.abs_diff(i) <= LOADER_WINDOW);
+    let mut lines: Vec<String> = all
+        .into_iter()
+        .enumerate()
+        .filter(|(i, l)| {
+            LOG_KEYWORDS.iter().any(|k| l.contains(k))
+                || (UNNAMED_LOADER_LINES.iter().any(|k| l.contains(k)) && near_amdxdna(*i))
+        })
+        .map(|(_, l)| l)
+        .collect();
     if lines.len() > 400 {
         lines.drain(..lines.len() - 400);
     }
@@ -149,21 +187,40 @@ pub fn probe_packages(runner: &Runner, distro: Option<&Distro>, kernels: &[Strin
     }
 }
 
-/// `modinfo amdxdna` per kernel.
+/// `modinfo amdxdna` per kernel, and per module file where a kernel has several.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default)]
 pub struct ModinfoFacts {
     /// Kernel release -> parsed modinfo (None when modinfo found no module).
     pub kernels: BTreeMap<String, Option<ModInfo>>,
     /// Kernel release -> why modinfo could not run.
     pub errors: BTreeMap<String, String>,
+    /// Module file (path as under the root, `/lib/modules/…/amdxdna.ko.zst`) -> its modinfo,
+    /// for kernels with more than one amdxdna file (in-tree and DKMS side by side).
+    pub files: BTreeMap<String, ModInfo>,
+    /// Module file -> why modinfo could not read it.
+    pub file_errors: BTreeMap<String, String>,
 }
 
-/// Runs `modinfo -k KVER amdxdna` for each kernel, concurrently.
-pub fn probe_modinfo(runner: &Runner, kernels: &[String]) -> Probed<ModinfoFacts> {
-    let root_s = runner.root().path().display().to_string();
-    let offline = runner.root().mode() == RootMode::Offline;
-    let results: Vec<(String, Result<Option<ModInfo>, String>)> = std::thread::scope(|s| {
-        let handles: Vec<_> = kernels
+/// One `modinfo` call: `Ok(None)` when it found no module.
+fn modinfo_one(runner: &Runner, args: &[&str]) -> Result<Option<ModInfo>, String> {
+    match runner.run("modinfo", args) {
+        Ok(o) if o.success() => Ok(Some(parse_modinfo(&o.stdout))),
+        Ok(o) if o.stderr.contains("not found") => Ok(None),
+        Ok(o) => Err(format!("modinfo exited {:?}: {}", o.code, o.tail())),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Runs `modinfo -k KVER amdxdna` for each kernel and `modinfo FILE` for each of `files`
+/// (paths as under the root), concurrently.
+pub fn probe_modinfo(runner: &Runner, kernels: &[String], files: &[String]) -> Probed<ModinfoFacts> {
+    let root = runner.root();
+    let root_s = root.path().display().to_string();
+    let offline = root.mode() == RootMode::Offline;
+    type Answer = (String, Result<Option<ModInfo>, String>);
+    let (by_kernel, by_file): (Vec<Answer>, Vec<Answer>) = std::thread::scope(|s| {
+        let kernel_handles: Vec<_> = kernels
             .iter()
             .map(|k| {
                 let root_s = root_s.clone();
@@ -173,26 +230,54 @@ pub fn probe_modinfo(runner: &Runner, kernels: &[String]) -> Probed<ModinfoFacts
                         args.extend(["-b", root_s.as_str()]);
                     }
                     args.extend(["-k", k.as_str(), "amdxdna"]);
-                    let r = match runner.run("modinfo", &args) {
-                        Ok(o) if o.success() => Ok(Some(parse_modinfo(&o.stdout))),
-                        Ok(o) if o.stderr.contains("not found") => Ok(None),
-                        Ok(o) => Err(format!("modinfo exited {:?}: {}", o.code, o.tail())),
-                        Err(e) => Err(e.to_string()),
-                    };
-                    (k.clone(), r)
+                    (k.clone(), modinfo_one(runner, &args))
                 })
             })
             .collect();
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        let file_handles: Vec<_> = files
+            .iter()
+            .map(|p| {
+                s.spawn(move || {
+                    // Live and fixture roots take the path as the system sees it; an offline
+                    // root's file is read at its host path.
+                    let arg = if offline {
+                        match root.host_path(p.trim_start_matches('/')) {
+                            Ok(h) => h.display().to_string(),
+                            Err(e) => return (p.clone(), Err(format!("{e:#}"))),
+                        }
+                    } else {
+                        p.clone()
+                    };
+                    (p.clone(), modinfo_one(runner, &[arg.as_str()]))
+                })
+            })
+            .collect();
+        let join = |hs: Vec<std::thread::ScopedJoinHandle<'_, Answer>>| -> Vec<Answer> {
+            hs.into_iter().filter_map(|h| h.join().ok()).collect()
+        };
+        (join(kernel_handles), join(file_handles))
     });
     let mut facts = ModinfoFacts::default();
-    for (k, r) in results {
+    for (k, r) in by_kernel {
         match r {
             Ok(m) => {
                 facts.kernels.insert(k, m);
             }
             Err(e) => {
                 facts.errors.insert(k, e);
+            }
+        }
+    }
+    for (p, r) in by_file {
+        match r {
+            Ok(Some(m)) => {
+                facts.files.insert(p, m);
+            }
+            Ok(None) => {
+                facts.file_errors.insert(p, "modinfo found no module at this path".into());
+            }
+            Err(e) => {
+                facts.file_errors.insert(p, e);
             }
         }
     }
@@ -378,4 +463,42 @@ pub fn probe_flm(runner: &Runner) -> Probed<FlmFacts> {
         Err(_) => facts.validate_error = Some("internal error".into()),
     }
     Probed::Ok(facts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loader_lines_near_amdxdna_are_kept_even_without_its_name() {
+        // amd/xdna-driver#1469: a DKMS amdxdna refused on 6.17.0-35 while the in-tree one runs.
+        let filler: Vec<String> = (0..40).map(|i| format!("usb 1-{i}: new high-speed USB device")).collect();
+        let text = [
+            vec!["module: x86/modules: Invalid relocation target, existing value is nonzero for type 1, loc 00000000c3a1b2d4, val ffffffffc1a2b3c4".to_string()],
+            filler[..10].to_vec(),
+            vec![
+                "amdxdna 0000:c6:00.1: [drm] Load firmware amdnpu/17f0_11/npu.sbin".to_string(),
+                "amdxdna: disagrees about version of symbol drm_sched_init".to_string(),
+            ],
+            filler[10..].to_vec(),
+            // 30 lines after the last amdxdna line: another module's business.
+            vec![
+                "Invalid ELF header magic: != \x7fELF".to_string(),
+                "nvidia: Unknown symbol drm_gem_object_free (err -2)".to_string(),
+            ],
+        ]
+        .concat()
+        .join("\n");
+        let log = filter_log("dmesg", &text);
+        assert_eq!(
+            log.lines,
+            [
+                "module: x86/modules: Invalid relocation target, existing value is nonzero for type 1, loc 00000000c3a1b2d4, val ffffffffc1a2b3c4",
+                "amdxdna 0000:c6:00.1: [drm] Load firmware amdnpu/17f0_11/npu.sbin",
+                "amdxdna: disagrees about version of symbol drm_sched_init",
+            ]
+        );
+        // With no amdxdna line at all, an unnamed loader line cannot be attributed.
+        assert!(filter_log("dmesg", "Invalid ELF header magic: != \x7fELF\n").lines.is_empty());
+    }
 }

@@ -52,6 +52,13 @@ pub struct KernelFacts {
     pub loaded: bool,
     /// `sys/module/amdxdna/version` (only modules with MODULE_VERSION: xdna-driver DKMS).
     pub loaded_version: Option<String>,
+    /// `sys/module/amdxdna/srcversion` (modules with a version, or every module when the
+    /// kernel has CONFIG_MODULE_SRCVERSION_ALL): equals the file's modinfo `srcversion`.
+    pub loaded_srcversion: Option<String>,
+    /// `sys/module/amdxdna/taint`: empty for an in-tree module, `O` out-of-tree, `E`
+    /// unsigned (Documentation/admin-guide/tainted-kernels.rst); None when unreadable or
+    /// built in.
+    pub loaded_taint: Option<String>,
     /// The kernel that will boot next, and how it was determined.
     pub target: Option<String>,
     /// How `target` was chosen.
@@ -62,6 +69,17 @@ impl KernelFacts {
     /// The installed kernel with this release.
     pub fn installed(&self, release: &str) -> Option<&InstalledKernel> {
         self.installed.iter().find(|k| k.release == release)
+    }
+
+    /// The amdxdna module files of `releases` that have competitors (two or more files for
+    /// one kernel): `modinfo -k` names only the one modprobe picks, so each is asked by path.
+    pub fn competing_module_files(&self, releases: &[String]) -> Vec<String> {
+        releases
+            .iter()
+            .filter_map(|r| self.installed(r))
+            .filter(|k| k.amdxdna.len() > 1)
+            .flat_map(|k| k.amdxdna.iter().map(|m| m.path.clone()))
+            .collect()
     }
 
     /// Running and target kernels, deduplicated (the kernels doctor judges in depth).
@@ -85,6 +103,9 @@ pub fn probe_kernel(root: &Root) -> Result<KernelFacts> {
         facts.cmdline = root.read_trimmed("proc/cmdline")?;
         facts.loaded = root.is_dir("sys/module/amdxdna");
         facts.loaded_version = root.read_trimmed("sys/module/amdxdna/version")?;
+        facts.loaded_srcversion = root.read_trimmed("sys/module/amdxdna/srcversion")?;
+        // An empty taint file is a fact (in-tree), unlike an absent one.
+        facts.loaded_taint = root.read_optional("sys/module/amdxdna/taint")?.map(|t| t.trim().to_string());
         if !facts.loaded
             && root.exists("proc/modules")
             && let Ok(path) = root.host_path("proc/modules")

@@ -188,6 +188,7 @@ pub fn probe_all(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions) -> Fac
     let loader = Probed::from_result(memlock::probe_loader(root));
     let distro = os.ok().and_then(|o| recipes.distro(&o.id, &o.id_like)).cloned();
     let kernels: Vec<String> = kernel.ok().map(|k| k.kernels_of_interest()).unwrap_or_default();
+    let module_files: Vec<String> = kernel.ok().map(|k| k.competing_module_files(&kernels)).unwrap_or_default();
     let lemonade_files = services::probe_lemonade_files(root);
     let provenance = Probed::from_result(crate::provenance::probe(root));
 
@@ -197,7 +198,7 @@ pub fn probe_all(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions) -> Fac
         std::thread::scope(|s| {
             let kernel_log = s.spawn(|| commands::probe_kernel_log(runner));
             let packages = s.spawn(|| commands::probe_packages(runner, distro.as_ref(), &kernels));
-            let modinfo = s.spawn(|| commands::probe_modinfo(runner, &kernels));
+            let modinfo = s.spawn(|| commands::probe_modinfo(runner, &kernels, &module_files));
             let dkms = s.spawn(|| commands::probe_dkms(runner));
             let secureboot = s.spawn(|| commands::probe_secureboot(runner));
             let ld_cache = s.spawn(|| commands::probe_ld_cache(runner));
@@ -276,8 +277,9 @@ pub fn probe_kernels(runner: &Runner, recipes: &Recipes, kernels: &[String]) -> 
     } else {
         kernels.to_vec()
     };
+    let module_files: Vec<String> = kernel.ok().map(|k| k.competing_module_files(&wanted)).unwrap_or_default();
     let (modinfo, dkms, secureboot) = std::thread::scope(|s| {
-        let modinfo = s.spawn(|| commands::probe_modinfo(runner, &wanted));
+        let modinfo = s.spawn(|| commands::probe_modinfo(runner, &wanted, &module_files));
         let dkms = s.spawn(|| commands::probe_dkms(runner));
         let secureboot = s.spawn(|| commands::probe_secureboot(runner));
         (join(modinfo), join(dkms), join(secureboot))

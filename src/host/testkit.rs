@@ -364,7 +364,87 @@ impl Host {
     pub(crate) fn modinfo(self, info: Option<ModInfo>) -> Self {
         self.with(|f| {
             let running = f.kernel.ok().and_then(|k| k.running.clone()).expect("a running kernel");
-            f.modinfo.ok_mut().kernels.insert(running, info);
+            let m = f.modinfo.ok_mut();
+            // The per-file answers of that kernel go too: this is all modinfo said.
+            m.files.retain(|path, _| !path.contains(&format!("/lib/modules/{running}/")));
+            m.kernels.insert(running, info);
+        })
+    }
+
+    /// An out-of-tree amdxdna (a DKMS build with this `version:`) installed for the running
+    /// kernel under `updates/dkms`, next to what is there: modinfo answers for each file and
+    /// `modinfo -k` names the new one (depmod prefers updates/).
+    pub(crate) fn dkms_module_file(self, version: &str) -> Self {
+        let v = version.to_string();
+        self.with(move |f| {
+            let running = f.kernel.ok().and_then(|k| k.running.clone()).expect("a running kernel");
+            let path = format!("/lib/modules/{running}/updates/dkms/amdxdna.ko.zst");
+            let k = f.kernel_mut();
+            let inst = k.installed.iter_mut().find(|i| i.release == running).expect("installed");
+            inst.amdxdna
+                .insert(0, ModuleFile { path: path.clone(), location: "updates".into(), origin: "out-of-tree".into() });
+            let files: Vec<String> = inst.amdxdna.iter().map(|m| m.path.clone()).collect();
+            let m = f.modinfo.ok_mut();
+            let old = m.kernels.get(&running).cloned().flatten();
+            for p in files.iter().filter(|p| **p != path) {
+                if let Some(o) = &old {
+                    m.files.entry(p.clone()).or_insert_with(|| o.clone());
+                }
+            }
+            let dkms = ModInfo {
+                filename: Some(path.clone()),
+                version: Some(v),
+                srcversion: Some("3F1C2B9A0D8E7F6A5B4C3D2".into()),
+                signer: Some("DKMS module signing key".into()),
+                ..Default::default()
+            };
+            m.files.insert(path, dkms.clone());
+            m.kernels.insert(running, Some(dkms));
+        })
+    }
+
+    /// The loaded module's sysfs attributes (`version`, `srcversion`, `taint`).
+    pub(crate) fn loaded_module(self, version: Option<&str>, srcversion: Option<&str>, taint: Option<&str>) -> Self {
+        let (v, s, t) = (version.map(str::to_string), srcversion.map(str::to_string), taint.map(str::to_string));
+        self.with(move |f| {
+            let k = f.kernel_mut();
+            k.loaded = true;
+            k.loaded_version = v;
+            k.loaded_srcversion = s;
+            k.loaded_taint = t;
+        })
+    }
+
+    /// The DRM version the loaded driver reports (its `Initialized amdxdna_accel_driver` line
+    /// and `flm validate`'s `drm_version`); None removes both.
+    pub(crate) fn drm(self, version: Option<&str>) -> Self {
+        let v = version.map(str::to_string);
+        self.with(move |f| {
+            if let Some(l) = f.kernel_log.ok() {
+                let mut l = l.clone();
+                l.lines = l
+                    .lines
+                    .iter()
+                    .filter_map(|line| match (line.find("Initialized amdxdna_accel_driver "), &v) {
+                        (None, _) => Some(line.clone()),
+                        (Some(_), None) => None,
+                        (Some(i), Some(v)) => {
+                            let head = &line[..i + "Initialized amdxdna_accel_driver ".len()];
+                            let rest = line[head.len()..].split_once(' ').map(|x| x.1).unwrap_or("");
+                            Some(format!("{head}{v}.0 {rest}"))
+                        }
+                    })
+                    .collect();
+                f.kernel_log = Probed::Ok(l);
+            }
+            if let Some(x) = f.flm.ok().cloned()
+                && let Some(mut val) = x.validate.clone()
+            {
+                val.drm_version = v.clone();
+                let mut x = x;
+                x.validate = Some(val);
+                f.flm = Probed::Ok(x);
+            }
         })
     }
 

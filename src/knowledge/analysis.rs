@@ -6,13 +6,14 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::identify::{self, Loaded};
 use crate::host::Facts;
 use crate::host::firmware::{FirmwareFile, NpuFirmware};
 use crate::host::pci::PciDevice;
-use crate::parse::version::{KernelRelease, parse_dotted, parse_kernel_release};
-use crate::recipes::{DeviceEntry, Flavour, FlavourId, Recipes, Severity, Signature, Variant};
+use crate::parse::version::{KernelRelease, parse_kernel_release};
+use crate::recipes::{DeviceEntry, Flavour, FlavourId, Origin, Recipes, Severity, Signature, Variant};
 
-/// The amdxdna flavour a kernel will use.
+/// The amdxdna flavour of one module file (the one a kernel loads, or the loaded one).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct FlavourInfo {
     /// Kernel release.
@@ -23,10 +24,20 @@ pub struct FlavourInfo {
     pub variant: Option<Variant>,
     /// How the variant was decided.
     pub variant_basis: Option<String>,
-    /// Module file that wins (host path), or `built-in`.
+    /// Module file (path as on the system), or `built-in`.
     pub path: String,
-    /// MODULE_VERSION (xdna-driver DKMS only).
+    /// MODULE_VERSION (out-of-tree builds only).
     pub version: Option<String>,
+    /// Built with the kernel or not.
+    pub origin: Origin,
+    /// How the origin was decided (modinfo `intree`, the directory).
+    pub origin_basis: String,
+    /// modinfo `srcversion`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub srcversion: Option<String>,
+    /// DRM version the module reported (only for the loaded module).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drm: Option<String>,
 }
 
 /// What a flavour does with the firmware on disk.
@@ -67,6 +78,9 @@ pub struct LogMatch {
     pub line: String,
     /// Named groups.
     pub groups: BTreeMap<String, String>,
+    /// A module-loader refusal (the reason a module file did not load).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub loader: bool,
 }
 
 /// Shared derivations.
@@ -82,8 +96,10 @@ pub struct Analysis<'a> {
     pub running: Option<KernelRelease>,
     /// Target kernel release, parsed.
     pub target: Option<KernelRelease>,
-    /// Flavour per kernel of interest.
+    /// Flavour per kernel of interest: the module file that kernel loads from disk.
     pub flavours: BTreeMap<String, FlavourInfo>,
+    /// The running kernel's loaded module, matched to its file.
+    pub loaded: Option<Loaded>,
     /// Kernel-log matches, in log order.
     pub log: Vec<LogMatch>,
     /// DRM version the running driver reported (kernel log or flm validate).
@@ -108,9 +124,25 @@ impl<'a> Analysis<'a> {
             .find(|m| m.id == "initialized")
             .and_then(|m| m.groups.get("drm").cloned())
             .or_else(|| f.flm.ok().and_then(|x| x.validate.as_ref()).and_then(|v| v.drm_version.clone()));
+        a.loaded = identify::loaded(f, r, a.drm_version.as_deref());
+        // A loader refusal that does not name amdxdna was kept only for sitting near its
+        // lines; when the loaded module is the file the kernel would load, it was another
+        // module's.
+        if a.loaded.as_ref().is_some_and(|l| l.module.is_some() && l.not_loaded.is_none()) {
+            a.log.retain(|m| !m.loader || m.line.contains("amdxdna"));
+        }
         if let Some(k) = k {
             for rel in k.kernels_of_interest() {
-                if let Some(fl) = flavour_for(f, r, &rel, a.drm_version.as_deref()) {
+                let mut fl = identify::on_disk(f, r, &rel);
+                // The file the running kernel loads is the loaded one: it carries the DRM
+                // version (and the variant that decides).
+                if let (Some(d), Some(m)) = (&fl, a.loaded.as_ref().and_then(|l| l.module.as_ref()))
+                    && m.kernel == rel
+                    && m.path == d.path
+                {
+                    fl = Some(m.clone());
+                }
+                if let Some(fl) = fl {
                     a.flavours.insert(rel, fl);
                 }
             }
@@ -118,9 +150,21 @@ impl<'a> Analysis<'a> {
         a
     }
 
-    /// Flavour of the running kernel.
+    /// Flavour of the module file the running kernel loads from disk (what the next load
+    /// gets; Secure Boot and DKMS judge this one).
     pub fn running_flavour(&self, f: &Facts) -> Option<&FlavourInfo> {
         f.kernel.ok().and_then(|k| k.running.as_ref()).and_then(|r| self.flavours.get(r))
+    }
+
+    /// Flavour of the module driving the NPU now: the loaded one when it was matched to a
+    /// file, else the running kernel's module on disk.
+    pub fn loaded_flavour(&self, f: &Facts) -> Option<&FlavourInfo> {
+        self.loaded.as_ref().and_then(|l| l.module.as_ref()).or_else(|| self.running_flavour(f))
+    }
+
+    /// Kernel-log lines where the module loader refused a module (any owning check).
+    pub fn loader_refusals(&self) -> Vec<&LogMatch> {
+        self.log.iter().filter(|m| m.loader).collect()
     }
 
     /// Flavour of the target kernel.
@@ -130,7 +174,7 @@ impl<'a> Analysis<'a> {
 
     /// The flavour `release` will use (any installed kernel, not only those of interest).
     pub fn flavour_of(&self, f: &Facts, r: &Recipes, release: &str) -> Option<FlavourInfo> {
-        self.flavours.get(release).cloned().or_else(|| flavour_for(f, r, release, None))
+        self.flavours.get(release).cloned().or_else(|| identify::on_disk(f, r, release))
     }
 
     /// Log matches owned by a check, at a minimum severity (`fail` or `warn`).
@@ -146,7 +190,7 @@ impl<'a> Analysis<'a> {
         let entry = self.entry?;
         let fw = self.firmware?;
         let kernel = parse_kernel_release(&fl.kernel)?;
-        let row: &Flavour = r.flavour(fl.id, fl.variant, &kernel)?;
+        let row: &Flavour = r.flavour(fl.id, fl.variant, &kernel, fl.drm.as_deref())?;
         let chosen = row.firmware_order.iter().find_map(|n| fw.file(n)).cloned();
         let proto = chosen.as_ref().and_then(|c| c.version.as_deref()).and_then(|v| r.firmware_protocol(v));
         let accepts_for_family: Vec<_> = row.accepts.iter().filter(|a| a.family == entry.family).collect();
@@ -164,95 +208,6 @@ impl<'a> Analysis<'a> {
                 .collect(),
         })
     }
-}
-
-/// Decides the flavour a kernel will use from its module files, modinfo and DKMS state.
-fn flavour_for(f: &Facts, r: &Recipes, release: &str, drm: Option<&str>) -> Option<FlavourInfo> {
-    let k = f.kernel.ok()?;
-    let inst = k.installed(release);
-    let running = k.running.as_deref() == Some(release);
-    let modinfo = f.modinfo.ok().and_then(|m| m.kernels.get(release)).and_then(|m| m.as_ref());
-    // The loaded module tells the truth for the running kernel when it carries a version.
-    let loaded_version = if running { k.loaded_version.clone() } else { None };
-    let file = inst.and_then(|i| i.amdxdna.first());
-    let builtin = inst.is_some_and(|i| i.builtin);
-    let (path, origin) = match (file, builtin) {
-        (Some(m), _) => (m.path.clone(), m.origin.clone()),
-        (None, true) => ("built-in".to_string(), "in-tree".to_string()),
-        (None, false) => match modinfo.and_then(|m| m.filename.clone()) {
-            Some(p) => {
-                let o =
-                    if p.contains("/kernel/drivers/accel/") || p == "(builtin)" { "in-tree" } else { "out-of-tree" };
-                (p, o.to_string())
-            }
-            None => return None,
-        },
-    };
-    let version = loaded_version.or_else(|| modinfo.and_then(|m| m.version.clone()));
-    if origin == "in-tree" {
-        return Some(FlavourInfo {
-            kernel: release.into(),
-            id: FlavourId::InTree,
-            variant: None,
-            variant_basis: None,
-            path,
-            version: None,
-        });
-    }
-    // xdna-driver DKMS stamps MODULE_VERSION "<ver>_<YYYYMMDD>,<hash>"
-    // (CMake/pkg_driver_source.cmake); the backport DKMS has no MODULE_VERSION.
-    let dkms_backport = super::dkms::backport_registered(f, r);
-    let Some(v) = version.clone().filter(|v| v.contains('_') || v.contains(',')) else {
-        let k = parse_kernel_release(release);
-        let (lo, hi) = r.flavour_kernels(FlavourId::BackportDkms);
-        let backport_range = k.as_ref().is_some_and(|k| crate::recipes::kernel_in_range(k, lo, hi));
-        if dkms_backport || backport_range {
-            return Some(FlavourInfo {
-                kernel: release.into(),
-                id: FlavourId::BackportDkms,
-                variant: None,
-                variant_basis: None,
-                path,
-                version,
-            });
-        }
-        // An unstamped out-of-tree module on another kernel: an older xdna-driver build
-        // (e.g. a script-built 2024 tree); judged as the legacy driver.
-        return Some(FlavourInfo {
-            kernel: release.into(),
-            id: FlavourId::XdnaDkms,
-            variant: Some(Variant::Legacy),
-            variant_basis: Some("out-of-tree module without xdna-driver's version stamp (assumed legacy)".into()),
-            path,
-            version,
-        });
-    };
-    let (variant, basis) = match drm.filter(|_| running).and_then(parse_dotted) {
-        Some(d) if d.0.first() == Some(&1) => (Variant::Legacy, format!("DRM version {}", drm.unwrap_or_default())),
-        Some(_) => (Variant::Staging, format!("DRM version {}", drm.unwrap_or_default())),
-        None => {
-            let date = v.split('_').nth(1).map(|s| s.chars().take(8).collect::<String>()).unwrap_or_default();
-            if !date.is_empty() && date.as_str() < r.drivers.xdna_dkms_staging_since.as_str() {
-                (
-                    Variant::Legacy,
-                    format!("built {date}, before the package switched to the staging driver (xdna-driver e9a3bef5)"),
-                )
-            } else {
-                (
-                    Variant::Staging,
-                    format!("built {date}, after the package switched to the staging driver (xdna-driver e9a3bef5)"),
-                )
-            }
-        }
-    };
-    Some(FlavourInfo {
-        kernel: release.into(),
-        id: FlavourId::XdnaDkms,
-        variant: Some(variant),
-        variant_basis: Some(basis),
-        path,
-        version: Some(v),
-    })
 }
 
 fn match_log(f: &Facts, r: &Recipes) -> Vec<LogMatch> {
@@ -281,6 +236,7 @@ fn match_log(f: &Facts, r: &Recipes) -> Vec<LogMatch> {
                     reboot: sig.reboot,
                     line: line.clone(),
                     groups,
+                    loader: sig.loader,
                 });
                 break;
             }

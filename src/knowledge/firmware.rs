@@ -116,6 +116,25 @@ impl Compat {
     }
 }
 
+/// A versioned blob of this NPU's own firmware directory whose version speaks `protocol`
+/// (for remedies that name one): a file on disk first, else linux-firmware's blob from the
+/// device table, else xdna-driver's. Never another directory's blob (a 17f0_11 name is wrong
+/// for a 17f0_10 device).
+pub fn example_blob(r: &Recipes, a: &Analysis, protocol: u32) -> Option<String> {
+    let e = a.entry?;
+    let speaks = |version: &str| r.firmware_protocol(version).is_some_and(|p| p.major == protocol);
+    let on_disk = a.firmware.into_iter().flat_map(|fw| fw.listing.iter()).find_map(|path| {
+        let name = path.rsplit('/').next()?;
+        let v = crate::parse::version::fw_version_from_file_name(name)?.to_string();
+        speaks(&v).then(|| [".xz", ".zst"].iter().find_map(|x| name.strip_suffix(x)).unwrap_or(name).to_string())
+    });
+    on_disk.or_else(|| {
+        let blobs = r.firmware_blobs(&e.firmware_dir);
+        let pick = |from: &str| blobs.iter().find(|b| b.from == from && speaks(&b.version)).map(|b| b.name.clone());
+        pick("linux-firmware").or_else(|| pick("xdna-driver"))
+    })
+}
+
 /// The firmware version the NPU runs: sysfs `fw_version`, else what `flm validate` reported.
 pub fn loaded_version(f: &Facts, a: &Analysis) -> Option<String> {
     a.npu.and_then(|n| n.fw_version.clone()).or_else(|| {
@@ -123,10 +142,11 @@ pub fn loaded_version(f: &Facts, a: &Analysis) -> Option<String> {
     })
 }
 
-/// Judges the firmware against the running kernel's flavour (else the next boot's).
+/// Judges the firmware against the flavour driving the NPU now (the loaded module, else the
+/// running kernel's module on disk, else the next boot's).
 pub fn compat(f: &Facts, r: &Recipes, a: &Analysis) -> Compat {
     let Some(e) = a.entry else { return Compat::UnknownDevice };
-    let running = a.running_flavour(f);
+    let running = a.loaded_flavour(f);
     let Some(fl) = running.or_else(|| a.target_flavour(f)).cloned() else { return Compat::NoModule };
     if a.firmware.is_none() {
         return Compat::NoFirmwareFacts;

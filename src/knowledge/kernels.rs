@@ -282,6 +282,10 @@ pub(crate) fn dkms_unneeded(
         variant_basis: None,
         path: in_tree.path.clone(),
         version: None,
+        origin: crate::recipes::Origin::InTree,
+        origin_basis: "installed under kernel/".into(),
+        srcversion: None,
+        drm: None,
     };
     let v = a.firmware_verdict(r, &candidate)?;
     (v.accepted == Some(true)).then(|| {

@@ -5,8 +5,9 @@
 use serde::Serialize;
 
 use crate::host::Facts;
-use crate::parse::version::parse_dotted;
-use crate::recipes::{Distro, Recipes};
+use crate::parse::flm::FlmValidate;
+use crate::parse::version::{parse_dotted, parse_kernel_release};
+use crate::recipes::{Distro, Recipes, kernel_in_range};
 
 /// The distro recipe of the host, when the OS was read and a recipe matches it.
 pub fn distro<'r>(f: &Facts, r: &'r Recipes) -> Option<&'r Distro> {
@@ -105,4 +106,44 @@ pub fn flm_install(f: &Facts, r: &Recipes) -> FlmInstall {
         return FlmInstall::TooOld { binary, version, min: min.clone() };
     }
     FlmInstall::Installed { binary, version }
+}
+
+/// What FastFlowLM's validate found below its minimums in the kernel layer. FLM folds two
+/// checks into `kernel_ok`: the kernel release (>= 6.17; on failure it returns early, before
+/// any device or DRM field) and, once a device is open, the driver's DRM version (>= 0.6, or
+/// unknown) — the JSON does not say which
+/// (<https://github.com/ROCm/FastFlowLM/blob/8b8399c1f259d31bba2c42c2e3038c2b69856b89/src/src/main.cpp>).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct FlmKernelOk {
+    /// FLM said `kernel_ok: false`.
+    pub kernel_ok_false: bool,
+    /// The kernel release FLM saw is below its minimum: (release, minimum).
+    pub kernel_below: Option<(String, String)>,
+    /// The driver's DRM version is below FLM's minimum or unknown: (version, minimum).
+    pub drm_below: Option<(String, String)>,
+}
+
+impl FlmKernelOk {
+    /// `kernel_ok` is false and neither known cause explains it.
+    pub fn unexplained(&self) -> bool {
+        self.kernel_ok_false && self.kernel_below.is_none() && self.drm_below.is_none()
+    }
+}
+
+/// Which of FLM's kernel-layer checks failed, from the validate JSON and the facts (the
+/// running kernel, the DRM version the kernel log reported when FLM printed none).
+pub fn flm_kernel_ok(v: &FlmValidate, f: &Facts, r: &Recipes, log_drm: Option<&str>) -> FlmKernelOk {
+    let m = &r.drivers.flm;
+    let kernel = v.kernel.clone().or_else(|| f.kernel.ok().and_then(|k| k.running.clone()));
+    // Only when FLM failed it: FLM builds without the kernel check exist (ROCm/FastFlowLM#738).
+    let kernel_below = kernel
+        .filter(|_| v.kernel_ok == Some(false))
+        .filter(|k| parse_kernel_release(k).is_some_and(|kr| !kernel_in_range(&kr, Some(&m.min_kernel), None)))
+        .map(|k| (k, m.min_kernel.clone()));
+    // FLM prints "unknown" when DRM_IOCTL_VERSION fails, and counts it as too old.
+    let drm = v.drm_version.clone().or_else(|| if kernel_below.is_some() { None } else { log_drm.map(str::to_string) });
+    let drm_below = drm
+        .filter(|d| d == "unknown" || parse_dotted(d).zip(parse_dotted(&m.min_drm)).is_some_and(|(d, min)| d < min))
+        .map(|d| (d, m.min_drm.clone()));
+    FlmKernelOk { kernel_ok_false: v.kernel_ok == Some(false), kernel_below, drm_below }
 }

@@ -9,17 +9,26 @@
 //! has **no `version:`**, the
 //! xdna-driver DKMS build has `version: 2.23.0_20260407,6fc926d0…` and lives under
 //! `extra/` (Fedora) or `updates/dkms/` (Ubuntu); `signer`/`sig_key` show whether a DKMS
-//! module was signed with the MOK.
+//! module was signed with the MOK. `intree: Y` is written by modpost into every module built
+//! with the kernel and never into an external build
+//! (<https://github.com/torvalds/linux/blob/master/scripts/mod/modpost.c>); `srcversion` (a
+//! hash of the sources) exists when the module has a version or the kernel sets
+//! CONFIG_MODULE_SRCVERSION_ALL, and equals `/sys/module/<m>/srcversion` of the loaded copy.
 
 use serde::{Deserialize, Serialize};
 
 /// Parsed `modinfo` output.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ModInfo {
     /// `filename:` (path of the `.ko[.xz|.zst]`).
     pub filename: Option<String>,
     /// `version:` (absent for in-tree amdxdna).
     pub version: Option<String>,
+    /// `intree: Y` was present: built with the kernel.
+    pub intree: bool,
+    /// `srcversion:`.
+    pub srcversion: Option<String>,
     /// `vermagic:` (kernel release + flags).
     pub vermagic: Option<String>,
     /// `signer:`.
@@ -62,6 +71,8 @@ pub fn parse_modinfo(s: &str) -> ModInfo {
     ModInfo {
         filename: get("filename"),
         version: get("version"),
+        intree: get("intree").is_some_and(|v| v.eq_ignore_ascii_case("y")),
+        srcversion: get("srcversion"),
         vermagic: get("vermagic"),
         signer: get("signer"),
         sig_key: get("sig_key"),
@@ -80,7 +91,18 @@ description:    amdxdna driver
 version:        2.23.0_20260407,6fc926d052d61fc3bc8c0a3a1cc036c22b36c7cf
 ";
 
+    /// Fedora's in-tree module (the field list of a 7.0.9-205.fc44 `modinfo amdxdna`).
+    const INTREE: &str = "filename:       /lib/modules/7.0.9-205.fc44.x86_64/kernel/drivers/accel/amdxdna/amdxdna.ko.xz
+firmware:       amdnpu/17f0_11/npu_7.sbin
+license:        GPL
+depends:        gpu-sched
+intree:         Y
+name:           amdxdna
+vermagic:       7.0.9-205.fc44.x86_64 SMP preempt mod_unload 
+";
+
     const SIGNED: &str = "filename:       /lib/modules/6.17.0-14-generic/updates/dkms/amdxdna.ko.zst
+srcversion:     CD1E54156086A2401FAF552
 firmware:       amdnpu/17f0_11/npu.sbin
 firmware:       amdnpu/17f0_10/npu.sbin
 license:        GPL
@@ -107,7 +129,13 @@ parm:           aie2_max_col:Maximum column could be used (uint)
         assert_eq!(m.signer, None);
         assert_eq!(m.fields.len(), 3);
 
+        assert!(!m.intree);
+        let m = parse_modinfo(INTREE);
+        assert!(m.intree);
+        assert_eq!(m.version, None);
+        assert_eq!(m.srcversion, None);
         let m = parse_modinfo(SIGNED);
+        assert_eq!(m.srcversion.as_deref(), Some("CD1E54156086A2401FAF552"));
         assert_eq!(m.version, None);
         assert_eq!(m.vermagic.as_deref(), Some("6.17.0-14-generic SMP preempt mod_unload modversions"));
         assert_eq!(m.signer.as_deref(), Some("DKMS module signing key"));

@@ -216,14 +216,48 @@ pub struct DeviceEntry {
     /// Support removed upstream.
     #[serde(default)]
     pub removed: bool,
+    /// Names the driver reports for it (sysfs `vbnv`, xrt-smi's "Name").
+    #[serde(default)]
+    pub vbnv: Vec<String>,
     /// Where the fact comes from.
     pub source: String,
+}
+
+/// One versioned firmware blob of a firmware directory.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FirmwareBlob {
+    /// File name in `amdnpu/<dir>/` (`npu.sbin.1.0.0.63`).
+    pub name: String,
+    /// Firmware version.
+    pub version: String,
+    /// The stable name linked to it (`npu.sbin`, `npu_7.sbin`, `npu.dev.sbin`).
+    pub link: String,
+    /// Who ships it (`linux-firmware`, `xdna-driver`).
+    pub from: String,
+    /// Not confirmed from a primary source.
+    #[serde(default)]
+    pub unverified: bool,
+    /// Where the fact comes from.
+    pub source: String,
+}
+
+/// The blobs of one `amdnpu/<dir>/`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FirmwareDir {
+    /// Directory under `amdnpu/` (`17f0_10`).
+    pub dir: String,
+    /// Its blobs.
+    pub files: Vec<FirmwareBlob>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DevicesFile {
     devices: Vec<DeviceEntry>,
+    #[serde(default)]
+    firmware_dirs: Vec<FirmwareDir>,
 }
 
 /// Kernel milestones.
@@ -300,10 +334,177 @@ pub struct Flavour {
     pub firmware_order: Vec<String>,
     /// Protocols accepted.
     pub accepts: Vec<Accept>,
-    /// DRM version(s) this flavour reports.
+    /// Lowest DRM version (major.minor) this flavour reports.
+    #[serde(default)]
+    pub drm_min: Option<String>,
+    /// Highest DRM version (major.minor) this flavour reports.
+    #[serde(default)]
+    pub drm_max: Option<String>,
+    /// Where the fact comes from.
+    pub source: String,
+}
+
+impl Flavour {
+    /// The DRM version `drm` lies within this row's DRM bounds (a row without bounds holds
+    /// none: it cannot be chosen by DRM version).
+    pub fn holds_drm(&self, drm: &str) -> bool {
+        if self.drm_min.is_none() && self.drm_max.is_none() {
+            return false;
+        }
+        let Some(d) = parse_dotted(drm) else { return false };
+        let ge = |b: &str| parse_dotted(b).is_some_and(|b| d >= b);
+        let le = |b: &str| parse_dotted(b).is_some_and(|b| d <= b);
+        self.drm_min.as_deref().is_none_or(ge) && self.drm_max.as_deref().is_none_or(le)
+    }
+}
+
+/// The DRM version the mainline kernel's own amdxdna reports on one kernel series.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MainlineDrm {
+    /// Kernel series (major.minor).
+    pub kernel: String,
+    /// DRM major.minor.
+    pub drm: String,
+    /// Not confirmed from a primary source.
+    #[serde(default)]
+    pub unverified: bool,
+    /// Where the fact comes from.
+    pub source: String,
+}
+
+/// Who built a module file: the kernel (in-tree) or someone else (out-of-tree).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Origin {
+    /// Built with the kernel.
+    InTree,
+    /// An external (M=) build: DKMS, a package, a script.
+    OutOfTree,
+}
+
+impl Origin {
+    /// The recipe spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::InTree => "in-tree",
+            Origin::OutOfTree => "out-of-tree",
+        }
+    }
+}
+
+/// Directory under `lib/modules/<kver>/` -> origin (used when no modinfo is available).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModuleLocation {
+    /// Directory prefix, relative to `lib/modules/<kver>/`, ending in `/`.
+    pub dir: String,
+    /// Who installs modules there.
+    pub origin: Origin,
+    /// Where the fact comes from.
+    pub source: String,
+}
+
+/// A `version:` (MODULE_VERSION) form that names an out-of-tree flavour.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct VersionStamp {
+    /// Stable id.
+    pub id: String,
+    /// Regex over the whole field; named groups `plugin`, `date`, `hash` are read when present.
+    pub pattern: String,
+    /// The flavour a module with this stamp belongs to.
+    pub flavour: FlavourId,
+    /// Where the fact comes from.
+    pub source: String,
+}
+
+/// How a module file, and the loaded module, are identified.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModuleIdentity {
+    /// Source of the `intree: Y` rule.
+    pub intree_source: String,
+    /// Directory rules, first match wins.
+    pub locations: Vec<ModuleLocation>,
+    /// `version:` forms, first match wins.
+    pub versions: Vec<VersionStamp>,
+    /// Taint letter of an out-of-tree module (`/sys/module/<m>/taint`).
+    pub taint_out_of_tree: String,
+    /// Taint letter of an unsigned module.
+    pub taint_unsigned: String,
+    /// Source of the taint letters.
+    pub taint_source: String,
+}
+
+impl ModuleIdentity {
+    /// The origin of a module file by its path relative to `lib/modules/<kver>/`.
+    pub fn origin_of(&self, rel: &str) -> Option<&ModuleLocation> {
+        self.locations.iter().find(|l| rel.starts_with(&l.dir))
+    }
+
+    /// The stamp a `version:` field carries, with its named groups.
+    pub fn stamp_of(&self, version: &str) -> Option<(&VersionStamp, std::collections::BTreeMap<String, String>)> {
+        self.versions.iter().find_map(|v| {
+            let re = regex::Regex::new(&v.pattern).ok()?;
+            let c = re.captures(version)?;
+            let groups = re
+                .capture_names()
+                .flatten()
+                .filter_map(|n| c.name(n).map(|m| (n.to_string(), m.as_str().to_string())))
+                .collect();
+            Some((v, groups))
+        })
+    }
+}
+
+/// One xdna-driver release branch.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct XdnaRelease {
+    /// Branch name (`1.9`).
+    pub branch: String,
+    /// Head commit seen.
+    pub commit: String,
+    /// Its date (YYYY-MM-DD).
+    pub date: String,
+    /// XRT major.minor of the `xrt` submodule.
+    pub xrt: String,
+    /// Released XRT build pinned in tools/info.json.
+    pub xrt_release: String,
+    /// Plugin / DKMS version a default build produces.
+    pub plugin: String,
+    /// The driver packaged as the DKMS amdxdna.ko.
+    pub driver: Variant,
+    /// DRM version of that driver.
     pub drm: String,
     /// Where the fact comes from.
     pub source: String,
+}
+
+/// amd/xdna-driver's releases and the legacy/staging switch.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct XdnaDriver {
+    /// Release branches, oldest first.
+    pub releases: Vec<XdnaRelease>,
+    /// Build date (YYYYMMDD) from which builds of main package the staging driver.
+    pub main_staging_since: String,
+    /// Source of that date.
+    pub main_staging_source: String,
+    /// Date the legacy tree was removed from main.
+    pub legacy_removed: String,
+    /// Source of the removal.
+    pub legacy_removed_source: String,
+}
+
+impl XdnaDriver {
+    /// The release whose plugin version has the same major.minor as `plugin`.
+    pub fn release_of_plugin(&self, plugin: &str) -> Option<&XdnaRelease> {
+        let mm = |v: &str| parse_dotted(v).map(|d| d.0.into_iter().take(2).collect::<Vec<_>>());
+        let want = mm(plugin)?;
+        self.releases.iter().find(|r| mm(&r.plugin).as_ref() == Some(&want))
+    }
 }
 
 /// An install path for the target kernel.
@@ -334,8 +535,12 @@ pub struct DriverMatrix {
     pub firmware_protocols: Vec<FirmwareProtocol>,
     /// Flavour rows.
     pub flavours: Vec<Flavour>,
-    /// Date (YYYYMMDD) from which xdna-driver packages carry the staging driver.
-    pub xdna_dkms_staging_since: String,
+    /// DRM version of the mainline driver per kernel series.
+    pub mainline_drm: Vec<MainlineDrm>,
+    /// How module files and the loaded module are identified.
+    pub module_identity: ModuleIdentity,
+    /// xdna-driver's release branches.
+    pub xdna_driver: XdnaDriver,
     /// Install paths, first match wins.
     pub paths: Vec<DriverPath>,
     /// DKMS modules of the out-of-tree flavours.
@@ -394,6 +599,10 @@ pub struct Signature {
     /// Whether the fix needs a reboot.
     #[serde(default)]
     pub reboot: bool,
+    /// A module-loader refusal: the kernel did not load a module file (`driver.module`
+    /// quotes it when a DKMS module on disk is not the one running).
+    #[serde(default)]
+    pub loader: bool,
     /// Where the fact comes from.
     pub source: String,
 }
@@ -582,6 +791,8 @@ pub struct Files {
 pub struct Recipes {
     /// NPU devices.
     pub devices: Vec<DeviceEntry>,
+    /// Firmware blobs per `amdnpu/` directory.
+    pub firmware_dirs: Vec<FirmwareDir>,
     /// Driver matrix.
     pub drivers: DriverMatrix,
     /// Kernel-log signatures (compiled lazily by the checks).
@@ -646,6 +857,7 @@ impl Recipes {
         let files: Files = parse_file(file("recipes/files.yaml"))?;
         let recipes = Recipes {
             devices: devices.devices,
+            firmware_dirs: devices.firmware_dirs,
             drivers,
             signatures: signatures.signatures,
             distros: distros.distros,
@@ -671,6 +883,11 @@ impl Recipes {
                 && d.device.eq_ignore_ascii_case(device)
                 && d.revision.eq_ignore_ascii_case(revision)
         })
+    }
+
+    /// The blobs known for `amdnpu/<dir>/`.
+    pub fn firmware_blobs(&self, dir: &str) -> &[FirmwareBlob] {
+        self.firmware_dirs.iter().find(|d| d.dir == dir).map(|d| d.files.as_slice()).unwrap_or_default()
     }
 
     /// True when vendor:device is an NPU id in the table (any revision).
@@ -713,12 +930,36 @@ impl Recipes {
         self.drivers.firmware_protocols.iter().find(|p| version.starts_with(&p.prefix))
     }
 
-    /// The flavour row for a flavour id (and variant) on a kernel.
-    pub fn flavour(&self, id: FlavourId, variant: Option<Variant>, kernel: &KernelRelease) -> Option<&Flavour> {
-        self.drivers.flavours.iter().find(|f| {
-            f.id == id
-                && (variant.is_none() || f.variant == variant)
-                && kernel_in_range(kernel, Some(&f.kernel_min), f.kernel_max.as_deref())
+    /// The flavour row for a flavour id (and variant) on a kernel. With the DRM version the
+    /// loaded module reports, a row holding that version wins: first one whose kernel range
+    /// also holds the kernel, then any (a distro kernel carrying a newer driver); else the
+    /// kernel range decides.
+    pub fn flavour(
+        &self,
+        id: FlavourId,
+        variant: Option<Variant>,
+        kernel: &KernelRelease,
+        drm: Option<&str>,
+    ) -> Option<&Flavour> {
+        let rows =
+            || self.drivers.flavours.iter().filter(move |f| f.id == id && (variant.is_none() || f.variant == variant));
+        let by_kernel = |f: &&Flavour| kernel_in_range(kernel, Some(&f.kernel_min), f.kernel_max.as_deref());
+        if let Some(d) = drm {
+            if let Some(f) = rows().filter(|f| f.holds_drm(d)).find(by_kernel) {
+                return Some(f);
+            }
+            if let Some(f) = rows().find(|f| f.holds_drm(d)) {
+                return Some(f);
+            }
+        }
+        rows().find(by_kernel)
+    }
+
+    /// What the mainline driver of `kernel`'s series reports, when the table knows.
+    pub fn mainline_drm(&self, kernel: &KernelRelease) -> Option<&MainlineDrm> {
+        self.drivers.mainline_drm.iter().find(|m| {
+            parse_dotted(&m.kernel)
+                .is_some_and(|d| d.0.first() == Some(&kernel.major) && d.0.get(1) == Some(&kernel.minor))
         })
     }
 }

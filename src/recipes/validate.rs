@@ -108,6 +108,26 @@ pub(super) fn validate(r: &Recipes, t: &Texts) -> Vec<DataError> {
             ));
         }
     }
+    for v in &r.drivers.module_identity.versions {
+        if let Err(e) = regex::Regex::new(&v.pattern) {
+            errors.push(t.error(
+                "recipes/drivers.yaml",
+                Some("module_identity:"),
+                &format!("id: {}", v.id),
+                format!("version stamp {:?} has a bad pattern: {e}", v.id),
+            ));
+        }
+    }
+    for d in r.devices.iter().filter(|d| !d.removed) {
+        if r.firmware_blobs(&d.firmware_dir).is_empty() {
+            errors.push(t.error(
+                "recipes/devices.yaml",
+                Some(&format!("device: \"{}\"", d.device)),
+                &format!("firmware_dir: \"{}\"", d.firmware_dir),
+                format!("firmware directory {:?} has no entry in `firmware_dirs:`", d.firmware_dir),
+            ));
+        }
+    }
     errors
 }
 
@@ -143,6 +163,14 @@ mod tests {
         let err = with("recipes/drivers.yaml", |t| t.replacen("- id: backport-dkms", "- id: backports-dkms", 1));
         assert!(err.contains("recipes/drivers.yaml:"), "{err}");
         assert!(err.contains("backports-dkms"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_version_stamp_or_a_device_without_firmware_blobs_is_refused() {
+        let err = with("recipes/drivers.yaml", |t| t.replacen("pattern: '^0\\.1$'", "pattern: '(0'", 1));
+        assert!(err.contains("version stamp \"xdna-driver-source\" has a bad pattern"), "{err}");
+        let err = with("recipes/devices.yaml", |t| t.replacen("- dir: \"17f0_11\"", "- dir: \"17f0_99\"", 1));
+        assert!(err.contains("firmware directory \"17f0_11\" has no entry"), "{err}");
     }
 
     #[test]

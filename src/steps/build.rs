@@ -3,15 +3,15 @@
 //! the driver, install the DKMS module for the *target* kernel explicitly.
 //!
 //! Facts: build.sh flags, package names, what the plugin carries
-//! (<https://github.com/amd/xdna-driver/blob/beb9e450fe123ecdf395453971576179cedcf1dd/build/build.sh>,
-//! <https://github.com/Xilinx/XRT/blob/4eb1f4392a012b4e6eca759762389c612537f7c7/build/build.sh>,
-//! <https://github.com/amd/xdna-driver/blob/beb9e450fe123ecdf395453971576179cedcf1dd/CMake/pkg.cmake>); dkms_driver.sh
+//! (<https://github.com/amd/xdna-driver/blob/c4052fc30322f8fa0a7f388f171bcb065d6dab6b/build/build.sh>,
+//! <https://github.com/Xilinx/XRT/blob/e9db9ab15f10173f8d2fc93ff92ab4c7eb09d2e6/build/build.sh>,
+//! <https://github.com/amd/xdna-driver/blob/c4052fc30322f8fa0a7f388f171bcb065d6dab6b/CMake/pkg.cmake>); dkms_driver.sh
 //! runs `dkms install` without `-k`, i.e. for `uname -r`, the installer's kernel in a kickstart chroot, hence
 //! `dkms install -k <target>`
-//! (<https://github.com/amd/xdna-driver/blob/beb9e450fe123ecdf395453971576179cedcf1dd/src/driver/tools/dkms_driver.sh>);
+//! (<https://github.com/amd/xdna-driver/blob/c4052fc30322f8fa0a7f388f171bcb065d6dab6b/drivers/accel/tools/dkms_driver.sh>);
 //! Secure Boot / MOK (<https://github.com/dkms-project/dkms/blob/04154266549a7b3723f8e7a18515b59c34e921b1/dkms.8.in>);
 //! initramfs
-//! (<https://github.com/amd/xdna-driver/blob/beb9e450fe123ecdf395453971576179cedcf1dd/CMake/config/postinst.in>); FLM
+//! (<https://github.com/amd/xdna-driver/blob/c4052fc30322f8fa0a7f388f171bcb065d6dab6b/CMake/config/postinst.in>); FLM
 //! cmake (<https://github.com/ROCm/FastFlowLM/blob/f43272c77bb6de4984058430b3e5fbf3e7926c61/src/CMakePresets.json>).
 
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 //!
 //! Sources: xdna-driver `dkms_driver.sh --install` unpacks amdxdna.tar.gz into
 //! /usr/src/xrt-amdxdna-<ver> and runs `dkms install` without `-k`
-//! (<https://github.com/amd/xdna-driver/blob/beb9e450fe123ecdf395453971576179cedcf1dd/src/driver/tools/dkms_driver.sh>);
+//! (<https://github.com/amd/xdna-driver/blob/c4052fc30322f8fa0a7f388f171bcb065d6dab6b/drivers/accel/tools/dkms_driver.sh>);
 //! DKMS signs with /var/lib/dkms/mok.key
 //! (<https://github.com/dkms-project/dkms/blob/04154266549a7b3723f8e7a18515b59c34e921b1/dkms.8.in>) and dkms >= 3.4
 //! skips signing in a chroot
@@ -200,7 +200,7 @@ pub fn plan_dkms_removal(cx: &StepCtx, target: Option<&str>, p: &mut Plan) -> Re
 /// Regenerates the target kernel's initramfs after the module changed (the distro recipe's
 /// `commands.initramfs`). Not into a foreign tree: the tools run inside the system they
 /// rebuild (the plugin's dracut conf:
-/// <https://github.com/amd/xdna-driver/blob/beb9e450fe123ecdf395453971576179cedcf1dd/CMake/config/postinst.in>; a stale
+/// <https://github.com/amd/xdna-driver/blob/c4052fc30322f8fa0a7f388f171bcb065d6dab6b/CMake/config/postinst.in>; a stale
 /// initramfs module wins at boot: <https://github.com/amd/xdna-driver/issues/1257>).
 fn push_initramfs(cx: &StepCtx, target: &str, why: &str, p: &mut Plan) {
     let Some(cmd) = cx.distro().map(|d| &d.commands.initramfs).filter(|c| !c.is_empty()) else { return };

@@ -2,7 +2,9 @@
 //! verify the checkout is exactly the pinned commit.
 //!
 //! A partial clone (interrupted run) is removed and cloned again; a tree at another commit
-//! is moved to the pin when the tag still resolves to it, and refused when the tag moved.
+//! is moved to the pin when the tag still resolves to it, and refused when the tag moved. A
+//! branch pin (xdna-driver publishes from release branches such as `1.9`) may have moved on
+//! since: the pinned commit is checked out when it is still on the branch.
 //! `--source-url ID=URL` points at a mirror; `--source-dir DIR` at pre-cloned trees
 //! (air-gapped sites).
 
@@ -140,12 +142,29 @@ impl Step for Sources {
                 Some(h) if h != src.commit => {
                     // Where does the pinned ref point in this tree?
                     let tag = git_read(cx.runner, &dest, &["rev-parse", &format!("{}^{{commit}}", src.git_ref)]);
+                    // A branch that moved on past the pin is fine while the pin is on it.
+                    let branch = git_read(
+                        cx.runner,
+                        &dest,
+                        &["rev-parse", "--verify", "--quiet", &format!("refs/heads/{}", src.git_ref)],
+                    )
+                    .is_some();
+                    let pin_on_branch = branch
+                        && git_read(cx.runner, &dest, &["merge-base", "--is-ancestor", &src.commit, &src.git_ref])
+                            .is_some();
                     match tag {
-                        Some(t) if t != src.commit => {
-                            p.blocked = Some(format!(
-                                "{id}: {} resolves to {t}, but recipes/sources.yaml pins {}: refusing (the upstream tag moved, or the mirror is not the real upstream)",
-                                src.git_ref, src.commit
-                            ));
+                        Some(t) if t != src.commit && !pin_on_branch => {
+                            p.blocked = Some(if branch {
+                                format!(
+                                    "{id}: branch {} is at {t} and does not contain {}, the commit recipes/sources.yaml pins: refusing (the branch was rewritten, or the mirror is not the real upstream)",
+                                    src.git_ref, src.commit
+                                )
+                            } else {
+                                format!(
+                                    "{id}: {} resolves to {t}, but recipes/sources.yaml pins {}: refusing (the upstream tag moved, or the mirror is not the real upstream)",
+                                    src.git_ref, src.commit
+                                )
+                            });
                             return Ok(p);
                         }
                         _ => {

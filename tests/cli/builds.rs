@@ -94,7 +94,7 @@ fn upstreams(dkms_min: &str) -> Upstreams {
         let p = &pins[id];
         src = src.replace(url, p["url"].as_str().unwrap());
         let real = if id == "xdna-driver" {
-            "beb9e450fe123ecdf395453971576179cedcf1dd"
+            "c4052fc30322f8fa0a7f388f171bcb065d6dab6b"
         } else {
             "f43272c77bb6de4984058430b3e5fbf3e7926c61"
         };
@@ -178,7 +178,7 @@ fn dkms_path_builds_installs_and_converges() {
     let ko = root.join(format!("lib/modules/{kernel}/updates/dkms/amdxdna.ko"));
     assert!(ko.is_file(), "{out}");
     assert!(
-        calls(&root).iter().any(|c| c == &format!("dkms install -m xrt-amdxdna -v 2.21.75 -k {kernel}")),
+        calls(&root).iter().any(|c| c == &format!("dkms install -m xrt-amdxdna -v 2.26.0 -k {kernel}")),
         "{:?}",
         calls(&root)
     );
@@ -302,6 +302,39 @@ fn a_moved_tag_is_refused() {
 }
 
 #[test]
+fn a_release_branch_pin_is_checked_out_and_a_rewritten_branch_refused() {
+    // The stand-in's branch 1.9 has a commit after the pinned one, as upstream release
+    // branches receive backports: the pin is checked out.
+    let up = upstreams("6.10");
+    let src = up.data.join("recipes/sources.yaml");
+    let text = std::fs::read_to_string(&src).unwrap();
+    let i = text.find("ref: \"1.9\"\n    commit: ").unwrap() + "ref: \"1.9\"\n    commit: ".len();
+    let pin = text[i..i + 40].to_string();
+    let (_tmp, root) = copy_fixture("fedora44-71-intree-healthy");
+    for p in ["opt/xilinx", "etc/ld.so.conf.d"] {
+        let _ = std::fs::remove_dir_all(root.join(p));
+    }
+    let _ = std::fs::remove_file(root.join("usr/bin/flm"));
+    real_tools(&root);
+    let (_, out) = install(&root, &up.data, &["--only", "sources"]);
+    assert!(out.contains("--branch 1.9"), "{out}");
+    let head = std::process::Command::new(which("git"))
+        .arg("-C")
+        .arg(root.join("var/cache/npu-setup/src/xdna-driver"))
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&head.stdout).trim(), pin, "{out}");
+    // A pin the branch does not contain (the branch was rewritten): refused, naming both.
+    let fake = "0123456789abcdef0123456789abcdef01234567";
+    std::fs::write(&src, format!("{}{fake}{}", &text[..i], &text[i + 40..])).unwrap();
+    real_tools(&root);
+    let (code, out) = install(&root, &up.data, &["--only", "sources"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("branch 1.9 is at") && out.contains(&format!("does not contain {fake}")), "{out}");
+}
+
+#[test]
 fn an_unreachable_upstream_names_the_url_and_the_offline_options() {
     let up = upstreams("6.10");
     let (_tmp, root) = copy_fixture("fedora44-71-intree-healthy");
@@ -372,7 +405,7 @@ fn ubuntu_builds_debs_and_installs_them_with_the_real_dpkg() {
         .output()
         .unwrap();
     let listed = String::from_utf8_lossy(&q.stdout);
-    assert!(listed.contains("xrt-base 2.21.75 ii") && listed.contains("xrt-npu 2.21.75 ii"), "{listed}");
+    assert!(listed.contains("xrt-base 2.26.0 ii") && listed.contains("xrt-npu 2.26.0 ii"), "{listed}");
     let (_, r) = doctor_json(&root, &[]);
     assert_eq!(crate::check(&r, "stack.provenance")["status"], "pass", "{}", crate::check(&r, "stack.provenance"));
     let (_, out) = install(&root, &up.data, &["--only", "sources,xrt"]);

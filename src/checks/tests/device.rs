@@ -37,8 +37,12 @@ fn driver_module_fails_without_a_module() {
 
 #[test]
 fn driver_module_reports_module_errors_from_the_kernel_log() {
-    let h = Host::halo().log(&["amdxdna: Invalid relocation target, existing value is nonzero for type 1"]);
-    expect(&h, "driver.module", Fail, "built with a toolchain that does not match the kernel");
+    let h = Host::halo().log(&["amdxdna: Unknown symbol drm_sched_job_arm (err -2)"]);
+    expect(&h, "driver.module", Fail, "it needs symbol drm_sched_job_arm, which this kernel does not export");
+    // An unnamed loader line near amdxdna's, while the loaded module is the one on disk, was
+    // another module's.
+    let h = Host::halo().log(&["module: x86/modules: Invalid relocation target, existing value is nonzero for type 1"]);
+    expect(&h, "driver.module", Pass, "in-tree");
     let h = Host::halo().log(&["amdxdna 0000:c6:00.1: amdxdna_drm_submit_execbuf: Invalid arg bo count 0"]);
     expect(&h, "driver.module", Warn, "the XRT shim is newer than the loaded kernel driver's ABI");
 }
@@ -73,4 +77,57 @@ fn driver_bound() {
     expect(&Host::halo().offline(), "driver.bound", Skip, "offline root");
     // The PCI scan failed: no NPU to judge (npu.device reports the error).
     expect(&Host::halo().probe_error("pci", "EIO"), "driver.bound", Skip, "no NPU");
+}
+
+/// amd/xdna-driver#1469: the DKMS module on disk was refused; the in-tree driver runs.
+fn refused_dkms() -> Host {
+    Host::halo()
+        .dkms_module_file("2.21.0_20260630,beb9e450fe123ecdf395453971576179cedcf1dd")
+        .dkms_entry("xrt-amdxdna", "2.21.0", "7.1.4-200.fc44.x86_64", "installed")
+        .loaded_module(None, None, Some(""))
+}
+
+#[test]
+fn driver_module_fails_when_the_kernel_refused_the_dkms_module_and_names_the_loaders_reason() {
+    let h = refused_dkms().log(&[
+        "module: x86/modules: Invalid relocation target, existing value is nonzero for type 1, loc 00000000b3c1d2e4, val ffffffffc1a3e5f0",
+    ]);
+    let c = expect(&h, "driver.module", Fail, "updates/dkms/amdxdna.ko.zst (the xdna-driver module (legacy driver");
+    assert!(
+        c.summary.contains("relocation target not zero")
+            && c.summary.ends_with("the in-tree amdxdna (DRM 0.8) runs instead"),
+        "{}",
+        c.summary
+    );
+    assert!(c.evidence["kernel_log"].as_str().unwrap().contains("Invalid relocation target"));
+    let cmds = c.remedy.as_ref().unwrap().commands.clone();
+    assert_eq!(cmds[0], "sudo dkms remove xrt-amdxdna/2.21.0 -k 7.1.4-200.fc44.x86_64");
+    assert_eq!(cmds[1], "sudo dkms install xrt-amdxdna/2.21.0 -k 7.1.4-200.fc44.x86_64");
+    // The in-tree 7.1 driver loads npu_7.sbin: removing the DKMS module is the other way out.
+    assert!(remedy(&c).contains("Or remove the DKMS module: the in-tree amdxdna (DRM 0.8) loads npu_7.sbin itself"));
+    // A 6.19 in-tree driver loads npu.sbin only: no such alternative.
+    let h = Host::halo()
+        .kernel("6.19.10-200.fc43.x86_64")
+        .drm(Some("0.5"))
+        .dkms_module_file("2.21.0_20260630,beb9e450fe123ecdf395453971576179cedcf1dd")
+        .loaded_module(None, None, Some(""))
+        .log(&["module: x86/modules: Invalid relocation target, existing value is nonzero for type 1"]);
+    let c = expect(&h, "driver.module", Fail, "did not load");
+    assert!(!remedy(&c).contains("Or remove the DKMS module"), "{}", remedy(&c));
+    // A signature rejection: driver.module points at secureboot.signing.
+    let h = refused_dkms().log(&["Loading of module with unavailable key is rejected"]);
+    let c = expect(&h, "driver.module", Fail, "Secure Boot rejected the out-of-tree amdxdna module");
+    assert_eq!(c.suspects, ["secureboot.signing"]);
+}
+
+#[test]
+fn driver_module_warns_when_the_module_on_disk_is_not_the_loaded_one() {
+    expect(&refused_dkms(), "driver.module", Warn, "is on disk, but the in-tree amdxdna (DRM 0.8) is loaded");
+    // Rebuilt on disk, the old build still loaded.
+    let h = Host::point_dkms().loaded_module(
+        Some("2.23.0_20260301,1111111111111111111111111111111111111111"),
+        Some("0000"),
+        Some("OE"),
+    );
+    expect(&h, "driver.module", Warn, "but the loaded module is 2.23.0_20260301");
 }

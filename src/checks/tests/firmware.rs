@@ -47,7 +47,7 @@ fn firmware_compat_passes_when_the_flavour_accepts_the_file_it_loads() {
 #[test]
 fn firmware_compat_fails_on_a_protocol_the_driver_rejects() {
     // 6.19's in-tree driver loads npu.sbin and speaks protocol 6 only (amd/xdna-driver#1257).
-    let h = Host::halo().kernel("6.19.10-200.fc44.x86_64").firmware_file("npu.sbin", Some("1.1.2.65"));
+    let h = Host::halo().kernel("6.19.10-200.fc44.x86_64").drm(Some("0.5")).firmware_file("npu.sbin", Some("1.1.2.65"));
     let c = expect(
         &h,
         "firmware.compat",
@@ -55,6 +55,12 @@ fn firmware_compat_fails_on_a_protocol_the_driver_rejects() {
         "kernel 6.19 in-tree amdxdna speaks protocol 6; npu.sbin is 1.1.2.65 (protocol 7)",
     );
     assert_eq!(step(&c), Some("driver"));
+    // Remedies name a blob of this NPU's own directory: the Strix Halo's 1.0.0.166 here.
+    assert!(remedy(&c).contains("amdnpu/17f0_11/npu.sbin.1.0.0.166"), "{}", remedy(&c));
+    // A backported driver reporting DRM >= 0.6 on an older kernel (Ubuntu's 6.17.0-35) loads
+    // npu_7.sbin and accepts protocol 7 (ROCm/FastFlowLM#738).
+    let backport = Host::halo().kernel("6.17.0-35-generic").drm(Some("0.6"));
+    expect(&backport, "firmware.compat", Pass, "npu_7.sbin is 1.1.2.65 (protocol 7); accepted");
     assert_eq!(c.remedy.unwrap().docs.as_deref(), Some("https://github.com/amd/xdna-driver/issues/1257"));
     let h = Host::halo()
         .log(&["amdxdna 0000:c6:00.1: aie2_check_protocol: Incompatible firmware protocol major 7 minor 3"]);
@@ -91,7 +97,28 @@ fn firmware_compat_fails_when_the_loaded_firmware_is_below_flms_minimum() {
     assert!(remedy(&c).contains("npu_7.sbin.xz (1.1.2.65) is on disk but 1.0.0.166 is loaded"), "{}", remedy(&c));
     let h = Host::halo().loaded_firmware("1.0.0.166").firmware_file("npu_7.sbin", None);
     let c = expect(&h, "firmware.compat", Fail, "loaded firmware 1.0.0.166 < 1.1.0.0");
-    assert!(remedy(&c).contains("Provide npu_7.sbin"), "{}", remedy(&c));
+    assert!(
+        remedy(&c).contains("(kernel 7.1 in-tree amdxdna) loads npu_7.sbin first: provide amdnpu/17f0_11/npu_7.sbin (-> npu.sbin.1.1.2.65)"),
+        "{}",
+        remedy(&c)
+    );
+    // A 6.19 in-tree driver loads npu.sbin only: another driver is needed, not only the file.
+    let h = Host::halo().kernel("6.19.10-200.fc43.x86_64").drm(Some("0.5")).loaded_firmware("1.0.0.166");
+    let c = expect(&h, "firmware.compat", Fail, "loaded firmware 1.0.0.166 < 1.1.0.0");
+    assert!(
+        remedy(&c).contains("npu_7.sbin is on disk but kernel 6.19 in-tree amdxdna only loads npu.sbin"),
+        "{}",
+        remedy(&c)
+    );
+    let c = expect(&h.clone().firmware_file("npu_7.sbin", None), "firmware.compat", Fail, "1.0.0.166 < 1.1.0.0");
+    assert!(remedy(&c).contains("and use a driver that loads it (kernel >= 7.0"), "{}", remedy(&c));
+    // Ubuntu's 6.17 carries the 7.0-era driver (DRM 0.6): it loads npu_7.sbin, the file is
+    // all that is missing (the judgement follows the driver's matrix row, not the kernel).
+    let h = Host::halo().kernel("6.17.0-35-generic").drm(Some("0.6")).loaded_firmware("1.0.0.166");
+    let c = expect(&h.clone().firmware_file("npu_7.sbin", None), "firmware.compat", Fail, "1.0.0.166 < 1.1.0.0");
+    assert!(remedy(&c).contains("loads npu_7.sbin first: provide amdnpu/17f0_11/npu_7.sbin"), "{}", remedy(&c));
+    let c = expect(&h, "firmware.compat", Fail, "1.0.0.166 < 1.1.0.0");
+    assert!(remedy(&c).contains("is on disk but 1.0.0.166 is loaded: reload the driver"), "{}", remedy(&c));
 }
 
 #[test]
@@ -117,7 +144,7 @@ fn firmware_compat_skips_without_a_device_entry_or_a_module() {
 fn firmware_compat_is_an_error_when_the_matrix_has_no_row() {
     // The in-tree driver before 6.14 is not in recipes/drivers.yaml.
     expect(
-        &Host::halo().kernel("6.12.9-100.fc41.x86_64"),
+        &Host::halo().kernel("6.12.9-100.fc41.x86_64").drm(None),
         "firmware.compat",
         Error,
         "no matrix row for flavour in-tree on kernel 6.12.9",

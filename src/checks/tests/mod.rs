@@ -113,7 +113,11 @@ fn only_and_skip_select_checks() {
 #[test]
 fn the_verdict_names_the_root_cause_not_the_symptom() {
     // The NPU did not bind because the 6.19 in-tree driver rejects protocol-7 firmware.
-    let h = Host::halo().kernel("6.19.10-200.fc44.x86_64").firmware_file("npu.sbin", Some("1.1.2.65")).npu_driver(None);
+    let h = Host::halo()
+        .kernel("6.19.10-200.fc44.x86_64")
+        .drm(None)
+        .firmware_file("npu.sbin", Some("1.1.2.65"))
+        .npu_driver(None);
     let results = run_checks(&h, recipes(), &CheckOptions::default(), &[], &[]);
     let bound = results.iter().find(|c| c.id == "driver.bound").unwrap();
     assert_eq!((bound.status, bound.cause.as_deref()), (Fail, Some("firmware.compat")));

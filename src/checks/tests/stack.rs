@@ -213,9 +213,33 @@ fn flm_validate_names_each_reason_and_its_suspects() {
         v.devices.clear();
     });
     fail(h, "\"No NPU device found\"", "accel.node");
+    // kernel_ok covers the kernel release and the DRM version (ROCm/FastFlowLM main.cpp):
+    // the summary says which.
+    let old_kernel = Host::halo().flm_validate(|v| {
+        v.kernel_ok = Some(false);
+        v.kernel = Some("6.14.0-27-generic".into());
+        v.drm_version = None;
+    });
+    fail(old_kernel, "kernel 6.14.0-27-generic < 6.17, FastFlowLM's minimum (kernel_ok false)", "host.kernel");
+    let old_drm = Host::halo().flm_validate(|v| {
+        v.kernel_ok = Some(false);
+        v.drm_version = Some("0.5".into());
+    });
+    let c = expect(
+        &old_drm,
+        "flm.validate",
+        Fail,
+        "amdxdna DRM 0.5 < 0.6 (FLM reports this as kernel_ok false; the kernel release 7.1.4-200.fc44.x86_64 is fine)",
+    );
+    assert_eq!(c.suspects, ["driver.module"]);
+    let unknown = Host::halo().flm_validate(|v| {
+        v.kernel_ok = Some(false);
+        v.drm_version = Some("unknown".into());
+    });
+    fail(unknown, "amdxdna DRM unknown < 0.6", "driver.module");
     fail(
         Host::halo().flm_validate(|v| v.kernel_ok = Some(false)),
-        "kernel 7.1.4-200.fc44.x86_64 too old for FLM",
+        "kernel_ok false, although kernel 7.1.4-200.fc44.x86_64 and the driver's DRM version 0.8 meet",
         "host.kernel",
     );
     fail(

@@ -47,3 +47,26 @@ fn host_kernel_is_an_error_without_any_kernel_version() {
     });
     expect(&h, "host.kernel", Error, "cannot tell the kernel version");
 }
+
+#[test]
+fn host_kernel_knows_a_backported_in_tree_driver() {
+    // Ubuntu's 6.17.0-35 carries the 7.0-era driver (DRM 0.6, ROCm/FastFlowLM#738).
+    let h = Host::halo().kernel("6.17.0-35-generic").drm(Some("0.6"));
+    expect(&h, "host.kernel", Pass, "kernel 6.17 with a backported in-tree amdxdna (DRM 0.6) that loads npu_7.sbin");
+    let c = expect(&h, "driver.module", Pass, "6.17.0-35-generic: in-tree");
+    assert!(c.evidence["drm_note"].as_str().unwrap().contains("mainline 6.17.0 reports 0.0"), "{:?}", c.evidence);
+    // A table row no log confirmed (6.19's 0.5) is said to be unverified.
+    let c = expect(&Host::halo().kernel("6.19.10-200.fc43.x86_64").drm(Some("0.6")), "driver.module", Pass, "in-tree");
+    assert!(
+        c.evidence["drm_note"].as_str().unwrap().contains("mainline 6.19.10 reports 0.5 (UNVERIFIED)"),
+        "{:?}",
+        c.evidence
+    );
+    // Mainline's own 6.17 driver (DRM 0.0) does not.
+    expect(
+        &Host::halo().kernel("6.17.0-19-generic").drm(Some("0.0")),
+        "host.kernel",
+        Pass,
+        "needs the xdna-driver DKMS",
+    );
+}

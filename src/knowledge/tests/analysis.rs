@@ -19,35 +19,97 @@ fn the_in_tree_module() {
 }
 
 #[test]
-fn the_xdna_driver_variant_comes_from_the_drm_version_else_the_build_date() {
+fn the_xdna_driver_variant_comes_from_the_drm_version_else_the_release_else_the_build_date() {
     let (id, variant, basis, _) = running_flavour(&Host::point_dkms());
     assert_eq!(
         (id.as_str(), variant.as_deref(), basis.as_deref()),
-        ("xdna-dkms", Some("legacy"), Some("DRM version 1.0"))
+        ("xdna-dkms", Some("legacy"), Some("the loaded module reports DRM 1.0 (the legacy driver)"))
     );
-    let staging_drm = Host::point_dkms().with(|f| f.kernel_log.ok_mut().lines.retain(|l| !l.contains("Initialized")));
-    let staging_drm = staging_drm.flm_validate(|v| v.drm_version = Some("0.9".into()));
+    let staging_drm = Host::point_dkms().drm(Some("0.9"));
     assert_eq!(running_flavour(&staging_drm).1.as_deref(), Some("staging"));
-    // Without a DRM version, the build date in MODULE_VERSION decides (xdna-driver e9a3bef5).
-    let undated = |version: &str| {
+    // Without a DRM version, the module file's stamp decides: a release's plugin version
+    // names its branch (recipes/drivers.yaml xdna_driver), a build of main its date.
+    let file = |version: &str| {
         let v = version.to_string();
-        Host::point_dkms()
-            .with(|f| f.kernel_log.ok_mut().lines.clear())
-            .with(|f| f.flm.ok_mut().validate = None)
-            .with(move |f| f.kernel.ok_mut().loaded_version = Some(v))
+        Host::point_dkms().drm(None).with(move |f| {
+            for m in f.modinfo.ok_mut().files.values_mut().filter(|m| m.version.is_some()) {
+                m.version = Some(v.clone());
+            }
+            f.kernel.ok_mut().loaded_version = Some(v);
+        })
     };
-    let (_, variant, basis, _) = running_flavour(&undated("2.23.0_20260318,00a45b08"));
+    let (_, variant, basis, _) = running_flavour(&file("2.23.0_20260318,00a45b08"));
     assert_eq!(variant.as_deref(), Some("legacy"));
-    assert!(basis.unwrap().starts_with("built 20260318, before"));
-    let (_, variant, basis, _) = running_flavour(&undated("2.23.0_20260601,1234abcd"));
+    assert!(basis.unwrap().starts_with("built 20260318 from main, before"));
+    let (_, variant, basis, _) = running_flavour(&file("2.23.0_20260601,1234abcd"));
     assert_eq!(variant.as_deref(), Some("staging"));
-    assert!(basis.unwrap().starts_with("built 20260601, after"));
+    assert!(basis.unwrap().starts_with("built 20260601 from main, after"));
+    let (_, variant, basis, _) = running_flavour(&file("2.26.0_20260820,c4052fc30322f8fa0a7f388f171bcb065d6dab6b"));
+    assert_eq!(
+        (variant.as_deref(), basis.as_deref()),
+        (Some("staging"), Some("version 2.26.0 is xdna-driver 1.9's, whose package carries the staging driver"))
+    );
+    let (_, variant, _, _) = running_flavour(&file("2.21.0_20260630,beb9e450fe123ecdf395453971576179cedcf1dd"));
+    assert_eq!(variant.as_deref(), Some("legacy"));
+}
+
+#[test]
+fn in_tree_or_out_of_tree_comes_from_the_module_file_never_the_drm_version() {
+    // Kernel 7.2's in-tree driver reports DRM 0.10, inside the staging tree's range.
+    let h = Host::halo().kernel("7.2.5-200.fc44.x86_64").drm(Some("0.10"));
+    let a = Analysis::new(&h, recipes());
+    let fl = a.loaded_flavour(&h).unwrap();
+    assert_eq!(
+        (fl.id, fl.origin_basis.as_str()),
+        (crate::recipes::FlavourId::InTree, "modinfo intree: Y (built with the kernel)")
+    );
+    assert_eq!(a.loaded.as_ref().unwrap().mainline_drm.as_deref(), Some("0.10"));
+    // A legacy out-of-tree build installed under kernel/drivers/accel/amdxdna (1bit-MONSTER#2459):
+    // no `intree: Y`, so out-of-tree wherever it sits.
+    let h = Host::halo().with(|f| {
+        let running = f.kernel.ok().unwrap().running.clone().unwrap();
+        let m = f.modinfo.ok_mut().kernels.get_mut(&running).unwrap().as_mut().unwrap();
+        m.intree = false;
+        m.version = Some("0.1".into());
+    });
+    let fl = Analysis::new(&h, recipes()).running_flavour(&h).unwrap().clone();
+    assert_eq!(fl.id, crate::recipes::FlavourId::XdnaDkms);
+    assert!(fl.path.contains("/kernel/drivers/accel/amdxdna/"));
+}
+
+#[test]
+fn the_loaded_module_is_matched_to_its_file() {
+    let a = |h: &Host| Analysis::new(h, recipes()).loaded.unwrap();
+    // Strix Point DKMS: the loaded srcversion is the extra/ file's.
+    let l = a(&Host::point_dkms());
+    assert!(l.basis.starts_with("its srcversion"), "{}", l.basis);
+    assert!(l.module.as_ref().unwrap().path.ends_with("/extra/amdxdna.ko.xz"));
+    assert_eq!((l.not_loaded.as_ref(), l.stale.as_ref()), (None, None));
+    // The in-tree module by its empty taint, although a DKMS file would be preferred.
+    let h = Host::halo().dkms_module_file("2.21.0_20260630,beb9e450").loaded_module(None, None, Some(""));
+    let l = a(&h);
+    assert!(l.basis.contains("no out-of-tree taint"), "{}", l.basis);
+    assert_eq!(l.module.as_ref().unwrap().origin, crate::recipes::Origin::InTree);
+    assert!(l.not_loaded.as_ref().unwrap().path.ends_with("/updates/dkms/amdxdna.ko.zst"));
+    // Nothing to compare: assumed to be the file modprobe picks.
+    let l = a(&Host::halo().loaded_module(None, None, None).modinfo(None));
+    assert!(l.basis.contains("the kernel's own driver") || l.basis.starts_with("assumed"), "{}", l.basis);
+    // Not loaded: nothing to match.
+    assert!(Analysis::new(&Host::halo().with(|f| f.kernel.ok_mut().loaded = false), recipes()).loaded.is_none());
 }
 
 #[test]
 fn an_unstamped_out_of_tree_module() {
     let unstamped = |kernel: &str| {
-        Host::point_dkms().kernel(kernel).with(|f| f.kernel.ok_mut().loaded_version = None).modinfo(None)
+        Host::point_dkms()
+            .kernel(kernel)
+            .drm(None)
+            .with(|f| {
+                let k = f.kernel.ok_mut();
+                k.loaded_version = None;
+                k.loaded_srcversion = None;
+            })
+            .modinfo(None)
     };
     // 6.17-6.19: the backport DKMS (superm1/amdxdna-dkms) has no MODULE_VERSION.
     assert_eq!(running_flavour(&unstamped("6.18.2-200.fc43.x86_64")).0, "backport-dkms");

@@ -3,6 +3,7 @@
 use super::*;
 use crate::knowledge::analysis::Analysis;
 use crate::knowledge::driver::{Module, layer_broken, module};
+use crate::recipes::FlavourId;
 
 fn verdict(h: &Host) -> Module {
     module(h, &Analysis::new(h, recipes()))
@@ -24,8 +25,8 @@ fn module_verdicts() {
     });
     assert_eq!(verdict(&none), Module::NoKernel);
     assert_eq!(verdict(&Host::halo().no_module()), Module::Missing(vec![HALO_RUNNING.into()]));
-    let v = verdict(&Host::halo().log(&["amdxdna: Invalid relocation target, existing value is nonzero for type 1"]));
-    assert!(matches!(&v, Module::LogFailure(m) if m.id == "relocation") && v.fails(), "{v:?}");
+    let v = verdict(&Host::halo().log(&["amdxdna: disagrees about version of symbol drm_sched_init"]));
+    assert!(matches!(&v, Module::LogFailure(m) if m.id == "module-symbol-crc") && v.fails(), "{v:?}");
     let v = verdict(&Host::halo().log(&["amdxdna_drm_submit_execbuf: Invalid arg bo count 0"]));
     assert!(matches!(&v, Module::LogWarning(m) if m.id == "abi-mismatch") && !v.fails(), "{v:?}");
 }
@@ -46,4 +47,40 @@ fn the_driver_layer_is_broken_by_the_module_or_the_firmware() {
     // A next-boot rejection is a warning, not a broken layer.
     let h = Host::halo().firmware_file("npu.sbin", Some("1.1.2.65")).next_boot_kernel("6.19.10-200.fc44.x86_64");
     assert!(!broken(&h));
+}
+
+#[test]
+fn a_refused_dkms_module_with_the_in_tree_driver_running() {
+    let dkms = |h: Host| {
+        h.dkms_module_file("2.26.0_20260820,c4052fc30322f8fa0a7f388f171bcb065d6dab6b").dkms_entry(
+            "xrt-amdxdna",
+            "2.26.0",
+            HALO_RUNNING,
+            "installed",
+        )
+    };
+    let refused = dkms(Host::halo())
+        .loaded_module(None, None, Some(""))
+        .log(&["module: x86/modules: Invalid relocation target, existing value is nonzero for type 1"]);
+    match verdict(&refused) {
+        v @ Module::Refused { .. } => {
+            let Module::Refused { loaded, installed, reason } = &v else { unreachable!() };
+            assert_eq!((loaded.id, installed.id), (FlavourId::InTree, FlavourId::XdnaDkms));
+            assert_eq!(installed.variant, Some(crate::recipes::Variant::Staging));
+            assert_eq!(reason.id, "relocation");
+            assert!(v.fails());
+        }
+        v => panic!("{v:?}"),
+    }
+    // No loader line: the module on disk was installed after boot (or the line is gone).
+    let pending = dkms(Host::halo()).loaded_module(None, None, Some(""));
+    assert!(matches!(verdict(&pending), Module::NotLoaded { .. }), "{:?}", verdict(&pending));
+    assert!(!verdict(&pending).fails());
+    // Loaded is the DKMS module: nothing to say.
+    let running = dkms(Host::halo()).loaded_module(
+        Some("2.26.0_20260820,c4052fc30322f8fa0a7f388f171bcb065d6dab6b"),
+        Some("3F1C2B9A0D8E7F6A5B4C3D2"),
+        Some("O"),
+    );
+    assert_eq!(verdict(&running), Module::Present);
 }

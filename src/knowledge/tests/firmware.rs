@@ -43,11 +43,12 @@ fn compat_verdicts() {
     assert_eq!(judged(&Host::halo().npu_id("17f0", "ff")), Compat::UnknownDevice);
     assert_eq!(judged(&Host::halo().no_module()), Compat::NoModule);
     assert!(
-        matches!(judged(&Host::halo().kernel("6.12.9-100.fc41.x86_64")), Compat::NoRule(fl) if fl.id == crate::recipes::FlavourId::InTree)
+        matches!(judged(&Host::halo().kernel("6.12.9-100.fc41.x86_64").drm(None)), Compat::NoRule(fl) if fl.id == crate::recipes::FlavourId::InTree)
     );
     let nothing = Host::halo().firmware_file("npu_7.sbin", None).firmware_file("npu.sbin", None);
     assert!(matches!(judged(&nothing), Compat::NoFile(..)));
-    let rejected = Host::halo().kernel("6.19.10-200.fc44.x86_64").firmware_file("npu.sbin", Some("1.1.2.65"));
+    let rejected =
+        Host::halo().kernel("6.19.10-200.fc44.x86_64").drm(Some("0.5")).firmware_file("npu.sbin", Some("1.1.2.65"));
     assert!(matches!(judged(&rejected), Compat::Rejected(_, v) if v.protocol == Some(7)));
     let log = Host::halo().log(&["aie2_check_protocol: Incompatible firmware protocol major 7 minor 3"]);
     assert!(matches!(judged(&log), Compat::LogFailure(_, _, m) if m.groups["major"] == "7"));
@@ -88,4 +89,20 @@ fn the_loaded_version_comes_from_sysfs_else_flm() {
     assert_eq!(loaded_version(&h, &Analysis::new(&h, recipes())).as_deref(), Some("1.1.2.64"));
     let h = Host::halo().with(|f| f.npu_mut().fw_version = None).no_flm();
     assert_eq!(loaded_version(&h, &Analysis::new(&h, recipes())), None);
+}
+
+#[test]
+fn example_blobs_come_from_the_npus_own_directory() {
+    use crate::knowledge::firmware::example_blob;
+    let blob = |h: &Host, p| example_blob(recipes(), &Analysis::new(h, recipes()), p);
+    // On disk first (the Strix Halo host lists npu.sbin.1.0.0.166.xz).
+    assert_eq!(blob(&Host::halo(), 6).as_deref(), Some("npu.sbin.1.0.0.166"));
+    assert_eq!(blob(&Host::halo(), 7).as_deref(), Some("npu.sbin.1.1.2.65"));
+    // A Strix Point (17f0_10) with nothing listed: the device table's blobs, never 17f0_11's.
+    let point = Host::halo().npu_id("17f0", "10").with(|f| f.firmware.ok_mut().npus[0].listing.clear());
+    assert_eq!(blob(&point, 6).as_deref(), Some("npu.sbin.1.0.0.63"));
+    assert_eq!(blob(&point, 7).as_deref(), Some("npu.sbin.1.1.2.64"));
+    // Krackan (17f0 rev 0x20) reads 17f0_10 too.
+    let krackan = Host::halo().npu_id("17f0", "20").with(|f| f.firmware.ok_mut().npus[0].listing.clear());
+    assert_eq!(blob(&krackan, 6).as_deref(), Some("npu.sbin.1.0.0.63"));
 }
