@@ -145,6 +145,13 @@ const FILES: &[(&str, How)] = &[
     ("etc/default/lemond", How::Text),
     // DKMS
     ("var/lib/dkms/mok.pub", How::Placeholder),
+    // package repositories (which routes the host can install from)
+    ("etc/yum.repos.d/*.repo", How::Text),
+    ("etc/apt/sources.list", How::Text),
+    ("etc/apt/sources.list.d/*.list", How::Text),
+    ("etc/apt/sources.list.d/*.sources", How::Text),
+    ("etc/pacman.conf", How::Text),
+    ("etc/pacman.d/mirrorlist", How::Text),
     // npu-setup's install state (the GPU endpoint it was given); units: see `capture_units`
     ("var/lib/npu-setup/state.json", How::Text),
     // not read by the probes, captured for bug reports: npu-setup's kernel-install plugins

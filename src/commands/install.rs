@@ -51,6 +51,7 @@ pub fn merge_config(cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> Res
         lemonade_port,
         lemonade_host,
         model,
+        from,
         driver,
         source_dir,
         source_url,

@@ -140,13 +140,26 @@ impl PackageFacts {
 }
 
 /// Queries every package the recipe names, plus kernel headers for the kernels of interest.
-pub fn probe_packages(runner: &Runner, distro: Option<&Distro>, kernels: &[String]) -> Probed<PackageFacts> {
+pub fn probe_packages(
+    runner: &Runner,
+    distro: Option<&Distro>,
+    extra: &[String],
+    kernels: &[String],
+) -> Probed<PackageFacts> {
     let Some(d) = distro else {
         return Probed::Skipped("no distro recipe: package names unknown".into());
     };
     let p = &d.packages;
-    let mut names: Vec<String> =
-        p.xrt.iter().chain(&p.xrt_plugin).chain(&p.flm).chain(&p.lemonade).chain(&p.dkms).cloned().collect();
+    let mut names: Vec<String> = p
+        .xrt
+        .iter()
+        .chain(&p.xrt_plugin)
+        .chain(&p.flm)
+        .chain(&p.lemonade)
+        .chain(&p.dkms)
+        .chain(extra)
+        .cloned()
+        .collect();
     for k in kernels {
         names.push(d.headers.replace("{kver}", k));
     }

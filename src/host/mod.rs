@@ -13,6 +13,7 @@ pub mod kernel;
 pub mod memlock;
 pub mod os;
 pub mod pci;
+pub mod repos;
 pub mod resources;
 pub mod services;
 pub mod smoke;
@@ -121,6 +122,8 @@ pub struct Facts {
     pub memlock: Probed<memlock::MemlockFacts>,
     /// Dynamic-loader configuration and XRT files.
     pub loader: Probed<memlock::LoaderFacts>,
+    /// Configured package repositories (dnf, apt, pacman).
+    pub repos: Probed<repos::RepoFacts>,
     /// Kernel log lines relevant to the NPU.
     pub kernel_log: Probed<commands::KernelLog>,
     /// Package states.
@@ -186,8 +189,11 @@ pub fn probe_all(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions) -> Fac
     let nodes = Probed::from_result(users::probe_nodes(root));
     let memlock = Probed::from_result(memlock::probe_memlock(root));
     let loader = Probed::from_result(memlock::probe_loader(root));
+    let repos = Probed::from_result(repos::probe_repos(root));
     let distro = os.ok().and_then(|o| recipes.distro(&o.id, &o.id_like)).cloned();
     let kernels: Vec<String> = kernel.ok().map(|k| k.kernels_of_interest()).unwrap_or_default();
+    // The packages the routes of this distro install (recipes/routes.yaml) are asked too.
+    let route_packages = distro.as_ref().map(|d| recipes.routes.package_names(&d.id)).unwrap_or_default();
     let module_files: Vec<String> = kernel.ok().map(|k| k.competing_module_files(&kernels)).unwrap_or_default();
     let lemonade_files = services::probe_lemonade_files(root);
     let provenance = Probed::from_result(crate::provenance::probe(root));
@@ -197,7 +203,7 @@ pub fn probe_all(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions) -> Fac
     let (kernel_log, packages, modinfo, dkms, secureboot, ld_cache, flm, lemonade, gpu, resources) =
         std::thread::scope(|s| {
             let kernel_log = s.spawn(|| commands::probe_kernel_log(runner));
-            let packages = s.spawn(|| commands::probe_packages(runner, distro.as_ref(), &kernels));
+            let packages = s.spawn(|| commands::probe_packages(runner, distro.as_ref(), &route_packages, &kernels));
             let modinfo = s.spawn(|| commands::probe_modinfo(runner, &kernels, &module_files));
             let dkms = s.spawn(|| commands::probe_dkms(runner));
             let secureboot = s.spawn(|| commands::probe_secureboot(runner));
@@ -246,6 +252,7 @@ pub fn probe_all(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions) -> Fac
         nodes,
         memlock,
         loader,
+        repos,
         kernel_log,
         packages,
         modinfo,

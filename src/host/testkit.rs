@@ -90,7 +90,7 @@ impl Host {
     pub(crate) fn probe_error(mut self, name: &str, why: &str) -> Self {
         let f = &mut self.f;
         set_probe!(f, name, Probed::Error(why.into());
-            os, kernel, pci, boot, firmware, users, nodes, memlock, loader, kernel_log, packages, modinfo,
+            os, kernel, pci, boot, firmware, users, nodes, memlock, loader, repos, kernel_log, packages, modinfo,
             dkms, secureboot, ld_cache, flm, lemonade, gpu, resources, provenance, smoke_npu, smoke_gpu,
             smoke_whisper);
         self
@@ -100,7 +100,7 @@ impl Host {
     pub(crate) fn probe_skipped(mut self, name: &str, why: &str) -> Self {
         let f = &mut self.f;
         set_probe!(f, name, Probed::Skipped(why.into());
-            os, kernel, pci, boot, firmware, users, nodes, memlock, loader, kernel_log, packages, modinfo,
+            os, kernel, pci, boot, firmware, users, nodes, memlock, loader, repos, kernel_log, packages, modinfo,
             dkms, secureboot, ld_cache, flm, lemonade, gpu, resources, provenance, smoke_npu, smoke_gpu,
             smoke_whisper);
         self

@@ -54,6 +54,8 @@ pub const CHECK_IDS: &[&str] = &[
 pub const STEP_IDS: &[&str] = &[
     "preflight",
     "kargs",
+    "repos",
+    "packages",
     "build-deps",
     "sources",
     "xrt",

@@ -15,6 +15,7 @@ pub mod modinfo;
 pub mod mokutil;
 pub mod packages;
 pub mod passwd;
+pub mod repos;
 pub mod secret;
 pub mod shellvars;
 pub mod systemctl;

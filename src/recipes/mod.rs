@@ -5,6 +5,7 @@
 //! reads the same layout from disk. Every type denies unknown fields, and a malformed file is
 //! an error naming file, line and column.
 
+pub mod routes;
 pub mod sources;
 mod validate;
 
@@ -176,6 +177,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("recipes/lemonade.yaml", include_str!("../../recipes/lemonade.yaml")),
     ("recipes/sources.yaml", include_str!("../../recipes/sources.yaml")),
     ("recipes/files.yaml", include_str!("../../recipes/files.yaml")),
+    ("recipes/routes.yaml", include_str!("../../recipes/routes.yaml")),
     ("grub/policy.yaml", include_str!("../../grub/policy.yaml")),
 ];
 
@@ -809,6 +811,8 @@ pub struct Recipes {
     pub sources: sources::SourcesRecipe,
     /// Files npu-setup writes.
     pub files: Files,
+    /// Package routes per distro and component (`recipes/routes.yaml`).
+    pub routes: routes::RoutesRecipe,
     /// Where the data came from (`embedded` or a directory).
     pub origin: String,
 }
@@ -855,6 +859,7 @@ impl Recipes {
         let lemonade: LemonadeRecipe = parse_file(file("recipes/lemonade.yaml"))?;
         let sources: sources::SourcesRecipe = parse_file(file("recipes/sources.yaml"))?;
         let files: Files = parse_file(file("recipes/files.yaml"))?;
+        let routes: routes::RoutesRecipe = parse_file(file("recipes/routes.yaml"))?;
         let recipes = Recipes {
             devices: devices.devices,
             firmware_dirs: devices.firmware_dirs,
@@ -866,6 +871,7 @@ impl Recipes {
             lemonade,
             sources,
             files,
+            routes,
             origin: origin.to_string(),
         };
         let errors = validate::validate(&recipes, &texts);

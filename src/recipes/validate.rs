@@ -4,6 +4,7 @@
 
 use super::{DataError, Recipes};
 use crate::model::{CHECK_IDS, STEP_IDS};
+use crate::parse::version::parse_dotted;
 
 /// The text of each data file as loaded (display name, text), to point errors at lines.
 pub(super) struct Texts<'a> {
@@ -128,7 +129,141 @@ pub(super) fn validate(r: &Recipes, t: &Texts) -> Vec<DataError> {
             ));
         }
     }
+    validate_routes(r, t, &mut errors);
     errors
+}
+
+/// `recipes/routes.yaml`: distros, repositories and flavours exist; each route has what its
+/// `via` needs; repository definitions are complete and write only under `etc/`.
+fn validate_routes(r: &Recipes, t: &Texts, errors: &mut Vec<DataError>) {
+    use super::routes::{Component, RepoKind, Via};
+    const FILE: &str = "recipes/routes.yaml";
+    let safe = |p: &str| p.starts_with("etc/") && !p.split('/').any(|s| s == ".." || s.is_empty());
+    for repo in &r.routes.repositories {
+        let anchor = format!("id: {}", repo.id);
+        let mut bad = |needle: &str, msg: String| errors.push(t.error(FILE, Some(&anchor), needle, msg));
+        let missing = |what: &str| format!("repository {:?} ({:?}) needs `{what}`", repo.id, repo.kind);
+        match repo.kind {
+            RepoKind::RpmMd | RepoKind::Deb822 => {
+                if repo.file.as_deref().is_none_or(|f| !safe(f)) {
+                    bad("id:", format!("repository {:?} needs a `file` under etc/", repo.id));
+                }
+                if repo.url.is_none() {
+                    bad("id:", missing("url"));
+                }
+                if repo.kind == RepoKind::RpmMd && repo.section.is_none() {
+                    bad("id:", missing("section"));
+                }
+                if repo.kind == RepoKind::Deb822 {
+                    if repo.suites.is_empty() || repo.components.is_empty() {
+                        bad("id:", missing("suites and components"));
+                    }
+                    if repo.key.is_none() {
+                        bad("id:", missing("key (Signed-By)"));
+                    }
+                }
+            }
+            RepoKind::Distro => {
+                if repo.file.is_some() || repo.key.is_some() {
+                    bad("id:", format!("repository {:?} is the distro's own: it has no file or key of ours", repo.id));
+                }
+            }
+        }
+        if let Some(k) = &repo.key {
+            if k.fingerprint.as_deref().is_some_and(|f| f.len() != 40 || !f.chars().all(|c| c.is_ascii_hexdigit())) {
+                bad("fingerprint:", format!("repository {:?}: a fingerprint is 40 hex digits", repo.id));
+            }
+            if !safe(&k.path) {
+                bad("path:", format!("repository {:?}: the key path must lie under etc/", repo.id));
+            }
+        }
+    }
+    let flavour_known = |f: super::FlavourId| r.drivers.flavours.iter().any(|x| x.id == f);
+    for d in &r.routes.distros {
+        let anchor = format!("distro: {}", d.distro);
+        let Some(recipe) = r.distros.iter().find(|x| x.id == d.distro) else {
+            errors.push(t.error(
+                FILE,
+                None,
+                &anchor,
+                format!("routes for distro {:?}, which recipes/distros.yaml does not define", d.distro),
+            ));
+            continue;
+        };
+        for rel in &d.releases {
+            for v in rel.min.iter().chain(&rel.max).chain(d.codenames.values()) {
+                if parse_dotted(v).is_none() {
+                    errors.push(t.error(FILE, Some(&anchor), v, format!("release {v:?} is not a dotted version")));
+                }
+            }
+            for c in Component::ALL {
+                for route in rel.of(c) {
+                    let mut bad = |needle: &str, msg: String| {
+                        errors.push(t.error(FILE, Some(&anchor), needle, format!("{} {c} route: {msg}", d.distro)))
+                    };
+                    let via = route.via.as_str();
+                    match (route.via, c) {
+                        (Via::Kernel, Component::Driver) | (Via::Release, Component::Lemonade) => {}
+                        (Via::Kernel, _) | (Via::Release, _) => {
+                            bad(&format!("via: {via}"), format!("`via: {via}` is not a {c} route"))
+                        }
+                        _ => {}
+                    }
+                    let packaged = matches!(route.via, Via::Distro | Via::Vendor | Via::Download | Via::Snap);
+                    if packaged && route.packages.is_empty() {
+                        bad(&format!("via: {via}"), "names no packages".into());
+                    }
+                    if route.via == Via::Download && route.url.is_none() {
+                        bad("via: download", "a download needs a `url`".into());
+                    }
+                    match (&route.repository, route.via) {
+                        (None, Via::Vendor) => bad("via: vendor", "a vendor route names its `repository`".into()),
+                        (Some(id), how) => match r.routes.repository(id) {
+                            None => bad(&format!("repository: {id}"), format!("repository {id:?} is not defined")),
+                            Some(repo) => {
+                                let ok = match how {
+                                    Via::Vendor => repo.kind != RepoKind::Distro,
+                                    Via::Distro => repo.kind == RepoKind::Distro,
+                                    _ => false,
+                                };
+                                if !ok {
+                                    bad(
+                                        &format!("repository: {id}"),
+                                        format!("`via: {via}` cannot use repository {id:?} ({:?})", repo.kind),
+                                    );
+                                }
+                                if repo.manager != recipe.package_manager {
+                                    bad(
+                                        &format!("repository: {id}"),
+                                        format!(
+                                            "repository {id:?} is for {}, {} uses {}",
+                                            repo.manager.as_str(),
+                                            d.distro,
+                                            recipe.package_manager.as_str()
+                                        ),
+                                    );
+                                }
+                            }
+                        },
+                        _ => {}
+                    }
+                    if c == Component::Driver && route.flavour.is_none() {
+                        bad(&format!("via: {via}"), "a driver route names the `flavour` it provides".into());
+                    }
+                    for f in route.flavour.iter().chain(&route.drivers) {
+                        if !flavour_known(*f) {
+                            bad(f.as_str(), format!("flavour {f} has no row in recipes/drivers.yaml"));
+                        }
+                    }
+                    for v in route.version.iter().chain(&route.kernel_min).chain(&route.kernel_max) {
+                        if parse_dotted(v).is_none() {
+                            bad(v, format!("{v:?} is not a dotted version"));
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -171,6 +306,39 @@ mod tests {
         assert!(err.contains("version stamp \"xdna-driver-source\" has a bad pattern"), "{err}");
         let err = with("recipes/devices.yaml", |t| t.replacen("- dir: \"17f0_11\"", "- dir: \"17f0_99\"", 1));
         assert!(err.contains("firmware directory \"17f0_11\" has no entry"), "{err}");
+    }
+
+    #[test]
+    fn routes_name_known_distros_repositories_and_flavours() {
+        let err =
+            with("recipes/routes.yaml", |t| t.replacen("repository: copr-abn-amd-npu", "repository: copr-abn", 1));
+        assert!(
+            err.contains("recipes/routes.yaml:") && err.contains("repository \"copr-abn\" is not defined"),
+            "{err}"
+        );
+        let err = with("recipes/routes.yaml", |t| t.replacen("- distro: arch", "- distro: gentoo", 1));
+        assert!(err.contains("routes for distro \"gentoo\", which recipes/distros.yaml does not define"), "{err}");
+        let err = with("recipes/routes.yaml", |t| t.replacen("flavour: backport-dkms", "flavour: backports-dkms", 1));
+        assert!(err.contains("recipes/routes.yaml:") && err.contains("backports-dkms"), "{err}");
+        let err =
+            with("recipes/routes.yaml", |t| t.replacen("repository: arch-extra", "repository: ubuntu-universe", 1));
+        assert!(err.contains("repository \"ubuntu-universe\" is for dpkg, arch uses pacman"), "{err}");
+    }
+
+    #[test]
+    fn repository_definitions_are_complete_and_stay_under_etc() {
+        let err = with("recipes/routes.yaml", |t| {
+            t.replacen("fingerprint: \"881CF4B40B0BFA288D6776E83BF36CFA0BD50AEC\"", "fingerprint: \"881C\"", 1)
+        });
+        assert!(err.contains("a fingerprint is 40 hex digits"), "{err}");
+        let err = with("recipes/routes.yaml", |t| {
+            t.replacen("path: \"etc/apt/keyrings/lemonade-team-stable.asc\"", "path: \"etc/../root/key\"", 1)
+        });
+        assert!(err.contains("the key path must lie under etc/"), "{err}");
+        let err = with("recipes/routes.yaml", |t| t.replacen("url: \"https://github.com/ROCm", "sha256: \"x", 1));
+        assert!(err.contains("a download needs a `url`"), "{err}");
+        let err = with("recipes/routes.yaml", |t| t.replacen("- via: kernel", "- via: release", 1));
+        assert!(err.contains("`via: release` is not a driver route"), "{err}");
     }
 
     #[test]

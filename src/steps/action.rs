@@ -144,6 +144,19 @@ pub enum Action {
         /// Host path; must lie under var/cache/npu-setup of the root.
         path: String,
     },
+    /// Add a package repository: fetch its signing key, check the key's fingerprint with gpg
+    /// (pinned in recipes/routes.yaml, else pinned on first use), write the key, then the
+    /// definition. Nothing is written when the key does not check out.
+    AddRepository {
+        /// The repository's name (`PPA lemonade-team/stable`).
+        name: String,
+        /// Root-relative definition file (`.repo`, `.sources`).
+        path: String,
+        /// Its full content.
+        content: String,
+        /// The signing key to fetch, check and write.
+        key: Option<crate::recipes::routes::RepoKey>,
+    },
 }
 
 impl Action {
@@ -182,6 +195,29 @@ impl Action {
                 format!("record {component} ({commit}) in {}", Root::display(crate::provenance::manifest_path()))
             }
             Action::RemoveTree { path } => format!("remove {path} (an incomplete clone)"),
+            Action::AddRepository { name, path, content, key } => {
+                let old = root.read_optional(path).ok().flatten().unwrap_or_default();
+                let key_line = match key {
+                    Some(k) => format!(
+                        "\n  key {} -> {} ({})",
+                        k.url,
+                        Root::display(&k.path),
+                        match &k.fingerprint {
+                            Some(f) => format!("fingerprint {f}, checked with gpg"),
+                            None => format!(
+                                "fingerprint not pinned yet: the first key's is recorded in {} and checked with gpg from then on",
+                                Root::display(PINS)
+                            ),
+                        }
+                    ),
+                    None => String::new(),
+                };
+                format!(
+                    "add repository {name}:{key_line}\n  write {} (mode 0644)\n{}",
+                    Root::display(path),
+                    diff(path, &old, content)
+                )
+            }
             Action::Download { url, path, sha256, why } => format!(
                 "download {url} -> {} ({})    # {why}",
                 Root::display(path),
@@ -440,7 +476,119 @@ pub fn apply(
             st.journal(&entry("remove", path.clone(), None, None, None))?;
             root.remove_tree(&rel)
         }
+        Action::AddRepository { name, path, content, key } => {
+            // The key first: a key that does not check out leaves nothing behind.
+            if let Some(k) = key {
+                let armored = fetch_checked_key(root, runner, k).with_context(|| format!("repository {name}"))?;
+                st.journal(&entry("write", Root::display(&k.path), None, None, Some(fsx::sha256(armored.as_bytes()))))?;
+                root.write(&k.path, armored.as_bytes(), Perms::Set { mode: 0o644, owner: Some((0, 0)) })?;
+            }
+            let old = root.read_bytes_optional(path)?;
+            let foreign =
+                old.as_deref().is_some_and(|o| !crate::edit::managed::is_managed(&String::from_utf8_lossy(o)));
+            let backup = if foreign { st.backup(path)? } else { None };
+            st.journal(&entry(
+                "write",
+                Root::display(path),
+                backup,
+                old.as_deref().map(fsx::sha256),
+                Some(fsx::sha256(content.as_bytes())),
+            ))?;
+            root.write(path, content.as_bytes(), Perms::Set { mode: 0o644, owner: Some((0, 0)) })
+        }
     }
+}
+
+/// Fetches a repository's signing key and checks it with gpg in a scratch keyring: the
+/// primary key must carry the pinned fingerprint (the recipe's, or the one pinned on first
+/// use); returns that key alone, ASCII-armoured (other keys in the file are dropped).
+fn fetch_checked_key(root: &Root, runner: &Runner, k: &crate::recipes::routes::RepoKey) -> Result<String> {
+    let home = tempfile::Builder::new().prefix("npu-setup-gpg.").tempdir().context("creating a scratch gpg home")?;
+    let file = home.path().join("fetched.key");
+    {
+        let mut f = std::fs::File::create(&file).with_context(|| format!("creating {}", file.display()))?;
+        match local_source(&k.url) {
+            Some(p) => {
+                let mut src = std::fs::File::open(&p).with_context(|| format!("opening {}", p.display()))?;
+                std::io::copy(&mut src, &mut f).with_context(|| format!("reading {}", p.display()))?;
+            }
+            None => {
+                Client::live(Timeouts::download())
+                    .download(&k.url, &mut f)
+                    .map_err(|e| anyhow::anyhow!("fetching its signing key {}: {e}", k.url))?;
+            }
+        }
+    }
+    let h = home.path().display().to_string();
+    let gpg = |args: &[&str]| -> Result<crate::runner::CmdOutput> {
+        let mut a = vec!["--homedir", h.as_str(), "--batch", "--no-autostart", "--no-tty"];
+        a.extend_from_slice(args);
+        let o =
+            runner.run("gpg", &a).map_err(|e| anyhow::anyhow!("{e} (install gnupg: the key is checked with gpg)"))?;
+        if !o.success() {
+            bail!("`gpg {}` exited {:?}: {}", args.join(" "), o.code, o.tail());
+        }
+        Ok(o)
+    };
+    let f = file.display().to_string();
+    gpg(&["--quiet", "--import", &f]).with_context(|| format!("the key from {} is not an OpenPGP key", k.url))?;
+    let listing = gpg(&["--with-colons", "--fingerprint"])?;
+    let primaries = primary_fingerprints(&listing.stdout);
+    let pin_key = format!("openpgp-key:{}", k.url);
+    let want = match &k.fingerprint {
+        Some(f) => Some((f.to_ascii_uppercase(), "recipes/routes.yaml".to_string())),
+        None => pinned(root, &pin_key)?.map(|f| (f, format!("pinned in {}", Root::display(PINS)))),
+    };
+    let chosen = match &want {
+        Some((fpr, from)) => {
+            if !primaries.contains(fpr) {
+                bail!(
+                    "the key from {} has fingerprint {}, but {from} says {fpr}: refusing it; nothing was written",
+                    k.url,
+                    if primaries.is_empty() { "(none)".to_string() } else { primaries.join(", ") }
+                );
+            }
+            fpr.clone()
+        }
+        None => match primaries.as_slice() {
+            [one] => one.clone(),
+            _ => bail!(
+                "the key file from {} holds {} primary keys and no fingerprint is pinned: refusing it; nothing was written",
+                k.url,
+                primaries.len()
+            ),
+        },
+    };
+    let out = gpg(&["--armor", "--export", &chosen])?;
+    if !out.stdout.contains("BEGIN PGP PUBLIC KEY BLOCK") {
+        bail!("gpg exported nothing for {chosen}");
+    }
+    if want.is_none() {
+        record_pin(root, &pin_key, &chosen)?;
+    }
+    Ok(out.stdout)
+}
+
+/// The primary-key fingerprints of `gpg --with-colons --fingerprint` output: the first `fpr`
+/// record after each `pub` record (subkeys follow `sub`).
+pub(crate) fn primary_fingerprints(colons: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut want = false;
+    for line in colons.lines() {
+        let fields: Vec<&str> = line.split(':').collect();
+        match fields.first().copied() {
+            Some("pub") => want = true,
+            Some("sub") => want = false,
+            Some("fpr") if want => {
+                if let Some(f) = fields.get(9).filter(|f| !f.is_empty()) {
+                    out.push(f.to_ascii_uppercase());
+                }
+                want = false;
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// Reads a host path the plan carries: through the root when it lies inside it (a build
@@ -556,6 +704,23 @@ mod tests {
         assert_eq!(std::fs::read(root.join("var/cache/npu-setup/pkg.rpm")).unwrap(), b"package bytes");
         let leftovers: Vec<_> = std::fs::read_dir(root.join("var/cache/npu-setup")).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temporary files left");
+    }
+
+    #[test]
+    fn primary_fingerprints_skip_subkeys() {
+        let colons = "tru::1:1780000000:0:3:1:5\n\
+            pub:u:2048:1:3BF36CFA0BD50AEC:1600000000:::u:::scSC::::::23::0:\n\
+            fpr:::::::::881CF4B40B0BFA288D6776E83BF36CFA0BD50AEC:\n\
+            uid:u::::1600000000::X::Launchpad PPA for lemonade-team::::::::::0:\n\
+            sub:u:2048:1:1111111111111111:1600000000::::::e::::::23:\n\
+            fpr:::::::::2222222222222222222222222222222222222222:\n\
+            pub:-:255:22:7A120F1ECD411222:1780000000:::-:::scSC::::::ed25519:::0:\n\
+            fpr:::::::::8d19deb41602c71a4a6b18cf7a120f1ecd411222:\n";
+        assert_eq!(
+            primary_fingerprints(colons),
+            ["881CF4B40B0BFA288D6776E83BF36CFA0BD50AEC", "8D19DEB41602C71A4A6B18CF7A120F1ECD411222"]
+        );
+        assert!(primary_fingerprints("").is_empty());
     }
 
     #[test]

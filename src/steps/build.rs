@@ -20,6 +20,7 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use super::{Action, Plan, Step, StepCtx, sources};
+use crate::recipes::routes::Component;
 use crate::recipes::sources::Build;
 
 /// Marker a finished build leaves in its directory: what was built, from which commit, how.
@@ -189,6 +190,19 @@ impl Step for BuildStep {
     fn plan(&self, cx: &StepCtx) -> Result<Plan> {
         let mut p = Plan::default();
         let s = cx.strategy();
+        // A component that comes from packages is not built (the packages step, or this
+        // step on its own with `--only`, installs it).
+        let component = match self.id {
+            "xrt" => Component::Xrt,
+            "driver" => Component::Driver,
+            _ => Component::Flm,
+        };
+        if let Some(pp) = super::packages::owned_by_packages(cx, &s.routes, component)? {
+            return Ok(pp);
+        }
+        if s.routes.packaged(Component::Xrt) && self.id == "driver" {
+            p.notes.push("the xdna plugin comes with XRT's packages".into());
+        }
         let wanted: Vec<&String> = s
             .builds
             .iter()
@@ -213,7 +227,7 @@ impl Step for BuildStep {
                 return Ok(p);
             }
         }
-        if self.id == "driver" && s.path == "xdna-dkms" {
+        if self.id == "driver" && s.path == "xdna-dkms" && s.driver_from_source() {
             super::dkms::plan_dkms(cx, s.target.as_deref(), &mut p)?;
         }
         if self.id == "driver" && s.path == "in-tree" && !p.actions.iter().any(|a| matches!(a, Action::Run { .. })) {

@@ -56,6 +56,11 @@ impl Step for Lemonade {
         "install the pinned Lemonade server package"
     }
     fn plan(&self, cx: &StepCtx) -> Result<Plan> {
+        // A repository route (recipes/routes.yaml) is the packages step's.
+        let routes = cx.strategy().routes;
+        if let Some(p) = super::packages::owned_by_packages(cx, &routes, crate::recipes::routes::Component::Lemonade)? {
+            return Ok(p);
+        }
         let mut p = Plan::default();
         let r = &cx.recipes.lemonade;
         let want = parse_dotted(&r.version);

@@ -16,7 +16,9 @@ pub mod limits;
 pub mod loader;
 pub mod models;
 pub mod options;
+pub mod packages;
 pub mod preflight;
+pub mod repos;
 pub mod sources;
 #[cfg(test)]
 mod tests;
@@ -109,6 +111,7 @@ impl StepCtx<'_> {
         let inputs = crate::knowledge::strategy::Inputs {
             forced_driver: self.args.driver.as_deref(),
             dkms_payload: self.root.exists(&payload),
+            from: self.args.from,
         };
         crate::knowledge::strategy::choose(self.facts, self.recipes, &inputs)
     }
@@ -134,6 +137,8 @@ pub fn all() -> Vec<Box<dyn Step>> {
     vec![
         Box::new(preflight::Preflight),
         Box::new(kargs::Kargs),
+        Box::new(repos::Repos),
+        Box::new(packages::Packages),
         Box::new(build_deps::BuildDeps),
         Box::new(sources::Sources),
         Box::new(build::BuildStep { id: "xrt" }),

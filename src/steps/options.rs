@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 
+pub use crate::knowledge::routes::FromMode;
+
 /// What install does after converging when a reboot is owed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -75,6 +77,10 @@ pub struct InstallArgs {
     /// GPU model for verify's smoke and later doctor/bench runs (default: the first it lists)
     #[arg(long, value_name = "MODEL")]
     pub gpu_model: Option<String>,
+    /// Where components come from: packages where a packaged route satisfies the compatibility
+    /// matrix, else the pinned source builds (auto); packages only; or the source builds
+    #[arg(long, value_enum, default_value_t = FromMode::Auto)]
+    pub from: FromMode,
     /// Driver path instead of the matrix's choice (warns when it contradicts the matrix)
     #[arg(long, value_name = "PATH", value_parser = ["in-tree", "xdna-dkms", "backport-dkms"])]
     pub driver: Option<String>,

@@ -249,8 +249,8 @@ fn killed_mid_run_then_rerun_converges_without_half_written_files() {
     // limits writes its file, then access's usermod kills install (SIGKILL, no cleanup).
     let _ = std::fs::remove_dir_all(root.join("etc/security/limits.d"));
     write_shim(&root, "usr/sbin/usermod", &format!("{RECORD}\nkill -9 $PPID; sleep 5"));
-    // Lemonade is not in this fixture and its package cannot be downloaded here.
-    let skip = ["--skip", "lemonade,lemonade-service,models"];
+    // Lemonade is not in this fixture and its package (or its PPA) cannot be fetched here.
+    let skip = ["--skip", "repos,packages,lemonade,lemonade-service,models"];
     let (code, out, err) = install(&root, &["--yes", "--user", "alice", skip[0], skip[1]]);
     assert_eq!(code, -1, "killed by a signal\n{out}\n{err}");
     assert!(root.join("etc/security/limits.d/99-npu-setup-memlock.conf").is_file());

@@ -1,10 +1,16 @@
 //! `knowledge::strategy`: the driver path and the builds a host needs.
 
 use super::*;
+use crate::knowledge::routes::FromMode;
 use crate::knowledge::strategy::{Inputs, Strategy, choose};
 
 fn plan(h: &Host) -> Strategy {
     choose(h, recipes(), &Inputs::default())
+}
+
+/// `--from source`: today's builds, whatever packages exist.
+fn source(h: &Host) -> Strategy {
+    choose(h, recipes(), &Inputs { from: FromMode::Source, ..Default::default() })
 }
 
 #[test]
@@ -31,7 +37,7 @@ fn the_path_follows_the_target_kernel_and_firmware() {
 #[test]
 fn builds_are_what_is_missing() {
     let no_plugin = Host::halo().package("xrt-plugin-amdxdna", None).xrt_lib("libxrt_driver_xdna.so.2", &[], None);
-    let s = plan(&no_plugin);
+    let s = source(&no_plugin);
     assert_eq!(
         (s.builds.as_slice(), s.sources.as_slice()),
         (["driver-shim".to_string()].as_slice(), ["xdna-driver".to_string()].as_slice())
@@ -41,9 +47,15 @@ fn builds_are_what_is_missing() {
         .package("xrt-npu", None)
         .xrt_lib("libxrt_coreutil.so.2", &[], None)
         .no_flm();
-    let s = plan(&bare);
+    let s = source(&bare);
     assert_eq!(s.builds, ["xrt", "driver-shim", "flm"]);
     assert_eq!(s.sources, ["xdna-driver", "fastflowlm"]);
+    let s = source(&bare.clone().kernel("6.19.10-200.fc44.x86_64"));
+    assert_eq!(s.builds, ["xrt", "driver-dkms", "flm"]);
+    // By default the COPR serves Fedora 44 on kernel >= 7.0: nothing is built.
+    let s = plan(&bare);
+    assert!(s.builds.is_empty() && s.sources.is_empty() && !s.compiles(), "{s:?}");
+    // On 6.19 the COPR's XRT does not apply (built for the in-tree >= 7.0 driver): all from source.
     let s = plan(&bare.kernel("6.19.10-200.fc44.x86_64"));
     assert_eq!(s.builds, ["xrt", "driver-dkms", "flm"]);
 }

@@ -2,6 +2,12 @@
 
 use super::*;
 use crate::steps::build_deps::BuildDeps;
+use crate::steps::options::FromMode;
+
+/// `--from source`: the source builds these tests are about.
+fn source() -> InstallArgs {
+    InstallArgs { from: FromMode::Source, ..Default::default() }
+}
 
 fn fedora_deps() -> Vec<String> {
     recipes().distro("fedora", &[]).unwrap().build_deps.clone()
@@ -16,7 +22,7 @@ fn nothing_when_nothing_compiles() {
 #[test]
 fn installs_the_missing_dependencies_for_a_source_build() {
     let h = Host::halo().no_flm().package("git", Some("2.49.0-1.fc44"));
-    let p = Scratch::running(&[]).plan(&BuildDeps, &h);
+    let p = Scratch::running(&[]).plan_with(&BuildDeps, &h, &source());
     let missing: Vec<String> = fedora_deps().into_iter().filter(|d| d != "git").collect();
     let Action::Run { argv, why } = &p.actions[0] else { panic!("{p:#?}") };
     assert_eq!(argv[..3], ["dnf", "install", "-y"]);
@@ -36,20 +42,26 @@ fn a_dkms_module_install_needs_them_too() {
 #[test]
 fn into_an_offline_tree_with_the_package_managers_root_option() {
     let s = Scratch::offline(&[]);
-    let p = s.plan(&BuildDeps, &Host::halo().no_flm());
+    let p = s.plan_with(&BuildDeps, &Host::halo().no_flm(), &source());
     let Action::Run { argv, .. } = &p.actions[0] else { panic!("{p:#?}") };
     assert_eq!(
         argv[..4],
         ["dnf".to_string(), format!("--installroot={}", s.path().display()), "install".into(), "-y".into()]
     );
-    let p = s.plan(&BuildDeps, &Host::halo().no_flm().os("arch", "rolling"));
+    let p = s.plan_with(&BuildDeps, &Host::halo().no_flm().os("arch", "rolling"), &source());
     assert!(
         runs(&p)[0].starts_with(&format!("pacman -S --needed --noconfirm --root {} git ", s.path().display())),
         "{:?}",
         runs(&p)
     );
-    let p = s.plan(&BuildDeps, &Host::halo().no_flm().os("ubuntu", "24.04"));
+    let p = s.plan_with(&BuildDeps, &Host::halo().no_flm().os("ubuntu", "24.04"), &source());
     assert!(p.blocked.as_deref().is_some_and(|b| b.contains("offline root is not supported")), "{p:#?}");
+}
+
+#[test]
+fn nothing_when_the_missing_component_comes_from_packages() {
+    // Fedora 44 on 7.1: the COPR serves FastFlowLM.
+    assert!(Scratch::running(&[]).plan(&BuildDeps, &Host::halo().no_flm()).is_empty());
 }
 
 #[test]
