@@ -500,6 +500,25 @@ impl Host {
         })
     }
 
+    /// Nothing of the userspace stack installed: no XRT (packages or libraries), FastFlowLM or
+    /// Lemonade — the host a new user starts from.
+    pub(crate) fn bare_stack(self) -> Self {
+        let mut h = self;
+        for p in ["xrt-base", "xrt-npu", "xrt-plugin-amdxdna", "fastflowlm", "lemonade-server"] {
+            h = h.package(p, None);
+        }
+        h.xrt_lib("libxrt_coreutil.so.2", &[], None).xrt_lib("libxrt_driver_xdna.so.2", &[], None).no_flm().with(|f| {
+            if let Probed::Ok(l) = &mut f.lemonade {
+                l.binaries.clear();
+            }
+        })
+    }
+
+    /// The configured package repositories (`/etc/yum.repos.d`, apt's sources, pacman.conf).
+    pub(crate) fn repos(self, repos: super::repos::RepoFacts) -> Self {
+        self.with(|f| f.repos = Probed::Ok(repos))
+    }
+
     /// FastFlowLM is not installed anywhere.
     pub(crate) fn no_flm(self) -> Self {
         self.with(|f| {
@@ -589,7 +608,7 @@ impl<T> Probed<T> {
 }
 
 impl Facts {
-    fn os_mut(&mut self) -> &mut super::os::OsFacts {
+    pub(crate) fn os_mut(&mut self) -> &mut super::os::OsFacts {
         self.os.ok_mut()
     }
 

@@ -10,7 +10,9 @@ mod lifecycle;
 mod limits;
 mod loader;
 mod models;
+mod packages;
 mod preflight;
+mod repos;
 
 use std::path::Path;
 use std::time::Duration;
