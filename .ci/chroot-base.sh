@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A minimal Debian userland (debootstrap --variant=minbase, plus systemd for a real
-# systemctl) for the kickstart tests: the fixture's Fedora tree is laid over it and
-# `npu-setup install` runs inside it with chroot(8), like a kickstart %post.
+# systemctl and gpg for checking repository keys) for the kickstart and package-route
+# tests: a fixture's tree is laid over it and `npu-setup install` runs inside it with
+# chroot(8), like a kickstart %post (apt-get runs there for real).
 #
 #   eval "$(bash .ci/chroot-base.sh)"     # sets CHROOT_BASE_TAR
 #
@@ -11,7 +12,8 @@ set -euo pipefail
 CACHE="${NPU_SETUP_TEST_CACHE:-$HOME/.cache/npu-setup-tests}"
 SUITE="${CHROOT_SUITE:-bookworm}"
 MIRROR="${CHROOT_MIRROR:-http://deb.debian.org/debian}"
-TAR="$CACHE/debootstrap-$SUITE-minbase-systemd.tar"
+INCLUDE="${CHROOT_INCLUDE:-systemd,gpg}"
+TAR="$CACHE/debootstrap-$SUITE-minbase-${INCLUDE//,/-}.tar"
 if [ ! -s "$TAR" ]; then
     command -v debootstrap >/dev/null || {
         sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
@@ -21,7 +23,7 @@ if [ ! -s "$TAR" ]; then
     work="$(mktemp -d "$CACHE/debootstrap.XXXXXX")"
     trap 'rm -rf "$work"' EXIT
     echo "[chroot-base.sh] debootstrap $SUITE into $work" >&2
-    debootstrap --variant=minbase --include=systemd "$SUITE" "$work/root" "$MIRROR" >&2
+    debootstrap --variant=minbase --include="$INCLUDE" "$SUITE" "$work/root" "$MIRROR" >&2
     tar -C "$work/root" -cf "$TAR.tmp" .
     mv "$TAR.tmp" "$TAR"
 fi

@@ -174,6 +174,12 @@ impl Routes {
         self.get(c).take == Take::Packages
     }
 
+    /// The component came from a package route and its packages are installed.
+    pub fn installed_by_packages(&self, c: Component) -> bool {
+        let d = self.get(c);
+        d.take == Take::Present && d.route.as_ref().is_some_and(|r| !r.packages.is_empty())
+    }
+
     /// The component is built from source.
     pub fn from_source(&self, c: Component) -> bool {
         self.get(c).take == Take::Source
@@ -226,9 +232,13 @@ pub fn distro_repo_enabled(f: &Facts, repo: &Repository) -> Option<bool> {
     None
 }
 
-/// The configured repository (file) that already provides a vendor repository.
+/// The configured repository (file) that already provides a vendor repository: its URL as
+/// we write it, or one of its `matches` fragments (added by hand or by `dnf copr` /
+/// `add-apt-repository`).
 pub fn configured_vendor_repo<'f>(f: &'f Facts, repo: &Repository) -> Option<&'f str> {
-    f.repos.ok()?.find_url(&repo.matches).map(|r| r.file.as_str())
+    let mut fragments = repo.matches.clone();
+    fragments.extend(repo.url.iter().map(|u| u.trim_end_matches('/').to_string()));
+    f.repos.ok()?.find_url(&fragments).map(|r| r.file.as_str())
 }
 
 fn min_version_ok(have: Option<&str>, min: &str) -> bool {
@@ -359,11 +369,18 @@ impl Ctx<'_> {
 /// True when every package of some route of `c` is installed (a component present through
 /// its packages, so packages that depend on it resolve).
 fn present_by_packages(cx: &Ctx, c: Component) -> bool {
-    let Some(pk) = cx.f.packages.ok() else { return false };
-    cx.routes(c)
+    installed_route(cx, c).is_some()
+}
+
+/// The package route of `c` whose packages are all installed.
+fn installed_route<'a>(cx: &Ctx<'a>, c: Component) -> Option<&'a Route> {
+    let pk = cx.f.packages.ok()?;
+    cx.rel
+        .map(|x| x.of(c))
+        .unwrap_or_default()
         .iter()
         .filter(|r| matches!(r.via, Via::Distro | Via::Vendor | Via::Download))
-        .any(|r| !r.packages.is_empty() && r.packages.iter().all(|p| pk.version(p).is_some()))
+        .find(|r| !r.packages.is_empty() && r.packages.iter().all(|p| pk.version(p).is_some()))
 }
 
 /// Is the installed Lemonade the pinned version or newer (or installed by other means,
@@ -423,6 +440,19 @@ pub fn choose(f: &Facts, r: &Recipes, inputs: &Inputs) -> Routes {
             let mut d =
                 Decision::new(Component::Driver, Take::Present, format!("{} module for the next-boot kernel", fl.id));
             d.flavour = Some(fl.id);
+            d
+        } else if let Some(installed) = installed_route(&cx, Component::Driver)
+            .filter(|_| inputs.from != FromMode::Source && inputs.forced_driver.is_none())
+        {
+            // The driver package is in; its DKMS build runs in the package's own scripts and
+            // dkms.state judges it: installing the package again would change nothing.
+            let mut d = Decision::new(
+                Component::Driver,
+                Take::Present,
+                "installed from packages (its DKMS build: see dkms.state; upgrade it with the package manager)",
+            );
+            d.flavour = Some(FlavourId::XdnaDkms);
+            d.route = Some(installed.clone());
             d
         } else if inputs.from == FromMode::Source || inputs.forced_driver == Some("xdna-dkms") {
             let mut d = Decision::new(Component::Driver, Take::Source, "--from source: the xdna-driver DKMS build");
@@ -523,6 +553,15 @@ pub fn choose(f: &Facts, r: &Recipes, inputs: &Inputs) -> Routes {
             stack::FlmInstall::Installed { binary, version } => {
                 Decision::new(c, Take::Present, format!("flm {version} at {binary}"))
             }
+            // Not judged (an offline root does not run it): left alone, as a build would be.
+            stack::FlmInstall::VersionUnknown { binary, .. } => {
+                Decision::new(c, Take::Present, format!("flm at {binary} (version not known here)"))
+            }
+            // A route's packages are in and flm with them (older than wanted, say): the package
+            // manager has nothing newer to give. A package without its binary is not "in".
+            stack::FlmInstall::TooOld { .. } if inputs.from != FromMode::Source && present_by_packages(&cx, c) => {
+                Decision::new(c, Take::Present, "installed from packages (upgrade it with the package manager)")
+            }
             _ if inputs.from == FromMode::Source => {
                 Decision::new(c, Take::Source, "--from source: the pinned FastFlowLM build")
             }
@@ -550,6 +589,8 @@ pub fn choose(f: &Facts, r: &Recipes, inputs: &Inputs) -> Routes {
         let c = Component::Lemonade;
         if let Some(what) = lemonade_present(f, r) {
             Decision::new(c, Take::Present, what)
+        } else if inputs.from != FromMode::Source && present_by_packages(&cx, c) {
+            Decision::new(c, Take::Present, "installed from packages (upgrade it with the package manager)")
         } else if inputs.from == FromMode::Source {
             Decision::new(c, Take::Release, "--from source: Lemonade's release package (recipes/lemonade.yaml)")
         } else {

@@ -48,6 +48,7 @@ impl Strategy {
     pub fn driver_from_source(&self) -> bool {
         matches!(self.routes.get(Component::Driver).take, Take::Source | Take::Present | Take::Unavailable)
             && !self.routes.packaged(Component::Driver)
+            && !self.routes.installed_by_packages(Component::Driver)
     }
 }
 
@@ -111,7 +112,7 @@ pub fn choose(f: &Facts, r: &Recipes, inputs: &Inputs) -> Strategy {
     let routes = routes::choose(f, r, &routes::Inputs { from: inputs.from, forced_driver: inputs.forced_driver });
     // Only what no package route provides is built.
     let xrt_src = routes.from_source(Component::Xrt);
-    let driver_pkg = routes.packaged(Component::Driver);
+    let driver_pkg = routes.packaged(Component::Driver) || routes.installed_by_packages(Component::Driver);
     if path != "unsupported" {
         let xrt = stack::xrt_install(f, r);
         if !xrt.base && xrt_src {

@@ -139,7 +139,8 @@ fn install(root: &Path, data: &Path, extra: &[&str]) -> (i32, String) {
         .arg(root)
         .arg("--data-dir")
         .arg(data)
-        .args(["install", "--yes", "--user", "alice"])
+        // The source route is what these tests build (packaged routes: tests/cli/routes.rs).
+        .args(["install", "--yes", "--user", "alice", "--from", "source"])
         .args(if extra.contains(&"--only") { &[][..] } else { &["--only", "sources,xrt,driver,flm"][..] })
         .args(extra)
         .env("NPU_SETUP_TEST_COUNT_FILE", &count)

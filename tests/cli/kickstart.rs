@@ -15,7 +15,7 @@ use crate::{bin, fixture};
 const FIXTURE: &str = "fedora44-71-intree-healthy";
 const TARGET: &str = "7.1.4-200.fc44.x86_64";
 
-fn base_tar() -> PathBuf {
+pub(crate) fn base_tar() -> PathBuf {
     static TAR: OnceLock<PathBuf> = OnceLock::new();
     TAR.get_or_init(|| {
         if let Ok(p) = std::env::var("CHROOT_BASE_TAR") {
@@ -107,7 +107,7 @@ fn scratch_system(dir: &Path, with_binary: bool) -> PathBuf {
 
 /// Runs a command inside the tree as kickstart's `%post` does: chrooted, with /proc
 /// mounted, PID 1 outside the chroot.
-fn in_chroot(r: &Path, argv: &[&str]) -> (i32, String) {
+pub(crate) fn in_chroot(r: &Path, argv: &[&str]) -> (i32, String) {
     let script = format!(
         "mount -t proc proc '{r}/proc' && chroot '{r}' {}",
         argv.iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(" "),

@@ -15,6 +15,7 @@ mod lemonade;
 mod lifecycle;
 mod packaging;
 mod robustness;
+mod routes;
 mod smoke;
 
 use std::path::{Path, PathBuf};
