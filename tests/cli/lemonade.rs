@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::{RECORD, bin, calls, check, copy_fixture, doctor_json, tree_digest, write_shim};
 
-const VERSION: &str = "10.3.0";
+const VERSION: &str = "11.7.0";
 fn install(root: &Path, args: &[&str]) -> (i32, String, String) {
     let out = bin().arg("--root").arg(root).arg("install").args(args).output().unwrap();
     (
