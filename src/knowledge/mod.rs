@@ -7,6 +7,7 @@ pub mod driver;
 pub mod firmware;
 pub mod kargs;
 pub mod kernels;
+pub mod lemonade;
 pub mod secureboot;
 pub mod stack;
 pub mod strategy;
