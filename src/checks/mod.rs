@@ -271,7 +271,14 @@ pub static CATALOG: &[CheckDef] = &[
         "lemonade",
         true,
         services::lemonade_service,
-        "unit enabled and active; its environment finds flm and the XRT libs; bind and API key"
+        "unit enabled and active; its environment finds the XRT libs; bind and API key"
+    ),
+    check!(
+        "lemonade.flm",
+        "lemonade",
+        true,
+        services::lemonade_flm,
+        "the flm this Lemonade release runs (npu_bin, prefer_system + PATH, its own copy, or PATH) and whether it accepts it"
     ),
     check!(
         "lemonade.api",

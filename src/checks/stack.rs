@@ -328,6 +328,7 @@ pub fn flm_install(c: &Ctx) -> Outcome {
     let base = |o: Outcome| o.ev("binary", &f.binary).ev("version", &f.version).ev("package", &pkg);
     match stack::flm_install(c.f, c.r) {
         stack::FlmInstall::NotProbed => unreachable!("the probe was checked above"),
+        stack::FlmInstall::Missing if let Some(own) = lemonade_own_flm(c) => base(own),
         stack::FlmInstall::Missing => {
             base(Outcome::fail("flm not found (/opt/fastflowlm/bin, /usr/bin, /opt/flm/bin, PATH)")).remedy(Remedy {
                 text: c.remedy_text(|r| &r.flm, &[]),
@@ -353,6 +354,22 @@ pub fn flm_install(c: &Ctx) -> Outcome {
         }
         stack::FlmInstall::Installed { binary, version } => base(Outcome::pass(format!("flm {version} at {binary}"))),
     }
+}
+
+/// A host whose only FLM is the one Lemonade (10.10 on) downloaded for itself: nothing for
+/// FastFlowLM to install; a pass when it is the version Lemonade wants, else a skip that
+/// leaves the verdict to `lemonade.flm` (knowledge::lemonade).
+fn lemonade_own_flm(c: &Ctx) -> Option<Outcome> {
+    use crate::knowledge::lemonade::{ChosenKind, LemonadeFlm, flm};
+    let LemonadeFlm::Judged(j) = flm(c.f, c.r) else { return None };
+    let ch = j.choice.as_ref().filter(|ch| ch.kind == ChosenKind::OwnCopy)?;
+    let bin = ch.binary.clone()?;
+    let what = format!(
+        "no system flm; Lemonade {} runs its own FLM {} ({bin})",
+        j.release.version,
+        ch.version.as_ref().map(|v| format!("v{v}")).unwrap_or_else(|| "of unknown version".into()),
+    );
+    Some(if j.problems.is_empty() { Outcome::pass(what) } else { Outcome::skip(format!("{what}: see lemonade.flm")) })
 }
 
 /// `flm.validate`.

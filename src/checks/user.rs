@@ -136,6 +136,8 @@ pub fn limits_memlock(c: &Ctx) -> Outcome {
     let user_service = m.user_service.last().and_then(|u| parse_systemd_limit(&u.value));
     let unit = c.f.lemonade.ok().and_then(|l| l.unit());
     let unit_limit = unit.and_then(|u| u.limit_memlock.clone());
+    let release = crate::knowledge::lemonade::release(c.f, c.r);
+    let unit_memlock = unit.map(|u| crate::knowledge::lemonade::unit_memlock(u, release.as_ref(), c.r).describe());
     let flm = c.f.flm.ok().and_then(|f| f.validate.as_ref()).and_then(|v| v.memlock_limit.clone());
     let base = |o: Outcome| {
         o.ev("login_soft", show(soft))
@@ -144,6 +146,7 @@ pub fn limits_memlock(c: &Ctx) -> Outcome {
             .ev("user_service", &m.user_service)
             .ev("needs_user_service_dropin", needs_user_service)
             .ev("lemonade_unit_limit", &unit_limit)
+            .ev("lemonade_unit_memlock", &unit_memlock)
             .ev("flm_validate_memlock", &flm)
             .ev("process", &m.process)
     };
@@ -179,19 +182,17 @@ pub fn limits_memlock(c: &Ctx) -> Outcome {
             .remedy(remedy("Fedora's systemd user manager does not apply limits.d."));
     }
     if let Some(u) = unit
-        && u.limit_memlock.as_deref().and_then(parse_systemd_limit) != Some(Memlock::Unlimited)
+        && let m = crate::knowledge::lemonade::unit_memlock(u, release.as_ref(), c.r)
+        && !m.ok()
     {
-        return base(Outcome::fail(format!(
-            "{} runs with LimitMEMLOCK={} (needs infinity)",
-            u.name,
-            unit_limit.clone().unwrap_or_else(|| "unset".into())
-        )))
-        .remedy(Remedy {
-            text: "Set LimitMEMLOCK=infinity in the Lemonade unit (drop-in).".into(),
-            commands: vec![install_cmd("lemonade-service")],
-            step: Some("lemonade-service".into()),
-            ..Default::default()
-        });
+        return base(Outcome::fail(format!("{}: {} (flm cannot pin NPU buffers)", u.name, m.describe()))).remedy(
+            Remedy {
+                text: "Give the Lemonade unit LimitMEMLOCK=infinity (drop-in); Lemonade's own unit grants AmbientCapabilities=CAP_SYS_RESOURCE instead from 10.0.1 (https://github.com/lemonade-sdk/lemonade/pull/1339).".into(),
+                commands: vec![install_cmd("lemonade-service")],
+                step: Some("lemonade-service".into()),
+                ..Default::default()
+            },
+        );
     }
     base(Outcome::pass(format!(
         "unlimited for login sessions{}{}",

@@ -11,6 +11,7 @@
 
 pub mod bls;
 pub mod grub_default;
+pub mod json;
 pub mod kargs;
 pub mod kernel_cmdline;
 pub mod managed;

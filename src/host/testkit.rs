@@ -63,8 +63,9 @@ macro_rules! set_probe {
 
 impl Host {
     /// Strix Halo (17f0 rev 11), Fedora 44, kernel 7.1.4 with the in-tree amdxdna loading
-    /// npu_7.sbin 1.1.2.65, XRT + plugin from RPMs, FastFlowLM 1.0.0 (/usr/bin/flm), Lemonade
-    /// 11.7 as lemond.service, llama-swap answering: doctor says ready
+    /// npu_7.sbin 1.1.2.65, XRT + plugin from RPMs, FastFlowLM 1.0.2 (/usr/bin/flm), Lemonade
+    /// 11.7 as the stock lemond.service (CAP_SYS_RESOURCE) with our drop-in and `flm.npu_bin`
+    /// naming /usr/bin/flm in its config.json, llama-swap answering: doctor says ready
     /// (fixture `fedora44-71-intree-healthy`).
     pub(crate) fn halo() -> Host {
         base("fedora44-71-intree-healthy", include_str!("../../tests/fixtures/facts/halo-f44-71-intree-healthy.yaml"))

@@ -8,6 +8,7 @@ pub mod firmware;
 pub mod identify;
 pub mod kargs;
 pub mod kernels;
+pub mod lemonade;
 pub mod secureboot;
 pub mod stack;
 pub mod strategy;

@@ -41,6 +41,7 @@ pub const CHECK_IDS: &[&str] = &[
     "stack.provenance",
     "lemonade.install",
     "lemonade.service",
+    "lemonade.flm",
     "lemonade.api",
     "gpu.device",
     "gpu.api",

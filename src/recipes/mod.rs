@@ -5,8 +5,11 @@
 //! reads the same layout from disk. Every type denies unknown fields, and a malformed file is
 //! an error naming file, line and column.
 
+pub mod lemonade;
 pub mod sources;
 mod validate;
+
+pub use lemonade::{LemonadeRecipe, LemonadeSource};
 
 use std::path::{Path, PathBuf};
 
@@ -734,35 +737,6 @@ pub struct KargRule {
 #[serde(deny_unknown_fields)]
 struct PolicyFile {
     rules: Vec<KargRule>,
-}
-
-/// Where one distro gets the Lemonade package.
-#[derive(Debug, Clone, Deserialize, Serialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct LemonadeSource {
-    /// http(s)://, file:// or a local path; `{version_id}` is replaced by os-release VERSION_ID.
-    #[serde(default)]
-    pub url: Option<String>,
-    /// Expected SHA-256 (hex); without it the first download's hash is pinned.
-    #[serde(default)]
-    pub sha256: Option<String>,
-    /// Said when there is no url (why, and what to do instead).
-    #[serde(default)]
-    pub note: Option<String>,
-}
-
-/// `recipes/lemonade.yaml`.
-#[derive(Debug, Clone, Deserialize, Serialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct LemonadeRecipe {
-    /// Pinned Lemonade version (an installed version >= this is accepted).
-    pub version: String,
-    /// Distro package name.
-    pub package: String,
-    /// Package sources keyed by distro recipe id.
-    pub sources: std::collections::BTreeMap<String, LemonadeSource>,
-    /// FLM model tags pulled when no `--model` is given.
-    pub models: Vec<String>,
 }
 
 /// `recipes/files.yaml`: the files npu-setup writes on a host and the environment defaults it

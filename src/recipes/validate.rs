@@ -85,15 +85,9 @@ pub(super) fn validate(r: &Recipes, t: &Texts) -> Vec<DataError> {
             ));
         }
     }
-    for id in r.lemonade.sources.keys() {
-        if !r.distros.iter().any(|d| &d.id == id) {
-            errors.push(t.error(
-                "recipes/lemonade.yaml",
-                Some("sources:"),
-                &format!("{id}:"),
-                format!("package source for distro {id:?}, which recipes/distros.yaml does not define"),
-            ));
-        }
+    let distros: Vec<&str> = r.distros.iter().map(|d| d.id.as_str()).collect();
+    for (needle, message) in super::lemonade::problems(&r.lemonade, &distros) {
+        errors.push(t.error("recipes/lemonade.yaml", None, &needle, message));
     }
     for d in &r.devices {
         if !r.drivers.flavours.iter().any(|f| f.accepts.iter().any(|a| a.family == d.family)) {
@@ -177,5 +171,35 @@ mod tests {
     fn a_build_naming_a_missing_source_is_refused() {
         let err = with("recipes/sources.yaml", |t| t.replacen("source: fastflowlm", "source: fastflow", 1));
         assert!(err.contains("names source \"fastflow\""), "{err}");
+    }
+
+    #[test]
+    fn a_lemonade_url_naming_an_unpublished_asset_is_refused() {
+        let err = with("recipes/lemonade.yaml", |t| t.replacen("-fc{version_id}.x86_64.rpm", "-fc{version_id}.rpm", 1));
+        assert!(err.contains("recipes/lemonade.yaml:"), "{err}");
+        assert!(
+            err.contains(
+                r#"source "fedora" expands to "lemonade-server-11.7.0-fc43.rpm", which Lemonade 11.7.0 did not publish"#
+            ),
+            "{err}"
+        );
+        let err = with("recipes/lemonade.yaml", |t| t.replacen(r#"version: "11.7.0""#, r#"version: "11.8.0""#, 1));
+        assert!(err.contains(r#"published_assets has no entry for the pinned version "11.8.0""#), "{err}");
+    }
+
+    #[test]
+    fn overlapping_lemonade_ranges_and_unknown_variables_are_refused() {
+        let err = with("recipes/lemonade.yaml", |t| {
+            t.replacen(
+                "below: \"10.3.0\"\n      value: lemonade-server.service",
+                "below: \"10.4.0\"\n      value: lemonade-server.service",
+                1,
+            )
+        });
+        assert!(err.contains(r#"releases.unit: "10.3.0" overlaps the range before it"#), "{err}");
+        let err = with("recipes/lemonade.yaml", |t| {
+            t.replacen("\"$HOME/.cache/lemonade\"]", "\"$HOMEDIR/.cache/lemonade\"]", 1)
+        });
+        assert!(err.contains(r#"directory template "$HOMEDIR/.cache/lemonade""#), "{err}");
     }
 }

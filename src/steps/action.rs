@@ -68,6 +68,22 @@ pub enum Action {
         /// The edit.
         edit: FileEdit,
     },
+    /// Set a value in a JSON settings file another program owns (Lemonade's config.json):
+    /// every other byte is kept (`edit::json`); an existing file keeps its mode and owner and
+    /// is backed up first; a missing one is created with `mode` and `owner`, so the program
+    /// can still write it.
+    EditJson {
+        /// Root-relative path.
+        path: String,
+        /// Object keys from the top (`["flm", "npu_bin"]`).
+        key: Vec<String>,
+        /// The value.
+        value: serde_json::Value,
+        /// Mode of a new file.
+        mode: u32,
+        /// Owner of a new file (resolved in the root's etc/passwd).
+        owner: Option<String>,
+    },
     /// Create a directory.
     MakeDir {
         /// Root-relative path.
@@ -159,6 +175,14 @@ impl Action {
                 let old = root.read_optional(path).ok().flatten().unwrap_or_default();
                 match edit.apply(&old) {
                     Ok(new) => format!("edit {}\n{}", Root::display(path), diff(path, &old, &new)),
+                    Err(e) => format!("edit {} — refused: {e:#}", Root::display(path)),
+                }
+            }
+            Action::EditJson { path, key, value, .. } => {
+                let old = root.read_optional(path).ok().flatten().unwrap_or_default();
+                let keys: Vec<&str> = key.iter().map(String::as_str).collect();
+                match crate::edit::json::set_json(&old, &keys, value) {
+                    Ok(new) => format!("edit {}\n{}", Root::display(path), diff(path, &old, &new.text)),
                     Err(e) => format!("edit {} — refused: {e:#}", Root::display(path)),
                 }
             }
@@ -333,6 +357,31 @@ pub fn apply(
             // Not ours: the file keeps its mode, owner and extended attributes, and a
             // symlinked file its link (the target is edited).
             root.write(path, new.as_bytes(), Perms::Keep(0o644))
+        }
+        Action::EditJson { path, key, value, mode, owner } => {
+            let old = root.read_optional(path)?;
+            let keys: Vec<&str> = key.iter().map(String::as_str).collect();
+            let new = crate::edit::json::set_json(old.as_deref().unwrap_or(""), &keys, value)
+                .with_context(|| format!("refusing to edit {}", Root::display(path)))?;
+            if !new.changed {
+                return Ok(());
+            }
+            let backup = if old.is_some() { st.backup(path)? } else { None };
+            st.journal(&entry(
+                "edit",
+                Root::display(path),
+                backup,
+                old.as_deref().map(|o| fsx::sha256(o.as_bytes())),
+                Some(fsx::sha256(new.text.as_bytes())),
+            ))?;
+            if old.is_some() {
+                return root.write(path, new.text.as_bytes(), Perms::Keep(*mode));
+            }
+            let ids = match owner {
+                Some(o) if nix::unistd::geteuid().is_root() => Some(crate::host::users::Accounts::read(root)?.ids(o)?),
+                _ => None,
+            };
+            root.write(path, new.text.as_bytes(), Perms::Set { mode: *mode, owner: ids })
         }
         Action::MakeDir { path, mode, owner } => {
             st.journal(&entry("mkdir", Root::display(path), None, None, None))?;
@@ -526,6 +575,52 @@ mod tests {
         let runner = Runner::new(root.clone(), Duration::from_secs(5));
         let st = StateDir::lock(&root).unwrap();
         (dir, root, runner, st)
+    }
+
+    #[test]
+    fn edit_json_keeps_the_rest_backs_up_and_creates_a_missing_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let (_dir, root, runner, st) = setup();
+        let path = "var/lib/lemonade/.cache/lemonade/config.json";
+        let a = Action::EditJson {
+            path: path.into(),
+            key: vec!["flm".into(), "npu_bin".into()],
+            value: serde_json::json!("/usr/bin/flm"),
+            mode: 0o644,
+            owner: None,
+        };
+        // Missing: created with the new value only.
+        assert!(a.render(&root).starts_with("edit /var/lib/lemonade/.cache/lemonade/config.json\n"));
+        apply(&a, "lemonade-service", &root, &runner, &st, 1, &|_| {}).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(root.join(path)).unwrap(),
+            "{\n  \"flm\": {\n    \"npu_bin\": \"/usr/bin/flm\"\n  }\n}\n"
+        );
+        // Existing (Lemonade's own, mode 0600): edited in place, mode kept, backed up.
+        let before = "{\n    \"flm\": {\n        \"args\": \"\",\n        \"prefer_system\": false\n    },\n    \"port\": 13305\n}";
+        std::fs::write(root.join(path), before).unwrap();
+        std::fs::set_permissions(root.join(path), std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(a.render(&root).contains("+        \"npu_bin\": \"/usr/bin/flm\""), "{}", a.render(&root));
+        apply(&a, "lemonade-service", &root, &runner, &st, 2, &|_| {}).unwrap();
+        let after = std::fs::read_to_string(root.join(path)).unwrap();
+        assert_eq!(
+            after,
+            before.replace(
+                "\"prefer_system\": false",
+                "\"prefer_system\": false,\n        \"npu_bin\": \"/usr/bin/flm\""
+            )
+        );
+        assert_eq!(std::fs::metadata(root.join(path)).unwrap().permissions().mode() & 0o777, 0o600);
+        // Applied again: nothing changes; a file that is not JSON is refused and kept.
+        apply(&a, "lemonade-service", &root, &runner, &st, 3, &|_| {}).unwrap();
+        assert_eq!(std::fs::read_to_string(root.join(path)).unwrap(), after);
+        std::fs::write(root.join(path), "not json").unwrap();
+        let err = format!("{:#}", apply(&a, "lemonade-service", &root, &runner, &st, 4, &|_| {}).unwrap_err());
+        assert!(
+            err.contains("refusing to edit /var/lib/lemonade/.cache/lemonade/config.json: not valid JSON"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read_to_string(root.join(path)).unwrap(), "not json");
     }
 
     #[test]

@@ -21,7 +21,7 @@ fn every_fixture_reaches_its_expected_verdict() {
         assert_eq!(r["diagnosis"]["first_failure"].as_str().map(str::to_string), first, "{name}");
         assert_eq!(code, if state == "ready" { 0 } else { 1 }, "{name}: exit code");
         assert_eq!(r["apiVersion"], "npu-setup/v1");
-        assert_eq!(r["checks"].as_array().unwrap().len(), 27, "{name}: all 27 checks reported");
+        assert_eq!(r["checks"].as_array().unwrap().len(), 28, "{name}: all 28 checks reported");
         // Every non-pass failure carries a remedy.
         for c in r["checks"].as_array().unwrap() {
             if c["status"] == "fail" {
@@ -104,6 +104,7 @@ fn list_prints_the_catalog_in_ladder_order() {
             "stack.provenance",
             "lemonade.install",
             "lemonade.service",
+            "lemonade.flm",
             "lemonade.api",
             "gpu.device",
             "gpu.api",
@@ -248,10 +249,56 @@ fn secure_boot_unsigned_dkms_gives_the_mok_steps() {
 }
 
 #[test]
-fn lemonade_service_without_flm_on_path() {
+fn lemonade_10_0_without_flm_on_its_path() {
     let (_, r) = doctor_json(&fixture("lemonade-no-flm-path"), &[]);
-    let c = check(&r, "lemonade.service");
+    let c = check(&r, "lemonade.flm");
     assert_eq!(c["status"], "fail");
     assert!(c["summary"].as_str().unwrap().contains("cannot find flm"), "{c}");
-    assert_eq!(check(&r, "lemonade.api")["cause"], "lemonade.service");
+    assert_eq!(c["evidence"]["selection"], serde_json::json!(["path"]));
+    assert_eq!(check(&r, "lemonade.api")["cause"], "lemonade.flm");
+}
+
+/// Lemonade's own downloaded FLM, its config choosing the system flm, and the stock unit's
+/// CAP_SYS_RESOURCE: each healthy as upstream ships it.
+#[test]
+fn lemonade_as_upstream_ships_it_is_healthy() {
+    let (_, r) = doctor_json(&fixture("lemonade-own-flm"), &[]);
+    let c = check(&r, "lemonade.flm");
+    assert_eq!(c["status"], "pass", "{c}");
+    assert_eq!(c["evidence"]["runs"]["binary"], "/opt/var/lib/lemonade/.cache/lemonade/bin/flm/npu/flm");
+    assert_eq!(c["evidence"]["runs"]["version"], "1.0.1");
+    assert_eq!(check(&r, "flm.install")["status"], "pass");
+    let m = check(&r, "limits.memlock");
+    assert_eq!(m["status"], "pass");
+    assert!(
+        m["evidence"]["lemonade_unit_memlock"].as_str().unwrap().starts_with("AmbientCapabilities=CAP_SYS_RESOURCE")
+    );
+    assert_eq!(m["evidence"]["lemonade_unit_limit"], serde_json::Value::Null);
+
+    let (_, r) = doctor_json(&fixture("lemonade-prefer-system"), &[]);
+    let c = check(&r, "lemonade.flm");
+    assert_eq!(c["status"], "pass", "{c}");
+    assert_eq!(c["evidence"]["runs"]["source"], "prefer-system-path");
+    assert_eq!(c["evidence"]["config"], "/var/lib/lemonade/config.json");
+    assert_eq!(check(&r, "limits.memlock")["status"], "pass");
+}
+
+#[test]
+fn lemonade_flm_failures_name_the_fix() {
+    let (_, r) = doctor_json(&fixture("lemonade-stale-own-flm"), &[]);
+    let c = check(&r, "lemonade.flm");
+    assert_eq!(c["status"], "fail");
+    assert!(c["summary"].as_str().unwrap().contains("is v0.9.46, but it wants v1.0.1"), "{c}");
+    assert!(c["remedy"]["commands"].to_string().contains("lemonade backends install flm:npu"), "{c}");
+    assert_eq!(check(&r, "lemonade.api")["cause"], "lemonade.flm");
+
+    let (_, r) = doctor_json(&fixture("lemonade-prefer-system-no-flm"), &[]);
+    let c = check(&r, "lemonade.flm");
+    assert_eq!(c["status"], "fail");
+    assert!(c["summary"].as_str().unwrap().contains("flm.prefer_system is true"), "{c}");
+    assert!(
+        c["remedy"]["text"].as_str().unwrap().contains("lemonade config set flm.npu_bin=/opt/fastflowlm/bin/flm"),
+        "{c}"
+    );
+    assert_eq!(c["remedy"]["step"], "lemonade-service");
 }

@@ -172,7 +172,7 @@ fn xrt_loader_remedy_names_the_file_the_loader_step_writes() {
 
 #[test]
 fn flm_install() {
-    expect(&Host::halo(), "flm.install", Pass, "flm 1.0.0 at /usr/bin/flm");
+    expect(&Host::halo(), "flm.install", Pass, "flm 1.0.2 at /usr/bin/flm");
     let c = expect(&Host::halo().no_flm(), "flm.install", Fail, "flm not found");
     assert_eq!(step(&c), Some("flm"));
     let h = Host::halo().with(|f| {

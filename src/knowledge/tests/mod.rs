@@ -7,6 +7,7 @@ mod driver;
 mod firmware;
 mod kargs;
 mod kernels;
+mod lemonade;
 mod secureboot;
 mod stack;
 mod strategy;

@@ -41,7 +41,7 @@ fn ubuntus_single_package_is_listed_once() {
 
 #[test]
 fn flm_verdicts() {
-    let installed = FlmInstall::Installed { binary: "/usr/bin/flm".into(), version: "1.0.0".into() };
+    let installed = FlmInstall::Installed { binary: "/usr/bin/flm".into(), version: "1.0.2".into() };
     assert_eq!(flm_install(&Host::halo(), recipes()), installed);
     assert_eq!(flm_install(&Host::halo().probe_error("flm", "x"), recipes()), FlmInstall::NotProbed);
     assert_eq!(flm_install(&Host::halo().no_flm(), recipes()), FlmInstall::Missing);
