@@ -19,7 +19,8 @@ fn every_fixture_reaches_its_expected_verdict() {
         let (code, r) = doctor_json(&fixture(&name), &[]);
         assert_eq!(r["diagnosis"]["state"], state, "{name}: {}", r["diagnosis"]);
         assert_eq!(r["diagnosis"]["first_failure"].as_str().map(str::to_string), first, "{name}");
-        assert_eq!(code, if state == "ready" { 0 } else { 1 }, "{name}: exit code");
+        // degraded with warnings only is healthy (ARCHITECTURE.md §Exit codes).
+        assert_eq!(code, if matches!(state.as_str(), "ready" | "degraded") { 0 } else { 1 }, "{name}: exit code");
         assert_eq!(r["apiVersion"], "npu-setup/v1");
         assert_eq!(r["checks"].as_array().unwrap().len(), 27, "{name}: all 27 checks reported");
         // Every non-pass failure carries a remedy.
