@@ -256,3 +256,20 @@ fn lemonade_service_without_flm_on_path() {
     assert!(c["summary"].as_str().unwrap().contains("cannot find flm"), "{c}");
     assert_eq!(check(&r, "lemonade.api")["cause"], "lemonade.service");
 }
+
+#[test]
+fn a_derivative_is_judged_as_its_base_release() {
+    // Linux Mint 22.2 names its base in UBUNTU_CODENAME=noble: Ubuntu 24.04, supported.
+    let (_, r) = doctor_json(&fixture("mint22-617-ppa"), &[]);
+    let os = check(&r, "host.os");
+    assert_eq!((os["status"].as_str(), os["evidence"]["base_version"].as_str()), (Some("pass"), Some("24.04")), "{os}");
+    assert!(os["summary"].as_str().unwrap().contains("Ubuntu 24.04 base"), "{os}");
+    // Its remedies are those of Ubuntu 24.04: the FastFlowLM .deb built for ubuntu24.04.
+    let (_tmp, root) = copy_fixture("mint22-617-ppa");
+    std::fs::remove_file(root.join("opt/fastflowlm/bin/flm")).unwrap();
+    std::fs::remove_file(root.join("usr/bin/flm")).unwrap();
+    let (_, r) = doctor_json(&root, &[]);
+    let flm = check(&r, "flm.install");
+    let cmds = flm["remedy"]["commands"].to_string();
+    assert!(cmds.contains("fastflowlm_1.0.9_ubuntu24.04_amd64.deb"), "{flm}");
+}
