@@ -185,13 +185,19 @@ macro_rules! check {
 
 /// The catalog, in ladder order (ARCHITECTURE.md §Checks; ids are an output contract).
 pub static CATALOG: &[CheckDef] = &[
-    check!("host.os", "host", false, system::host_os, "distro and version (etc/os-release); supported by a recipe"),
+    check!(
+        "host.os",
+        "host",
+        false,
+        system::host_os,
+        "distro and version (etc/os-release), a derivative as the base release it is built on; supported by a recipe"
+    ),
     check!(
         "host.kernel",
         "host",
         false,
         system::host_kernel,
-        "running and target kernel versions vs the driver paths and FLM's minimum"
+        "running and target kernel versions vs the driver paths and the installed FLM's kernel check"
     ),
     check!(
         "npu.device",

@@ -480,7 +480,8 @@ pub struct DistroCommands {
 }
 
 /// Commands and advice doctor prints (shell text for people; placeholders `{packages}`,
-/// `{keys}`, `{args}`, `{kver}`, `{version_id}`, `{codename}`).
+/// `{keys}`, `{args}`, `{kver}`, `{version_id}`, `{codename}` — the latter two of the recipe
+/// distro's release a host is, or is built on — and `{flm_deb}`, `{flm_deb_url}`).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DistroRemedies {
