@@ -220,7 +220,11 @@ fn validate_flm(r: &Recipes, t: &Texts, errors: &mut Vec<DataError>) {
             }
         }
     }
-    let Some(src) = r.sources.source("fastflowlm") else { return };
+    // Only the upstream repository's tags are in flm.releases; a mirror or a local stand-in
+    // (tests, `--data-dir` of an air-gapped site) pins its own commits.
+    let Some(src) = r.sources.source("fastflowlm").filter(|s| s.url.contains("github.com/ROCm/FastFlowLM")) else {
+        return;
+    };
     let pinned = flm.releases.iter().find(|rel| rel.tag == src.git_ref);
     let ok = pinned
         .is_some_and(|rel| rel.commit.as_deref() == Some(src.commit.as_str()) && !rel.unverified.covers("commit"));
