@@ -123,6 +123,27 @@ impl Host {
         })
     }
 
+    /// `/etc/os-release` of a derivative: `PRETTY_NAME`, `ID`, `ID_LIKE`, `VERSION_ID` and
+    /// `UBUNTU_CODENAME` (the derivative's own `VERSION_CODENAME` is not the base's).
+    pub(crate) fn os_release(
+        self,
+        pretty: &str,
+        id: &str,
+        id_like: &[&str],
+        version: Option<&str>,
+        ubuntu_codename: Option<&str>,
+    ) -> Self {
+        self.with(|f| {
+            let os = f.os_mut();
+            os.pretty_name = pretty.into();
+            os.id = id.into();
+            os.id_like = id_like.iter().map(|s| s.to_string()).collect();
+            os.version_id = version.map(Into::into);
+            os.version_codename = None;
+            os.ubuntu_codename = ubuntu_codename.map(Into::into);
+        })
+    }
+
     // --- kernel and boot ---
 
     /// The running kernel's command line (`/proc/cmdline`).
@@ -510,6 +531,11 @@ impl Host {
             x.validate = None;
             x.validate_code = None;
         })
+    }
+
+    /// `flm version` reports `version`.
+    pub(crate) fn flm_version(self, version: &str) -> Self {
+        self.with(|f| f.flm.ok_mut().version = Some(version.into()))
     }
 
     /// Changes what `flm validate --json` reported (the host's `ready: true` is reset first).

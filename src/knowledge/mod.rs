@@ -2,6 +2,7 @@
 //! kernel hook. Pure: no I/O, nothing here reads the host or runs a command.
 
 pub mod analysis;
+pub mod distro;
 pub mod dkms;
 pub mod driver;
 pub mod firmware;

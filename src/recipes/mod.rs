@@ -5,6 +5,7 @@
 //! reads the same layout from disk. Every type denies unknown fields, and a malformed file is
 //! an error naming file, line and column.
 
+pub mod flm;
 pub mod lemonade;
 pub mod sources;
 mod validate;
@@ -18,6 +19,53 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::parse::version::{KernelRelease, parse_dotted};
+
+pub use flm::FlmRecipe;
+
+/// Whether a recipe fact is confirmed upstream. `unverified: true` marks the whole entry, a
+/// list names the fields that are not confirmed (`unverified: [min_kernel]`). A check whose
+/// verdict rests on an unverified fact warns and says `UNVERIFIED: <what>` instead of
+/// failing (`checks::Outcome::unverified`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum Unverified {
+    /// The whole entry (`true`) or nothing (`false`).
+    Flag(bool),
+    /// These fields.
+    Fields(Vec<String>),
+}
+
+impl Default for Unverified {
+    fn default() -> Self {
+        Unverified::Flag(false)
+    }
+}
+
+impl Unverified {
+    /// Any part of the entry is unverified.
+    pub fn any(&self) -> bool {
+        match self {
+            Unverified::Flag(b) => *b,
+            Unverified::Fields(f) => !f.is_empty(),
+        }
+    }
+
+    /// `field` is unverified (the whole entry, or `field` named).
+    pub fn covers(&self, field: &str) -> bool {
+        match self {
+            Unverified::Flag(b) => *b,
+            Unverified::Fields(f) => f.iter().any(|x| x == field),
+        }
+    }
+
+    /// The named fields (empty for the flag form).
+    pub fn fields(&self) -> &[String] {
+        match self {
+            Unverified::Flag(_) => &[],
+            Unverified::Fields(f) => f,
+        }
+    }
+}
 
 /// How serious a matched rule is (kernel-log signatures, kernel-argument rules).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -275,22 +323,6 @@ pub struct KernelMilestones {
     pub protocol7_in_tree_min: String,
 }
 
-/// FastFlowLM's minimums (flm validate).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct FlmMinimums {
-    /// Minimum kernel release.
-    pub min_kernel: String,
-    /// Minimum DRM driver version.
-    pub min_drm: String,
-    /// Minimum firmware version.
-    pub min_firmware: String,
-    /// Minimum AIE columns.
-    pub min_columns: u32,
-    /// Minimum FLM version Lemonade accepts.
-    pub lemonade_min_version: String,
-}
-
 /// Firmware version prefix -> protocol major.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -532,8 +564,8 @@ pub struct DriverPath {
 pub struct DriverMatrix {
     /// Kernel milestones.
     pub kernel: KernelMilestones,
-    /// FLM's minimums.
-    pub flm: FlmMinimums,
+    /// FastFlowLM: releases, validate semantics, formats, assets, layout.
+    pub flm: FlmRecipe,
     /// Firmware version -> protocol.
     pub firmware_protocols: Vec<FirmwareProtocol>,
     /// Flavour rows.
@@ -632,6 +664,17 @@ pub struct PackageNames {
     pub dkms: Vec<String>,
     /// The packages holding the NPU firmware (`amdnpu/`).
     pub firmware: Vec<String>,
+    /// Where each role's names come from (role -> URL of a package page, file list or spec).
+    #[serde(default)]
+    pub sources: std::collections::BTreeMap<String, String>,
+    /// Roles whose names are not confirmed upstream.
+    #[serde(default)]
+    pub unverified: Unverified,
+}
+
+impl PackageNames {
+    /// The role names `sources:` and `unverified:` may use.
+    pub const ROLES: [&'static str; 6] = ["xrt", "xrt_plugin", "flm", "lemonade", "dkms", "firmware"];
 }
 
 /// Commands npu-setup runs on a distro (argv; placeholders `{grub_cfg}`, `{kver}`).
@@ -649,7 +692,8 @@ pub struct DistroCommands {
 }
 
 /// Commands and advice doctor prints (shell text for people; placeholders `{packages}`,
-/// `{keys}`, `{args}`, `{kver}`, `{version_id}`, `{codename}`).
+/// `{keys}`, `{args}`, `{kver}`, `{version_id}`, `{codename}` — the latter two of the recipe
+/// distro's release a host is, or is built on — and `{flm_deb}`, `{flm_deb_url}`).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DistroRemedies {
@@ -680,9 +724,13 @@ pub struct Distro {
     pub name: String,
     /// `first-class`, `supported` or `community`.
     pub support: Support,
-    /// Oldest supported `VERSION_ID`.
+    /// Oldest supported release.
     #[serde(default)]
-    pub min_version: Option<String>,
+    pub min_version: Option<MinVersion>,
+    /// Release codenames (`VERSION_CODENAME`, and a derivative's `UBUNTU_CODENAME`) -> the
+    /// `VERSION_ID` of that release: how derivatives map to this distro's releases.
+    #[serde(default)]
+    pub codenames: std::collections::BTreeMap<String, String>,
     /// `rpm`, `dpkg` or `pacman`.
     pub package_manager: PackageManager,
     /// Kernel headers package; `{kver}` is replaced.
@@ -696,14 +744,85 @@ pub struct Distro {
     pub commands: DistroCommands,
     /// Commands doctor prints.
     pub remedies: DistroRemedies,
+    /// Remedies that differ from some release on (later entries win).
+    #[serde(default)]
+    pub version_remedies: Vec<VersionRemedies>,
     /// Package names.
     pub packages: PackageNames,
+}
+
+/// The oldest release a distro recipe supports, and why.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MinVersion {
+    /// `VERSION_ID` (of the recipe's own distro; derivatives are mapped to it first).
+    pub version: String,
+    /// Not confirmed upstream.
+    #[serde(default)]
+    pub unverified: Unverified,
+    /// Where the fact comes from.
+    pub source: String,
+}
+
+/// Remedies of a distro from a release on (the archive gained a package, a PPA became
+/// unnecessary); fields left out keep the distro's.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VersionRemedies {
+    /// First `VERSION_ID` (after derivative mapping) these apply to.
+    pub from: String,
+    /// How to get XRT and the xdna plugin.
+    #[serde(default)]
+    pub xrt: Option<String>,
+    /// How to get FastFlowLM.
+    #[serde(default)]
+    pub flm: Option<String>,
+    /// Where the fact comes from.
+    pub source: String,
+}
+
+/// How a derivative's release maps to its base distro's release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DerivedVersion {
+    /// From os-release `UBUNTU_CODENAME` through the base's `codenames` (Linux Mint, Pop!_OS).
+    UbuntuCodename,
+    /// `VERSION_ID` is the base's release number (Pop!_OS, Nobara).
+    VersionId,
+    /// Rolling, like its base: no release to compare (CachyOS, EndeavourOS, Manjaro).
+    Rolling,
+}
+
+/// A distro built on one that has a recipe: its packages, commands and remedies are the
+/// base's, its release is compared as the base release it is built on.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Derivative {
+    /// os-release `ID`.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// The distro recipe it uses.
+    pub base: String,
+    /// How its release maps to the base's.
+    pub version: DerivedVersion,
+    /// Its own major release -> the base `VERSION_ID`, when os-release lacks the mapping
+    /// field (e.g. no `UBUNTU_CODENAME`).
+    #[serde(default)]
+    pub versions: std::collections::BTreeMap<String, String>,
+    /// Not confirmed upstream.
+    #[serde(default)]
+    pub unverified: Unverified,
+    /// Where the fact comes from.
+    pub source: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DistrosFile {
     distros: Vec<Distro>,
+    #[serde(default)]
+    derivatives: Vec<Derivative>,
     generic: DistroRemedies,
 }
 
@@ -773,6 +892,8 @@ pub struct Recipes {
     pub signatures: Vec<Signature>,
     /// Distros.
     pub distros: Vec<Distro>,
+    /// Distros built on one of `distros`.
+    pub derivatives: Vec<Derivative>,
     /// Remedies for a distro without a recipe.
     pub generic: DistroRemedies,
     /// Kernel-argument policy.
@@ -835,6 +956,7 @@ impl Recipes {
             drivers,
             signatures: signatures.signatures,
             distros: distros.distros,
+            derivatives: distros.derivatives,
             generic: distros.generic,
             kargs: policy.rules,
             lemonade,
@@ -869,10 +991,18 @@ impl Recipes {
         self.devices.iter().any(|d| d.vendor.eq_ignore_ascii_case(vendor) && d.device.eq_ignore_ascii_case(device))
     }
 
-    /// The distro recipe for an os-release `ID` and `ID_LIKE` list.
+    /// The distro recipe for an os-release `ID` and `ID_LIKE` list: the recipe of that id
+    /// (or one that lists it in `like`), else the base of a known derivative, else the first
+    /// `ID_LIKE` member that has one (os-release(5) lists the closest first).
     pub fn distro(&self, id: &str, id_like: &[String]) -> Option<&Distro> {
         let by = |name: &str| self.distros.iter().find(|d| d.id == name || d.like.iter().any(|l| l == name));
-        by(id).or_else(|| id_like.iter().find_map(|l| by(l)))
+        let derived = |name: &str| self.derivative(name).and_then(|d| by(&d.base));
+        by(id).or_else(|| derived(id)).or_else(|| id_like.iter().find_map(|l| by(l).or_else(|| derived(l))))
+    }
+
+    /// The derivative entry of an os-release `ID`.
+    pub fn derivative(&self, id: &str) -> Option<&Derivative> {
+        self.derivatives.iter().find(|d| d.id == id)
     }
 
     /// The kernel range (major.minor bounds, inclusive) over which a flavour has matrix rows.

@@ -139,7 +139,17 @@ fn converges(fixture: &str, extra: &[&str]) {
     let (code, out, _) = install(&root, &args);
     assert_eq!(code, 0, "{out}");
     let (_, after) = doctor_json(&root, &[]);
-    assert_eq!(after["diagnosis"]["state"], "ready", "{}", after["diagnosis"]);
+    // Install does not upgrade the distro: on Fedora 43 (below 44, the xdna-driver 1.9 README's
+    // minimum) host.os still warns, and that is the only thing left.
+    let warned: Vec<&str> = after["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "warn")
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    let want = if warned == ["host.os"] { "degraded" } else { "ready" };
+    assert_eq!(after["diagnosis"]["state"], want, "{} {warned:?}", after["diagnosis"]);
 }
 
 #[test]

@@ -325,7 +325,14 @@ fn check_kernel_names_unfinished_dkms_builds_missing_headers_flm_minimum_and_une
             "has no build for it (its headers are not installed)",
             "6.18.16-200.fc43.x86_64",
         ),
-        ("case22-ubuntu2404-611-dkms219", "6.11.0-21-generic", |_| {}, "module", "the minimum FastFlowLM accepts", ""),
+        (
+            "case22-ubuntu2404-611-dkms219",
+            "6.11.0-21-generic",
+            |_| {},
+            "module",
+            "older than 6.17, the minimum FastFlowLM 0.9.45 accepts",
+            "",
+        ),
         (
             // Signed, but by a key MokManager never enrolled.
             "secureboot-unsigned-dkms",

@@ -85,7 +85,7 @@ fn garbage_and_non_utf8_command_output_is_judged_not_fatal() {
     write_shim(&root, "opt/fastflowlm/bin/flm", "printf '\\377\\376garbage\\000\\n'; exit 3");
     write_shim(&root, "usr/bin/rpm", "head -c 300 /dev/urandom; exit 1");
     write_shim(&root, "usr/bin/dkms", "echo 'Error! Could not locate dkms.conf file.'; echo '%%%%'");
-    std::fs::write(root.join("etc/os-release"), b"NAME=\"Fed\xffora\"\nID=fedora\nVERSION_ID=43\nBROKEN LINE\n")
+    std::fs::write(root.join("etc/os-release"), b"NAME=\"Fed\xffora\"\nID=fedora\nVERSION_ID=44\nBROKEN LINE\n")
         .unwrap();
     let (code, r) = doctor_json(&root, &[]);
     assert_eq!(code, 1);

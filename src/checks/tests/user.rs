@@ -36,7 +36,7 @@ fn limits_memlock() {
         &Host::halo().memlock_limits(&[]),
         "limits.memlock",
         Fail,
-        "login sessions get memlock soft distro default",
+        "login sessions get memlock soft not set (Fedora's default)",
     );
     assert_eq!(step(&c), Some("limits"));
     assert!(
@@ -93,4 +93,20 @@ fn limits_memlock_judges_the_lemonade_unit_by_its_mechanism() {
 fn limits_memlock_remedy_names_the_file_the_limits_step_writes() {
     let c = expect(&Host::halo().memlock_limits(&[]), "limits.memlock", Fail, "login sessions");
     assert!(remedy(&c).contains("/etc/security/limits.d/99-npu-setup-memlock.conf"), "{}", remedy(&c));
+}
+
+#[test]
+fn limits_memlock_names_the_hosts_distro() {
+    // Never "on Fedora" for another distro: the host's own name (a derivative with its base).
+    let ubuntu = Host::halo().os("ubuntu", "24.04").memlock_limits(&[]);
+    let c = expect(&ubuntu, "limits.memlock", Fail, "soft not set (Ubuntu's default)");
+    assert!(!c.summary.contains("Fedora") && !remedy(&c).contains("Fedora"), "{c:?}");
+    let mint = Host::halo()
+        .os_release("Linux Mint 22.2", "linuxmint", &["ubuntu", "debian"], Some("22.2"), Some("noble"))
+        .memlock_limits(&[]);
+    expect(&mint, "limits.memlock", Fail, "not set (Linux Mint (Ubuntu base)'s default)");
+    let nobara = Host::halo()
+        .os_release("Nobara Linux 44", "nobara", &["rhel", "centos", "fedora"], Some("44"), None)
+        .with(|f| f.memlock.ok_mut().user_service.clear());
+    expect(&nobara, "limits.memlock", Fail, "Nobara (Fedora base)'s systemd user sessions keep a low ulimit -l");
 }

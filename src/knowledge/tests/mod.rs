@@ -2,6 +2,7 @@
 //! changed (`host::testkit`).
 
 mod analysis;
+mod distro;
 mod dkms;
 mod driver;
 mod firmware;
