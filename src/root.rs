@@ -258,16 +258,10 @@ impl Root {
     /// Reads at most `limit` bytes of a file; `Ok(None)` when it does not exist.
     pub fn read_prefix_optional(&self, rel: impl AsRef<Path>, limit: u64) -> Result<Option<Vec<u8>>> {
         let rel = rel.as_ref();
-        let path = self.host_path(rel)?;
-        match fs::File::open(&path) {
-            Ok(f) => {
-                let mut buf = Vec::new();
-                f.take(limit).read_to_end(&mut buf).with_context(|| format!("reading {}", Root::display(rel)))?;
-                Ok(Some(buf))
-            }
-            Err(e) if is_absent(&e) => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("reading {}", Root::display(rel))),
-        }
+        let Some(f) = self.open_read(rel)? else { return Ok(None) };
+        let mut buf = Vec::new();
+        f.take(limit).read_to_end(&mut buf).with_context(|| format!("reading {}", Root::display(rel)))?;
+        Ok(Some(buf))
     }
 
     /// Hex SHA-256 of a whole file, streamed; `Ok(None)` when it does not exist.
@@ -304,15 +298,40 @@ impl Root {
         }
     }
 
-    /// Opens a file for reading whole (no size cap: hashing installed files, cached
-    /// packages); `Ok(None)` when it does not exist.
+    /// Opens a regular file for reading (no size cap: hashing installed files, cached
+    /// packages); `Ok(None)` when it does not exist. Anything else — a FIFO, a socket, a
+    /// device node, a directory — is an error naming it, and is never opened: opening a
+    /// FIFO blocks until a writer comes, opening a device can act on it (a watchdog). The
+    /// kind is checked with stat(2) first, then the file is opened non-blocking and checked
+    /// again with fstat(2), so a FIFO swapped in between cannot block either.
     pub fn open_read(&self, rel: impl AsRef<Path>) -> Result<Option<fs::File>> {
+        use std::os::unix::fs::OpenOptionsExt;
         let rel = rel.as_ref();
-        match fs::File::open(self.host_path(rel)?) {
-            Ok(f) => Ok(Some(f)),
-            Err(e) if is_absent(&e) => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("opening {}", Root::display(rel))),
+        let path = self.host_path(rel)?;
+        let not_regular = |ft: fs::FileType| {
+            anyhow::anyhow!("{} is {}, not a regular file: not read", Root::display(rel), kind_phrase(ft))
+        };
+        match fs::metadata(&path) {
+            Ok(m) if m.is_file() => {}
+            Ok(m) => return Err(not_regular(m.file_type())),
+            Err(e) if is_absent(&e) => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", Root::display(rel))),
         }
+        let f = match fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
+            .open(&path)
+        {
+            Ok(f) => f,
+            Err(e) if is_absent(&e) => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", Root::display(rel))),
+        };
+        let m = f.metadata().with_context(|| format!("reading {}", Root::display(rel)))?;
+        if !m.is_file() {
+            return Err(not_regular(m.file_type()));
+        }
+        // O_NONBLOCK means nothing for a regular file's reads; it stays set.
+        Ok(Some(f))
     }
 
     /// Reads a symlink's target as stored; `Ok(None)` when the path is absent or not a link.
@@ -537,6 +556,23 @@ impl Walked {
     }
 }
 
+/// "a FIFO", "a socket", … for messages about a path that is not a regular file.
+fn kind_phrase(ft: fs::FileType) -> &'static str {
+    if ft.is_fifo() {
+        "a FIFO"
+    } else if ft.is_socket() {
+        "a socket"
+    } else if ft.is_char_device() {
+        "a character device"
+    } else if ft.is_block_device() {
+        "a block device"
+    } else if ft.is_dir() {
+        "a directory"
+    } else {
+        "of another kind"
+    }
+}
+
 fn is_absent(e: &io::Error) -> bool {
     matches!(e.kind(), io::ErrorKind::NotFound) || e.raw_os_error() == Some(nix::libc::ENOTDIR)
 }
@@ -740,6 +776,50 @@ mod tests {
         let root = Root::live();
         assert_eq!(root.host_path("etc/os-release").unwrap(), PathBuf::from("/etc/os-release"));
         assert_eq!(root.resolve("../etc").unwrap(), PathBuf::from("etc"));
+    }
+
+    /// A FIFO, a socket or a device node where a file belongs is an error naming it, at
+    /// once: never opened (a FIFO would block the read forever, a device could act).
+    #[test]
+    fn only_regular_files_are_read() {
+        let (_d, root, _host) = tree_and_host();
+        let r = root.path().to_path_buf();
+        fs::create_dir_all(r.join("boot/loader/entries")).unwrap();
+        let fifo = r.join("boot/loader/entries/fifo.conf");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        let _sock = std::os::unix::net::UnixListener::bind(r.join("etc/sock")).unwrap();
+        symlink("/boot/loader/entries/fifo.conf", r.join("etc/link-to-fifo")).unwrap();
+        let started = std::time::Instant::now();
+        for (rel, kind) in [
+            ("boot/loader/entries/fifo.conf", "a FIFO"),
+            ("etc/link-to-fifo", "a FIFO"),
+            ("etc/sock", "a socket"),
+            ("etc", "a directory"),
+        ] {
+            let want = format!("/{rel} is {kind}, not a regular file");
+            for err in [
+                root.read_optional(rel).unwrap_err(),
+                root.read_prefix_optional(rel, 10).unwrap_err(),
+                root.sha256(rel).unwrap_err(),
+            ] {
+                assert!(format!("{err:#}").contains(&want), "{err:#}");
+            }
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "nothing blocked");
+        if nix::unistd::geteuid().is_root() {
+            // /dev/null's numbers (1, 3): harmless if it were opened, but it must not be.
+            let dev = nix::sys::stat::makedev(1, 3);
+            nix::sys::stat::mknod(
+                &r.join("etc/null"),
+                nix::sys::stat::SFlag::S_IFCHR,
+                nix::sys::stat::Mode::from_bits_truncate(0o666),
+                dev,
+            )
+            .unwrap();
+            let err = format!("{:#}", root.read_optional("etc/null").unwrap_err());
+            assert!(err.contains("/etc/null is a character device, not a regular file"), "{err}");
+            assert_eq!(root.stat("etc/null").unwrap().unwrap().kind, "char", "device nodes are judged by stat");
+        }
     }
 
     #[test]

@@ -169,3 +169,32 @@ fn an_unreadable_file_is_an_error_naming_it() {
     assert_eq!(check(&r, "boot.next")["status"], "error");
     assert!(check(&r, "boot.next")["summary"].as_str().unwrap().contains("/etc/default/grub"));
 }
+
+/// A FIFO among the files doctor reads (here a BLS entry) blocked doctor and the kernel
+/// hook forever: it is an error naming the file, at once.
+#[test]
+fn a_fifo_among_the_boot_entries_is_an_error_not_a_hang() {
+    let (_tmp, root) = copy_fixture("fedora43-619-dkms-healthy");
+    let fifo = root.join("boot/loader/entries/zz-fifo.conf");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+    let out = bin()
+        .arg("--root")
+        .arg(&root)
+        .args(["doctor", "--format", "json"])
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e} (exit {:?}): {}", out.status, String::from_utf8_lossy(&out.stderr)));
+    let c = check(&r, "boot.next");
+    assert_eq!(c["status"], "error", "{c}");
+    assert!(c["summary"].as_str().unwrap().contains("/boot/loader/entries/zz-fifo.conf is a FIFO"), "{c}");
+    let out = bin()
+        .arg("--root")
+        .arg(&root)
+        .args(["check", "--hook", "--kernel", "6.19.10-200.fc43.x86_64"])
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}
