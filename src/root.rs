@@ -22,8 +22,11 @@ pub use crate::fsx::Perms;
 /// Name of the metadata file that marks a fixture tree (see tests/fixtures/hosts/README.md).
 pub const FIXTURE_FILE: &str = ".fixture.yaml";
 
-/// Largest file a probe reads whole; sysfs/procfs/etc files are tiny, logs are capped.
-const MAX_READ: u64 = 4 * 1024 * 1024;
+/// Largest file [`Root::read_optional`] and [`Root::read_bytes_optional`] read: sysfs, procfs
+/// and configuration files are tiny. A larger file is an error naming it, never a silent
+/// prefix (content past the cap would be invisible to the checks). Files install edits are
+/// read whole ([`Root::read_whole_optional`]).
+pub const MAX_READ: u64 = 4 * 1024 * 1024;
 
 /// How the root relates to the running system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -241,6 +244,7 @@ impl Root {
     }
 
     /// Reads a text file; `Ok(None)` when it does not exist. Non-UTF-8 bytes are replaced.
+    /// A file over [`MAX_READ`], or one that is not a regular file, is an error naming it.
     pub fn read_optional(&self, rel: impl AsRef<Path>) -> Result<Option<String>> {
         Ok(self.read_bytes_optional(rel)?.map(|b| String::from_utf8_lossy(&b).into_owned()))
     }
@@ -250,12 +254,42 @@ impl Root {
         Ok(self.read_optional(rel)?.map(|s| s.trim().to_string()))
     }
 
-    /// Reads at most [`MAX_READ`] bytes of a file; `Ok(None)` when it does not exist.
+    /// Reads a whole file of at most [`MAX_READ`] bytes; `Ok(None)` when it does not exist.
+    /// Larger is an error naming the file (never a prefix that could change a verdict).
     pub fn read_bytes_optional(&self, rel: impl AsRef<Path>) -> Result<Option<Vec<u8>>> {
-        self.read_prefix_optional(rel, MAX_READ)
+        let rel = rel.as_ref();
+        let Some(f) = self.open_read(rel)? else { return Ok(None) };
+        let mut buf = Vec::new();
+        f.take(MAX_READ + 1).read_to_end(&mut buf).with_context(|| format!("reading {}", Root::display(rel)))?;
+        if buf.len() as u64 > MAX_READ {
+            bail!(
+                "{} is larger than {} MiB: not read (no file a probe reads is this large)",
+                Root::display(rel),
+                MAX_READ / (1024 * 1024)
+            );
+        }
+        Ok(Some(buf))
     }
 
-    /// Reads at most `limit` bytes of a file; `Ok(None)` when it does not exist.
+    /// Reads a whole file, however large: the files install edits (`/etc/default/grub`, BLS
+    /// entries, `/etc/kernel/cmdline`) and the probes that judge them, so both see every
+    /// byte. `Ok(None)` when it does not exist; not a regular file is an error naming it.
+    pub fn read_whole_optional(&self, rel: impl AsRef<Path>) -> Result<Option<Vec<u8>>> {
+        let rel = rel.as_ref();
+        let Some(mut f) = self.open_read(rel)? else { return Ok(None) };
+        let mut buf = Vec::new();
+        f.read_to_end(&mut buf).with_context(|| format!("reading {}", Root::display(rel)))?;
+        Ok(Some(buf))
+    }
+
+    /// [`Root::read_whole_optional`] as text, non-UTF-8 bytes replaced (for judging; editors
+    /// take the bytes).
+    pub fn read_whole_text(&self, rel: impl AsRef<Path>) -> Result<Option<String>> {
+        Ok(self.read_whole_optional(rel)?.map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
+
+    /// Reads at most `limit` bytes of a file — a prefix on purpose (support bundles copy
+    /// the start of large files); `Ok(None)` when it does not exist.
     pub fn read_prefix_optional(&self, rel: impl AsRef<Path>, limit: u64) -> Result<Option<Vec<u8>>> {
         let rel = rel.as_ref();
         let Some(f) = self.open_read(rel)? else { return Ok(None) };
@@ -799,6 +833,7 @@ mod tests {
             let want = format!("/{rel} is {kind}, not a regular file");
             for err in [
                 root.read_optional(rel).unwrap_err(),
+                root.read_whole_optional(rel).unwrap_err(),
                 root.read_prefix_optional(rel, 10).unwrap_err(),
                 root.sha256(rel).unwrap_err(),
             ] {
@@ -820,6 +855,20 @@ mod tests {
             assert!(err.contains("/etc/null is a character device, not a regular file"), "{err}");
             assert_eq!(root.stat("etc/null").unwrap().unwrap().kind, "char", "device nodes are judged by stat");
         }
+    }
+
+    /// Over the cap a read is an error naming the file; a whole read has no cap.
+    #[test]
+    fn a_read_over_the_cap_is_an_error_never_a_prefix() {
+        let (_d, root, _host) = tree_and_host();
+        let mut big = vec![b'#'; MAX_READ as usize];
+        big.extend_from_slice(b"\nGRUB_CMDLINE_LINUX=\"amd_iommu=off\"\n");
+        fs::write(root.path().join("etc/big"), &big).unwrap();
+        let err = format!("{:#}", root.read_optional("etc/big").unwrap_err());
+        assert!(err.contains("/etc/big is larger than 4 MiB"), "{err}");
+        assert_eq!(root.read_whole_optional("etc/big").unwrap().unwrap(), big);
+        fs::write(root.path().join("etc/exact"), vec![b'x'; MAX_READ as usize]).unwrap();
+        assert_eq!(root.read_bytes_optional("etc/exact").unwrap().unwrap().len(), MAX_READ as usize);
     }
 
     #[test]

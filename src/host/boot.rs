@@ -83,7 +83,8 @@ pub fn probe_boot(root: &Root) -> Result<BootFacts> {
         for name in root.list_dir(dir)? {
             let Some(id) = name.strip_suffix(".conf") else { continue };
             let rel = format!("{dir}/{name}");
-            let Some(text) = root.read_optional(&rel)? else { continue };
+            // Read whole, as install edits it: nothing past a cap is invisible.
+            let Some(text) = root.read_whole_text(&rel)? else { continue };
             let e = parse_bls(&text);
             facts.bls.push(BlsFacts {
                 id: id.to_string(),
@@ -120,7 +121,7 @@ pub fn probe_boot(root: &Root) -> Result<BootFacts> {
     // Variables carry across drop-ins (update-grub sources them in order).
     let mut vars_so_far: Vec<(String, String)> = Vec::new();
     for rel in grub_files {
-        let Some(text) = root.read_optional(&rel)? else { continue };
+        let Some(text) = root.read_whole_text(&rel)? else { continue };
         let (vars, parse_error) = match parse_shell_vars(&text) {
             Ok(v) => (v, None),
             Err(e) => (parse_env_lenient(&text), Some(e.to_string())),
@@ -143,7 +144,8 @@ pub fn probe_boot(root: &Root) -> Result<BootFacts> {
             parse_error,
         });
     }
-    facts.kernel_cmdline = root.read_trimmed("etc/kernel/cmdline")?.filter(|s| !s.is_empty());
+    facts.kernel_cmdline =
+        root.read_whole_text("etc/kernel/cmdline")?.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
     for rel in ["boot/grub/grub.cfg", "boot/grub2/grub.cfg"] {
         if let Some(text) = root.read_optional(rel)? {
             let lines = parse_grub_cfg_linux_lines(&text);
