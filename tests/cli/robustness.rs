@@ -32,7 +32,24 @@ fn unknown_check_id_lists_the_valid_ones() {
 fn bad_timeout_is_refused() {
     let out = bin().args(["--timeout", "0", "doctor"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--timeout must be a positive number"));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("invalid value '0' for '--timeout <SECS>': must be a positive number of seconds"), "{e}");
+}
+
+/// These panicked (exit 101): a deadline past the clock's range. Usage errors now.
+#[test]
+fn huge_timeouts_and_waits_are_usage_errors_not_panics() {
+    for args in [
+        &["--timeout", "2e19", "doctor"][..],
+        &["--timeout", "1e19", "doctor"],
+        &["status", "--wait", "--max-wait", "1e20"],
+        &["bench", "--runs", "99999999999999999999"],
+    ] {
+        let out = bin().args(args).output().unwrap();
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {e}");
+        assert!(e.contains("invalid value") && !e.contains("panicked"), "{args:?}: {e}");
+    }
 }
 
 #[test]
