@@ -162,10 +162,8 @@ impl Root {
         } else if fixture_path.is_file() {
             let text =
                 fs::read_to_string(&fixture_path).with_context(|| format!("reading {}", fixture_path.display()))?;
-            let meta: FixtureMeta = serde_yaml::from_str(&text).map_err(|e| {
-                let loc = e.location().map(|l| format!(":{}:{}", l.line(), l.column())).unwrap_or_default();
-                anyhow::anyhow!("{}{loc}: {e}", fixture_path.display())
-            })?;
+            let meta: FixtureMeta = crate::parse::yaml::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{}{}", fixture_path.display(), e.located()))?;
             (RootMode::Fixture, Some(meta))
         } else {
             (RootMode::Offline, None)

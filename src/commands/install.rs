@@ -28,11 +28,8 @@ const MAX_ROUNDS: usize = 4;
 pub fn merge_config(cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> Result<InstallArgs> {
     let Some(path) = &cli_args.config else { return Ok(cli_args.clone()) };
     let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
-    let mut merged: InstallArgs = serde_yaml::from_str(&text).map_err(|e| {
-        let loc = e.location().map(|l| format!(":{}:{}", l.line(), l.column())).unwrap_or_default();
-        let msg = e.to_string();
-        anyhow::anyhow!("{}{loc}: {}", path.display(), msg.split(" at line ").next().unwrap_or(&msg))
-    })?;
+    let mut merged: InstallArgs =
+        crate::parse::yaml::from_str(&text).map_err(|e| anyhow::anyhow!("{}{}", path.display(), e.located()))?;
     merged.config = cli_args.config.clone();
     let given = |id: &str| matches.is_some_and(|m| m.value_source(id) == Some(ValueSource::CommandLine));
     macro_rules! take {

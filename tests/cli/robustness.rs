@@ -215,3 +215,36 @@ fn a_fifo_among_the_boot_entries_is_an_error_not_a_hang() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// Deeply nested YAML took serde_yaml seconds to minutes: the policy, an install config
+/// and a fixture's (or bundle's) `.fixture.yaml` are refused at once, naming file and line.
+#[test]
+fn deeply_nested_yaml_is_refused_at_once() {
+    let bomb = format!("x: {}1{}\n", "{a: ".repeat(100_000), "}".repeat(100_000));
+    let run = |cmd: &mut assert_cmd::Command| {
+        let started = Instant::now();
+        let out = cmd.timeout(Duration::from_secs(60)).output().unwrap();
+        assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+        assert_eq!(out.status.code(), Some(2));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let data = tempfile::tempdir().unwrap();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for d in ["recipes", "grub"] {
+        std::process::Command::new("cp").arg("-a").arg(repo.join(d)).arg(data.path()).status().unwrap();
+    }
+    std::fs::write(data.path().join("grub/policy.yaml"), &bomb).unwrap();
+    let fixture = fixture("fedora43-619-dkms-healthy");
+    let e = run(bin().arg("--data-dir").arg(data.path()).arg("--root").arg(&fixture).arg("doctor"));
+    assert!(e.contains("grub/policy.yaml:1:") && e.contains("nested more than 64 levels"), "{e}");
+
+    let (tmp, root) = copy_fixture("fedora43-619-dkms-healthy");
+    let cfg = tmp.path().join("install.yaml");
+    std::fs::write(&cfg, format!("yes: true\n{bomb}")).unwrap();
+    let e = run(bin().arg("--root").arg(&root).args(["install", "--dry-run", "--config"]).arg(&cfg));
+    assert!(e.contains("install.yaml:2:") && e.contains("nested more than 64 levels"), "{e}");
+
+    std::fs::write(root.join(".fixture.yaml"), &bomb).unwrap();
+    let e = run(bin().arg("--root").arg(&root).arg("doctor"));
+    assert!(e.contains(".fixture.yaml:1:") && e.contains("nested more than 64 levels"), "{e}");
+}
