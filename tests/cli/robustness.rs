@@ -248,3 +248,22 @@ fn deeply_nested_yaml_is_refused_at_once() {
     let e = run(bin().arg("--root").arg(&root).arg("doctor"));
     assert!(e.contains(".fixture.yaml:1:") && e.contains("nested more than 64 levels"), "{e}");
 }
+
+/// `/etc/default/grub` with 200 KB of unterminated `${` took 7 s, eight `A="$A$A…"` lines
+/// took 1 GB: doctor is quick, and says the values were cut.
+#[test]
+fn shell_expansion_bombs_in_grub_default_are_bounded() {
+    let (_tmp, root) = copy_fixture("fedora43-619-dkms-healthy");
+    let grub = root.join("etc/default/grub");
+    let mut text = std::fs::read_to_string(&grub).unwrap();
+    text.push_str(&format!("X=\"{}\"\nA=abcdefgh\n", "${".repeat(100_000)));
+    text.push_str(&"A=\"$A$A$A$A$A$A$A$A\"\n".repeat(8));
+    std::fs::write(&grub, text).unwrap();
+    let started = Instant::now();
+    let (_, r) = doctor_json(&root, &[]);
+    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+    let c = check(&r, "boot.next");
+    assert_eq!(c["status"], "warn", "{c}");
+    let errors = c["evidence"]["grub_default_parse_errors"].to_string();
+    assert!(errors.contains("expand past 64 KiB"), "{c}");
+}
