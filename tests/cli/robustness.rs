@@ -128,6 +128,30 @@ fn a_hung_command_becomes_an_error_within_the_timeout() {
     assert!(v["summary"].as_str().unwrap().contains("did not finish within 1.0 s"), "{v}");
 }
 
+/// A probe whose grandchild left the process group held doctor 20 s with `--timeout 2`;
+/// one that exited leaving a background process was "timed out". Neither holds it now.
+#[test]
+fn what_a_probe_leaves_behind_does_not_hold_doctor() {
+    let (_tmp, root) = copy_fixture("fedora43-619-dkms-healthy");
+    write_shim(&root, "opt/fastflowlm/bin/flm", "setsid sleep 20 & sleep 20");
+    let started = Instant::now();
+    let out = bin().arg("--root").arg(&root).args(["--timeout", "1", "doctor", "--format", "json"]).output().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = check(&r, "flm.validate");
+    assert!(v["summary"].as_str().unwrap().contains("did not finish within 1.0 s"), "{v}");
+
+    let validate =
+        std::fs::read_to_string(fixture("fedora43-619-dkms-healthy").join("opt/fastflowlm/bin/flm")).unwrap();
+    let body = validate.strip_prefix("#!/bin/sh\n").unwrap_or(&validate);
+    write_shim(&root, "opt/fastflowlm/bin/flm", &format!("sleep 20 &\nsetsid sleep 20 &\n{body}"));
+    let started = Instant::now();
+    let out = bin().arg("--root").arg(&root).args(["--timeout", "10", "doctor", "--format", "json"]).output().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(check(&r, "flm.validate")["status"], "pass", "{}", check(&r, "flm.validate"));
+}
+
 #[test]
 fn a_directory_where_a_file_belongs_is_an_error_naming_it() {
     let (_tmp, root) = copy_fixture("fedora43-619-dkms-healthy");
