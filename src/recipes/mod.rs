@@ -1093,18 +1093,30 @@ pub fn embedded_files() -> &'static [(&'static str, &'static str)] {
 }
 
 fn parse_file<T: DeserializeOwned>((name, text): (String, String)) -> Result<T> {
-    serde_yaml::from_str(&text).map_err(|e| {
-        let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
-        // The library's message repeats the location; keep only the cause.
-        let message = e.to_string();
-        let message = message.split(" at line ").next().unwrap_or(&message).to_string();
-        DataError { file: name, line, column, message }.into()
-    })
+    crate::parse::yaml::from_str(&text)
+        .map_err(|e| DataError { file: name, line: e.line, column: e.column, message: e.message }.into())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every YAML file the repository ships passes the nesting pre-scan
+    /// (`parse::yaml::check_depth`): the embedded data and the fixtures' metadata.
+    #[test]
+    fn every_shipped_yaml_document_passes_the_depth_check() {
+        use crate::parse::yaml::check_depth;
+        for (name, text) in embedded_files() {
+            check_depth(text).unwrap_or_else(|e| panic!("{name}{}", e.located()));
+        }
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts");
+        for entry in std::fs::read_dir(fixtures).unwrap() {
+            let meta = entry.unwrap().path().join(".fixture.yaml");
+            if let Ok(text) = std::fs::read_to_string(&meta) {
+                check_depth(&text).unwrap_or_else(|e| panic!("{}{}", meta.display(), e.located()));
+            }
+        }
+    }
 
     #[test]
     fn embedded_data_loads() {

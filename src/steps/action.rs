@@ -38,13 +38,17 @@ pub enum FileEdit {
 }
 
 impl FileEdit {
-    /// Applies the edit to a file's text.
-    pub fn apply(&self, text: &str) -> Result<String> {
-        Ok(match self {
-            FileEdit::GrubDefault { edit } => crate::edit::grub_default::edit_grub_default(text, edit)?.text,
-            FileEdit::BlsOptions { edit } => crate::edit::bls::edit_bls_options(text, edit).text,
-            FileEdit::KernelCmdline { edit } => crate::edit::kernel_cmdline::edit_kernel_cmdline(text, edit).text,
-        })
+    /// Applies the edit to a file's bytes. The editors see a lossless text view
+    /// ([`crate::edit::bytes`]): what they do not change — a Latin-1 comment included — comes
+    /// back byte for byte.
+    pub fn apply(&self, old: &[u8]) -> Result<Vec<u8>> {
+        let text = crate::edit::bytes::decode(old);
+        let new = match self {
+            FileEdit::GrubDefault { edit } => crate::edit::grub_default::edit_grub_default(&text, edit)?.text,
+            FileEdit::BlsOptions { edit } => crate::edit::bls::edit_bls_options(&text, edit).text,
+            FileEdit::KernelCmdline { edit } => crate::edit::kernel_cmdline::edit_kernel_cmdline(&text, edit).text,
+        };
+        Ok(crate::edit::bytes::encode(&new))
     }
 }
 
@@ -168,13 +172,17 @@ impl Action {
     pub fn render(&self, root: &Root) -> String {
         match self {
             Action::WriteFile { path, content, mode } => {
-                let old = root.read_optional(path).ok().flatten().unwrap_or_default();
+                let old = root.read_whole_text(path).ok().flatten().unwrap_or_default();
                 format!("write {} (mode {mode:04o})\n{}", Root::display(path), diff(path, &old, content))
             }
             Action::EditFile { path, edit } => {
-                let old = root.read_optional(path).ok().flatten().unwrap_or_default();
+                let old = root.read_whole_optional(path).ok().flatten().unwrap_or_default();
                 match edit.apply(&old) {
-                    Ok(new) => format!("edit {}\n{}", Root::display(path), diff(path, &old, &new)),
+                    Ok(new) => format!(
+                        "edit {}\n{}",
+                        Root::display(path),
+                        diff(path, &String::from_utf8_lossy(&old), &String::from_utf8_lossy(&new))
+                    ),
                     Err(e) => format!("edit {} — refused: {e:#}", Root::display(path)),
                 }
             }
@@ -324,7 +332,7 @@ pub fn apply(
         };
     match a {
         Action::WriteFile { path, content, mode } => {
-            let old = root.read_bytes_optional(path)?;
+            let old = root.read_whole_optional(path)?;
             // A file that exists and is not ours is backed up before we replace it.
             let foreign =
                 old.as_deref().is_some_and(|o| !crate::edit::managed::is_managed(&String::from_utf8_lossy(o)));
@@ -339,24 +347,19 @@ pub fn apply(
             root.write(path, content.as_bytes(), Perms::Set { mode: *mode, owner: Some((0, 0)) })
         }
         Action::EditFile { path, edit } => {
+            // Whole, however large: an edited file is never cut at a read cap.
             let old = root
-                .read_optional(path)?
+                .read_whole_optional(path)?
                 .with_context(|| format!("{} disappeared before it could be edited", Root::display(path)))?;
             let new = edit.apply(&old).with_context(|| format!("refusing to edit {}", Root::display(path)))?;
             if new == old {
                 return Ok(());
             }
             let backup = st.backup(path)?;
-            st.journal(&entry(
-                "edit",
-                Root::display(path),
-                backup,
-                Some(fsx::sha256(old.as_bytes())),
-                Some(fsx::sha256(new.as_bytes())),
-            ))?;
+            st.journal(&entry("edit", Root::display(path), backup, Some(fsx::sha256(&old)), Some(fsx::sha256(&new))))?;
             // Not ours: the file keeps its mode, owner and extended attributes, and a
             // symlinked file its link (the target is edited).
-            root.write(path, new.as_bytes(), Perms::Keep(0o644))
+            root.write(path, &new, Perms::Keep(0o644))
         }
         Action::EditJson { path, key, value, mode, owner } => {
             let old = root.read_optional(path)?;
@@ -575,6 +578,57 @@ mod tests {
         let runner = Runner::new(root.clone(), Duration::from_secs(5));
         let st = StateDir::lock(&root).unwrap();
         (dir, root, runner, st)
+    }
+
+    /// Editing rewrote invalid UTF-8 in lines it did not change (a Latin-1 comment came back
+    /// as U+FFFD) and cut files over 4 MiB to 4 MiB. Now only the changed line differs, byte
+    /// for byte, in every editor, however large the file.
+    #[test]
+    #[allow(clippy::type_complexity)]
+    fn an_edit_changes_only_its_lines_and_keeps_every_other_byte() {
+        let (_dir, root, runner, st) = setup();
+        let e = KargEdit::of(&["amd_iommu=off"], &[]);
+        // Latin-1 é in comments and values we do not touch, CRLF and a pad past 4 MiB.
+        let pad = vec![b'#'; crate::root::MAX_READ as usize + 10];
+        let cases: Vec<(&str, FileEdit, Vec<u8>, &[u8], &[u8])> = vec![
+            (
+                "etc/default/grub",
+                FileEdit::GrubDefault { edit: e.clone() },
+                [&b"# r\xe9glages locaux\r\nGRUB_DISTRIBUTOR=\"caf\xe9\"\n"[..], &pad, b"\n"].concat(),
+                b"GRUB_CMDLINE_LINUX=\"rhgb \xe9 amd_iommu=off\"\n",
+                b"GRUB_CMDLINE_LINUX=\"rhgb \xe9\"\n",
+            ),
+            (
+                "boot/loader/entries/x.conf",
+                FileEdit::BlsOptions { edit: e.clone() },
+                b"title Caf\xe9 Linux\n".to_vec(),
+                b"options ro quiet\xff amd_iommu=off\n",
+                b"options ro quiet\xff\n",
+            ),
+            (
+                "etc/kernel/cmdline",
+                FileEdit::KernelCmdline { edit: e.clone() },
+                Vec::new(),
+                b"root=/dev/\xe9 amd_iommu=off\n",
+                b"root=/dev/\xe9\n",
+            ),
+        ];
+        for (rel, edit, head, line, want_line) in cases {
+            let before = [&head[..], line].concat();
+            let p = root.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, &before).unwrap();
+            let a = Action::EditFile { path: rel.into(), edit };
+            assert!(a.render(&root).contains("amd_iommu=off"), "{rel}: the diff");
+            apply(&a, "kargs", &root, &runner, &st, 1, &|_| {}).unwrap();
+            let after = std::fs::read(&p).unwrap();
+            assert_eq!(after.len(), head.len() + want_line.len(), "{rel}: nothing cut");
+            assert!(after.starts_with(&head), "{rel}: the unchanged lines are byte for byte");
+            assert_eq!(&after[head.len()..], want_line, "{rel}");
+            // The backup is the file as it was.
+            let backup = root.path().join(format!("var/lib/npu-setup/backups/{}/{rel}", st.run_id()));
+            assert_eq!(std::fs::read(backup).unwrap(), before, "{rel}");
+        }
     }
 
     #[test]

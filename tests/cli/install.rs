@@ -329,6 +329,16 @@ fn config_file_with_cli_overrides() {
     let (code, _, err) = install(&root, &["--config", cfg.to_str().unwrap()]);
     assert_eq!(code, 2);
     assert!(err.contains("install.yaml:2:1") && err.contains("unknown field `onyl`"), "{err}");
+    // A value the command line refuses is refused in the file too (it was ignored).
+    let digest = tree_digest(&root);
+    std::fs::write(&cfg, "yes: true\ndriver: nvidia\n").unwrap();
+    let (code, _, err) = install(&root, &["--config", cfg.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("install.yaml:2: driver: invalid value \"nvidia\""), "{err}");
+    let (code, _, err) = install(&root, &["--yes", "--driver", "nvidia"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("invalid value 'nvidia' for '--driver <PATH>'"), "{err}");
+    assert_eq!(digest, tree_digest(&root), "nothing changed");
 }
 
 #[test]

@@ -207,7 +207,7 @@ fn status_reads_the_boot_verdict_waits_for_it_and_survives_garbage() {
     assert_eq!((code, s["state"].as_str()), (2, Some("unknown")), "{s}");
     let bad = bin().arg("--root").arg(&root).args(["status", "--wait", "--max-wait=-1"]).output().unwrap();
     assert_eq!(bad.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("--max-wait must be"));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("for '--max-wait <SECS>': must be a number of seconds >= 0"));
     // --wait returns as soon as the boot check writes its verdict.
     let started = Instant::now();
     let r2 = root.clone();
