@@ -585,6 +585,9 @@ fn rpm_builds_from_source_offline_and_ships_the_payload() {
     assert!(cpio.status.success(), "rpm2cpio | cpio: {}", String::from_utf8_lossy(&cpio.stderr));
     let installed = root.join("usr/bin/npu-setup");
     assert_eq!(ok_stdout(StdCommand::new(&installed).arg("--version"), "-").trim(), format!("npu-setup {VERSION}"));
+    // The release profile stripped it: no symbol table, no debug info.
+    let sections = ok_stdout(StdCommand::new("readelf").arg("-SW").arg(&installed), "binutils");
+    assert!(sections.contains(".text") && !sections.contains(".symtab") && !sections.contains(".debug_"), "{sections}");
     for (packaged, template) in [
         ("usr/lib/kernel/install.d/95-npu-setup.install", "kernel-install/95-npu-setup.install"),
         ("usr/share/npu-setup/kernel/postinst.d/zz-npu-setup", "kernel-install/zz-npu-setup"),
