@@ -41,8 +41,12 @@ command -v run-parts >/dev/null || need+=(debianutils)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v unshare >/dev/null || need+=(util-linux)
 # Packaging tests: the completion scripts in real shells, man pages rendered by real man/groff,
-# the npu-setup RPM unpacked with rpm2cpio | cpio.
+# the npu-setup RPM unpacked with rpm2cpio | cpio, the .deb's Depends from dpkg-shlibdeps,
+# the Arch PKGBUILD read by makepkg, the test binary stripped for the packages.
 command -v zsh >/dev/null || need+=(zsh)
+command -v dpkg-shlibdeps >/dev/null || need+=(dpkg-dev)
+command -v makepkg >/dev/null || need+=(makepkg)
+command -v strip >/dev/null || need+=(binutils)
 command -v fish >/dev/null || need+=(fish)
 command -v man >/dev/null || need+=(man-db)
 command -v groff >/dev/null || need+=(groff-base)
