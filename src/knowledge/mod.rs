@@ -5,6 +5,7 @@ pub mod analysis;
 pub mod dkms;
 pub mod driver;
 pub mod firmware;
+pub mod freshness;
 pub mod kargs;
 pub mod kernels;
 pub mod secureboot;

@@ -21,7 +21,7 @@ fn every_fixture_reaches_its_expected_verdict() {
         assert_eq!(r["diagnosis"]["first_failure"].as_str().map(str::to_string), first, "{name}");
         assert_eq!(code, if state == "ready" { 0 } else { 1 }, "{name}: exit code");
         assert_eq!(r["apiVersion"], "npu-setup/v1");
-        assert_eq!(r["checks"].as_array().unwrap().len(), 27, "{name}: all 27 checks reported");
+        assert_eq!(r["checks"].as_array().unwrap().len(), 28, "{name}: all 28 checks reported");
         // Every non-pass failure carries a remedy.
         for c in r["checks"].as_array().unwrap() {
             if c["status"] == "fail" {
@@ -84,6 +84,7 @@ fn list_prints_the_catalog_in_ladder_order() {
         ids,
         [
             "host.os",
+            "host.recipes",
             "host.kernel",
             "npu.device",
             "boot.iommu",

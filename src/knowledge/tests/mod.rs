@@ -5,6 +5,7 @@ mod analysis;
 mod dkms;
 mod driver;
 mod firmware;
+mod freshness;
 mod kargs;
 mod kernels;
 mod secureboot;
