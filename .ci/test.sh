@@ -52,6 +52,10 @@ command -v man >/dev/null || need+=(man-db)
 command -v groff >/dev/null || need+=(groff-base)
 command -v rpm2cpio >/dev/null || need+=(rpm2cpio)
 command -v cpio >/dev/null || need+=(cpio)
+# Recipe bundles: .ci/recipes-bundle.sh signs with the real minisign (a throwaway key), and
+# Python's http.server serves them on loopback.
+command -v minisign >/dev/null || need+=(minisign)
+command -v python3 >/dev/null || need+=(python3)
 if ((${#need[@]})); then
     sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
     $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq "${need[@]}"

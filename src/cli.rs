@@ -63,6 +63,9 @@ pub enum Command {
     Check(CheckArgs),
     /// The verdict of the last boot-time check (`--wait` blocks until it exists)
     Status(StatusArgs),
+    /// The knowledge in use (built-in, a stored signed bundle, or --data-dir): show it, or
+    /// update it from a signed recipes bundle
+    Recipes(RecipesArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions {
         /// Shell to complete for
@@ -146,6 +149,37 @@ pub struct StatusArgs {
     /// Give up waiting after this many seconds (exit 2; at most 86400)
     #[arg(long, default_value_t = 600.0, value_name = "SECS", value_parser = parse_max_wait)]
     pub max_wait: f64,
+}
+
+/// `recipes` arguments.
+#[derive(Debug, Args)]
+pub struct RecipesArgs {
+    /// What to do with the recipes
+    #[command(subcommand)]
+    pub command: RecipesCommand,
+}
+
+/// `recipes` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RecipesCommand {
+    /// Which copy of the recipes is in use, its version and date, and the other copies
+    Show,
+    /// Download a signed recipes bundle, verify it and store it under /var/lib/npu-setup/recipes
+    /// (doctor and install use it from then on); refuses a bundle that is unsigned, damaged,
+    /// for another schema, or older than the copy in use
+    Update(RecipesUpdateArgs),
+}
+
+/// `recipes update` arguments.
+#[derive(Debug, Args, Default)]
+pub struct RecipesUpdateArgs {
+    /// Bundle to fetch: an http(s) URL, or a file:// URL or path on this machine; its
+    /// signature is the same with `.minisig` appended (default: the project's latest release)
+    #[arg(long, value_name = "URL")]
+    pub from: Option<String>,
+    /// Download and verify, say what would change, store nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Endpoints shared by `bench` and `config`.

@@ -102,6 +102,11 @@ pub struct FixtureMeta {
     /// Capture provenance written by `dev capture-fixture`.
     #[serde(default)]
     pub captured: Option<serde_json::Value>,
+    /// The date the replayed host's clock reads (`YYYY-MM-DD`), for checks that age data
+    /// against today (`host.recipes`); without it they judge no age, so reports stay the same
+    /// whatever day the tests run.
+    #[serde(default)]
+    pub today: Option<String>,
 }
 
 /// File metadata as the checks need it: kind, mode, owner.

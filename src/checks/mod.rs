@@ -4,7 +4,7 @@
 mod boot;
 mod device;
 mod firmware;
-
+mod recipes;
 mod services;
 mod stack;
 mod system;
@@ -99,6 +99,9 @@ impl Outcome {
 pub struct CheckOptions {
     /// `--smoke` was given.
     pub smoke: bool,
+    /// Today's date, to age the recipes by (`host.recipes`); `None` judges no age. Commands
+    /// take it from the system clock, or a fixture's `today:`.
+    pub today: Option<crate::recipes::meta::Date>,
 }
 
 /// Inputs of every check.
@@ -191,6 +194,13 @@ pub static CATALOG: &[CheckDef] = &[
         false,
         system::host_os,
         "distro and version (etc/os-release), a derivative as the base release it is built on; supported by a recipe"
+    ),
+    check!(
+        "host.recipes",
+        "host",
+        false,
+        recipes::host_recipes,
+        "the recipes in use (built-in, stored bundle or --data-dir) and their age; warns past 120 days"
     ),
     check!(
         "host.kernel",

@@ -728,7 +728,8 @@ mod tests {
             ..Default::default()
         };
         let r = Recipes::embedded().unwrap();
-        let res = run_checks(&f, &r, &CheckOptions { smoke: true }, &["smoke.whisper".into()], &[]);
+        let res =
+            run_checks(&f, &r, &CheckOptions { smoke: true, ..Default::default() }, &["smoke.whisper".into()], &[]);
         let c = res.into_iter().find(|c| c.id == "smoke.whisper").unwrap();
         (c.status, c.summary)
     }

@@ -455,7 +455,8 @@ fn verdict(
             ..Default::default()
         },
     );
-    let results = run_checks(&facts, recipes, &CheckOptions { smoke }, &[], &[]);
+    let copts = CheckOptions { smoke, today: super::recipes::today(runner.root())? };
+    let results = run_checks(&facts, recipes, &copts, &[], &[]);
     let report = crate::checks::report(&facts, recipes, results);
     writeln!(out, "\nverify (doctor):")?;
     render(

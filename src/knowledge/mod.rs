@@ -6,6 +6,7 @@ pub mod distro;
 pub mod dkms;
 pub mod driver;
 pub mod firmware;
+pub mod freshness;
 pub mod identify;
 pub mod kargs;
 pub mod kernels;

@@ -21,6 +21,7 @@ pub enum Format {
 /// recipes' `check:` references). New ids may be added; none may be renamed.
 pub const CHECK_IDS: &[&str] = &[
     "host.os",
+    "host.recipes",
     "host.kernel",
     "npu.device",
     "boot.iommu",

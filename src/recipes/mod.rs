@@ -5,8 +5,10 @@
 //! reads the same layout from disk. Every type denies unknown fields, and a malformed file is
 //! an error naming file, line and column.
 
+pub mod bundle;
 pub mod flm;
 pub mod lemonade;
+pub mod meta;
 pub mod sources;
 mod validate;
 
@@ -228,6 +230,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("recipes/sources.yaml", include_str!("../../recipes/sources.yaml")),
     ("recipes/files.yaml", include_str!("../../recipes/files.yaml")),
     ("grub/policy.yaml", include_str!("../../grub/policy.yaml")),
+    ("recipes/meta.yaml", include_str!("../../recipes/meta.yaml")),
 ];
 
 /// A malformed data file.
@@ -904,14 +907,64 @@ pub struct Recipes {
     pub sources: sources::SourcesRecipe,
     /// Files npu-setup writes.
     pub files: Files,
-    /// Where the data came from (`embedded` or a directory).
+    /// Schema, version and date of this copy (`recipes/meta.yaml`).
+    pub meta: meta::Meta,
+    /// Which copy this is: built in, a stored bundle, or `--data-dir`.
+    pub copy: RecipesCopy,
+    /// Where the data came from (`embedded`, the stored bundle's path, or a directory).
     pub origin: String,
+}
+
+/// Which copy of the recipes a command uses (`--data-dir` > a stored bundle > built in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecipesCopy {
+    /// Compiled into the binary.
+    BuiltIn,
+    /// A signed bundle `npu-setup recipes update` stored under `/var/lib/npu-setup/recipes`.
+    Stored,
+    /// A directory given with `--data-dir` (unsigned: for development).
+    DataDir,
+}
+
+impl RecipesCopy {
+    /// The spelling in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecipesCopy::BuiltIn => "built-in",
+            RecipesCopy::Stored => "stored",
+            RecipesCopy::DataDir => "data-dir",
+        }
+    }
 }
 
 impl Recipes {
     /// The data compiled into the binary.
     pub fn embedded() -> Result<Self> {
-        Self::load(|rel| Ok((format!("<embedded>/{rel}"), embedded_text(rel).to_string())), "embedded")
+        Self::load(
+            |rel| Ok((format!("<embedded>/{rel}"), embedded_text(rel).to_string())),
+            "embedded",
+            RecipesCopy::BuiltIn,
+        )
+    }
+
+    /// The metadata of the built-in copy alone (cheap: one small file), to compare a stored
+    /// bundle with before loading either.
+    pub fn embedded_meta() -> Result<meta::Meta> {
+        parse_file(("<embedded>/recipes/meta.yaml".to_string(), embedded_text("recipes/meta.yaml").to_string()))
+    }
+
+    /// The data files of a verified bundle (path relative to the data dir -> text), shown in
+    /// errors as `<origin>:<path>`.
+    pub fn from_files(files: &std::collections::BTreeMap<String, String>, origin: &str) -> Result<Self> {
+        Self::load(
+            |rel| {
+                let text = files.get(rel).with_context(|| format!("{origin}: the bundle has no {rel}"))?;
+                Ok((format!("{origin}:{rel}"), text.clone()))
+            },
+            origin,
+            RecipesCopy::Stored,
+        )
     }
 
     /// The same layout read from `dir` (`--data-dir`).
@@ -923,10 +976,11 @@ impl Recipes {
                 Ok((p.display().to_string(), text))
             },
             &dir.display().to_string(),
+            RecipesCopy::DataDir,
         )
     }
 
-    fn load(read: impl Fn(&str) -> Result<(String, String)>, origin: &str) -> Result<Self> {
+    fn load(read: impl Fn(&str) -> Result<(String, String)>, origin: &str, copy: RecipesCopy) -> Result<Self> {
         let mut files = Vec::new();
         for (rel, _) in EMBEDDED {
             let (name, text) = read(rel)?;
@@ -937,6 +991,23 @@ impl Recipes {
             let (_, name, text) = texts.files.iter().find(|(r, _, _)| *r == rel).expect("every embedded file is read");
             (name.clone(), text.clone())
         };
+        // First: the schema says whether this binary can read the other files at all.
+        let (meta_name, meta_text) = file("recipes/meta.yaml");
+        let meta: meta::Meta = parse_file((meta_name.clone(), meta_text.clone()))?;
+        if meta.schema != meta::RECIPES_SCHEMA {
+            let line = meta_text.lines().position(|l| l.starts_with("schema:")).map_or(0, |i| i + 1);
+            return Err(DataError {
+                file: meta_name,
+                line,
+                column: 1,
+                message: format!(
+                    "recipes schema {} is not the schema this npu-setup reads ({}): use an npu-setup release made for it",
+                    meta.schema,
+                    meta::RECIPES_SCHEMA
+                ),
+            }
+            .into());
+        }
         let devices: DevicesFile = parse_file(file("recipes/devices.yaml"))?;
         let drivers: DriverMatrix = parse_file(file("recipes/drivers.yaml"))?;
         let (sig_name, sig_text) = file("recipes/kernel-log.yaml");
@@ -962,6 +1033,8 @@ impl Recipes {
             lemonade,
             sources,
             files,
+            meta,
+            copy,
             origin: origin.to_string(),
         };
         let errors = validate::validate(&recipes, &texts);

@@ -123,10 +123,23 @@ fn fish_completion_parses_and_completes() {
 
 /// The page names `dev man` writes for the current command tree.
 fn expected_pages() -> BTreeSet<String> {
-    ["", "-doctor", "-install", "-bench", "-config", "-config-litellm", "-check", "-status", "-completions"]
-        .iter()
-        .map(|s| format!("npu-setup{s}.1"))
-        .collect()
+    [
+        "",
+        "-doctor",
+        "-install",
+        "-bench",
+        "-config",
+        "-config-litellm",
+        "-check",
+        "-status",
+        "-recipes",
+        "-recipes-show",
+        "-recipes-update",
+        "-completions",
+    ]
+    .iter()
+    .map(|s| format!("npu-setup{s}.1"))
+    .collect()
 }
 
 #[test]

@@ -5,6 +5,7 @@
 mod boot;
 mod device;
 mod firmware;
+mod recipes;
 mod services;
 mod stack;
 mod system;

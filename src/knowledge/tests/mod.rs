@@ -6,6 +6,7 @@ mod distro;
 mod dkms;
 mod driver;
 mod firmware;
+mod freshness;
 mod kargs;
 mod kernels;
 mod lemonade;
