@@ -20,3 +20,4 @@ pub mod secret;
 pub mod shellvars;
 pub mod systemctl;
 pub mod version;
+pub mod yaml;

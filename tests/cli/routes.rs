@@ -703,20 +703,12 @@ fn pacman_installs_arch_extra_into_an_offline_root_and_doctor_passes_the_package
     let r = root.display().to_string();
     assert!(out.contains(&format!("run: pacman --sysroot {r} -Sy")), "{out}");
     assert!(
-        out.contains(&format!(
-            "run: pacman --sysroot {r} -S --needed --noconfirm xrt xrt-plugin-amdxdna fastflowlm lemonade-server"
-        )),
+        out.contains(&format!("run: pacman --sysroot {r} -S --needed --noconfirm xrt xrt-plugin-amdxdna fastflowlm")),
         "{out}"
     );
-    let q = run(Command::new("pacman").arg("--root").arg(&root).args([
-        "-Q",
-        "xrt",
-        "xrt-plugin-amdxdna",
-        "fastflowlm",
-        "lemonade-server",
-    ]));
-    assert_eq!(q.lines().count(), 4, "{q}");
-    assert!(root.join("usr/lib/systemd/system/lemond.service").is_file());
+    let q =
+        run(Command::new("pacman").arg("--root").arg(&root).args(["-Q", "xrt", "xrt-plugin-amdxdna", "fastflowlm"]));
+    assert_eq!(q.lines().count(), 3, "{q}");
     assert!(!root.join("var/cache/npu-setup/src").exists());
 
     let before = tree_digest(&root);
@@ -847,7 +839,7 @@ fn dry_runs_on_fresh_hosts_show_the_packaged_route_and_from_source_the_builds() 
             "ubuntu2604-70-fresh",
             "apt-get install -y libxrt2 libxrt-npu2 libxrt-utils lemonade-server <root>/var/cache/npu-setup/fastflowlm_1.0.5_ubuntu26.04_amd64.deb",
         ),
-        ("arch-72-fresh", "pacman -S --needed --noconfirm xrt xrt-plugin-amdxdna fastflowlm lemonade-server"),
+        ("arch-72-fresh", "pacman -S --needed --noconfirm xrt xrt-plugin-amdxdna fastflowlm"),
     ];
     for (name, install_line) in cases {
         let root = fixture(name);

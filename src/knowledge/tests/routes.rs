@@ -127,7 +127,7 @@ fn ubuntu_26_04_takes_the_archive_and_passes_over_an_old_lemonade() {
     assert_eq!(r.get(Xrt).repository.as_ref().map(|x| x.id.as_str()), Some("ubuntu-universe"));
     let l = r.get(Lemonade);
     assert_eq!(l.repository.as_ref().map(|x| x.id.as_str()), Some("ppa-lemonade-team-stable"));
-    assert!(l.passed_over[0].contains("10.2.0 < 10.3.0, the pinned minimum"), "{:?}", l.passed_over);
+    assert!(l.passed_over[0].contains("10.2.0 < 11.7.0, the pinned minimum"), "{:?}", l.passed_over);
     // With universe disabled in the host's sources, the archive's XRT is not offered.
     let no_universe = RepoFacts {
         apt: true,
@@ -154,10 +154,12 @@ fn arch_takes_extra_unless_pacman_conf_lacks_it() {
     let arch = Host::halo().bare_stack().os("arch", "rolling");
     let r = routes(&arch);
     assert_eq!(packages(&r, Xrt), ["xrt", "xrt-plugin-amdxdna"]);
-    assert_eq!(
-        (packages(&r, Flm), packages(&r, Lemonade)),
-        (vec!["fastflowlm".to_string()], vec!["lemonade-server".to_string()])
-    );
+    assert_eq!(packages(&r, Flm), ["fastflowlm"]);
+    // [extra]'s lemonade-server (10.8.1) is older than the pinned release: Lemonade's own
+    // package instead, and the plan says why.
+    let l = r.get(Lemonade);
+    assert_eq!(l.take, Take::Release, "{l:?}");
+    assert!(l.passed_over[0].contains("10.8.1 < 11.7.0, the pinned minimum"), "{:?}", l.passed_over);
     let only_core = RepoFacts {
         pacman: true,
         repos: vec![ConfiguredRepo {
