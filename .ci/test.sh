@@ -56,6 +56,18 @@ command -v cpio >/dev/null || need+=(cpio)
 # Python's http.server serves them on loopback.
 command -v minisign >/dev/null || need+=(minisign)
 command -v python3 >/dev/null || need+=(python3)
+# Package-route tests (tests/cli/routes.rs): the real package managers on scratch roots and
+# the tools that build and sign their stand-in repositories.
+command -v dnf >/dev/null || need+=(dnf)
+command -v createrepo_c >/dev/null || need+=(createrepo-c)
+command -v rpmsign >/dev/null || need+=(rpm)
+command -v pacman >/dev/null || need+=(pacman-package-manager)
+command -v repo-add >/dev/null || need+=(pacman-package-manager)
+command -v reprepro >/dev/null || need+=(reprepro)
+command -v gpg >/dev/null || need+=(gpg)
+command -v gpgconf >/dev/null || need+=(gpgconf)
+command -v bsdtar >/dev/null || need+=(libarchive-tools)
+command -v zstd >/dev/null || need+=(zstd)
 if ((${#need[@]})); then
     sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
     $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq "${need[@]}"

@@ -150,6 +150,25 @@ fn install(root: &Path, data: &Path, extra: &[&str]) -> (i32, String) {
     (out.status.code().unwrap_or(-1), text)
 }
 
+/// The source route's first install, measured for the packaged-vs-source comparison
+/// (tests/cli/routes.rs prints the packaged routes' numbers): the actions a dry run plans,
+/// then the install's wall time.
+fn measured_install(root: &Path, data: &Path, label: &str) -> (i32, String) {
+    let (_, plan) = install(root, data, &["--dry-run"]);
+    let n: usize = plan
+        .lines()
+        .find_map(|l| l.strip_prefix("dry run: ")?.split(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("{plan}"));
+    let started = std::time::Instant::now();
+    let (code, out) = install(root, data, &[]);
+    eprintln!(
+        "[routes] {label} (source route): {n} actions planned, {} carried out, installed in {:.1}s",
+        crate::routes::journal_len(root),
+        started.elapsed().as_secs_f64()
+    );
+    (code, out)
+}
+
 fn builds(root: &Path) -> Vec<String> {
     std::fs::read_to_string(root.parent().unwrap().join("builds.log"))
         .unwrap_or_default()
@@ -165,7 +184,7 @@ fn dkms_path_builds_installs_and_converges() {
     };
     let up = upstreams("6.1");
     let (_tmp, root) = bare_fedora43(&kernel);
-    let (code, out) = install(&root, &up.data, &[]);
+    let (code, out) = measured_install(&root, &up.data, "fedora 43 / DKMS");
     assert_eq!(code, 3, "converged, the module loads at the next boot\n{out}");
     // Real packages in the scratch root's rpm database.
     let q = std::process::Command::new(which("rpm"))
@@ -223,7 +242,7 @@ fn in_tree_path_builds_the_shim_only() {
     }
     let _ = std::fs::remove_file(root.join("usr/bin/flm"));
     real_tools(&root);
-    let (code, out) = install(&root, &up.data, &[]);
+    let (code, out) = measured_install(&root, &up.data, "fedora 44 / in-tree");
     assert_eq!(code, 1, "converged; the doctor finds XRT off the loader path (loader not selected)\n{out}");
     assert!(out.contains("driver path: in-tree"), "{out}");
     assert!(!calls(&root).iter().any(|c| c.starts_with("dkms")), "{:?}", calls(&root));

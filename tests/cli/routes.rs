@@ -538,6 +538,12 @@ fn assert_package_layers_pass(root: &Path) {
     }
 }
 
+/// The changes an install carried out: the lines of its journal (one before each change,
+/// re-planned rounds of a multi-phase step included).
+pub(crate) fn journal_len(root: &Path) -> usize {
+    std::fs::read_to_string(root.join("var/lib/npu-setup/journal.jsonl")).map(|j| j.lines().count()).unwrap_or(0)
+}
+
 /// The number of actions a dry run plans.
 fn planned(root: &Path, data: &Path, extra: &[&str]) -> (usize, String) {
     let (code, out, _) = install(root, data, &[&["--dry-run"], extra].concat());
@@ -561,7 +567,10 @@ fn dnf_installs_the_copr_route_into_an_offline_root_and_doctor_passes_the_packag
     let (code, out, secs) = install(&root, &data, &["--yes", "--only", ROUTE_STEPS]);
     assert!(matches!(code, 0 | 1), "{out}");
     assert!(!out.contains("install failed"), "{out}");
-    eprintln!("[routes] fedora 44 / COPR: {n} actions planned, installed in {secs:.1}s");
+    eprintln!(
+        "[routes] fedora 44 / COPR: {n} actions planned, {} carried out, installed in {secs:.1}s",
+        journal_len(&root)
+    );
     let r = root.display().to_string();
     assert!(
         out.contains(&format!(
@@ -699,7 +708,10 @@ fn pacman_installs_arch_extra_into_an_offline_root_and_doctor_passes_the_package
     let (code, out, secs) = install(&root, &data, &["--yes", "--only", ROUTE_STEPS]);
     assert!(matches!(code, 0 | 1), "{out}");
     assert!(!out.contains("install failed"), "{out}");
-    eprintln!("[routes] arch / [extra]: {n} actions planned, installed in {secs:.1}s");
+    eprintln!(
+        "[routes] arch / [extra]: {n} actions planned, {} carried out, installed in {secs:.1}s",
+        journal_len(&root)
+    );
     let r = root.display().to_string();
     assert!(out.contains(&format!("run: pacman --sysroot {r} -Sy")), "{out}");
     assert!(
@@ -781,7 +793,10 @@ fn apt_installs_the_ppa_route_inside_a_debootstrap_chroot_and_doctor_passes_the_
     let (code, out, secs) = npu(&["--yes", "--only", ROUTE_STEPS]);
     assert!(matches!(code, 0 | 1), "{out}");
     assert!(!out.contains("install failed"), "{out}");
-    eprintln!("[routes] ubuntu 24.04 / PPA (apt in a chroot): {n} actions planned, installed in {secs:.1}s");
+    eprintln!(
+        "[routes] ubuntu 24.04 / PPA (apt in a chroot): {n} actions planned, {} carried out, installed in {secs:.1}s",
+        journal_len(&r)
+    );
     assert!(out.contains("run: apt-get update"), "{out}");
     assert!(out.contains("run: apt-get install -y amdxdna-dkms libxrt2 libxrt-npu2 libxrt-utils lemonade-server /var/cache/npu-setup/fastflowlm_1.0.5_ubuntu24.04_amd64.deb"), "{out}");
     let sources =
@@ -874,4 +889,49 @@ fn dry_runs_on_fresh_hosts_show_the_packaged_route_and_from_source_the_builds() 
         assert!(text.contains("note: xrt: source build — --from source"), "{name}:\n{text}");
         assert!(text.contains("builds flm once the sources step has fastflowlm"), "{name}:\n{text}");
     }
+}
+
+#[test]
+fn a_ppa_signed_by_another_key_is_refused_naming_both_fingerprints() {
+    let s = standins();
+    let server = serve(s.srv.clone());
+    let (tmp, root) = offline_copy("ubuntu2404-617-fresh");
+    // recipes/routes.yaml pins the PPA's fingerprint; the keyserver hands out another key.
+    let other = s.other_fpr.clone();
+    let data = data_dir(tmp.path(), &server.base, |t| t.replace(&s.fpr, &other));
+    let (code, out, _) = install(&root, &data, &["--yes", "--only", "repos"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("install failed: [repos] repository PPA lemonade-team/stable:"), "{out}");
+    assert!(out.contains(&format!("has fingerprint {}", s.fpr)) && out.contains(&other), "{out}");
+    assert!(!root.join("etc/apt/sources.list.d/lemonade-team-ubuntu-stable.sources").exists());
+    assert!(!root.join("etc/apt/keyrings/lemonade-team-stable.asc").exists());
+}
+
+#[test]
+fn a_package_missing_from_extra_is_named_and_nothing_is_installed() {
+    let s = standins();
+    // [extra] without fastflowlm: a copy of the served tree, the package removed from the
+    // database with the real repo-remove.
+    let srv = tempfile::tempdir().unwrap();
+    run(Command::new("cp").arg("-a").arg(s.srv.join("core")).arg(s.srv.join("extra")).arg(srv.path()));
+    run(Command::new("repo-remove")
+        .arg("-q")
+        .arg(srv.path().join("extra/os/x86_64/extra.db.tar.gz"))
+        .arg("fastflowlm"));
+    let server = serve(srv.path().to_path_buf());
+    let (tmp, root) = offline_copy("arch-72-fresh");
+    let conf = std::fs::read_to_string(root.join("etc/pacman.conf"))
+        .unwrap()
+        .replace("SigLevel    = Required DatabaseOptional", "SigLevel    = Never")
+        .replace("CheckSpace\n", "");
+    write(&root.join("etc/pacman.conf"), conf, 0o644);
+    write(&root.join("etc/pacman.d/mirrorlist"), format!("Server = {}/$repo/os/$arch\n", server.base), 0o644);
+    std::fs::create_dir_all(root.join("var/lib/pacman")).unwrap();
+    let data = data_dir(tmp.path(), &server.base, |t| t);
+    let (code, out, _) = install(&root, &data, &["--yes", "--only", ROUTE_STEPS]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("install failed: [packages]") && out.contains("target not found: fastflowlm"), "{out}");
+    // pacman resolves the whole transaction first: none of the route's packages is in.
+    let q = Command::new("pacman").arg("--root").arg(&root).args(["-Q", "xrt"]).output().unwrap();
+    assert!(!q.status.success(), "{}", String::from_utf8_lossy(&q.stdout));
 }
