@@ -292,6 +292,51 @@ fn npu_bin_unset(v: &str) -> bool {
     v.trim().is_empty() || v.trim() == "builtin"
 }
 
+/// An flm Lemonade did not download, of version `have`, against the release's pin `want`
+/// under its policy: the one rule `flm` (doctor) and `accepts_system_flm` (install's route
+/// choice) share.
+fn system_flm_problem(policy: Option<VersionPolicy>, have: [u32; 3], want: [u32; 3]) -> Option<FlmProblem> {
+    match policy {
+        Some(VersionPolicy::Exact) if have != want => Some(FlmProblem::NotExact),
+        Some(VersionPolicy::AtLeast) if have < want => Some(FlmProblem::TooOld),
+        _ => None,
+    }
+}
+
+/// The parsed release, when the recipes know how that Lemonade release picks flm.
+pub fn known_release(r: &Recipes, lemonade: &str) -> Result<[u32; 3], String> {
+    let lv = version(lemonade).ok_or_else(|| format!("Lemonade version \"{lemonade}\" is not a version"))?;
+    if at(&r.lemonade.releases.flm_selection, lv).is_none() {
+        return Err(format!("recipes/lemonade.yaml knows nothing of Lemonade {lemonade}"));
+    }
+    Ok(lv)
+}
+
+/// Would Lemonade `lemonade` (a release, `11.7.0`) serve FLM models with FastFlowLM `flm`
+/// installed on the host (`1.0.2`, or `v1.0.2`)? `Err` says why not: the recipes know nothing
+/// of that release, or its policy refuses that flm (10.2.0 accepts its pin only, issue #1647;
+/// others want their pin or newer). Install asks it before it takes a packaged Lemonade
+/// (and configures it to run the installed flm, by the release's mechanism).
+pub fn accepts_system_flm(r: &Recipes, lemonade: &str, flm: &str) -> Result<(), String> {
+    let rels = &r.lemonade.releases;
+    let lv = known_release(r, lemonade)?;
+    let (Some(pin), Some(have)) = (at(&rels.flm_pin, lv), version(&strip_v(flm))) else { return Ok(()) };
+    let Some(want) = version(&strip_v(&pin.value)) else { return Ok(()) };
+    let policy = at(&rels.flm_policy, lv).map(|p| p.value.system);
+    match system_flm_problem(policy, have, want) {
+        Some(FlmProblem::NotExact) => Err(format!(
+            "Lemonade {lemonade} accepts FastFlowLM {} only, not {} ({})",
+            strip_v(&pin.value),
+            strip_v(flm),
+            at(&rels.flm_policy, lv).map(|p| p.source.as_str()).unwrap_or("recipes/lemonade.yaml")
+        )),
+        Some(_) => {
+            Err(format!("Lemonade {lemonade} wants FastFlowLM {} or newer, not {}", strip_v(&pin.value), strip_v(flm)))
+        }
+        None => Ok(()),
+    }
+}
+
 /// Judges the flm Lemonade will run for its system unit.
 pub fn flm(f: &Facts, r: &Recipes) -> LemonadeFlm {
     let na = |reason: &str| LemonadeFlm::NotApplicable { reason: reason.into() };
@@ -474,11 +519,11 @@ pub fn flm(f: &Facts, r: &Recipes) -> LemonadeFlm {
             (ChosenKind::OwnCopy, None, Some(_)) => problems.push(FlmProblem::OwnCopyMismatch),
             (_, None, _) if c.binary.is_some() => problems.push(FlmProblem::VersionUnknown),
             (ChosenKind::NpuBinPath, Some(h), Some(w)) if h < w => problems.push(FlmProblem::BelowPinUnchecked),
-            (ChosenKind::System, Some(h), Some(w)) => match policy.map(|p| p.system) {
-                Some(VersionPolicy::Exact) if h != w => problems.push(FlmProblem::NotExact),
-                Some(VersionPolicy::AtLeast) if h < w => problems.push(FlmProblem::TooOld),
-                _ => {}
-            },
+            (ChosenKind::System, Some(h), Some(w)) => {
+                if let Some(p) = system_flm_problem(policy.map(|p| p.system), h, w) {
+                    problems.push(p);
+                }
+            }
             _ => {}
         }
         // Against the FastFlowLM installed on the host.

@@ -383,6 +383,20 @@ fn installed_route<'a>(cx: &Ctx<'a>, c: Component) -> Option<&'a Route> {
         .find(|r| !r.packages.is_empty() && r.packages.iter().all(|p| pk.version(p).is_some()))
 }
 
+/// The FastFlowLM version the plan leaves on the host: the one installed, the package
+/// route's, or the pinned source build's.
+fn flm_version_after(d: &Decision, f: &Facts, r: &Recipes) -> Option<String> {
+    match d.take {
+        Take::Present => match stack::flm_install(f, r) {
+            stack::FlmInstall::Installed { version, .. } => Some(version),
+            _ => None,
+        },
+        Take::Packages => d.route.as_ref().and_then(|x| x.version.clone()),
+        Take::Source => r.sources.builds.iter().find(|b| b.id == "flm").map(|b| b.version.clone()),
+        _ => None,
+    }
+}
+
 /// Is the installed Lemonade the pinned version or newer (or installed by other means,
 /// which the lemonade step leaves alone)?
 fn lemonade_present(f: &Facts, r: &Recipes) -> Option<String> {
@@ -594,16 +608,20 @@ pub fn choose(f: &Facts, r: &Recipes, inputs: &Inputs) -> Routes {
         } else if inputs.from == FromMode::Source {
             Decision::new(c, Take::Release, "--from source: Lemonade's release package (recipes/lemonade.yaml)")
         } else {
-            let min = &r.lemonade.version;
+            // A packaged Lemonade is taken when that release serves the FastFlowLM this plan
+            // leaves on the host (install then points it at that flm, by the release's own
+            // mechanism); an older release than the pin is fine, one that refuses that flm
+            // (10.2.0's exact pin, say) or that the recipes know nothing of is not.
+            let flm_after = flm_version_after(&flm, f, r);
             let ok = |x: &Route| {
-                (x.via != Via::Release && x.version.is_some() && !min_version_ok(x.version.as_deref(), min)).then(
-                    || {
-                        format!(
-                            "{} < {min}, the pinned minimum (recipes/lemonade.yaml)",
-                            x.version.as_deref().unwrap_or("?")
-                        )
-                    },
-                )
+                if x.via == Via::Release {
+                    return None;
+                }
+                let v = x.version.as_deref()?;
+                match flm_after.as_deref() {
+                    Some(fv) => super::lemonade::accepts_system_flm(r, v, fv).err(),
+                    None => super::lemonade::known_release(r, v).err(),
+                }
             };
             cx.first_packaged(c, ok).unwrap_or_else(|passed| {
                 let mut d = Decision::new(

@@ -104,8 +104,13 @@ impl Step for Lemonade {
                     (s.url_for(&r.version, &version_id).unwrap_or_default(), s.sha256.clone())
                 }
                 Some(s) => {
+                    // The package routes install judged and did not take say why, so the
+                    // plan never suggests a package it has just refused.
+                    let passed = &routes.get(crate::recipes::routes::Component::Lemonade).passed_over;
+                    let not_taken =
+                        if passed.is_empty() { String::new() } else { format!(" Not taken: {}.", passed.join("; ")) };
                     p.unavailable = Some(format!(
-                        "{} (an installed {} >= {} is accepted; or pass --lemonade-package URL|PATH)",
+                        "{}{not_taken} (an installed {} >= {} is accepted; or pass --lemonade-package URL|PATH)",
                         s.note.clone().unwrap_or_else(|| format!("no Lemonade package for {} {version_id}", d.name)),
                         r.package,
                         r.version

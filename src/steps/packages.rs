@@ -1,7 +1,7 @@
 //! `packages`: the components whose route is a package (knowledge/routes.rs), installed with
 //! one refreshed transaction of the distro's package manager — `dnf makecache` / `apt-get
-//! update` / `pacman -Sy` (recipes/distros.yaml `refresh`), then one install of every
-//! package, vendor package files (FastFlowLM's .deb) fetched first and installed in the same
+//! update` (recipes/distros.yaml `refresh`; none for pacman, whose install is `-Syu`: Arch
+//! supports no partial upgrade), then one install of every package, vendor package files (FastFlowLM's .deb) fetched first and installed in the same
 //! transaction; snaps with `snap install`. The plan says each component's route and why.
 //!
 //! On an offline root that is not `/` the package manager is pointed at the tree: `dnf

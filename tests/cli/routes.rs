@@ -713,9 +713,9 @@ fn pacman_installs_arch_extra_into_an_offline_root_and_doctor_passes_the_package
         journal_len(&root)
     );
     let r = root.display().to_string();
-    assert!(out.contains(&format!("run: pacman --sysroot {r} -Sy")), "{out}");
+    // One transaction: refresh, upgrade, install (Arch supports no partial upgrade).
     assert!(
-        out.contains(&format!("run: pacman --sysroot {r} -S --needed --noconfirm xrt xrt-plugin-amdxdna fastflowlm")),
+        out.contains(&format!("run: pacman --sysroot {r} -Syu --needed --noconfirm xrt xrt-plugin-amdxdna fastflowlm")),
         "{out}"
     );
     let q =
@@ -854,7 +854,7 @@ fn dry_runs_on_fresh_hosts_show_the_packaged_route_and_from_source_the_builds() 
             "ubuntu2604-70-fresh",
             "apt-get install -y libxrt2 libxrt-npu2 libxrt-utils lemonade-server <root>/var/cache/npu-setup/fastflowlm_1.0.5_ubuntu26.04_amd64.deb",
         ),
-        ("arch-72-fresh", "pacman -S --needed --noconfirm xrt xrt-plugin-amdxdna fastflowlm"),
+        ("arch-72-fresh", "pacman -Syu --needed --noconfirm xrt xrt-plugin-amdxdna fastflowlm"),
     ];
     for (name, install_line) in cases {
         let root = fixture(name);

@@ -127,7 +127,9 @@ fn ubuntu_26_04_takes_the_archive_and_passes_over_an_old_lemonade() {
     assert_eq!(r.get(Xrt).repository.as_ref().map(|x| x.id.as_str()), Some("ubuntu-universe"));
     let l = r.get(Lemonade);
     assert_eq!(l.repository.as_ref().map(|x| x.id.as_str()), Some("ppa-lemonade-team-stable"));
-    assert!(l.passed_over[0].contains("10.2.0 < 11.7.0, the pinned minimum"), "{:?}", l.passed_over);
+    // 10.2.0 accepts its FLM pin (0.9.38) only (lemonade-sdk/lemonade#1647): passed over, and
+    // the plan says so.
+    assert!(l.passed_over[0].contains("Lemonade 10.2.0 accepts FastFlowLM 0.9.38 only"), "{:?}", l.passed_over);
     // With universe disabled in the host's sources, the archive's XRT is not offered.
     let no_universe = RepoFacts {
         apt: true,
@@ -155,11 +157,11 @@ fn arch_takes_extra_unless_pacman_conf_lacks_it() {
     let r = routes(&arch);
     assert_eq!(packages(&r, Xrt), ["xrt", "xrt-plugin-amdxdna"]);
     assert_eq!(packages(&r, Flm), ["fastflowlm"]);
-    // [extra]'s lemonade-server (10.8.1) is older than the pinned release: Lemonade's own
-    // package instead, and the plan says why.
+    // [extra]'s lemonade-server (10.8.1) wants its FLM pin 0.9.43 or newer, and [extra]'s
+    // fastflowlm is 0.9.41 (as last seen): passed over, and the plan says why.
     let l = r.get(Lemonade);
     assert_eq!(l.take, Take::Release, "{l:?}");
-    assert!(l.passed_over[0].contains("10.8.1 < 11.7.0, the pinned minimum"), "{:?}", l.passed_over);
+    assert!(l.passed_over[0].contains("Lemonade 10.8.1 wants FastFlowLM 0.9.43 or newer, not 0.9.41"), "{l:?}");
     let only_core = RepoFacts {
         pacman: true,
         repos: vec![ConfiguredRepo {
@@ -205,4 +207,19 @@ fn a_working_dkms_module_is_left_alone() {
     let r = routes(&Host::point_dkms().no_flm());
     assert_eq!(r.get(Flm).take, Take::Source);
     assert!(r.get(Flm).why.contains("recipes/routes.yaml has no routes for fedora 43"), "{}", r.get(Flm).why);
+}
+
+#[test]
+fn a_packaged_lemonade_is_judged_by_the_flm_it_would_serve() {
+    use crate::knowledge::lemonade::{accepts_system_flm, known_release};
+    let r = recipes();
+    // 10.2.0: its pin only (lemonade-sdk/lemonade#1647).
+    assert!(accepts_system_flm(r, "10.2.0", "0.9.38").is_ok());
+    assert!(accepts_system_flm(r, "10.2.0", "0.9.39").unwrap_err().contains("0.9.38 only"));
+    // At least the pin elsewhere; a `v` is allowed on either side.
+    assert!(accepts_system_flm(r, "10.8.1", "v1.0.2").is_ok());
+    assert!(accepts_system_flm(r, "10.8.1", "0.9.42").unwrap_err().contains("0.9.43 or newer"));
+    // A release the recipes know nothing of is never taken on trust.
+    assert!(known_release(r, "9.1.0").unwrap_err().contains("knows nothing of Lemonade 9.1.0"));
+    assert!(known_release(r, "ten").is_err());
 }

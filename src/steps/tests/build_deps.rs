@@ -50,7 +50,7 @@ fn into_an_offline_tree_with_the_package_managers_root_option() {
     );
     let p = s.plan_with(&BuildDeps, &Host::halo().no_flm().os("arch", "rolling"), &source());
     assert!(
-        runs(&p)[0].starts_with(&format!("pacman -S --needed --noconfirm --root {} git ", s.path().display())),
+        runs(&p)[0].starts_with(&format!("pacman -Syu --needed --noconfirm --root {} git ", s.path().display())),
         "{:?}",
         runs(&p)
     );

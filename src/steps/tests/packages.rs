@@ -45,7 +45,8 @@ fn one_refresh_then_one_install() {
     assert_eq!(runs(&p), ["dnf makecache", "dnf install -y xrt-base xrt-npu xrt-plugin-amdxdna fastflowlm"]);
     assert!(noted(&p, "flm: fastflowlm from COPR abn/amd-npu (1.0.4)"));
     let p = Scratch::running(&[]).plan(&Packages, &Host::halo().bare_stack().os("arch", "rolling"));
-    assert_eq!(runs(&p), ["pacman -Sy", "pacman -S --needed --noconfirm xrt xrt-plugin-amdxdna fastflowlm"]);
+    // Arch: refresh, upgrade and install in one transaction, never `pacman -Sy` alone.
+    assert_eq!(runs(&p), ["pacman -Syu --needed --noconfirm xrt xrt-plugin-amdxdna fastflowlm"]);
 }
 
 #[test]
@@ -78,7 +79,7 @@ fn into_an_offline_tree_with_each_managers_root_option() {
         )
     );
     let p = s.plan(&Packages, &Host::halo().bare_stack().os("arch", "rolling").offline());
-    assert_eq!(runs(&p)[0], format!("pacman --sysroot {r} -Sy"));
+    assert_eq!(runs(&p), [format!("pacman --sysroot {r} -Syu --needed --noconfirm xrt xrt-plugin-amdxdna fastflowlm")]);
     let p = s.plan(&Packages, &added(noble().offline(), PPA));
     assert!(p.actions.is_empty(), "{p:#?}");
     assert!(p.blocked.as_deref().is_some_and(|b| b.contains("run `npu-setup install` inside the chroot")), "{p:#?}");
