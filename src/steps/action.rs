@@ -144,6 +144,16 @@ pub enum Action {
         /// Host path; must lie under var/cache/npu-setup of the root.
         path: String,
     },
+    /// Copy a file of the machine running npu-setup into the root, atomically (npu-setup's
+    /// own binary, so hooks and units survive `cargo clean`).
+    CopyFile {
+        /// Host path of the source.
+        from: String,
+        /// Root-relative destination.
+        path: String,
+        /// Mode bits.
+        mode: u32,
+    },
 }
 
 impl Action {
@@ -182,6 +192,9 @@ impl Action {
                 format!("record {component} ({commit}) in {}", Root::display(crate::provenance::manifest_path()))
             }
             Action::RemoveTree { path } => format!("remove {path} (an incomplete clone)"),
+            Action::CopyFile { from, path, mode, .. } => {
+                format!("copy {from} to {} (mode {mode:04o})", Root::display(path))
+            }
             Action::Download { url, path, sha256, why } => format!(
                 "download {url} -> {} ({})    # {why}",
                 Root::display(path),
@@ -439,6 +452,14 @@ pub fn apply(
             };
             st.journal(&entry("remove", path.clone(), None, None, None))?;
             root.remove_tree(&rel)
+        }
+        Action::CopyFile { from, path, mode } => {
+            let before = root.sha256(path)?;
+            let got = root.write_with(path, Perms::Set { mode: *mode, owner: Some((0, 0)) }, |file| {
+                let mut src = std::fs::File::open(from).with_context(|| format!("opening {from}"))?;
+                Ok(copy_hashed(&mut src, file).with_context(|| format!("copying {from}"))?.sha256)
+            })?;
+            st.journal(&entry("copy", format!("{from} -> {}", Root::display(path)), None, before, Some(got)))
         }
     }
 }

@@ -169,7 +169,7 @@ fn dry_run_prints_the_exact_plan_and_changes_nothing() {
     let v: serde_json::Value = serde_json::from_str(json.split("\ndry run:").next().unwrap()).unwrap();
     let kargs = v.as_array().unwrap().iter().find(|s| s["id"] == "kargs").unwrap();
     assert_eq!(kargs["plan"]["actions"][0]["action"], "edit-file");
-    // The hooks and units name the binary that wrote them (here: the test build's).
+    // The hooks and units name the stable copy (/usr/local/bin), never the test build.
     let exe = std::fs::canonicalize(env!("CARGO_BIN_EXE_npu-setup")).unwrap();
     let plan_text = out.replace(root.to_str().unwrap(), "<root>").replace(exe.to_str().unwrap(), "<npu-setup>");
     insta::assert_snapshot!("install-dry-run-fedora44", plan_text);
