@@ -339,19 +339,34 @@ pub fn run_checks(f: &Facts, r: &Recipes, opts: &CheckOptions, only: &[String], 
                 }
             }
         };
+        // install refuses a distro without a recipe (its preflight): not offered there.
+        let remedy = match out.remedy {
+            Some(r) if ctx.distro().is_none() => Some(without_install(r)),
+            r => r,
+        };
         results.push(CheckResult {
             id: def.id.to_string(),
             layer: def.layer.to_string(),
             status: out.status,
             summary: out.summary,
             evidence: out.evidence,
-            remedy: out.remedy,
+            remedy,
             cause: None,
             suspects: out.suspects,
         });
     }
     attribute_causes(&mut results);
     results
+}
+
+/// A remedy without `npu-setup install` (for hosts install refuses).
+fn without_install(mut r: Remedy) -> Remedy {
+    let before = r.commands.len();
+    r.commands.retain(|c| !c.starts_with(&install_cmd("")));
+    if r.commands.len() != before {
+        r.step = None;
+    }
+    r
 }
 
 /// Links each failure to the first failing suspect, so the verdict names the root cause

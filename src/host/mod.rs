@@ -9,6 +9,7 @@ pub mod boot;
 pub mod commands;
 pub mod firmware;
 pub mod identity;
+pub mod install_state;
 pub mod kernel;
 pub mod memlock;
 pub mod os;
@@ -143,6 +144,8 @@ pub struct Facts {
     pub resources: Probed<resources::Resources>,
     /// What install recorded having built, compared with the disk.
     pub provenance: Probed<crate::provenance::ProvenanceFacts>,
+    /// The reboot an earlier install owes in this boot (state.json).
+    pub install_state: Probed<install_state::InstallState>,
     /// Smoke inference on the NPU (through Lemonade).
     pub smoke_npu: Probed<smoke::SmokeFacts>,
     /// Smoke inference on the GPU endpoint.
@@ -191,6 +194,7 @@ pub fn probe_all(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions) -> Fac
     let module_files: Vec<String> = kernel.ok().map(|k| k.competing_module_files(&kernels)).unwrap_or_default();
     let lemonade_files = services::probe_lemonade_files(root);
     let provenance = Probed::from_result(crate::provenance::probe(root));
+    let install_state = Probed::Ok(install_state::probe_install_state(root));
 
     // Phase 2: every command and HTTP probe at once, so the wall time is the slowest one
     // (bounded by the runner's timeout), not the sum.
@@ -257,6 +261,7 @@ pub fn probe_all(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions) -> Fac
         gpu,
         resources,
         provenance,
+        install_state,
         smoke_npu,
         smoke_gpu,
         smoke_whisper,
@@ -295,6 +300,7 @@ pub fn probe_kernels(runner: &Runner, recipes: &Recipes, kernels: &[String]) -> 
         modinfo,
         dkms,
         secureboot,
+        install_state: Probed::Ok(install_state::probe_install_state(root)),
         probe_millis: started.elapsed().as_millis() as u64,
         ..Default::default()
     }

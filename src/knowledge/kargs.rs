@@ -140,3 +140,37 @@ pub fn boot_args_for(b: &BootFacts, kernel: &str) -> Option<(String, String)> {
         .collect();
     (!joined.is_empty()).then(|| ("/etc/default/grub (GRUB_CMDLINE_LINUX*)".into(), joined.join(" ")))
 }
+
+/// The layer the next boot uses, if one is known.
+pub fn next_boot_layer(f: &crate::host::Facts) -> Option<Layer> {
+    layers_of(f).into_iter().find(|l| l.next_boot)
+}
+
+/// Every boot-configuration layer of the host ([`layers`] of its boot facts).
+pub fn layers_of(f: &crate::host::Facts) -> Vec<Layer> {
+    f.boot.ok().map(layers).unwrap_or_default()
+}
+
+/// A running command line that violates the policy whose fix is already staged: the next
+/// boot no longer carries the failing arguments (its layer is clean), or — when the next
+/// boot's layer cannot be read — the kargs step owes a reboot in this boot. The fix is a
+/// reboot, not another install. `None` when nothing fails now, or the next boot fails too.
+pub fn staged(f: &crate::host::Facts, rules: &[KargRule]) -> Option<String> {
+    let running = f.kernel.ok().and_then(|k| k.cmdline.as_deref())?;
+    let kr = |s: Option<&String>| s.and_then(|v| crate::parse::version::parse_kernel_release(v));
+    let now: Vec<Violation> = evaluate(running, kr(f.kernel.ok().and_then(|k| k.running.as_ref())).as_ref(), rules)
+        .into_iter()
+        .filter(|v| v.status == Severity::Fail)
+        .collect();
+    if now.is_empty() {
+        return None;
+    }
+    let args = now.iter().map(|v| v.arg.as_str()).collect::<Vec<_>>().join(" ");
+    if let Some(next) = next_boot_layer(f) {
+        let target = kr(f.kernel.ok().and_then(|k| k.target.as_ref()));
+        let still = evaluate(&next.cmdline, target.as_ref(), rules).iter().any(|v| v.status == Severity::Fail);
+        return (!still).then(|| format!("the next boot ({}) no longer has {args}", next.name));
+    }
+    let owed = f.install_state.ok().map(|s| s.owed_by("kargs")).unwrap_or_default();
+    owed.first().map(|r| format!("install removed {args} for the next boot and owes the reboot ({r})"))
+}

@@ -46,6 +46,10 @@ pub struct Plan {
     pub blocked: Option<String>,
     /// The step is not available in this version (said in the plan, never silently).
     pub unavailable: Option<String>,
+    /// Packages this plan installs, so later steps planned in the same preview count on
+    /// them (e.g. `git` from build-deps before sources needs it).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub installs: Vec<String>,
 }
 
 impl Plan {
@@ -68,9 +72,11 @@ pub struct StepCtx<'a> {
     /// Install options.
     pub args: &'a InstallArgs,
     /// Planning ahead of any change (the printed plan): what an earlier step will produce
-    /// (a clone, a build) is not there yet, so a step depending on it notes that instead of
-    /// blocking.
+    /// (a clone, a build) is not there yet, so a step depending on it plans what it will do
+    /// once it is there instead of blocking.
     pub preview: bool,
+    /// In a preview: the packages earlier steps of the same plan install ([`Plan::installs`]).
+    pub planned: &'a [String],
 }
 
 impl StepCtx<'_> {
@@ -113,6 +119,50 @@ impl StepCtx<'_> {
         crate::knowledge::strategy::choose(self.facts, self.recipes, &inputs)
     }
 
+    /// A package is installed, or an earlier step of this preview installs it.
+    pub fn has_package(&self, name: &str) -> bool {
+        self.planned.iter().any(|p| p == name) || self.facts.packages.ok().is_some_and(|pk| pk.version(name).is_some())
+    }
+
+    /// The distro's package-manager command `base` (its `install` or `refresh` argv from the
+    /// recipe), pointed at a foreign root with the manager's own option. `Err` says why it
+    /// cannot be.
+    pub fn package_command(&self, d: &Distro, base: &[String]) -> std::result::Result<Vec<String>, String> {
+        let mut argv = base.to_vec();
+        if self.foreign_root() {
+            let root = self.root.path().display().to_string();
+            match d.package_manager {
+                crate::recipes::PackageManager::Rpm => argv.insert(1, format!("--installroot={root}")),
+                crate::recipes::PackageManager::Pacman => argv.extend(["--root".into(), root]),
+                crate::recipes::PackageManager::Dpkg => {
+                    return Err(
+                        "installing .deb packages into an offline root is not supported; run install inside the chroot"
+                            .into(),
+                    );
+                }
+            }
+        }
+        Ok(argv)
+    }
+
+    /// Installs `packages` from the distro's repositories: the metadata refresh first
+    /// (`commands.refresh`: apt-get update, dnf makecache, pacman -Sy), then the install —
+    /// both shown in the plan. Records them in [`Plan::installs`].
+    pub fn install_packages(&self, p: &mut Plan, packages: &[String], why: String) -> std::result::Result<(), String> {
+        let Some(d) = self.distro() else { return Err("no distro recipe: cannot install packages".into()) };
+        if !d.commands.refresh.is_empty() {
+            p.actions.push(Action::Run {
+                argv: self.package_command(d, &d.commands.refresh)?,
+                why: "refresh the package metadata before installing".into(),
+            });
+        }
+        let mut argv = self.package_command(d, &d.commands.install)?;
+        argv.extend(packages.iter().cloned());
+        p.actions.push(Action::Run { argv, why });
+        p.installs.extend(packages.iter().cloned());
+        Ok(())
+    }
+
     /// The user install configures access for: `--user`, else the doctor's choice.
     pub fn user(&self) -> Option<String> {
         self.args.user.clone().or_else(|| self.facts.users.ok().map(|u| u.name.clone())).filter(|u| u != "root")
@@ -153,4 +203,38 @@ pub fn all() -> Vec<Box<dyn Step>> {
 /// Step ids in order.
 pub fn ids() -> Vec<&'static str> {
     all().iter().map(|s| s.id()).collect()
+}
+
+/// The steps a step cannot do its work without (direct ones; `--only X` brings in the
+/// closure, [`with_prerequisites`]). Every step but `verify` needs `preflight` (root, distro
+/// recipe, NPU, kernel); the builds need their build dependencies and sources; the xdna
+/// plugin and FastFlowLM build against an installed XRT; models are pulled with flm. A
+/// prerequisite already in place plans nothing. Not prerequisites: what only upgrades an
+/// installed component (the service step configures whichever Lemonade is installed).
+pub fn prerequisites(id: &str) -> &'static [&'static str] {
+    match id {
+        "preflight" | "verify" => &[],
+        "sources" => &["preflight", "build-deps"],
+        "xrt" => &["preflight", "build-deps", "sources"],
+        "driver" | "flm" => &["preflight", "build-deps", "sources", "xrt"],
+        "models" => &["preflight", "flm"],
+        _ => &["preflight"],
+    }
+}
+
+/// `ids` and everything they need, in install order, with the ids that were brought in.
+pub fn with_prerequisites(ids: &[String]) -> (Vec<&'static str>, Vec<&'static str>) {
+    let mut want: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let mut i = 0;
+    while i < want.len() {
+        for p in prerequisites(want[i]) {
+            if !want.contains(p) {
+                want.push(p);
+            }
+        }
+        i += 1;
+    }
+    let ordered: Vec<&'static str> = self::ids().into_iter().filter(|s| want.contains(s)).collect();
+    let added = ordered.iter().copied().filter(|s| !ids.iter().any(|i| i == s)).collect();
+    (ordered, added)
 }

@@ -14,6 +14,7 @@ mod kickstart;
 mod lemonade;
 mod lifecycle;
 mod packaging;
+mod remedies;
 mod robustness;
 mod smoke;
 

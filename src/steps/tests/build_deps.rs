@@ -18,10 +18,21 @@ fn installs_the_missing_dependencies_for_a_source_build() {
     let h = Host::halo().no_flm().package("git", Some("2.49.0-1.fc44"));
     let p = Scratch::running(&[]).plan(&BuildDeps, &h);
     let missing: Vec<String> = fedora_deps().into_iter().filter(|d| d != "git").collect();
+    // The metadata first, so the install does not fail on a stale cache.
     let Action::Run { argv, why } = &p.actions[0] else { panic!("{p:#?}") };
+    assert_eq!(
+        (argv.join(" "), why.as_str()),
+        ("dnf makecache".into(), "refresh the package metadata before installing")
+    );
+    let Action::Run { argv, why } = &p.actions[1] else { panic!("{p:#?}") };
     assert_eq!(argv[..3], ["dnf", "install", "-y"]);
     assert_eq!(argv[3..], missing[..]);
     assert_eq!(why, &format!("build dependencies ({} missing) for flm", missing.len()));
+    assert_eq!(p.installs, missing, "later steps of the preview count on them");
+    for (os, ver, refresh) in [("ubuntu", "24.04", "apt-get update"), ("arch", "rolling", "pacman -Sy")] {
+        let p = Scratch::running(&[]).plan(&BuildDeps, &h.clone().os(os, ver));
+        assert_eq!(runs(&p)[0], refresh, "{os}");
+    }
 }
 
 #[test]
@@ -29,7 +40,7 @@ fn a_dkms_module_install_needs_them_too() {
     let payload = "opt/xilinx/xrt/share/amdxdna/dkms.conf";
     let p =
         Scratch::running(&[(payload, "PACKAGE_NAME=xrt-amdxdna\n")]).plan(&BuildDeps, &Host::point_dkms().no_module());
-    let Action::Run { why, .. } = &p.actions[0] else { panic!("{p:#?}") };
+    let Action::Run { why, .. } = &p.actions[1] else { panic!("{p:#?}") };
     assert!(why.ends_with("for the DKMS module"), "{why}");
 }
 
@@ -37,14 +48,14 @@ fn a_dkms_module_install_needs_them_too() {
 fn into_an_offline_tree_with_the_package_managers_root_option() {
     let s = Scratch::offline(&[]);
     let p = s.plan(&BuildDeps, &Host::halo().no_flm());
-    let Action::Run { argv, .. } = &p.actions[0] else { panic!("{p:#?}") };
-    assert_eq!(
-        argv[..4],
-        ["dnf".to_string(), format!("--installroot={}", s.path().display()), "install".into(), "-y".into()]
-    );
+    let root = format!("--installroot={}", s.path().display());
+    assert_eq!(runs(&p)[0], format!("dnf {root} makecache"));
+    let Action::Run { argv, .. } = &p.actions[1] else { panic!("{p:#?}") };
+    assert_eq!(argv[..4], ["dnf".to_string(), root, "install".into(), "-y".into()]);
     let p = s.plan(&BuildDeps, &Host::halo().no_flm().os("arch", "rolling"));
+    assert_eq!(runs(&p)[0], format!("pacman -Sy --root {}", s.path().display()));
     assert!(
-        runs(&p)[0].starts_with(&format!("pacman -S --needed --noconfirm --root {} git ", s.path().display())),
+        runs(&p)[1].starts_with(&format!("pacman -S --needed --noconfirm --root {} git ", s.path().display())),
         "{:?}",
         runs(&p)
     );
