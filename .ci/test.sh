@@ -41,13 +41,21 @@ command -v run-parts >/dev/null || need+=(debianutils)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v unshare >/dev/null || need+=(util-linux)
 # Packaging tests: the completion scripts in real shells, man pages rendered by real man/groff,
-# the npu-setup RPM unpacked with rpm2cpio | cpio.
+# the npu-setup RPM unpacked with rpm2cpio | cpio, the .deb's Depends from dpkg-shlibdeps,
+# the Arch PKGBUILD read by makepkg, the test binary stripped for the packages.
 command -v zsh >/dev/null || need+=(zsh)
+command -v dpkg-shlibdeps >/dev/null || need+=(dpkg-dev)
+command -v makepkg >/dev/null || need+=(makepkg)
+command -v strip >/dev/null || need+=(binutils)
 command -v fish >/dev/null || need+=(fish)
 command -v man >/dev/null || need+=(man-db)
 command -v groff >/dev/null || need+=(groff-base)
 command -v rpm2cpio >/dev/null || need+=(rpm2cpio)
 command -v cpio >/dev/null || need+=(cpio)
+# Recipe bundles: .ci/recipes-bundle.sh signs with the real minisign (a throwaway key), and
+# Python's http.server serves them on loopback.
+command -v minisign >/dev/null || need+=(minisign)
+command -v python3 >/dev/null || need+=(python3)
 if ((${#need[@]})); then
     sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
     $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq "${need[@]}"

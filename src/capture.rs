@@ -819,6 +819,41 @@ impl<'a> Capture<'a> {
                 for (path, _) in &unit.environment_files {
                     self.pattern(path.trim_start_matches('/'), How::Text)?;
                 }
+                self.capture_lemonade_dirs(unit)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// What the probes read in Lemonade's directories: of config.json only its `flm` section
+    /// (the rest can hold cloud provider keys), its own flm (a stub) and version.txt, and the
+    /// flm an `npu_bin` names (a stub).
+    fn capture_lemonade_dirs(&mut self, unit: &crate::host::services::UnitFacts) -> Result<()> {
+        for d in &unit.dirs {
+            if let Some(c) = &d.config {
+                let rel = c.path.trim_start_matches('/');
+                let full: Option<serde_json::Value> =
+                    self.root.read_optional(rel).ok().flatten().and_then(|t| serde_json::from_str(&t).ok());
+                match full {
+                    Some(v) => {
+                        let kept = serde_json::json!({ "flm": v.get("flm").cloned().unwrap_or_default() });
+                        let text = serde_json::to_string_pretty(&kept).unwrap_or_default() + "\n";
+                        self.write(rel, text.as_bytes(), 0o644)?;
+                    }
+                    None => self.skip(rel, "not JSON: left out (the probe reports it unreadable)"),
+                }
+            }
+            if let Some(o) = &d.own_flm {
+                let bin = o.binary.trim_start_matches('/');
+                self.pattern(bin, How::Stub)?;
+                if let Some((dir, _)) = bin.rsplit_once('/') {
+                    self.pattern(&format!("{dir}/version.txt"), How::Text)?;
+                }
+            }
+        }
+        for (p, present) in &unit.npu_bin_paths {
+            if *present {
+                self.pattern(p.trim_start_matches('/'), How::Stub)?;
             }
         }
         Ok(())

@@ -26,8 +26,8 @@ pub struct Cli {
     /// When to use colour (NO_COLOR is honoured in auto)
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
-    /// Timeout for each external command, in seconds
-    #[arg(long, global = true, default_value = "10", value_name = "SECS")]
+    /// Timeout for each external command, in seconds (at most 86400)
+    #[arg(long, global = true, default_value = "10", value_name = "SECS", value_parser = parse_timeout)]
     pub timeout: f64,
     /// Read recipes/ and grub/ from this directory instead of the built-in copy
     #[arg(long, global = true, value_name = "DIR")]
@@ -63,6 +63,9 @@ pub enum Command {
     Check(CheckArgs),
     /// The verdict of the last boot-time check (`--wait` blocks until it exists)
     Status(StatusArgs),
+    /// The knowledge in use (built-in, a stored signed bundle, or --data-dir): show it, or
+    /// update it from a signed recipes bundle
+    Recipes(RecipesArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions {
         /// Shell to complete for
@@ -143,9 +146,40 @@ pub struct StatusArgs {
     /// Wait until this boot's check has finished (like `cloud-init status --wait`)
     #[arg(long)]
     pub wait: bool,
-    /// Give up waiting after this many seconds (exit 2)
-    #[arg(long, default_value_t = 600.0, value_name = "SECS")]
+    /// Give up waiting after this many seconds (exit 2; at most 86400)
+    #[arg(long, default_value_t = 600.0, value_name = "SECS", value_parser = parse_max_wait)]
     pub max_wait: f64,
+}
+
+/// `recipes` arguments.
+#[derive(Debug, Args)]
+pub struct RecipesArgs {
+    /// What to do with the recipes
+    #[command(subcommand)]
+    pub command: RecipesCommand,
+}
+
+/// `recipes` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RecipesCommand {
+    /// Which copy of the recipes is in use, its version and date, and the other copies
+    Show,
+    /// Download a signed recipes bundle, verify it and store it under /var/lib/npu-setup/recipes
+    /// (doctor and install use it from then on); refuses a bundle that is unsigned, damaged,
+    /// for another schema, or older than the copy in use
+    Update(RecipesUpdateArgs),
+}
+
+/// `recipes update` arguments.
+#[derive(Debug, Args, Default)]
+pub struct RecipesUpdateArgs {
+    /// Bundle to fetch: an http(s) URL, or a file:// URL or path on this machine; its
+    /// signature is the same with `.minisig` appended (default: the project's latest release)
+    #[arg(long, value_name = "URL")]
+    pub from: Option<String>,
+    /// Download and verify, say what would change, store nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Endpoints shared by `bench` and `config`.
@@ -172,11 +206,11 @@ pub struct BenchArgs {
     /// Endpoints and models
     #[command(flatten)]
     pub endpoints: EndpointArgs,
-    /// Runs per endpoint (statistics over these)
-    #[arg(long, default_value_t = 3, value_name = "N")]
+    /// Runs per endpoint (statistics over these; 1 to 1000)
+    #[arg(long, default_value_t = 3, value_name = "N", value_parser = parse_runs)]
     pub runs: usize,
-    /// Tokens to generate per run
-    #[arg(long, default_value_t = 128, value_name = "N")]
+    /// Tokens to generate per run (1 to 131072)
+    #[arg(long, default_value_t = 128, value_name = "N", value_parser = parse_max_tokens)]
     pub max_tokens: u32,
     /// Prompt (default: a fixed paragraph-length request)
     #[arg(long, value_name = "TEXT")]
@@ -193,8 +227,8 @@ pub struct BenchArgs {
     /// Compare with a saved baseline; exit 1 when decode speed dropped beyond --tolerance
     #[arg(long, value_name = "NAME")]
     pub baseline: Option<String>,
-    /// Allowed drop in decode tokens/s against the baseline, percent
-    #[arg(long, default_value_t = 10.0, value_name = "PCT")]
+    /// Allowed drop in decode tokens/s against the baseline, percent (0 to 100)
+    #[arg(long, default_value_t = 10.0, value_name = "PCT", value_parser = parse_tolerance)]
     pub tolerance: f64,
 }
 
@@ -258,6 +292,57 @@ pub enum DevCommand {
     },
 }
 
+/// Longest timeout or wait accepted: a day. More is a typo (`2e19`), and would overflow the
+/// clock a deadline is computed on.
+pub const MAX_SECS: f64 = 86_400.0;
+
+/// A number of seconds in `lo..=MAX_SECS` (`lo` itself excluded unless `zero_ok`).
+fn seconds(s: &str, zero_ok: bool) -> Result<f64, String> {
+    let what = if zero_ok { "a number of seconds >= 0" } else { "a positive number of seconds" };
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && (v > 0.0 || (zero_ok && v == 0.0)) && v <= MAX_SECS => Ok(v),
+        _ => Err(format!("must be {what}, at most {MAX_SECS} (a day)")),
+    }
+}
+
+/// `--timeout`: seconds, more than 0 and at most [`MAX_SECS`].
+pub fn parse_timeout(s: &str) -> Result<f64, String> {
+    seconds(s, false)
+}
+
+/// `status --max-wait`: seconds, 0 to [`MAX_SECS`].
+pub fn parse_max_wait(s: &str) -> Result<f64, String> {
+    seconds(s, true)
+}
+
+/// A whole number in `range`, with the range in the message.
+fn whole<T: TryFrom<u64>>(s: &str, range: std::ops::RangeInclusive<u64>) -> Result<T, String> {
+    let err = || format!("must be a whole number from {} to {}", range.start(), range.end());
+    let v: u64 = s.trim().parse().map_err(|_| err())?;
+    if !range.contains(&v) {
+        return Err(err());
+    }
+    T::try_from(v).map_err(|_| err())
+}
+
+/// `bench --runs`: 1 to 1000.
+pub fn parse_runs(s: &str) -> Result<usize, String> {
+    whole(s, 1..=1000)
+}
+
+/// `bench --max-tokens`: 1 to 131072 (beyond any context a model on the NPU has).
+pub fn parse_max_tokens(s: &str) -> Result<u32, String> {
+    whole(s, 1..=131_072)
+}
+
+/// `bench --tolerance`: a percentage, 0 to 100.
+pub fn parse_tolerance(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (0.0..=100.0).contains(&v) => Ok(v),
+        _ => Err("must be a percentage from 0 to 100".into()),
+    }
+}
+
 /// `doctor --textfile` value parser: node_exporter's textfile collector reads only `*.prom`.
 pub fn parse_textfile_path(s: &str) -> Result<PathBuf, String> {
     if !s.ends_with(".prom") {
@@ -275,6 +360,51 @@ mod tests {
     fn textfile_paths_must_end_in_prom() {
         assert!(parse_textfile_path("/var/lib/node_exporter/textfile_collector/npu_setup.prom").is_ok());
         assert!(parse_textfile_path("/tmp/npu.txt").is_err());
+    }
+
+    /// `--timeout 2e19`, `--timeout 1e19` and `status --wait --max-wait 1e20` panicked (a
+    /// deadline past the clock's range): every numeric option is refused out of its range
+    /// by its parser, a usage error.
+    #[test]
+    fn numeric_options_are_refused_out_of_range() {
+        let bad: &[(&[&str], &str)] = &[
+            (&["--timeout", "2e19", "doctor"], "at most 86400"),
+            (&["--timeout", "1e19", "doctor"], "at most 86400"),
+            (&["--timeout", "86400.5", "doctor"], "at most 86400"),
+            (&["--timeout", "0", "doctor"], "a positive number of seconds"),
+            (&["--timeout=-1", "doctor"], "a positive number of seconds"),
+            (&["--timeout", "nan", "doctor"], "a positive number of seconds"),
+            (&["--timeout", "inf", "doctor"], "a positive number of seconds"),
+            (&["status", "--wait", "--max-wait", "1e20"], "at most 86400"),
+            (&["status", "--max-wait=-0.5"], "a number of seconds >= 0"),
+            (&["status", "--max-wait", "NaN"], "a number of seconds >= 0"),
+            (&["bench", "--runs", "0"], "from 1 to 1000"),
+            (&["bench", "--runs", "18446744073709551616"], "from 1 to 1000"),
+            (&["bench", "--max-tokens", "0"], "from 1 to 131072"),
+            (&["bench", "--max-tokens", "4294967296"], "from 1 to 131072"),
+            (&["bench", "--tolerance", "101"], "from 0 to 100"),
+            (&["bench", "--tolerance=-1"], "from 0 to 100"),
+            (&["bench", "--tolerance", "nan"], "from 0 to 100"),
+            (&["install", "--lemonade-port", "0"], "1..=65535"),
+            (&["install", "--lemonade-port", "65536"], "65536"),
+        ];
+        for (args, want) in bad {
+            let err = Cli::try_parse_from(std::iter::once("npu-setup").chain(args.iter().copied())).unwrap_err();
+            assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation, "{args:?}: {err}");
+            assert!(err.to_string().contains(want), "{args:?}: {err}");
+            assert_eq!(err.exit_code(), 2, "{args:?}");
+        }
+        let good: &[&[&str]] = &[
+            &["--timeout", "86400", "doctor"],
+            &["--timeout", "0.001", "doctor"],
+            &["status", "--wait", "--max-wait", "0"],
+            &["bench", "--runs", "1000", "--max-tokens", "131072", "--tolerance", "0"],
+            &["install", "--lemonade-port", "65535"],
+        ];
+        for args in good {
+            Cli::try_parse_from(std::iter::once("npu-setup").chain(args.iter().copied()))
+                .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        }
     }
 
     #[test]

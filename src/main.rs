@@ -19,6 +19,7 @@ fn main() {
         Command::Config(args) => commands::config::run(&cli, &args.command),
         Command::Check(args) => commands::check::run(&cli, args),
         Command::Status(args) => commands::status::run(&cli, args),
+        Command::Recipes(args) => commands::recipes::run(&cli, &args.command),
         Command::Completions { shell } => commands::completions::run(*shell),
         Command::Dev(args) => commands::dev::run(&cli, &args.command),
     };

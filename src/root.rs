@@ -22,8 +22,11 @@ pub use crate::fsx::Perms;
 /// Name of the metadata file that marks a fixture tree (see tests/fixtures/hosts/README.md).
 pub const FIXTURE_FILE: &str = ".fixture.yaml";
 
-/// Largest file a probe reads whole; sysfs/procfs/etc files are tiny, logs are capped.
-const MAX_READ: u64 = 4 * 1024 * 1024;
+/// Largest file [`Root::read_optional`] and [`Root::read_bytes_optional`] read: sysfs, procfs
+/// and configuration files are tiny. A larger file is an error naming it, never a silent
+/// prefix (content past the cap would be invisible to the checks). Files install edits are
+/// read whole ([`Root::read_whole_optional`]).
+pub const MAX_READ: u64 = 4 * 1024 * 1024;
 
 /// How the root relates to the running system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -99,6 +102,11 @@ pub struct FixtureMeta {
     /// Capture provenance written by `dev capture-fixture`.
     #[serde(default)]
     pub captured: Option<serde_json::Value>,
+    /// The date the replayed host's clock reads (`YYYY-MM-DD`), for checks that age data
+    /// against today (`host.recipes`); without it they judge no age, so reports stay the same
+    /// whatever day the tests run.
+    #[serde(default)]
+    pub today: Option<String>,
 }
 
 /// File metadata as the checks need it: kind, mode, owner.
@@ -159,10 +167,8 @@ impl Root {
         } else if fixture_path.is_file() {
             let text =
                 fs::read_to_string(&fixture_path).with_context(|| format!("reading {}", fixture_path.display()))?;
-            let meta: FixtureMeta = serde_yaml::from_str(&text).map_err(|e| {
-                let loc = e.location().map(|l| format!(":{}:{}", l.line(), l.column())).unwrap_or_default();
-                anyhow::anyhow!("{}{loc}: {e}", fixture_path.display())
-            })?;
+            let meta: FixtureMeta = crate::parse::yaml::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{}{}", fixture_path.display(), e.located()))?;
             (RootMode::Fixture, Some(meta))
         } else {
             (RootMode::Offline, None)
@@ -241,6 +247,7 @@ impl Root {
     }
 
     /// Reads a text file; `Ok(None)` when it does not exist. Non-UTF-8 bytes are replaced.
+    /// A file over [`MAX_READ`], or one that is not a regular file, is an error naming it.
     pub fn read_optional(&self, rel: impl AsRef<Path>) -> Result<Option<String>> {
         Ok(self.read_bytes_optional(rel)?.map(|b| String::from_utf8_lossy(&b).into_owned()))
     }
@@ -250,24 +257,48 @@ impl Root {
         Ok(self.read_optional(rel)?.map(|s| s.trim().to_string()))
     }
 
-    /// Reads at most [`MAX_READ`] bytes of a file; `Ok(None)` when it does not exist.
+    /// Reads a whole file of at most [`MAX_READ`] bytes; `Ok(None)` when it does not exist.
+    /// Larger is an error naming the file (never a prefix that could change a verdict).
     pub fn read_bytes_optional(&self, rel: impl AsRef<Path>) -> Result<Option<Vec<u8>>> {
-        self.read_prefix_optional(rel, MAX_READ)
+        let rel = rel.as_ref();
+        let Some(f) = self.open_read(rel)? else { return Ok(None) };
+        let mut buf = Vec::new();
+        f.take(MAX_READ + 1).read_to_end(&mut buf).with_context(|| format!("reading {}", Root::display(rel)))?;
+        if buf.len() as u64 > MAX_READ {
+            bail!(
+                "{} is larger than {} MiB: not read (no file a probe reads is this large)",
+                Root::display(rel),
+                MAX_READ / (1024 * 1024)
+            );
+        }
+        Ok(Some(buf))
     }
 
-    /// Reads at most `limit` bytes of a file; `Ok(None)` when it does not exist.
+    /// Reads a whole file, however large: the files install edits (`/etc/default/grub`, BLS
+    /// entries, `/etc/kernel/cmdline`) and the probes that judge them, so both see every
+    /// byte. `Ok(None)` when it does not exist; not a regular file is an error naming it.
+    pub fn read_whole_optional(&self, rel: impl AsRef<Path>) -> Result<Option<Vec<u8>>> {
+        let rel = rel.as_ref();
+        let Some(mut f) = self.open_read(rel)? else { return Ok(None) };
+        let mut buf = Vec::new();
+        f.read_to_end(&mut buf).with_context(|| format!("reading {}", Root::display(rel)))?;
+        Ok(Some(buf))
+    }
+
+    /// [`Root::read_whole_optional`] as text, non-UTF-8 bytes replaced (for judging; editors
+    /// take the bytes).
+    pub fn read_whole_text(&self, rel: impl AsRef<Path>) -> Result<Option<String>> {
+        Ok(self.read_whole_optional(rel)?.map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
+
+    /// Reads at most `limit` bytes of a file — a prefix on purpose (support bundles copy
+    /// the start of large files); `Ok(None)` when it does not exist.
     pub fn read_prefix_optional(&self, rel: impl AsRef<Path>, limit: u64) -> Result<Option<Vec<u8>>> {
         let rel = rel.as_ref();
-        let path = self.host_path(rel)?;
-        match fs::File::open(&path) {
-            Ok(f) => {
-                let mut buf = Vec::new();
-                f.take(limit).read_to_end(&mut buf).with_context(|| format!("reading {}", Root::display(rel)))?;
-                Ok(Some(buf))
-            }
-            Err(e) if is_absent(&e) => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("reading {}", Root::display(rel))),
-        }
+        let Some(f) = self.open_read(rel)? else { return Ok(None) };
+        let mut buf = Vec::new();
+        f.take(limit).read_to_end(&mut buf).with_context(|| format!("reading {}", Root::display(rel)))?;
+        Ok(Some(buf))
     }
 
     /// Hex SHA-256 of a whole file, streamed; `Ok(None)` when it does not exist.
@@ -304,15 +335,40 @@ impl Root {
         }
     }
 
-    /// Opens a file for reading whole (no size cap: hashing installed files, cached
-    /// packages); `Ok(None)` when it does not exist.
+    /// Opens a regular file for reading (no size cap: hashing installed files, cached
+    /// packages); `Ok(None)` when it does not exist. Anything else — a FIFO, a socket, a
+    /// device node, a directory — is an error naming it, and is never opened: opening a
+    /// FIFO blocks until a writer comes, opening a device can act on it (a watchdog). The
+    /// kind is checked with stat(2) first, then the file is opened non-blocking and checked
+    /// again with fstat(2), so a FIFO swapped in between cannot block either.
     pub fn open_read(&self, rel: impl AsRef<Path>) -> Result<Option<fs::File>> {
+        use std::os::unix::fs::OpenOptionsExt;
         let rel = rel.as_ref();
-        match fs::File::open(self.host_path(rel)?) {
-            Ok(f) => Ok(Some(f)),
-            Err(e) if is_absent(&e) => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("opening {}", Root::display(rel))),
+        let path = self.host_path(rel)?;
+        let not_regular = |ft: fs::FileType| {
+            anyhow::anyhow!("{} is {}, not a regular file: not read", Root::display(rel), kind_phrase(ft))
+        };
+        match fs::metadata(&path) {
+            Ok(m) if m.is_file() => {}
+            Ok(m) => return Err(not_regular(m.file_type())),
+            Err(e) if is_absent(&e) => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", Root::display(rel))),
         }
+        let f = match fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
+            .open(&path)
+        {
+            Ok(f) => f,
+            Err(e) if is_absent(&e) => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", Root::display(rel))),
+        };
+        let m = f.metadata().with_context(|| format!("reading {}", Root::display(rel)))?;
+        if !m.is_file() {
+            return Err(not_regular(m.file_type()));
+        }
+        // O_NONBLOCK means nothing for a regular file's reads; it stays set.
+        Ok(Some(f))
     }
 
     /// Reads a symlink's target as stored; `Ok(None)` when the path is absent or not a link.
@@ -537,6 +593,23 @@ impl Walked {
     }
 }
 
+/// "a FIFO", "a socket", … for messages about a path that is not a regular file.
+fn kind_phrase(ft: fs::FileType) -> &'static str {
+    if ft.is_fifo() {
+        "a FIFO"
+    } else if ft.is_socket() {
+        "a socket"
+    } else if ft.is_char_device() {
+        "a character device"
+    } else if ft.is_block_device() {
+        "a block device"
+    } else if ft.is_dir() {
+        "a directory"
+    } else {
+        "of another kind"
+    }
+}
+
 fn is_absent(e: &io::Error) -> bool {
     matches!(e.kind(), io::ErrorKind::NotFound) || e.raw_os_error() == Some(nix::libc::ENOTDIR)
 }
@@ -740,6 +813,65 @@ mod tests {
         let root = Root::live();
         assert_eq!(root.host_path("etc/os-release").unwrap(), PathBuf::from("/etc/os-release"));
         assert_eq!(root.resolve("../etc").unwrap(), PathBuf::from("etc"));
+    }
+
+    /// A FIFO, a socket or a device node where a file belongs is an error naming it, at
+    /// once: never opened (a FIFO would block the read forever, a device could act).
+    #[test]
+    fn only_regular_files_are_read() {
+        let (_d, root, _host) = tree_and_host();
+        let r = root.path().to_path_buf();
+        fs::create_dir_all(r.join("boot/loader/entries")).unwrap();
+        let fifo = r.join("boot/loader/entries/fifo.conf");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        let _sock = std::os::unix::net::UnixListener::bind(r.join("etc/sock")).unwrap();
+        symlink("/boot/loader/entries/fifo.conf", r.join("etc/link-to-fifo")).unwrap();
+        let started = std::time::Instant::now();
+        for (rel, kind) in [
+            ("boot/loader/entries/fifo.conf", "a FIFO"),
+            ("etc/link-to-fifo", "a FIFO"),
+            ("etc/sock", "a socket"),
+            ("etc", "a directory"),
+        ] {
+            let want = format!("/{rel} is {kind}, not a regular file");
+            for err in [
+                root.read_optional(rel).unwrap_err(),
+                root.read_whole_optional(rel).unwrap_err(),
+                root.read_prefix_optional(rel, 10).unwrap_err(),
+                root.sha256(rel).unwrap_err(),
+            ] {
+                assert!(format!("{err:#}").contains(&want), "{err:#}");
+            }
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "nothing blocked");
+        if nix::unistd::geteuid().is_root() {
+            // /dev/null's numbers (1, 3): harmless if it were opened, but it must not be.
+            let dev = nix::sys::stat::makedev(1, 3);
+            nix::sys::stat::mknod(
+                &r.join("etc/null"),
+                nix::sys::stat::SFlag::S_IFCHR,
+                nix::sys::stat::Mode::from_bits_truncate(0o666),
+                dev,
+            )
+            .unwrap();
+            let err = format!("{:#}", root.read_optional("etc/null").unwrap_err());
+            assert!(err.contains("/etc/null is a character device, not a regular file"), "{err}");
+            assert_eq!(root.stat("etc/null").unwrap().unwrap().kind, "char", "device nodes are judged by stat");
+        }
+    }
+
+    /// Over the cap a read is an error naming the file; a whole read has no cap.
+    #[test]
+    fn a_read_over_the_cap_is_an_error_never_a_prefix() {
+        let (_d, root, _host) = tree_and_host();
+        let mut big = vec![b'#'; MAX_READ as usize];
+        big.extend_from_slice(b"\nGRUB_CMDLINE_LINUX=\"amd_iommu=off\"\n");
+        fs::write(root.path().join("etc/big"), &big).unwrap();
+        let err = format!("{:#}", root.read_optional("etc/big").unwrap_err());
+        assert!(err.contains("/etc/big is larger than 4 MiB"), "{err}");
+        assert_eq!(root.read_whole_optional("etc/big").unwrap().unwrap(), big);
+        fs::write(root.path().join("etc/exact"), vec![b'x'; MAX_READ as usize]).unwrap();
+        assert_eq!(root.read_bytes_optional("etc/exact").unwrap().unwrap().len(), MAX_READ as usize);
     }
 
     #[test]

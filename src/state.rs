@@ -117,6 +117,20 @@ pub struct JournalEntry {
     pub after: Option<String>,
 }
 
+/// The pid in the lock file: its first line (the holder writes it over the old content,
+/// then cuts the file). A holder that has the lock but has not written its pid yet is
+/// waited for, briefly.
+fn lock_holder(root: &Root, rel: &str) -> Option<u32> {
+    for _ in 0..50 {
+        let text = root.read_optional(rel).ok().flatten().unwrap_or_default();
+        if let Some(pid) = text.lines().next().and_then(|l| l.trim().parse::<u32>().ok()) {
+            return Some(pid);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    None
+}
+
 /// The locked state directory of one run.
 #[derive(Debug)]
 pub struct StateDir {
@@ -136,23 +150,31 @@ impl StateDir {
     pub fn lock(root: &Root) -> Result<Self> {
         let rel = format!("{STATE_DIR}/lock");
         let file = root.open_rw(&rel).context("taking the install lock")?;
-        let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        let lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(l) => l,
             Err((f, errno)) => {
-                let holder = root.read_optional(&rel).ok().flatten().unwrap_or_default();
                 drop(f);
                 if errno == nix::errno::Errno::EWOULDBLOCK {
+                    let holder = match lock_holder(root, &rel) {
+                        Some(pid) => format!("pid {pid}"),
+                        None => "its pid not recorded yet".to_string(),
+                    };
                     bail!(
-                        "another npu-setup install is running (pid {}); lock {} is held",
-                        holder.trim(),
+                        "another npu-setup install is running ({holder}); lock {} is held",
                         Root::display(format!("{STATE_DIR}/lock"))
                     );
                 }
                 bail!("locking {}: {errno}", Root::display(&rel));
             }
         };
-        lock.set_len(0).ok();
-        let _ = writeln!(&mut *lock, "{}", std::process::id());
+        // The pid goes over the old content first, then the file is cut to it: the file is
+        // never empty while held (truncating first let a reader see no pid at all).
+        {
+            use std::os::unix::fs::FileExt;
+            let line = format!("{}\n", std::process::id());
+            let _ = lock.write_all_at(line.as_bytes(), 0);
+            let _ = lock.set_len(line.len() as u64);
+        }
         let run = format!("{}-{}", now(), std::process::id());
         Ok(StateDir { root: root.clone(), run, _lock: lock })
     }
@@ -234,6 +256,39 @@ mod tests {
         assert!(err.contains(&std::process::id().to_string()), "{err}");
         drop(first);
         StateDir::lock(&root).unwrap();
+    }
+
+    /// The holder truncated the lock file before writing its pid, so a second install could
+    /// say "(pid )". Between taking the lock and writing the pid, a reader waits for it.
+    #[test]
+    fn the_lock_message_never_shows_an_empty_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        drop(StateDir::lock(&root).unwrap());
+        // Another holder, caught between flock(2) and writing its pid (the file still
+        // empty, as on a first run).
+        let rel = format!("{STATE_DIR}/lock");
+        std::fs::write(root.join(&rel), b"").unwrap();
+        let held = Flock::lock(root.open_rw(&rel).unwrap(), FlockArg::LockExclusiveNonblock).unwrap();
+        let path = root.join(&rel);
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            std::fs::write(path, b"4242\n").unwrap();
+            held
+        });
+        let err = StateDir::lock(&root).unwrap_err().to_string();
+        assert!(err.contains("another npu-setup install is running (pid 4242)"), "{err}");
+        drop(writer.join().unwrap());
+        // A longer run's pid over a shorter one's: the first line is the pid.
+        std::fs::write(root.join(&rel), b"1234567\n").unwrap();
+        let s = StateDir::lock(&root).unwrap();
+        assert_eq!(std::fs::read_to_string(root.join(&rel)).unwrap(), format!("{}\n", std::process::id()));
+        drop(s);
+        // Nobody ever writes a pid: said so, never an empty pid.
+        std::fs::write(root.join(&rel), b"").unwrap();
+        let _held = Flock::lock(root.open_rw(&rel).unwrap(), FlockArg::LockExclusiveNonblock).unwrap();
+        let err = StateDir::lock(&root).unwrap_err().to_string();
+        assert!(err.contains("(its pid not recorded yet)"), "{err}");
     }
 
     #[test]

@@ -134,6 +134,8 @@ pub fn firmware_compat(c: &Ctx) -> Outcome {
     };
     let loaded = firmware::loaded_version(c.f, c.a);
     let fl_name = flavour_name(fl);
+    // A verdict resting on an unverified protocol fact warns and says so.
+    let unverified = verdict.unverified(c.r);
     let base = |o: Outcome| {
         o.ev("flavour", fl)
             .ev("firmware_order", &v.order)
@@ -179,7 +181,7 @@ pub fn firmware_compat(c: &Ctx) -> Outcome {
             }),
         firmware::Compat::Rejected(..) => {
             let summary = format!("{fl_name} speaks protocol {}; {}", v.accepts.join("/"), verdict_text(v));
-            base(Outcome::fail(summary)).remedy(fixes_for_intree())
+            base(Outcome::fail(summary)).remedy(fixes_for_intree()).unverified(&unverified)
         }
         firmware::Compat::LogFailure(_, _, m) => {
             base(Outcome::fail(m.cause.clone())).ev("kernel_log", &m.line).remedy(log_remedy(m))
@@ -223,7 +225,8 @@ pub fn firmware_compat(c: &Ctx) -> Outcome {
             verdict_text(next_verdict)
         )))
         .ev("next_boot", next_verdict)
-        .remedy(fixes_for_intree()),
+        .remedy(fixes_for_intree())
+        .unverified(&unverified),
         firmware::Compat::Accepted { .. } => {
             let mut o = base(Outcome::pass(format!(
                 "{fl_name}: {}; accepted{}",
@@ -233,6 +236,7 @@ pub fn firmware_compat(c: &Ctx) -> Outcome {
             if v.protocol_unverified {
                 o = o.ev("note", "the protocol of this firmware version is UNVERIFIED upstream (recipes/drivers.yaml)");
             }
+            o = o.unverified(&unverified);
             if let (Some(chosen), Some(l)) = (v.chosen.as_ref().and_then(|c| c.version.clone()), &loaded)
                 && &chosen != l
                 && c.a.running_flavour(c.f).is_some()

@@ -4,7 +4,7 @@
 mod boot;
 mod device;
 mod firmware;
-
+mod recipes;
 mod services;
 mod stack;
 mod system;
@@ -76,6 +76,22 @@ impl Outcome {
     pub fn status(&self) -> Status {
         self.status
     }
+
+    /// The verdict rests on recipe facts not confirmed upstream (`what`, one phrase each,
+    /// with its source): a failure becomes a warning, a warning or failure says
+    /// `UNVERIFIED: <what>` in its summary, and every status lists them in the evidence.
+    pub fn unverified(mut self, what: &[String]) -> Self {
+        if what.is_empty() {
+            return self;
+        }
+        if self.status == Status::Fail {
+            self.status = Status::Warn;
+        }
+        if self.status == Status::Warn {
+            self.summary = format!("{} (UNVERIFIED: {})", self.summary, what.join("; "));
+        }
+        self.ev("unverified", what)
+    }
 }
 
 /// Options that change what checks do.
@@ -83,6 +99,9 @@ impl Outcome {
 pub struct CheckOptions {
     /// `--smoke` was given.
     pub smoke: bool,
+    /// Today's date, to age the recipes by (`host.recipes`); `None` judges no age. Commands
+    /// take it from the system clock, or a fixture's `today:`.
+    pub today: Option<crate::recipes::meta::Date>,
 }
 
 /// Inputs of every check.
@@ -103,26 +122,45 @@ impl Ctx<'_> {
         self.f.pci.ok().is_some_and(|p| p.npus.is_empty())
     }
 
-    /// The distro recipe.
+    /// The distro recipe (a derivative's is its base's).
     pub fn distro(&self) -> Option<&crate::recipes::Distro> {
-        self.f.os.ok().and_then(|o| self.r.distro(&o.id, &o.id_like))
+        self.host_distro().map(|h| h.recipe)
     }
 
-    /// A command or advice from the distro recipe's `remedies` (the generic wording when the
-    /// host has no recipe), its placeholders filled from the host and from `vars`.
+    /// The host's distro and its release in the recipe's numbering (`knowledge::distro`).
+    pub fn host_distro(&self) -> Option<crate::knowledge::distro::HostDistro<'_>> {
+        crate::knowledge::distro::host(self.f, self.r)
+    }
+
+    /// A command or advice from the distro recipe's `remedies` (those of the host's release,
+    /// or the generic wording when the host has no recipe), its placeholders filled from
+    /// `vars` and from the host: `{version_id}` and `{codename}` are the recipe distro's
+    /// release (Ubuntu 24.04 / noble on Linux Mint 22), never a derivative's own number;
+    /// `{flm_deb}`/`{flm_deb_url}` the FastFlowLM release .deb built for that release.
     pub fn remedy_text(
         &self,
         pick: impl Fn(&crate::recipes::DistroRemedies) -> &String,
         vars: &[(&str, &str)],
     ) -> String {
-        let os = self.f.os.ok();
-        let mut text = pick(self.r.remedies(self.distro())).clone();
-        let host: [(&str, Option<&str>); 2] = [
-            ("version_id", os.and_then(|o| o.version_id.as_deref())),
-            ("codename", os.and_then(|o| o.version_codename.as_deref())),
+        let h = self.host_distro();
+        let mut text = match &h {
+            Some(h) => pick(&h.remedies()).clone(),
+            None => pick(&self.r.generic).clone(),
+        };
+        let version = h.as_ref().and_then(|h| h.version.clone());
+        let codename = h.as_ref().and_then(|h| h.codename.clone());
+        // The FastFlowLM .deb built for this release (`ubuntu24.04`, `debian13`), if any.
+        let target = h.as_ref().zip(version.as_ref()).map(|(h, v)| format!("{}{v}", h.recipe.id));
+        let deb = target.as_deref().and_then(|t| self.r.drivers.flm.recommended_deb(t));
+        let host: [(&str, Option<&str>); 4] = [
+            ("version_id", version.as_deref()),
+            ("codename", codename.as_deref()),
+            ("flm_deb", deb.as_ref().map(|d| d.0.as_str())),
+            ("flm_deb_url", deb.as_ref().map(|d| d.1.as_str())),
         ];
         for (k, v) in vars.iter().map(|(k, v)| (*k, Some(*v))).chain(host) {
-            text = text.replace(&format!("{{{k}}}"), v.unwrap_or(k));
+            let fallback = format!("<{}>", k.replace('_', " "));
+            text = text.replace(&format!("{{{k}}}"), v.unwrap_or(&fallback));
         }
         text
     }
@@ -150,13 +188,26 @@ macro_rules! check {
 
 /// The catalog, in ladder order (ARCHITECTURE.md §Checks; ids are an output contract).
 pub static CATALOG: &[CheckDef] = &[
-    check!("host.os", "host", false, system::host_os, "distro and version (etc/os-release); supported by a recipe"),
+    check!(
+        "host.os",
+        "host",
+        false,
+        system::host_os,
+        "distro and version (etc/os-release), a derivative as the base release it is built on; supported by a recipe"
+    ),
+    check!(
+        "host.recipes",
+        "host",
+        false,
+        recipes::host_recipes,
+        "the recipes in use (built-in, stored bundle or --data-dir) and their age; warns past 120 days"
+    ),
     check!(
         "host.kernel",
         "host",
         false,
         system::host_kernel,
-        "running and target kernel versions vs the driver paths and FLM's minimum"
+        "running and target kernel versions vs the driver paths and the installed FLM's kernel check"
     ),
     check!(
         "npu.device",
@@ -271,7 +322,14 @@ pub static CATALOG: &[CheckDef] = &[
         "lemonade",
         true,
         services::lemonade_service,
-        "unit enabled and active; its environment finds flm and the XRT libs; bind and API key"
+        "unit enabled and active; its environment finds the XRT libs; bind and API key"
+    ),
+    check!(
+        "lemonade.flm",
+        "lemonade",
+        true,
+        services::lemonade_flm,
+        "the flm this Lemonade release runs (npu_bin, prefer_system + PATH, its own copy, or PATH) and whether it accepts it"
     ),
     check!(
         "lemonade.api",

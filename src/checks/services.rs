@@ -6,13 +6,14 @@
 
 use super::{Ctx, Outcome, Remedy, install_cmd, probe_problem};
 use crate::host::services::LemonadeFacts;
+use crate::knowledge::lemonade::{self, ChosenKind, FlmJudgement, FlmProblem, LemonadeFlm};
 use crate::parse::version::parse_dotted;
 
 fn version(c: &Ctx, l: &LemonadeFacts) -> Option<String> {
-    let pkg = c.f.packages.ok().and_then(|p| {
-        c.distro().and_then(|d| d.packages.lemonade.iter().find_map(|n| p.version(n).map(str::to_string)))
-    });
-    pkg.or_else(|| l.health.as_ref().and_then(|h| h.json()).and_then(|j| j["version"].as_str().map(str::to_string)))
+    match lemonade::release(c.f, c.r) {
+        Some(r) => Some(r.version),
+        None => l.health.as_ref().and_then(|h| h.json()).and_then(|j| j["version"].as_str().map(str::to_string)),
+    }
 }
 
 /// `lemonade.install`.
@@ -58,7 +59,6 @@ pub fn lemonade_install(c: &Ctx) -> Outcome {
     )))
 }
 
-/// Finds `flm` along a PATH value, under the root.
 /// `lemonade.service`.
 pub fn lemonade_service(c: &Ctx) -> Outcome {
     if let Some(o) = probe_problem(&c.f.lemonade, "Lemonade") {
@@ -76,9 +76,6 @@ pub fn lemonade_service(c: &Ctx) -> Outcome {
             ..Default::default()
         });
     };
-    let path = u.env("PATH").unwrap_or(&c.r.files.systemd_default_path).to_string();
-    let flm_bin = c.f.flm.ok().and_then(|f| f.binary.clone());
-    let flm_seen = u.flm_on_path.clone();
     let ld_ok = c.f.loader.ok().is_some_and(|l| {
         l.libs
             .iter()
@@ -93,8 +90,6 @@ pub fn lemonade_service(c: &Ctx) -> Outcome {
             .ev("dropins", &u.dropins)
             .ev("runtime", &u.runtime)
             .ev("exec_start", &u.exec_start)
-            .ev("service_path", &path)
-            .ev("flm_found_by_service", &flm_seen)
             .ev("user", &u.user)
             .ev("protect_home", &u.protect_home)
             .ev("flm_model_path", u.env("FLM_MODEL_PATH"))
@@ -131,23 +126,6 @@ pub fn lemonade_service(c: &Ctx) -> Outcome {
         }
     } else if let Some(e) = &u.runtime_error {
         return base(Outcome::error(format!("cannot ask systemd about {svc}: {e}")));
-    }
-    if let Some(bin) = &flm_bin
-        && flm_seen.is_none()
-    {
-        let dir = bin.rsplit_once('/').map(|(d, _)| d).unwrap_or("/opt/fastflowlm/bin");
-        return base(Outcome::fail(format!("{svc} cannot find flm: {dir} is not on the service's PATH")))
-            .remedy(Remedy {
-                text: format!(
-                    "Lemonade finds FastFlowLM with `which flm` in the service's environment; systemd's default PATH lacks {dir}, so the FLM recipe shows as unavailable. Add a drop-in (/etc/systemd/system/{svc}.d/{dropin}) with Environment=PATH={dir}:{default_path}.",
-                    dropin = c.r.files.lemonade_dropin,
-                    default_path = c.r.files.systemd_default_path
-                ),
-                commands: vec![install_cmd("lemonade-service"), format!("sudo systemctl restart {svc}")],
-                step: Some("lemonade-service".into()),
-                reboot: false,
-                docs: Some("https://github.com/lemonade-sdk/lemonade/issues/1315".into()),
-            });
     }
     if !ld_ok {
         return base(Outcome::fail(format!(
@@ -187,13 +165,242 @@ pub fn lemonade_service(c: &Ctx) -> Outcome {
         });
     }
     base(Outcome::pass(format!(
-        "{svc} {}; finds flm at {}; bound to {host}",
+        "{svc} {}; bound to {host}",
         u.runtime
             .as_ref()
             .map(|r| format!("{} ({})", r.active_state, r.unit_file_state))
             .unwrap_or_else(|| "(state unknown)".into()),
-        flm_seen.clone().unwrap_or_else(|| "-".into())
     )))
+}
+
+/// `lemonade.flm`: the flm the installed Lemonade release runs, judged against what that
+/// release accepts and against the installed FastFlowLM (knowledge::lemonade).
+pub fn lemonade_flm(c: &Ctx) -> Outcome {
+    if let Some(o) = probe_problem(&c.f.lemonade, "Lemonade") {
+        return o;
+    }
+    let j = match lemonade::flm(c.f, c.r) {
+        LemonadeFlm::NotApplicable { reason } => return Outcome::skip(reason),
+        LemonadeFlm::Unreadable { reason } => return Outcome::error(reason),
+        LemonadeFlm::Unknown { reason } => {
+            return Outcome::warn(reason).remedy(Remedy {
+                text: "Install Lemonade from a package (or start it, so /api/v1/health reports its version).".into(),
+                commands: vec![install_cmd("lemonade")],
+                step: Some("lemonade".into()),
+                ..Default::default()
+            });
+        }
+        LemonadeFlm::Judged(j) => j,
+    };
+    let u = c.f.lemonade.ok().and_then(|l| l.unit());
+    let path = u.and_then(|u| u.env("PATH")).unwrap_or(&c.r.files.systemd_default_path).to_string();
+    let ch = j.choice.as_ref();
+    let base = |o: Outcome| {
+        o.ev("release", &j.release.version)
+            .ev("release_from", j.release.from)
+            .ev("unit", &j.unit)
+            .ev("selection", j.selection.iter().map(|s| s.as_str()).collect::<Vec<_>>())
+            .ev("runs", ch)
+            .ev("pin", &j.pin)
+            .ev("system_policy", j.system_policy.map(|p| p.as_str()))
+            .ev("config", &j.config)
+            .ev("installed_flm", &j.installed)
+            .ev("service_path", &path)
+            .ev("flm_found_by_service", u.and_then(|u| u.flm_on_path.clone()))
+            .ev("problems", &j.problems)
+            .ev("unverified", &j.unverified)
+            .ev("notes", &j.notes)
+    };
+    let Some(problem) = j.problems.first() else {
+        return base(Outcome::pass(runs_summary(&j)));
+    };
+    let what = problem_summary(c, &j, problem);
+    let o = if j.fails() {
+        Outcome::fail(what)
+    } else if problem.fails() {
+        Outcome::warn(format!("unverified: {what}"))
+    } else {
+        Outcome::warn(what)
+    };
+    let o = match problem {
+        FlmProblem::NotOnPath if j.installed.is_none() => o.suspects(&["flm.install"]),
+        FlmProblem::TooOld | FlmProblem::VersionUnknown => o.suspects(&["flm.install"]),
+        _ => o,
+    };
+    base(o).remedy(flm_remedy(c, &j, problem))
+}
+
+/// What Lemonade runs, for a passing verdict.
+fn runs_summary(j: &FlmJudgement) -> String {
+    let v = &j.release.version;
+    let Some(c) = &j.choice else { return format!("Lemonade {v} runs no flm") };
+    let bin = c.binary.clone().unwrap_or_default();
+    let ver = c.version.clone().unwrap_or_else(|| "?".into());
+    let pin = j.pin.clone().unwrap_or_else(|| "?".into());
+    match c.kind {
+        ChosenKind::OwnCopy => format!("Lemonade {v} runs its own FLM v{ver} ({bin}), the release it pins"),
+        ChosenKind::NpuBinPath => format!(
+            "Lemonade {v} runs {bin} {ver}, named by {} (not version-checked; it pins {pin})",
+            c.setting.clone().unwrap_or_default()
+        ),
+        ChosenKind::System => {
+            let op = if j.system_policy == Some(crate::recipes::lemonade::VersionPolicy::Exact) { "=" } else { ">=" };
+            let how = match &c.setting {
+                Some(s) => format!("found on its PATH with {s}"),
+                None => "found on its PATH".into(),
+            };
+            format!("Lemonade {v} runs {bin} {ver}, {how} (it accepts {op} {pin})")
+        }
+    }
+}
+
+fn problem_summary(c: &Ctx, j: &FlmJudgement, p: &FlmProblem) -> String {
+    let v = &j.release.version;
+    let ch = j.choice.as_ref();
+    let bin = ch.and_then(|x| x.binary.clone()).unwrap_or_default();
+    let have = ch.and_then(|x| x.version.clone()).unwrap_or_else(|| "?".into());
+    let pin = j.pin.clone().unwrap_or_else(|| "?".into());
+    let want = ch.and_then(|x| x.expected.clone()).map(|e| format!("v{e}")).unwrap_or_else(|| pin.clone());
+    let unit = &j.unit;
+    match p {
+        FlmProblem::NotOnPath => {
+            let dir =
+                c.f.flm
+                    .ok()
+                    .and_then(|f| f.binary.clone())
+                    .and_then(|b| b.rsplit_once('/').map(|(d, _)| d.to_string()));
+            match dir {
+                Some(d) => {
+                    format!("{unit} cannot find flm: Lemonade {v} looks on the service's PATH, and {d} is not on it")
+                }
+                None => {
+                    format!("{unit} cannot find flm: Lemonade {v} looks on the service's PATH, and none is installed")
+                }
+            }
+        }
+        FlmProblem::PreferSystemWithoutFlm => format!(
+            "flm.prefer_system is true in {}, but {unit}'s PATH finds no flm: Lemonade {v} falls back to its own copy",
+            j.config.clone().unwrap_or_else(|| "config.json".into())
+        ),
+        FlmProblem::NpuBinMissing { path } => format!(
+            "{} names {path}, which does not exist: Lemonade {v} cannot start FLM",
+            ch.and_then(|x| x.setting.clone()).unwrap_or_else(|| "npu_bin".into())
+        ),
+        FlmProblem::OwnCopyNotDownloaded => {
+            let also = j.installed.as_ref().map(|i| format!("; it will not use the installed {i}")).unwrap_or_default();
+            format!("Lemonade {v} will download its own FLM {want} on the first NPU load{also}")
+        }
+        FlmProblem::OwnCopyMismatch => format!(
+            "Lemonade {v}'s own FLM ({bin}) is {}, but it wants {want}: its FLM backend is update_required and FLM models are not listed until it downloads {want} again",
+            ch.and_then(|x| x.version.clone())
+                .map(|x| format!("v{x}"))
+                .unwrap_or_else(|| "of unknown version (no version.txt)".into())
+        ),
+        FlmProblem::TooOld => {
+            format!("Lemonade {v} needs FLM >= {pin}, but {bin} is {have}: its FLM backend is update_required")
+        }
+        FlmProblem::NotExact => format!(
+            "Lemonade {v} accepts FLM {pin} only (https://github.com/lemonade-sdk/lemonade/issues/1647), but {bin} is {have}"
+        ),
+        FlmProblem::BelowPinUnchecked => format!(
+            "Lemonade {v} runs {bin} {have}, older than {pin}, the FLM it pins (a path in npu_bin is not version-checked)"
+        ),
+        FlmProblem::VersionUnknown => format!("Lemonade {v} runs {bin}, whose version is unknown"),
+        FlmProblem::NotTheInstalled { installed } => {
+            let runs = match ch.map(|x| &x.kind) {
+                Some(ChosenKind::OwnCopy) => format!("its own FLM {have} ({bin})"),
+                _ => format!("{bin} {have}"),
+            };
+            format!("Lemonade {v} runs {runs}, not the installed FastFlowLM {installed}")
+        }
+    }
+}
+
+fn flm_remedy(c: &Ctx, j: &FlmJudgement, p: &FlmProblem) -> Remedy {
+    let unit = &j.unit;
+    let installed = c.f.flm.ok().and_then(|f| f.binary.clone());
+    let point = |why: &str| {
+        let flm = installed.clone().unwrap_or_else(|| "/path/to/flm".into());
+        let (text, mut commands) = if lemonade::reads_npu_bin(c.r, j.release.parsed) {
+            (
+                format!(
+                    "{why} Point Lemonade at the installed FastFlowLM: set flm.npu_bin to {flm} in {} (the install step edits it and keeps your other settings), or with Lemonade running: lemonade config set flm.npu_bin={flm}.",
+                    j.config.clone().unwrap_or_else(|| "its config.json".into())
+                ),
+                vec![install_cmd("lemonade-service")],
+            )
+        } else {
+            let dir = flm.rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default();
+            (
+                format!(
+                    "{why} Lemonade {} finds flm with `which flm` in the service's environment; add a drop-in (/etc/systemd/system/{unit}.d/{}) with Environment=PATH={dir}:{}.",
+                    j.release.version, c.r.files.lemonade_dropin, c.r.files.systemd_default_path
+                ),
+                vec![install_cmd("lemonade-service")],
+            )
+        };
+        commands.push(format!("sudo systemctl restart {unit}"));
+        Remedy {
+            text,
+            commands,
+            step: Some("lemonade-service".into()),
+            reboot: false,
+            docs: Some(
+                "https://github.com/lemonade-sdk/lemonade/blob/2b6a7d77c71e551736f6cc8473dc46f479cd156b/docs/guide/configuration/README.md"
+                    .into(),
+            ),
+        }
+    };
+    match p {
+        FlmProblem::NotOnPath => {
+            let mut r = point("The FLM backend shows as unavailable.");
+            r.docs = Some("https://github.com/lemonade-sdk/lemonade/issues/1315".into());
+            if installed.is_none() {
+                r.commands.insert(0, install_cmd("flm"));
+            }
+            r
+        }
+        FlmProblem::PreferSystemWithoutFlm => point("flm.prefer_system only looks on the service's PATH."),
+        FlmProblem::NpuBinMissing { .. } => point("npu_bin must name the flm executable."),
+        FlmProblem::OwnCopyNotDownloaded | FlmProblem::NotTheInstalled { .. } if installed.is_some() => point(
+            "From 10.10 Lemonade runs the system flm only when its config names it (flm.npu_bin) or prefers it (flm.prefer_system); otherwise it downloads its own (https://github.com/lemonade-sdk/lemonade/issues/2611).",
+        ),
+        FlmProblem::OwnCopyNotDownloaded | FlmProblem::NotTheInstalled { .. } => Remedy {
+            text: "Load an FLM model once (Lemonade downloads its FLM then), or install FastFlowLM and point Lemonade at it."
+                .into(),
+            commands: vec!["lemonade backends install flm:npu".into(), install_cmd("flm")],
+            step: Some("flm".into()),
+            ..Default::default()
+        },
+        FlmProblem::OwnCopyMismatch if installed.is_some() => {
+            let mut r = point("Lemonade downloads its pinned FLM again on the next load (lemonade backends install flm:npu does it now).");
+            r.commands.insert(0, "lemonade backends install flm:npu".into());
+            r
+        }
+        FlmProblem::OwnCopyMismatch => Remedy {
+            text: "Let Lemonade download the FLM it pins now (it does on the next NPU load, given network), or install FastFlowLM and point Lemonade at it.".into(),
+            commands: vec!["lemonade backends install flm:npu".into(), install_cmd("flm"), install_cmd("lemonade-service")],
+            step: Some("flm".into()),
+            ..Default::default()
+        },
+        FlmProblem::TooOld | FlmProblem::VersionUnknown | FlmProblem::BelowPinUnchecked => Remedy {
+            text: format!(
+                "Install FastFlowLM {} or newer, the release Lemonade {} pins.",
+                j.pin.clone().unwrap_or_default(),
+                j.release.version
+            ),
+            commands: vec![install_cmd("flm"), format!("sudo systemctl restart {unit}")],
+            step: Some("flm".into()),
+            ..Default::default()
+        },
+        FlmProblem::NotExact => Remedy {
+            text: "Lemonade 10.2.0 wants exactly its pinned FLM; 10.3.0 accepts newer ones: upgrade Lemonade.".into(),
+            commands: vec![install_cmd("lemonade")],
+            step: Some("lemonade".into()),
+            docs: Some("https://github.com/lemonade-sdk/lemonade/issues/1647".into()),
+            ..Default::default()
+        },
+    }
 }
 
 /// Collects `state` values of the FLM recipe from `/api/v1/system-info` (the shape varies
@@ -281,9 +488,9 @@ pub fn lemonade_api(c: &Ctx) -> Outcome {
         && !states.iter().any(|(_, s)| s.starts_with("installed"))
     {
         return base(Outcome::fail(format!("Lemonade answers, but its FLM backend is {s}")))
-            .suspects(&["lemonade.service", "flm.validate", "flm.install"])
+            .suspects(&["lemonade.service", "lemonade.flm", "flm.validate", "flm.install"])
             .remedy(Remedy {
-                text: "Lemonade marks FLM installed only when `flm` is on the service's PATH, new enough, and `flm validate --json` says ready; fix the failing check above.".into(),
+                text: "Lemonade marks FLM installed only when the flm it runs (lemonade.flm) is a version it accepts and `flm validate --json` says ready; fix the failing check above.".into(),
                 commands: vec![format!("curl -s {url}/api/v1/system-info")],
                 step: Some("lemonade-service".into()),
                 ..Default::default()
@@ -521,7 +728,8 @@ mod tests {
             ..Default::default()
         };
         let r = Recipes::embedded().unwrap();
-        let res = run_checks(&f, &r, &CheckOptions { smoke: true }, &["smoke.whisper".into()], &[]);
+        let res =
+            run_checks(&f, &r, &CheckOptions { smoke: true, ..Default::default() }, &["smoke.whisper".into()], &[]);
         let c = res.into_iter().find(|c| c.id == "smoke.whisper").unwrap();
         (c.status, c.summary)
     }

@@ -10,6 +10,7 @@ use super::{Ctx, Outcome, Remedy, install_cmd, probe_problem};
 use crate::knowledge::dkms;
 use crate::knowledge::secureboot;
 use crate::knowledge::stack;
+use crate::parse::version::parse_dotted;
 use crate::recipes::kernel_in_range;
 
 /// `dkms.state`.
@@ -322,37 +323,117 @@ pub fn flm_install(c: &Ctx) -> Outcome {
         return o;
     }
     let Some(f) = c.f.flm.ok() else { unreachable!() };
+    let flm = &c.r.drivers.flm;
     let pkg = c.f.packages.ok().and_then(|p| {
         c.distro().and_then(|d| d.packages.flm.iter().find_map(|n| p.version(n).map(|v| format!("{n} {v}"))))
     });
-    let base = |o: Outcome| o.ev("binary", &f.binary).ev("version", &f.version).ev("package", &pkg);
+    let release = f.version.as_deref().and_then(|v| flm.release(v));
+    let newest = flm.newest_release();
+    let base = |o: Outcome| {
+        let o = o.ev("binary", &f.binary).ev("version", &f.version).ev("package", &pkg);
+        let o = match release.and_then(|r| r.date.as_ref()) {
+            Some(d) => o.ev("release_date", d),
+            None => o,
+        };
+        o.ev("newest_known_release", newest.map(|r| &r.version))
+    };
+    let update = |text: String| Remedy {
+        text,
+        commands: vec![c.remedy_text(|r| &r.flm, &[]), install_cmd("flm")],
+        step: Some("flm".into()),
+        ..Default::default()
+    };
     match stack::flm_install(c.f, c.r) {
         stack::FlmInstall::NotProbed => unreachable!("the probe was checked above"),
-        stack::FlmInstall::Missing => {
-            base(Outcome::fail("flm not found (/opt/fastflowlm/bin, /usr/bin, /opt/flm/bin, PATH)")).remedy(Remedy {
-                text: c.remedy_text(|r| &r.flm, &[]),
-                commands: vec![install_cmd("flm")],
-                step: Some("flm".into()),
-                ..Default::default()
-            })
-        }
+        stack::FlmInstall::Missing if let Some(own) = lemonade_own_flm(c) => base(own),
+        stack::FlmInstall::Missing => base(Outcome::fail(format!(
+            "flm not found ({}, /usr/bin, /opt/flm/bin, /usr/local/bin)",
+            flm.layout.binary.trim_end_matches("/flm")
+        )))
+        .remedy(Remedy {
+            text: format!(
+                "Install FastFlowLM with the distro's command below, or let npu-setup build the pinned release.{} flm needs {} (XRT) to start and {} (the xdna plugin) to see the NPU.",
+                if c.distro().is_some_and(|d| d.package_manager == crate::recipes::PackageManager::Dpkg) {
+                    format!(
+                        " The release .deb installs {} with {} linked to it and depends on {}.",
+                        flm.layout.binary,
+                        flm.layout.links.join(", "),
+                        flm.layout.deb_depends.join(", ")
+                    )
+                } else {
+                    String::new()
+                },
+                flm.runtime.linked.join(", "),
+                flm.runtime.loaded.join(", ")
+            ),
+            commands: vec![c.remedy_text(|r| &r.flm, &[]), install_cmd("flm")],
+            step: Some("flm".into()),
+            ..Default::default()
+        }),
         stack::FlmInstall::VersionUnknown { binary, error } => {
-            base(Outcome::warn(format!("{binary} found, but its version is unknown ({error})"))).remedy(Remedy {
-                text: format!("Run `{binary} version` by hand; a missing XRT library is the usual cause."),
-                ..Default::default()
-            })
+            // flm links libxrt_coreutil.so.2: a loader error naming it means XRT is missing or
+            // outside the loader path, which the XRT checks fix.
+            let missing_lib = flm.runtime.linked.iter().find(|l| error.contains(l.as_str()));
+            let o = base(Outcome::warn(format!("{binary} found, but its version is unknown ({error})")));
+            match missing_lib {
+                Some(lib) => o.suspects(&["xrt.install", "xrt.loader"]).remedy(Remedy {
+                    text: format!(
+                        "flm links {lib} (XRT base) and cannot start without it: install XRT and make its library directory known to the loader."
+                    ),
+                    commands: vec![c.remedy_text(|r| &r.xrt, &[]), install_cmd("loader")],
+                    step: Some("xrt".into()),
+                    ..Default::default()
+                }),
+                None => o.remedy(Remedy {
+                    text: format!(
+                        "Run `{binary} version` by hand: a library the loader cannot find ({}) is the usual cause.",
+                        flm.runtime.linked.join(", ")
+                    ),
+                    commands: vec![format!("{binary} version")],
+                    ..Default::default()
+                }),
+            }
         }
         stack::FlmInstall::TooOld { binary, version, min } => {
             base(Outcome::warn(format!("flm {version} at {binary} is older than {min}, the minimum Lemonade accepts")))
-                .remedy(Remedy {
-                    text: "Update FastFlowLM.".into(),
-                    commands: vec![install_cmd("flm")],
-                    step: Some("flm".into()),
-                    ..Default::default()
-                })
+                .remedy(update("Update FastFlowLM.".into()))
         }
-        stack::FlmInstall::Installed { binary, version } => base(Outcome::pass(format!("flm {version} at {binary}"))),
+        stack::FlmInstall::Installed { binary, version } => {
+            // A release with a known flaw in what doctor relies on (validate's verdict).
+            if let Some(rule) = flm.rule(&version).filter(|r| r.false_no_device) {
+                let fixed = rule.below.clone().unwrap_or_default();
+                return base(Outcome::warn(format!(
+                    "flm {version} at {binary}: a release whose `flm validate` reports \"No NPU device found\" on healthy hosts (fixed in {fixed})"
+                )))
+                .ev("known_issue", &rule.source)
+                .remedy(update(format!("Update FastFlowLM to {fixed} or later ({}).", rule.source)));
+            }
+            let newer = newest
+                .filter(|n| parse_dotted(&version).zip(parse_dotted(&n.version)).is_some_and(|(v, n)| v > n))
+                .map(|n| format!("newer than {}, the newest release the recipes know", n.version));
+            let o = base(Outcome::pass(format!("flm {version} at {binary}")));
+            match newer {
+                Some(note) => o.ev("note", note),
+                None => o,
+            }
+        }
     }
+}
+
+/// A host whose only FLM is the one Lemonade (10.10 on) downloaded for itself: nothing for
+/// FastFlowLM to install; a pass when it is the version Lemonade wants, else a skip that
+/// leaves the verdict to `lemonade.flm` (knowledge::lemonade).
+fn lemonade_own_flm(c: &Ctx) -> Option<Outcome> {
+    use crate::knowledge::lemonade::{ChosenKind, LemonadeFlm, flm};
+    let LemonadeFlm::Judged(j) = flm(c.f, c.r) else { return None };
+    let ch = j.choice.as_ref().filter(|ch| ch.kind == ChosenKind::OwnCopy)?;
+    let bin = ch.binary.clone()?;
+    let what = format!(
+        "no system flm; Lemonade {} runs its own FLM {} ({bin})",
+        j.release.version,
+        ch.version.as_ref().map(|v| format!("v{v}")).unwrap_or_else(|| "of unknown version".into()),
+    );
+    Some(if j.problems.is_empty() { Outcome::pass(what) } else { Outcome::skip(format!("{what}: see lemonade.flm")) })
 }
 
 /// `flm.validate`.
@@ -361,91 +442,75 @@ pub fn flm_validate(c: &Ctx) -> Outcome {
         return o;
     }
     let Some(f) = c.f.flm.ok() else { unreachable!() };
-    if f.binary.is_none() {
-        return Outcome::skip("flm not installed (see flm.install)");
-    }
-    let Some(v) = &f.validate else {
-        return Outcome::error(format!(
-            "flm validate gave no result: {}",
-            f.validate_error.clone().unwrap_or_default()
-        ));
-    };
-    let base = |o: Outcome| o.ev("validate", v).ev("exit_code", f.validate_code);
-    if v.ready == Some(true) {
-        let d = v.devices.first();
-        return base(Outcome::pass(format!(
-            "ready: {}{}{}",
-            d.map(|d| d.device.clone()).unwrap_or_default(),
-            d.and_then(|d| d.fw_version.clone()).map(|x| format!(", firmware {x}")).unwrap_or_default(),
-            v.drm_version.as_ref().map(|x| format!(", amdxdna {x}")).unwrap_or_default()
-        )));
-    }
-    let mut reasons = Vec::new();
-    let mut suspects: Vec<&'static str> = Vec::new();
-    // `kernel_ok` covers the kernel release and the driver's DRM version: name the one
-    // that failed.
-    let k = stack::flm_kernel_ok(v, c.f, c.r, c.a.drm_version.as_deref());
-    if let Some((kernel, min)) = &k.kernel_below {
-        reasons.push(format!("kernel {kernel} < {min}, FastFlowLM's minimum (kernel_ok false)"));
-        suspects.push("host.kernel");
-    }
-    if let Some((drm, min)) = &k.drm_below {
-        let kernel_fine = k.kernel_ok_false && k.kernel_below.is_none();
-        reasons.push(format!(
-            "amdxdna DRM {drm} < {min}{}",
-            if kernel_fine {
-                format!(
-                    " (FLM reports this as kernel_ok false; the kernel release {} is fine)",
-                    v.kernel.clone().unwrap_or_default()
-                )
-            } else {
-                String::new()
+    let rule = stack::flm_rule(c.f, c.r);
+    let base = |o: Outcome| {
+        let o = o.ev("validate", &f.validate).ev("exit_code", f.validate_code);
+        match &rule {
+            Some(r) if r.installed => {
+                o.ev("validate_rule", format!("FLM {}", r.rule.range())).ev("validate_rule_source", &r.rule.source)
             }
-        ));
-        suspects.push("driver.module");
+            _ => o,
+        }
+    };
+    match stack::flm_validate(c.f, c.r) {
+        stack::FlmValidateVerdict::NotProbed => unreachable!("the probe was checked above"),
+        stack::FlmValidateVerdict::NotInstalled => Outcome::skip("flm not installed (see flm.install)"),
+        stack::FlmValidateVerdict::NoResult { error } => {
+            Outcome::error(format!("flm validate gave no result: {error}"))
+        }
+        stack::FlmValidateVerdict::Ready => {
+            let v = f.validate.as_ref();
+            let d = v.and_then(|v| v.devices.first());
+            base(Outcome::pass(format!(
+                "ready: {}{}{}",
+                d.map(|d| d.device.clone()).unwrap_or_default(),
+                d.and_then(|d| d.fw_version.clone()).map(|x| format!(", firmware {x}")).unwrap_or_default(),
+                v.and_then(|v| v.drm_version.as_ref()).map(|x| format!(", amdxdna {x}")).unwrap_or_default()
+            )))
+        }
+        stack::FlmValidateVerdict::KnownFalseNoDevice { version, fixed_in, source } => {
+            let fixed = fixed_in.unwrap_or_else(|| "a later release".into());
+            base(Outcome::warn(format!(
+                "\"No NPU device found\" is FastFlowLM {version}'s known false negative: flm opens the NPU at startup, so validate's second open fails with EBUSY (fixed in {fixed}); the accel node exists"
+            )))
+            .remedy(Remedy {
+                text: format!(
+                    "Update FastFlowLM to {fixed} or later; until then judge the NPU by accel.node and driver.bound, not by flm validate ({source})."
+                ),
+                commands: vec![c.remedy_text(|r| &r.flm, &[]), install_cmd("flm")],
+                step: Some("flm".into()),
+                docs: Some("https://github.com/ROCm/FastFlowLM/releases/tag/v1.0.9".into()),
+                ..Default::default()
+            })
+        }
+        stack::FlmValidateVerdict::Busy { nodes } => {
+            let which = if nodes.is_empty() { "the NPU".to_string() } else { nodes.join(", ") };
+            base(Outcome::warn(format!(
+                "flm validate could not inspect {which}: busy (another process, e.g. a running flm serve, holds it)"
+            )))
+            .remedy(Remedy {
+                text: "Stop what holds the NPU (a Lemonade service with a model loaded, flm serve) and run `flm validate` again.".into(),
+                commands: vec!["flm validate".into()],
+                ..Default::default()
+            })
+        }
+        stack::FlmValidateVerdict::NotReady { reasons, stopped_at_kernel } => {
+            let mut suspects: Vec<&'static str> = Vec::new();
+            for s in reasons.iter().flat_map(|r| r.suspects.iter()) {
+                if !suspects.contains(s) {
+                    suspects.push(s);
+                }
+            }
+            let summary = reasons.iter().map(|r| r.what.as_str()).collect::<Vec<_>>().join("; ");
+            let o = base(Outcome::fail(format!("flm validate: {summary}")));
+            let o = if stopped_at_kernel { o.ev("stopped_at_kernel_check", true) } else { o };
+            o.suspects(&suspects).remedy(Remedy {
+                text: "The checks above name the layer to fix; re-run `flm validate` after fixing it.".into(),
+                commands: vec!["flm validate".into()],
+                ..Default::default()
+            })
+        }
     }
-    if k.unexplained() {
-        reasons.push(format!(
-            "kernel_ok false, although kernel {} and the driver's DRM version {} meet FastFlowLM's minimums ({} / {})",
-            v.kernel.clone().unwrap_or_default(),
-            v.drm_version.clone().or(c.a.drm_version.clone()).unwrap_or_else(|| "(not reported)".into()),
-            c.r.drivers.flm.min_kernel,
-            c.r.drivers.flm.min_drm
-        ));
-        suspects.push("host.kernel");
-    }
-    if v.amd_device_found == Some(false) || (v.devices.is_empty() && v.amd_device_found.is_none()) {
-        reasons.push("\"No NPU device found\" (FLM hides permission, IOMMU and driver errors behind this)".into());
-        suspects.extend(["npu.device", "boot.iommu", "driver.bound", "firmware.compat", "accel.node"]);
-    }
-    if v.all_fw_ok == Some(false) || v.devices.iter().any(|d| d.fw_ok == Some(false)) {
-        reasons.push(format!(
-            "firmware {} incompatible (needs >= 1.1)",
-            v.devices.first().and_then(|d| d.fw_version.clone()).unwrap_or_default()
-        ));
-        suspects.push("firmware.compat");
-    }
-    if v.enough_cols == Some(false) || v.devices.iter().any(|d| d.cols.is_some_and(|c| c < 8)) {
-        reasons.push(format!(
-            "{} columns < 8 (XDNA1 is not supported by FLM)",
-            v.devices.first().and_then(|d| d.cols).unwrap_or_default()
-        ));
-        suspects.push("npu.device");
-    }
-    if v.memlock_ok == Some(false) {
-        reasons.push(format!("memlock limit {} too low", v.memlock_limit.clone().unwrap_or_default()));
-        suspects.push("limits.memlock");
-    }
-    let extra: Vec<String> =
-        v.errors.iter().filter(|e| !reasons.iter().any(|r| r.contains(e.as_str()))).take(2).cloned().collect();
-    reasons.extend(extra);
-    if reasons.is_empty() {
-        reasons.push("not ready".into());
-    }
-    base(Outcome::fail(format!("flm validate: {}", reasons.join("; ")))).suspects(&suspects).remedy(Remedy {
-        text: "The checks above name the layer to fix; re-run `flm validate` after fixing it.".into(),
-        ..Default::default()
-    })
 }
 
 /// `stack.provenance` (added with the source builds; not in the original 25).

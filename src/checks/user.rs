@@ -2,8 +2,9 @@
 //! locked-memory limit high enough for NPU buffer objects in every context that runs FLM).
 //!
 //! `flm validate` reports EACCES as "No NPU device found" (ROCm/FastFlowLM#400); memlock
-//! needs limits.d and, on Fedora, a `user@.service` drop-in
-//! (<https://github.com/amd/xdna-driver/blob/856409cafc23cee55976ebcaa0a073ab4ec6dfe2/README.md>).
+//! needs limits.d and, on distros whose recipe says `user_service_memlock` (the xdna-driver
+//! README names Fedora), a `user@.service` drop-in
+//! (<https://github.com/amd/xdna-driver/blob/c4052fc30322f8fa0a7f388f171bcb065d6dab6b/README.md>).
 
 use super::{Ctx, Outcome, Remedy, install_cmd, probe_problem};
 use crate::host::users::{NodeInfo, UserFacts};
@@ -116,11 +117,12 @@ fn session_limit(c: &Ctx, user: Option<&UserFacts>) -> (Option<Memlock>, Option<
     (soft, hard, used)
 }
 
-fn show(m: Option<Memlock>) -> String {
+/// A pam_limits value; `distro` names whose default applies when nothing sets it.
+fn show(m: Option<Memlock>, distro: &str) -> String {
     match m {
         Some(Memlock::Unlimited) => "unlimited".into(),
         Some(Memlock::KiB(k)) => format!("{k} KiB"),
-        None => "distro default (8192 KiB on Fedora)".into(),
+        None => format!("not set ({distro} default)"),
     }
 }
 
@@ -133,9 +135,16 @@ pub fn limits_memlock(c: &Ctx) -> Outcome {
     let user = c.f.users.ok();
     let (soft, hard, used) = session_limit(c, user);
     let needs_user_service = c.distro().is_some_and(|d| d.user_service_memlock);
+    // Whose defaults and whose systemd user sessions these are: the host's distro by name
+    // (a derivative with its base), never a fixed one.
+    let distro = c.host_distro().map(|h| h.name());
+    let defaults = distro.as_ref().map(|d| format!("{d}'s")).unwrap_or_else(|| "the distro's".into());
+    let show = |m: Option<Memlock>| show(m, &defaults);
     let user_service = m.user_service.last().and_then(|u| parse_systemd_limit(&u.value));
     let unit = c.f.lemonade.ok().and_then(|l| l.unit());
     let unit_limit = unit.and_then(|u| u.limit_memlock.clone());
+    let release = crate::knowledge::lemonade::release(c.f, c.r);
+    let unit_memlock = unit.map(|u| crate::knowledge::lemonade::unit_memlock(u, release.as_ref(), c.r).describe());
     let flm = c.f.flm.ok().and_then(|f| f.validate.as_ref()).and_then(|v| v.memlock_limit.clone());
     let base = |o: Outcome| {
         o.ev("login_soft", show(soft))
@@ -144,6 +153,7 @@ pub fn limits_memlock(c: &Ctx) -> Outcome {
             .ev("user_service", &m.user_service)
             .ev("needs_user_service_dropin", needs_user_service)
             .ev("lemonade_unit_limit", &unit_limit)
+            .ev("lemonade_unit_memlock", &unit_memlock)
             .ev("flm_validate_memlock", &flm)
             .ev("process", &m.process)
     };
@@ -153,8 +163,9 @@ pub fn limits_memlock(c: &Ctx) -> Outcome {
             crate::root::Root::display(&c.r.files.memlock_limits),
             if needs_user_service {
                 format!(
-                    ", plus {} with [Service] LimitMEMLOCK=infinity (this distro's systemd user sessions ignore limits.d)",
-                    crate::root::Root::display(&c.r.files.memlock_user_dropin)
+                    ", plus {} with [Service] LimitMEMLOCK=infinity ({} systemd user sessions ignore limits.d)",
+                    crate::root::Root::display(&c.r.files.memlock_user_dropin),
+                    defaults
                 )
             } else {
                 String::new()
@@ -175,23 +186,23 @@ pub fn limits_memlock(c: &Ctx) -> Outcome {
         .remedy(remedy("BO allocation fails with a low max-locked-memory limit (xdna-driver README)."));
     }
     if needs_user_service && user_service != Some(Memlock::Unlimited) {
-        return base(Outcome::fail("limits.d is set, but no user@.service drop-in sets LimitMEMLOCK=infinity (Fedora keeps ulimit -l at 8192 KiB in user sessions)"))
-            .remedy(remedy("Fedora's systemd user manager does not apply limits.d."));
+        return base(Outcome::fail(format!(
+            "limits.d is set, but no user@.service drop-in sets LimitMEMLOCK=infinity ({defaults} systemd user sessions keep a low ulimit -l, e.g. 8192 KiB, despite limits.d)"
+        )))
+        .remedy(remedy(&format!("{defaults} systemd user manager does not apply limits.d (xdna-driver README).")));
     }
     if let Some(u) = unit
-        && u.limit_memlock.as_deref().and_then(parse_systemd_limit) != Some(Memlock::Unlimited)
+        && let m = crate::knowledge::lemonade::unit_memlock(u, release.as_ref(), c.r)
+        && !m.ok()
     {
-        return base(Outcome::fail(format!(
-            "{} runs with LimitMEMLOCK={} (needs infinity)",
-            u.name,
-            unit_limit.clone().unwrap_or_else(|| "unset".into())
-        )))
-        .remedy(Remedy {
-            text: "Set LimitMEMLOCK=infinity in the Lemonade unit (drop-in).".into(),
-            commands: vec![install_cmd("lemonade-service")],
-            step: Some("lemonade-service".into()),
-            ..Default::default()
-        });
+        return base(Outcome::fail(format!("{}: {} (flm cannot pin NPU buffers)", u.name, m.describe()))).remedy(
+            Remedy {
+                text: "Give the Lemonade unit LimitMEMLOCK=infinity (drop-in); Lemonade's own unit grants AmbientCapabilities=CAP_SYS_RESOURCE instead from 10.0.1 (https://github.com/lemonade-sdk/lemonade/pull/1339).".into(),
+                commands: vec![install_cmd("lemonade-service")],
+                step: Some("lemonade-service".into()),
+                ..Default::default()
+            },
+        );
     }
     base(Outcome::pass(format!(
         "unlimited for login sessions{}{}",

@@ -37,7 +37,8 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> Result<i32> {
     };
     let facts = probe_all(&runner, &recipes, &popts);
     tracing::debug!(millis = facts.probe_millis, "probed");
-    let results = run_checks(&facts, &recipes, &CheckOptions { smoke: args.smoke }, &args.only, &args.skip);
+    let copts = CheckOptions { smoke: args.smoke, today: super::recipes::today(runner.root())? };
+    let results = run_checks(&facts, &recipes, &copts, &args.only, &args.skip);
     let report = crate::checks::report(&facts, &recipes, results);
     let metrics = |w: &mut dyn Write| -> Result<()> {
         let extras = metrics_extras(runner.root(), facts.probe_millis);

@@ -28,11 +28,9 @@ const MAX_ROUNDS: usize = 4;
 pub fn merge_config(cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> Result<InstallArgs> {
     let Some(path) = &cli_args.config else { return Ok(cli_args.clone()) };
     let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
-    let mut merged: InstallArgs = serde_yaml::from_str(&text).map_err(|e| {
-        let loc = e.location().map(|l| format!(":{}:{}", l.line(), l.column())).unwrap_or_default();
-        let msg = e.to_string();
-        anyhow::anyhow!("{}{loc}: {}", path.display(), msg.split(" at line ").next().unwrap_or(&msg))
-    })?;
+    let mut merged: InstallArgs =
+        crate::parse::yaml::from_str(&text).map_err(|e| anyhow::anyhow!("{}{}", path.display(), e.located()))?;
+    validate_config(&path.display().to_string(), &text)?;
     merged.config = cli_args.config.clone();
     let given = |id: &str| matches.is_some_and(|m| m.value_source(id) == Some(ValueSource::CommandLine));
     macro_rules! take {
@@ -59,6 +57,56 @@ pub fn merge_config(cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> Res
     );
     merged.firstboot = cli_args.firstboot;
     Ok(merged)
+}
+
+/// Runs every value of a config file through the parser of its command-line option, so a
+/// value the command line refuses (`--driver nvidia`, `--lemonade-port 0`) is refused in the
+/// file too, naming the file and line. The file's types and keys were checked by serde.
+fn validate_config(file: &str, text: &str) -> Result<()> {
+    use clap::Args;
+    let Ok(serde_yaml::Value::Mapping(map)) = crate::parse::yaml::from_str::<serde_yaml::Value>(text) else {
+        return Ok(());
+    };
+    let cmd = InstallArgs::augment_args(clap::Command::new("install"));
+    for (key, value) in &map {
+        let Some(key) = key.as_str() else { continue };
+        let Some(arg) = cmd.get_arguments().find(|a| a.get_long() == Some(key)) else { continue };
+        let values = match value {
+            serde_yaml::Value::Sequence(items) => items.iter().collect(),
+            v => vec![v],
+        };
+        for v in values {
+            let raw = match v {
+                serde_yaml::Value::String(s) => s.clone(),
+                serde_yaml::Value::Number(n) => n.to_string(),
+                // Flags, and shapes serde already refused or accepted.
+                _ => continue,
+            };
+            // The option's own parser, exactly as on the command line.
+            let argv = ["install".to_string(), format!("--{key}={raw}")];
+            if let Err(e) = cmd.clone().try_get_matches_from(argv) {
+                let possible: Vec<String> =
+                    arg.get_possible_values().iter().map(|p| p.get_name().to_string()).collect();
+                let why = match std::error::Error::source(&e) {
+                    Some(cause) => cause.to_string(),
+                    None if !possible.is_empty() => format!("possible values: {}", possible.join(", ")),
+                    None => e.kind().to_string(),
+                };
+                let line = key_line(text, key).map(|l| format!(":{l}")).unwrap_or_default();
+                bail!("{file}{line}: {key}: invalid value {raw:?} ({why}); the same value is refused as --{key}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// 1-based line of a top-level `key:` in a YAML mapping (plain or quoted key).
+fn key_line(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| {
+            [format!("{key}:"), format!("\"{key}\":"), format!("'{key}':")].iter().any(|k| l.starts_with(k.as_str()))
+        })
+        .map(|i| i + 1)
 }
 
 /// One step's plan, as printed and as JSON.
@@ -464,7 +512,8 @@ fn verdict(
             ..Default::default()
         },
     );
-    let results = run_checks(&facts, recipes, &CheckOptions { smoke }, &[], &[]);
+    let copts = CheckOptions { smoke, today: super::recipes::today(runner.root())? };
+    let results = run_checks(&facts, recipes, &copts, &[], &[]);
     let report = crate::checks::report(&facts, recipes, results);
     writeln!(out, "\nverify (doctor):")?;
     render(
@@ -529,5 +578,56 @@ impl Drop for Progress {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn merged(yaml: &str) -> Result<InstallArgs> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("install.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        merge_config(&InstallArgs { config: Some(path), ..Default::default() }, None)
+    }
+
+    /// `driver: nvidia` was silently ignored while `--driver nvidia` is refused: a config
+    /// value goes through the option's own parser, and the error names file and line.
+    #[test]
+    fn config_values_are_validated_like_flags() {
+        let err = format!("{:#}", merged("yes: true\ndriver: nvidia\n").unwrap_err());
+        assert!(
+            err.contains(
+                "install.yaml:2: driver: invalid value \"nvidia\" (possible values: in-tree, xdna-dkms, backport-dkms)"
+            ),
+            "{err}"
+        );
+        let err = format!("{:#}", merged("lemonade-port: 0\n").unwrap_err());
+        assert!(err.contains("install.yaml:1: lemonade-port: invalid value \"0\" (0 is not in 1..=65535)"), "{err}");
+        let err = format!("{:#}", merged("lemonade-port: 70000\n").unwrap_err());
+        assert!(err.contains("install.yaml:1:16") && err.contains("70000"), "{err}");
+        let err = format!("{:#}", merged("reboot: sometimes\n").unwrap_err());
+        assert!(err.contains("install.yaml:1:9") && err.contains("sometimes"), "{err}");
+        let ok = merged("driver: xdna-dkms\nlemonade-port: 8001\nmodel: [a, b]\n\"yes\": true\n").unwrap();
+        assert_eq!((ok.driver.as_deref(), ok.lemonade_port, ok.yes), (Some("xdna-dkms"), Some(8001), true));
+    }
+
+    /// Every option with a closed set of values refuses a value outside it in the file too.
+    #[test]
+    fn every_option_with_possible_values_is_checked_in_the_file() {
+        use clap::Args;
+        let cmd = InstallArgs::augment_args(clap::Command::new("install"));
+        let mut checked = 0;
+        for arg in cmd.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if arg.get_possible_values().is_empty() || !arg.get_action().takes_values() {
+                continue;
+            }
+            let err = format!("{:#}", merged(&format!("{long}: not-a-value\n")).unwrap_err());
+            assert!(err.contains("install.yaml:1") && err.contains("not-a-value"), "{long}: {err}");
+            checked += 1;
+        }
+        assert!(checked >= 2, "driver and reboot at least");
     }
 }

@@ -9,28 +9,27 @@ pub mod dev;
 pub mod doctor;
 pub mod install;
 pub mod man;
+pub mod recipes;
 pub mod status;
 
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use crate::cli::{Cli, ColorChoice};
 use crate::recipes::Recipes;
 use crate::root::Root;
 use crate::runner::Runner;
 
-/// Opens the root, loads recipes and builds the runner from the global options.
+/// Opens the root, loads recipes (`--data-dir` > the stored bundle > built in:
+/// [`recipes::select`]) and builds the runner from the global options.
 pub fn setup(cli: &Cli) -> Result<(Runner, Recipes)> {
     if !(cli.timeout.is_finite() && cli.timeout > 0.0) {
         bail!("--timeout must be a positive number of seconds, not {}", cli.timeout);
     }
     let root = Root::open(&cli.root)?;
-    let recipes = match &cli.data_dir {
-        Some(d) => Recipes::from_dir(d).with_context(|| format!("loading data from {}", d.display()))?,
-        None => Recipes::embedded()?,
-    };
+    let recipes: Recipes = recipes::select(&root, cli.data_dir.as_deref())?.recipes;
     Ok((Runner::new(root, Duration::from_secs_f64(cli.timeout)), recipes))
 }
 

@@ -13,16 +13,16 @@ use crate::parse::cmdline::parse_cmdline;
 struct OptionsLine<'a> {
     /// Leading whitespace, `options`, and the whitespace after it.
     head: &'a str,
-    /// The argument string.
+    /// The argument string, without trailing whitespace: the parser trims it, and a
+    /// trailing blank inside an unterminated quote would change the last argument.
     value: &'a str,
-    /// `\n`, `\r\n` or nothing (last line without newline).
+    /// Trailing whitespace, then `\n`, `\r\n` or nothing (last line without newline).
     ending: &'a str,
 }
 
 fn split_options_line(line: &str) -> Option<OptionsLine<'_>> {
     let body = line.strip_suffix('\n').unwrap_or(line);
     let body = body.strip_suffix('\r').unwrap_or(body);
-    let ending = &line[body.len()..];
     let indent = body.len() - body.trim_start().len();
     let rest = body[indent..].strip_prefix("options")?;
     if !rest.is_empty() && !rest.starts_with(char::is_whitespace) {
@@ -30,20 +30,22 @@ fn split_options_line(line: &str) -> Option<OptionsLine<'_>> {
     }
     let sep = rest.len() - rest.trim_start().len();
     let head_len = indent + "options".len() + sep;
-    Some(OptionsLine { head: &body[..head_len], value: &body[head_len..], ending })
+    let value = body[head_len..].trim_end();
+    Some(OptionsLine { head: &body[..head_len], value, ending: &line[head_len + value.len()..] })
 }
 
 /// Rebuild an `options` line with a new value: no dangling separator when the value becomes
 /// empty, and a single space added when a bare `options` line gets a value.
 fn join_options_line(head: &str, value: &str, ending: &str) -> String {
-    let head = if value.is_empty() {
-        head.trim_end()
-    } else if !head.ends_with(char::is_whitespace) {
-        return format!("{head} {value}{ending}");
+    if value.is_empty() {
+        // Nor trailing blanks in front of the line end.
+        let ending = ending.trim_start_matches(|c: char| c.is_whitespace() && c != '\r' && c != '\n');
+        format!("{}{ending}", head.trim_end())
+    } else if head.ends_with(char::is_whitespace) {
+        format!("{head}{value}{ending}")
     } else {
-        head
-    };
-    format!("{head}{value}{ending}")
+        format!("{head} {value}{ending}")
+    }
 }
 
 /// Apply `e` to a BLS entry: removals to every `options` line (each line stays separate),
@@ -52,6 +54,9 @@ fn join_options_line(head: &str, value: &str, ending: &str) -> String {
 /// skipped, or reported as a conflict if the key has another value. All other lines are
 /// copied byte for byte. GRUB variables such as `$kernelopts` (older Fedora) are left alone.
 pub fn edit_bls_options(text: &str, e: &KargEdit) -> EditResult {
+    if let Some(r) = edit_split_by_a_quote(text, e) {
+        return r;
+    }
     let removals = e.removals_only();
     let mut result = EditResult::unchanged(text);
     // Every line of the entry, with the new value for `options` lines.
@@ -100,6 +105,59 @@ pub fn edit_bls_options(text: &str, e: &KargEdit) -> EditResult {
     result.changed = out != text;
     result.text = out;
     result
+}
+
+/// The `options` value as [`crate::parse::bls::parse_bls`] reads it (trimmed).
+fn parsed_value<'a>(o: &OptionsLine<'a>) -> &'a str {
+    o.value.trim()
+}
+
+/// Boot loaders join the `options` lines with a space before splitting arguments, so an
+/// unbalanced `"` on one line carries into the next (`options foo="a` + `options b"
+/// amd_iommu=off` is `foo="a b"` and `amd_iommu=off`). Edited line by line, such an entry
+/// looked clean to install while doctor, which joins, kept warning. When the quote state is
+/// open at the end of any `options` line but the last, the joined value is edited as one
+/// and written back as a single `options` line in place of the first (the others go); a
+/// join changes no argument. `None` when the lines are quote-balanced (the per-line edit is
+/// then the same as the joined one).
+fn edit_split_by_a_quote(text: &str, e: &KargEdit) -> Option<EditResult> {
+    let lines: Vec<(&str, Option<OptionsLine<'_>>)> =
+        text.split_inclusive('\n').map(|l| (l, split_options_line(l))).collect();
+    let values: Vec<&str> = lines.iter().filter_map(|(_, o)| o.as_ref().map(parsed_value)).collect();
+    let mut open = false;
+    let mut split = false;
+    for (i, v) in values.iter().enumerate() {
+        open ^= v.matches('"').count() % 2 == 1;
+        if open && values[i + 1..].iter().any(|v| !v.is_empty()) {
+            split = true;
+            break;
+        }
+    }
+    if !split {
+        return None;
+    }
+    let joined: Vec<&str> = values.into_iter().filter(|v| !v.is_empty()).collect();
+    let joined = joined.join(" ");
+    let mut r = edit_cmdline(&joined, e);
+    if !r.changed {
+        r.text = text.to_string();
+        return Some(r);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut first = true;
+    for (line, o) in &lines {
+        match o {
+            Some(o) if first => {
+                first = false;
+                out.push_str(&join_options_line(o.head, &r.text, o.ending));
+            }
+            Some(_) => {}
+            None => out.push_str(line),
+        }
+    }
+    r.changed = out != text;
+    r.text = out;
+    Some(r)
 }
 
 #[cfg(test)]
@@ -171,6 +229,81 @@ mod tests {
             let again = edit_bls_options(&r.text, &e);
             assert!(!again.changed, "not idempotent: {input:?}");
         }
+    }
+
+    /// Doctor's view of an entry after the edit: what the parser joins, as install's
+    /// removals see it. The property every edit keeps (and a fuzz target can check): after
+    /// install's edit of any text, doctor finds nothing left to remove.
+    fn doctor_agrees(input: &str, e: &KargEdit) {
+        let r = edit_bls_options(input, e);
+        let joined = crate::parse::bls::parse_bls(&r.text).options.unwrap_or_default();
+        let left = edit_cmdline(&joined, &e.removals_only());
+        assert!(!left.changed, "{input:?} -> {:?}: doctor still sees {:?}", r.text, left.removed);
+        assert!(!edit_bls_options(&r.text, e).changed, "not idempotent: {input:?} -> {:?}", r.text);
+    }
+
+    /// A BLS `options` line split by an unbalanced quote: install said converged while
+    /// doctor kept warning (the editor worked per line, the parser joins lines).
+    #[test]
+    fn options_split_by_an_unbalanced_quote_are_edited_as_doctor_reads_them() {
+        let e = KargEdit::of(&["amd_iommu=off"], &[]);
+        let text = "title x\noptions root=/dev/sda1 dyndbg=\"file a.c\n# note\noptions +p\" amd_iommu=off quiet\nlinux /vmlinuz\n";
+        let r = edit_bls_options(text, &e);
+        assert!(r.changed, "{r:?}");
+        assert_eq!(r.removed, ["amd_iommu=off"]);
+        assert_eq!(r.text, "title x\noptions root=/dev/sda1 dyndbg=\"file a.c +p\" quiet\n# note\nlinux /vmlinuz\n");
+        doctor_agrees(text, &e);
+        // The quote swallows what follows: `b" amd_iommu=off` on the next line is inside it
+        // for doctor too, so there is nothing to remove and nothing is merged.
+        let text = "options a=\"x\noptions amd_iommu=off\n";
+        let r = edit_bls_options(text, &e);
+        assert_eq!((r.text.as_str(), r.changed), (text, false));
+        doctor_agrees(text, &e);
+        // Balanced lines stay separate.
+        let text = "options a=\"x y\"\noptions amd_iommu=off\n";
+        assert_eq!(edit_bls_options(text, &e).text, "options a=\"x y\"\noptions\n");
+    }
+
+    /// Random entries, line by line from troublesome parts: install's edit always leaves
+    /// doctor nothing to remove.
+    #[test]
+    fn doctor_agrees_on_random_entries() {
+        let heads = ["options ", "options\t", "  options ", "options", "title t ", "# ", "optionsx "];
+        let tokens = [
+            "amd_iommu=off",
+            "amd_iommu=off,fullflush",
+            "quiet",
+            "a=\"b",
+            "c\"",
+            "\"",
+            "x=\"y z\"",
+            "amd_iommu=\"off",
+            "\"amd_iommu=off\"",
+            "",
+            "é",
+        ];
+        let endings = ["\n", "\r\n", " \n"];
+        let edits = [KargEdit::of(&["amd_iommu=off"], &[]), KargEdit::of(&["amd_iommu=off"], &["iommu=pt"])];
+        let mut seed: u64 = 0xb15;
+        let mut next = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) as usize
+        };
+        let mut merged = 0;
+        for _ in 0..5000 {
+            let mut s = String::new();
+            for _ in 0..next() % 5 + 1 {
+                s.push_str(heads[next() % heads.len()]);
+                let words: Vec<&str> = (0..next() % 4).map(|_| tokens[next() % tokens.len()]).collect();
+                s.push_str(&words.join(" "));
+                s.push_str(endings[next() % endings.len()]);
+            }
+            merged += usize::from(edit_split_by_a_quote(&s, &edits[0]).is_some_and(|r| r.changed));
+            for e in &edits {
+                doctor_agrees(&s, e);
+            }
+        }
+        assert!(merged > 50, "the generator reaches split entries ({merged})");
     }
 
     #[test]

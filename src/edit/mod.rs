@@ -1,6 +1,8 @@
 //! Pure editors: string in, string out. Each takes a file's current text and returns the new
 //! text plus what changed; the install step applies them through `fsx` (read, edit, write
-//! only if changed). No I/O here, and nothing here panics on malformed input.
+//! only if changed). No I/O here, and nothing here panics on malformed input. Files are
+//! edited as bytes: [`bytes`] gives the editors a lossless text view, so bytes that are not
+//! UTF-8 survive, and each editor rewrites only the lines it changes.
 //!
 //! Kernel-argument policy (`npu-setup install --only kargs`): remove `amd_iommu=off` (and
 //! the invalid `amd_iommu=pt`) from every boot-configuration layer, optionally add args, and
@@ -10,7 +12,9 @@
 //! `parse_amd_iommu_options`).
 
 pub mod bls;
+pub mod bytes;
 pub mod grub_default;
+pub mod json;
 pub mod kargs;
 pub mod kernel_cmdline;
 pub mod managed;

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::kernel::{KernelFacts, compare_releases};
 use crate::parse::bls::{parse_bls, parse_grub_cfg_linux_lines};
-use crate::parse::shellvars::{expand_vars, parse_env_lenient, parse_shell_vars};
+use crate::parse::shellvars::{Expander, MAX_EXPANDED, parse_env_lenient, parse_shell_vars};
 use crate::root::Root;
 
 /// One BLS entry.
@@ -83,7 +83,8 @@ pub fn probe_boot(root: &Root) -> Result<BootFacts> {
         for name in root.list_dir(dir)? {
             let Some(id) = name.strip_suffix(".conf") else { continue };
             let rel = format!("{dir}/{name}");
-            let Some(text) = root.read_optional(&rel)? else { continue };
+            // Read whole, as install edits it: nothing past a cap is invisible.
+            let Some(text) = root.read_whole_text(&rel)? else { continue };
             let e = parse_bls(&text);
             facts.bls.push(BlsFacts {
                 id: id.to_string(),
@@ -117,24 +118,31 @@ pub fn probe_boot(root: &Root) -> Result<BootFacts> {
             grub_files.push(format!("etc/default/grub.d/{name}"));
         }
     }
-    // Variables carry across drop-ins (update-grub sources them in order).
-    let mut vars_so_far: Vec<(String, String)> = Vec::new();
+    // Variables carry across drop-ins (update-grub sources them in order); expansion is
+    // bounded (`A="$A$A$A$A"` lines would otherwise take gigabytes).
+    let mut expander = Expander::default();
     for rel in grub_files {
-        let Some(text) = root.read_optional(&rel)? else { continue };
-        let (vars, parse_error) = match parse_shell_vars(&text) {
+        let Some(text) = root.read_whole_text(&rel)? else { continue };
+        let (vars, mut parse_error) = match parse_shell_vars(&text) {
             Ok(v) => (v, None),
             Err(e) => (parse_env_lenient(&text), Some(e.to_string())),
         };
         let mut cmdline_linux = None;
         let mut cmdline_linux_default = None;
+        let cut_before = expander.truncated();
         for (k, v) in vars {
-            let expanded = expand_vars(&v, &vars_so_far);
+            let expanded = expander.assign(&k, &v);
             if k == "GRUB_CMDLINE_LINUX" {
-                cmdline_linux = Some(expanded.clone());
+                cmdline_linux = Some(expanded);
             } else if k == "GRUB_CMDLINE_LINUX_DEFAULT" {
-                cmdline_linux_default = Some(expanded.clone());
+                cmdline_linux_default = Some(expanded);
             }
-            vars_so_far.push((k, expanded));
+        }
+        if expander.truncated() && !cut_before && parse_error.is_none() {
+            parse_error = Some(format!(
+                "its variables expand past {} KiB (e.g. A=\"$A$A…\"): the values were cut there",
+                MAX_EXPANDED / 1024
+            ));
         }
         facts.grub_default.push(GrubDefault {
             file: Root::display(&rel),
@@ -143,7 +151,8 @@ pub fn probe_boot(root: &Root) -> Result<BootFacts> {
             parse_error,
         });
     }
-    facts.kernel_cmdline = root.read_trimmed("etc/kernel/cmdline")?.filter(|s| !s.is_empty());
+    facts.kernel_cmdline =
+        root.read_whole_text("etc/kernel/cmdline")?.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
     for rel in ["boot/grub/grub.cfg", "boot/grub2/grub.cfg"] {
         if let Some(text) = root.read_optional(rel)? {
             let lines = parse_grub_cfg_linux_lines(&text);

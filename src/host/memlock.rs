@@ -164,15 +164,31 @@ pub struct LoaderFacts {
     pub xrt_smi: Option<String>,
 }
 
+/// Most configuration files the ld.so.conf include walk reads. glibc's ldconfig has no
+/// limit; each file is read once here (an include loop ends by itself), so only a tree of
+/// more distinct files than this hits it, and that is an error naming the walk, never a
+/// silent stop that would miss the XRT entry.
+pub const MAX_LD_SO_CONF_FILES: usize = 10_000;
+
 /// Reads ld.so.conf (with includes) and looks for the XRT libraries.
 pub fn probe_loader(root: &Root) -> Result<LoaderFacts> {
+    probe_loader_within(root, MAX_LD_SO_CONF_FILES)
+}
+
+fn probe_loader_within(root: &Root, max_files: usize) -> Result<LoaderFacts> {
     let mut facts = LoaderFacts::default();
     let mut queue = vec!["etc/ld.so.conf".to_string()];
-    let mut seen = 0;
+    let mut read = std::collections::HashSet::new();
     while let Some(rel) = queue.pop() {
-        seen += 1;
-        if seen > 200 {
-            break;
+        // Once per file, however it is reached (twice-included, a loop, a link).
+        if !read.insert(root.resolve(&rel).unwrap_or_else(|_| rel.clone().into())) {
+            continue;
+        }
+        if read.len() > max_files {
+            anyhow::bail!(
+                "/etc/ld.so.conf and its includes name more than {max_files} files (at {}): not judged",
+                Root::display(&rel)
+            );
         }
         let Some(text) = root.read_optional(&rel)? else { continue };
         let (dirs, includes) = parse_ld_so_conf(&text);
@@ -188,9 +204,15 @@ pub fn probe_loader(root: &Root) -> Result<LoaderFacts> {
                 if inc.starts_with('/') { inc.trim_start_matches('/').to_string() } else { format!("{here}/{inc}") };
             let inc = inc.as_str();
             let (dir, pat) = inc.rsplit_once('/').unwrap_or(("", inc));
-            let (prefix, suffix) = pat.split_once('*').unwrap_or((pat, ""));
+            // `include x.conf` (no `*`) names one file, not every name starting with it.
+            let matches = |n: &str| match pat.split_once('*') {
+                Some((prefix, suffix)) => {
+                    n.len() >= prefix.len() + suffix.len() && n.starts_with(prefix) && n.ends_with(suffix)
+                }
+                None => n == pat,
+            };
             let mut names: Vec<String> =
-                root.list_dir(dir)?.into_iter().filter(|n| n.starts_with(prefix) && n.ends_with(suffix)).collect();
+                root.list_dir(dir)?.into_iter().filter(|n| matches(n) && !root.is_dir(format!("{dir}/{n}"))).collect();
             names.sort();
             for n in names.into_iter().rev() {
                 queue.push(format!("{dir}/{n}"));
@@ -221,4 +243,66 @@ pub fn probe_loader(root: &Root) -> Result<LoaderFacts> {
     facts.xrt_smi =
         ["opt/xilinx/xrt/bin/xrt-smi", "usr/bin/xrt-smi"].iter().find(|p| root.exists(p)).map(Root::display);
     Ok(facts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(files: &[(&str, &str)]) -> (tempfile::TempDir, Root) {
+        let dir = tempfile::tempdir().unwrap();
+        for (rel, text) in files {
+            let p = dir.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        let root = Root::open(dir.path()).unwrap();
+        (dir, root)
+    }
+
+    /// With 199 or more ld.so.conf.d files sorting before XRT's, the walk stopped silently at
+    /// 200 and xrt.loader said broken. Every file is read now, each once.
+    #[test]
+    fn the_include_walk_reads_every_file_once() {
+        let mut files: Vec<(String, String)> = vec![
+            ("etc/ld.so.conf".into(), "include ld.so.conf.d/*.conf\n".into()),
+            ("etc/ld.so.conf.d/zz-xrt.conf".into(), "/opt/xilinx/xrt/lib64\n".into()),
+            // An include loop, and a file included twice.
+            ("etc/ld.so.conf.d/00-loop.conf".into(), "include /etc/ld.so.conf\ninclude zz-xrt.conf\n".into()),
+        ];
+        for i in 0..500 {
+            files.push((format!("etc/ld.so.conf.d/{i:03}-other.conf"), format!("/usr/lib/other{i}\n")));
+        }
+        for so in XRT_LIBS {
+            files.push((format!("opt/xilinx/xrt/lib64/{so}"), "elf".into()));
+        }
+        let refs: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let (_d, root) = tree(&refs);
+        let f = probe_loader(&root).unwrap();
+        for lib in &f.libs {
+            assert_eq!(
+                lib.resolvable_at.as_deref(),
+                Some(format!("/opt/xilinx/xrt/lib64/{}", lib.soname).as_str()),
+                "{lib:?}"
+            );
+        }
+        let xrt: Vec<_> = f.conf_dirs.iter().filter(|(d, _)| d == "/opt/xilinx/xrt/lib64").collect();
+        assert_eq!(xrt, [&("/opt/xilinx/xrt/lib64".to_string(), "/etc/ld.so.conf.d/zz-xrt.conf".to_string())]);
+        assert_eq!(f.conf_dirs.len(), 501, "each file once");
+    }
+
+    #[test]
+    fn more_files_than_the_limit_is_an_error_naming_the_walk() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("etc/ld.so.conf.d");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(dir.path().join("etc/ld.so.conf"), "include ld.so.conf.d/*.conf\n").unwrap();
+        for i in 0..=100 {
+            std::fs::write(d.join(format!("{i:05}.conf")), "").unwrap();
+        }
+        let root = Root::open(dir.path()).unwrap();
+        let err = probe_loader_within(&root, 100).unwrap_err().to_string();
+        assert!(err.contains("more than 100 files") && err.contains("/etc/ld.so.conf.d/"), "{err}");
+        assert!(probe_loader_within(&root, 102).is_ok());
+    }
 }

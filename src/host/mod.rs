@@ -207,9 +207,7 @@ pub fn probe_all(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions) -> Fac
             let secureboot = s.spawn(|| commands::probe_secureboot(runner));
             let ld_cache = s.spawn(|| commands::probe_ld_cache(runner));
             let flm = s.spawn(|| commands::probe_flm(runner));
-            let lemonade = s.spawn(move || {
-                services::probe_lemonade(runner, lemonade_files, opts, &recipes.files.systemd_default_path)
-            });
+            let lemonade = s.spawn(move || services::probe_lemonade(runner, lemonade_files, opts, recipes));
             let gpu = s.spawn(|| services::probe_gpu(runner, opts));
             let resources = s.spawn(|| resources::probe_resources(root));
             (

@@ -11,6 +11,12 @@
 //! `lemond` and moved to port 13305; v10.3 renamed the unit `lemond.service`. `/live` needs
 //! no API key; `/api/v1/*` does when `LEMONADE_API_KEY` is set. Ports, routes and the API
 //! key's origin are `crate::lemonade`'s.
+//!
+//! Per unit, the probe also resolves every directory any Lemonade release would use for that
+//! service (the `config` and `cache_dirs` templates of `recipes/lemonade.yaml`: its
+//! environment, `StateDirectory=`/`CacheDirectory=`, the home of its `User=`) and reads what
+//! decides its flm there: config.json's `flm.prefer_system`/`flm.npu_bin`, and its own flm
+//! with version.txt. Which of them the installed release uses is knowledge::lemonade's call.
 
 use std::time::Duration;
 
@@ -25,6 +31,7 @@ use crate::parse::shellvars::parse_env_lenient;
 use crate::parse::systemctl::{
     parse_environment, parse_environment_files, parse_exec_start_argv, parse_show, parse_unit_file,
 };
+use crate::recipes::{LemonadeRecipe, Recipes};
 use crate::root::{Root, RootMode};
 use crate::runner::Runner;
 
@@ -87,6 +94,70 @@ pub struct UnitFacts {
     /// as a host path; none when no directory on it holds one.
     #[serde(default)]
     pub flm_on_path: Option<String>,
+    /// `AmbientCapabilities=` of the unit and its drop-ins (an empty assignment resets).
+    #[serde(default)]
+    pub ambient_capabilities: Vec<String>,
+    /// `StateDirectory=` (its first name).
+    #[serde(default)]
+    pub state_directory: Option<String>,
+    /// `CacheDirectory=` (its first name).
+    #[serde(default)]
+    pub cache_directory: Option<String>,
+    /// The home of the unit's `User=` in etc/passwd (systemd sets `$HOME` to it).
+    #[serde(default)]
+    pub home: Option<String>,
+    /// Lemonade's directories as this service resolves them (`recipes/lemonade.yaml`
+    /// `config` and `cache_dirs` templates), with the config.json and own flm found there.
+    #[serde(default)]
+    pub dirs: Vec<LemonadeDir>,
+    /// Every path given as flm's `npu_bin` (`LEMONADE_FLM_NPU_BIN`, config.json
+    /// `flm.npu_bin`) and whether it is a file.
+    #[serde(default)]
+    pub npu_bin_paths: Vec<(String, bool)>,
+}
+
+/// One of Lemonade's directories for a service, and what it holds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct LemonadeDir {
+    /// The recipe's template (`$HOME/.cache/lemonade`).
+    pub template: String,
+    /// The host path it resolves to for this service.
+    pub path: String,
+    /// The settings file there, when present.
+    #[serde(default)]
+    pub config: Option<LemonadeConfig>,
+    /// Lemonade's own flm there, when present.
+    #[serde(default)]
+    pub own_flm: Option<OwnFlmCopy>,
+    /// Why the directory could not be read (it exists or not: unknown).
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// What Lemonade's config.json says about flm.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct LemonadeConfig {
+    /// Host path.
+    pub path: String,
+    /// `flm.prefer_system`.
+    #[serde(default)]
+    pub prefer_system: Option<bool>,
+    /// `flm.npu_bin`.
+    #[serde(default)]
+    pub npu_bin: Option<String>,
+    /// Why it could not be read (Lemonade renames a file it cannot parse and uses defaults).
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// Lemonade's own flm in its cache.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct OwnFlmCopy {
+    /// Host path of the executable.
+    pub binary: String,
+    /// The tag in version.txt (`v1.0.1`); none when the file is missing.
+    #[serde(default)]
+    pub version: Option<String>,
 }
 
 impl UnitFacts {
@@ -153,6 +224,7 @@ fn redact(vars: Vec<(String, String)>) -> Vec<(String, String)> {
 /// they set. Phase 1.
 pub fn probe_lemonade_files(root: &Root) -> Result<(Vec<String>, Vec<UnitFacts>, Option<ApiKey>)> {
     let binaries: Vec<String> = LEMONADE_BINARIES.iter().filter(|p| root.exists(p)).map(Root::display).collect();
+    let accounts = crate::host::users::Accounts::read(root)?;
     let mut units = Vec::new();
     let mut api_key = None;
     for name in LEMONADE_UNITS {
@@ -195,6 +267,10 @@ pub fn probe_lemonade_files(root: &Root) -> Result<(Vec<String>, Vec<UnitFacts>,
                         u.environment_files.push((path.to_string(), optional));
                     }
                     "User" => u.user = Some(v),
+                    "AmbientCapabilities" if v.is_empty() => u.ambient_capabilities.clear(),
+                    "AmbientCapabilities" => u.ambient_capabilities.extend(v.split_whitespace().map(str::to_string)),
+                    "StateDirectory" => u.state_directory = v.split_whitespace().next().map(str::to_string),
+                    "CacheDirectory" => u.cache_directory = v.split_whitespace().next().map(str::to_string),
                     "LimitMEMLOCK" => u.limit_memlock = Some(v),
                     "ProtectHome" => u.protect_home = Some(v),
                     _ => {}
@@ -213,6 +289,9 @@ pub fn probe_lemonade_files(root: &Root) -> Result<(Vec<String>, Vec<UnitFacts>,
             files_seen.push((path.clone(), !expanded.is_empty()));
         }
         u.environment_files = files_seen;
+        if let Some(user) = &u.user {
+            u.home = accounts.user(user).map(|p| p.home.clone());
+        }
         if let Some(k) = lemonade::service_api_key(&env) {
             api_key = Some(k);
         }
@@ -242,8 +321,9 @@ pub fn probe_lemonade(
     runner: &Runner,
     files: Result<(Vec<String>, Vec<UnitFacts>, Option<ApiKey>)>,
     opts: &ProbeOptions,
-    default_path: &str,
+    recipes: &Recipes,
 ) -> Probed<LemonadeFacts> {
+    let default_path = recipes.files.systemd_default_path.as_str();
     let (binaries, mut units, api_key) = match files {
         Ok(v) => v,
         Err(e) => return Probed::Error(format!("{e:#}")),
@@ -292,6 +372,15 @@ pub fn probe_lemonade(
             .filter(|d| d.starts_with('/'))
             .map(|d| format!("{}/flm", d.trim_end_matches('/')))
             .find(|p| root.is_file(p));
+        u.dirs = lemonade_dirs(root, u, &recipes.lemonade);
+        let given = u.env("LEMONADE_FLM_NPU_BIN").map(str::to_string).into_iter();
+        let given = given.chain(u.dirs.iter().filter_map(|d| d.config.as_ref()?.npu_bin.clone()));
+        for p in given.filter(|p| p.starts_with('/')).collect::<Vec<_>>() {
+            if !u.npu_bin_paths.iter().any(|(q, _)| *q == p) {
+                let present = root.is_file(&p);
+                u.npu_bin_paths.push((p, present));
+            }
+        }
     }
     facts.units = units;
     let (url, source) = lemonade_url(&facts, opts);
@@ -311,6 +400,87 @@ pub fn probe_lemonade(
     facts.health = health;
     facts.system_info = info;
     Probed::Ok(facts)
+}
+
+/// Resolves a directory template (`$HOME/.cache/lemonade`) for a service: its environment,
+/// `StateDirectory=`/`CacheDirectory=` (systemd sets `$STATE_DIRECTORY`/`$CACHE_DIRECTORY`
+/// to /var/lib/NAME and /var/cache/NAME), `$HOME` from its `User=`. None when the variable
+/// is not set for it (Lemonade then tries its next template).
+pub fn resolve_dir(u: &UnitFacts, template: &str) -> Option<String> {
+    let (var, rest) = crate::recipes::lemonade::split_template(template)?;
+    let base = match var {
+        "STATE_DIRECTORY" => {
+            u.env(var).map(str::to_string).or_else(|| u.state_directory.as_ref().map(|d| format!("/var/lib/{d}")))
+        }
+        "CACHE_DIRECTORY" => {
+            u.env(var).map(str::to_string).or_else(|| u.cache_directory.as_ref().map(|d| format!("/var/cache/{d}")))
+        }
+        "HOME" => u.env(var).map(str::to_string).or_else(|| u.home.clone()),
+        other => u.env(other).map(str::to_string),
+    }
+    .filter(|b| b.starts_with('/'))?;
+    Some(format!("{}{rest}", base.trim_end_matches('/')))
+}
+
+/// Every directory any Lemonade release would use for this service (config and cache
+/// templates of `recipes/lemonade.yaml`), with the config.json and own flm each holds.
+fn lemonade_dirs(root: &Root, u: &UnitFacts, l: &LemonadeRecipe) -> Vec<LemonadeDir> {
+    let rel = &l.releases;
+    let mut templates: Vec<&String> = Vec::new();
+    for t in
+        rel.config.iter().flat_map(|c| c.value.dirs.iter()).chain(rel.cache_dirs.iter().flat_map(|c| c.value.iter()))
+    {
+        if !templates.contains(&t) {
+            templates.push(t);
+        }
+    }
+    let config_names: Vec<&str> = rel.config.iter().filter_map(|c| c.value.file.as_deref()).collect();
+    let mut out = Vec::new();
+    for t in templates {
+        let Some(path) = resolve_dir(u, t) else { continue };
+        let mut d = LemonadeDir { template: t.clone(), path: path.clone(), ..Default::default() };
+        // The service's directories are often 0750 lemonade: say so instead of guessing.
+        if let Err(e) = root.list_dir(&path) {
+            d.error = Some(format!("{e:#}"));
+            out.push(d);
+            continue;
+        }
+        if let Some(name) = config_names.iter().find(|n| root.is_file(format!("{path}/{n}"))) {
+            let file = format!("{path}/{name}");
+            d.config = Some(match root.read_optional(&file) {
+                Ok(text) => read_config(&file, text.unwrap_or_default()),
+                Err(e) => LemonadeConfig { path: file, error: Some(format!("{e:#}")), ..Default::default() },
+            });
+        }
+        for o in &rel.own_flm {
+            let bin = format!("{path}/{}", o.value.binary);
+            if root.is_file(&bin) {
+                let version = root
+                    .read_optional(format!("{path}/{}", o.value.version_file))
+                    .ok()
+                    .flatten()
+                    .map(|v| v.trim().to_string());
+                d.own_flm = Some(OwnFlmCopy { binary: bin, version });
+                break;
+            }
+        }
+        out.push(d);
+    }
+    out
+}
+
+/// The flm settings of a config.json's text.
+fn read_config(path: &str, text: String) -> LemonadeConfig {
+    let mut c = LemonadeConfig { path: path.to_string(), ..Default::default() };
+    match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(v) if v.is_object() => {
+            c.prefer_system = v["flm"]["prefer_system"].as_bool();
+            c.npu_bin = v["flm"]["npu_bin"].as_str().map(str::to_string);
+        }
+        Ok(_) => c.error = Some("not a JSON object".into()),
+        Err(e) => c.error = Some(e.to_string()),
+    }
+    c
 }
 
 /// HTTP probes use a short timeout: a healthy local service answers in milliseconds.
@@ -395,4 +565,52 @@ pub fn probe_gpu(runner: &Runner, opts: &ProbeOptions) -> Probed<GpuFacts> {
     let client = if opts.gpu_url.is_some() { Client::live(t) } else { Client::new(runner.root(), t) };
     let health = Some(client.probe(&url));
     Probed::Ok(GpuFacts { url, url_source, health })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every server binary the recipes know, under every route's prefix, is looked for.
+    #[test]
+    fn the_probe_looks_where_every_route_installs_lemond() {
+        let r = crate::host::testkit::recipes();
+        let prefixes: Vec<&str> = r.lemonade.routes.iter().filter_map(|x| x.prefix.as_deref()).collect();
+        assert!(prefixes.contains(&"/usr") && prefixes.contains(&"/opt"));
+        for b in &r.lemonade.releases.server_binary {
+            for p in &prefixes {
+                let rel = format!("{}/bin/{}", p.trim_start_matches('/'), b.value);
+                assert!(LEMONADE_BINARIES.contains(&rel.as_str()), "{rel}");
+            }
+        }
+    }
+
+    #[test]
+    fn directories_resolve_as_systemd_sets_them() {
+        let u = UnitFacts {
+            state_directory: Some("lemonade".into()),
+            cache_directory: Some("lemonade".into()),
+            home: Some("/opt/var/lib/lemonade".into()),
+            environment: vec![
+                ("XDG_CONFIG_HOME".into(), "/srv/cfg".into()),
+                ("LEMONADE_CACHE_DIR".into(), "rel".into()),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(resolve_dir(&u, "$STATE_DIRECTORY").as_deref(), Some("/var/lib/lemonade"));
+        assert_eq!(resolve_dir(&u, "$CACHE_DIRECTORY").as_deref(), Some("/var/cache/lemonade"));
+        assert_eq!(resolve_dir(&u, "$HOME/.cache/lemonade").as_deref(), Some("/opt/var/lib/lemonade/.cache/lemonade"));
+        assert_eq!(resolve_dir(&u, "$XDG_CONFIG_HOME/lemonade").as_deref(), Some("/srv/cfg/lemonade"));
+        assert_eq!(resolve_dir(&u, "$LEMONADE_CACHE_DIR"), None, "a relative value is not a directory we can read");
+        assert_eq!(resolve_dir(&UnitFacts::default(), "$HOME/.cache/lemonade"), None, "no User=, no HOME");
+    }
+
+    #[test]
+    fn config_json_is_read_for_flm_settings_only() {
+        let c =
+            read_config("/c.json", r#"{"flm": {"prefer_system": true, "npu_bin": "/usr/bin/flm"}, "port": 1}"#.into());
+        assert_eq!((c.prefer_system, c.npu_bin.as_deref(), c.error), (Some(true), Some("/usr/bin/flm"), None));
+        assert!(read_config("/c.json", "{".into()).error.is_some());
+        assert_eq!(read_config("/c.json", "[]".into()).error.as_deref(), Some("not a JSON object"));
+    }
 }

@@ -63,8 +63,9 @@ macro_rules! set_probe {
 
 impl Host {
     /// Strix Halo (17f0 rev 11), Fedora 44, kernel 7.1.4 with the in-tree amdxdna loading
-    /// npu_7.sbin 1.1.2.65, XRT + plugin from RPMs, FastFlowLM 1.0.0 (/usr/bin/flm), Lemonade
-    /// 11.7 as lemond.service, llama-swap answering: doctor says ready
+    /// npu_7.sbin 1.1.2.65, XRT + plugin from RPMs, FastFlowLM 1.0.2 (/usr/bin/flm), Lemonade
+    /// 11.7 as the stock lemond.service (CAP_SYS_RESOURCE) with our drop-in and `flm.npu_bin`
+    /// naming /usr/bin/flm in its config.json, llama-swap answering: doctor says ready
     /// (fixture `fedora44-71-intree-healthy`).
     pub(crate) fn halo() -> Host {
         base("fedora44-71-intree-healthy", include_str!("../../tests/fixtures/facts/halo-f44-71-intree-healthy.yaml"))
@@ -119,6 +120,27 @@ impl Host {
             os.id_like.clear();
             os.version_id = Some(version.into());
             os.pretty_name = format!("{id} {version}");
+        })
+    }
+
+    /// `/etc/os-release` of a derivative: `PRETTY_NAME`, `ID`, `ID_LIKE`, `VERSION_ID` and
+    /// `UBUNTU_CODENAME` (the derivative's own `VERSION_CODENAME` is not the base's).
+    pub(crate) fn os_release(
+        self,
+        pretty: &str,
+        id: &str,
+        id_like: &[&str],
+        version: Option<&str>,
+        ubuntu_codename: Option<&str>,
+    ) -> Self {
+        self.with(|f| {
+            let os = f.os_mut();
+            os.pretty_name = pretty.into();
+            os.id = id.into();
+            os.id_like = id_like.iter().map(|s| s.to_string()).collect();
+            os.version_id = version.map(Into::into);
+            os.version_codename = None;
+            os.ubuntu_codename = ubuntu_codename.map(Into::into);
         })
     }
 
@@ -509,6 +531,11 @@ impl Host {
             x.validate = None;
             x.validate_code = None;
         })
+    }
+
+    /// `flm version` reports `version`.
+    pub(crate) fn flm_version(self, version: &str) -> Self {
+        self.with(|f| f.flm.ok_mut().version = Some(version.into()))
     }
 
     /// Changes what `flm validate --json` reported (the host's `ready: true` is reset first).

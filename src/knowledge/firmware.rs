@@ -114,6 +114,27 @@ impl Compat {
             Compat::NoFile(..) | Compat::Rejected(..) | Compat::LogFailure(..) | Compat::BelowFlmMinimum { .. }
         )
     }
+
+    /// The unverified recipe facts this verdict rests on: the protocol of the firmware a
+    /// flavour was judged to accept or reject (`firmware_protocols` entries marked
+    /// `unverified`). A verdict the kernel log shows is an observation and rests on none.
+    pub fn unverified(&self, r: &Recipes) -> Vec<String> {
+        let fact = |v: &FirmwareVerdict| -> Option<String> {
+            if !v.protocol_unverified {
+                return None;
+            }
+            let version = v.chosen.as_ref()?.version.clone()?;
+            let p = r.firmware_protocol(&version)?;
+            Some(format!("firmware {version} speaks protocol {} ({})", p.major, p.source))
+        };
+        match self {
+            Compat::Rejected(_, v) | Compat::Accepted { verdict: v, .. } => fact(v).into_iter().collect(),
+            Compat::NextBootRejects { verdict, next_verdict, .. } => {
+                fact(verdict).into_iter().chain(fact(next_verdict)).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// A versioned blob of this NPU's own firmware directory whose version speaks `protocol`

@@ -128,13 +128,22 @@ fn module_aspect(
             format!("{kernel} is older than {}: no amdxdna driver exists for it", r.drivers.kernel.dkms_min),
         );
     }
-    // FastFlowLM refuses kernels below its minimum (ROCm/FastFlowLM main.cpp kernel check,
-    // recipes/drivers.yaml flm.min_kernel); only XDNA2 NPUs run FLM at all.
+    // FastFlowLM refuses kernels below its minimum (the kernel check of flm validate, per FLM
+    // version: recipes/drivers.yaml flm.validate); only XDNA2 NPUs run FLM at all. Where that
+    // check is not confirmed for the host's FLM, a warning that says so.
     let flm_capable = a.entry.is_none_or(|e| e.family == crate::recipes::Family::XDNA2);
-    if flm_capable && kr.as_ref().is_some_and(|k| !kernel_in_range(k, Some(&r.drivers.flm.min_kernel), None)) {
+    if flm_capable
+        && let Some(fm) = super::stack::flm_kernel_min(f, r)
+        && kr.as_ref().is_some_and(|k| !kernel_in_range(k, Some(&fm.min), None))
+    {
+        let (status, note) = if fm.unverified.is_empty() {
+            (Status::Fail, String::new())
+        } else {
+            (Status::Warn, format!(" (UNVERIFIED: {})", fm.unverified.join("; ")))
+        };
         return Aspect::new(
-            Status::Fail,
-            format!("{kernel} is older than {}, the minimum FastFlowLM accepts", r.drivers.flm.min_kernel),
+            status,
+            format!("{kernel} is older than {}, the minimum FastFlowLM {} accepts{note}", fm.min, fm.version),
         );
     }
     let rebuild = format!("sudo dkms autoinstall -k {kernel}");

@@ -2,12 +2,15 @@
 //! kernel hook. Pure: no I/O, nothing here reads the host or runs a command.
 
 pub mod analysis;
+pub mod distro;
 pub mod dkms;
 pub mod driver;
 pub mod firmware;
+pub mod freshness;
 pub mod identify;
 pub mod kargs;
 pub mod kernels;
+pub mod lemonade;
 pub mod secureboot;
 pub mod stack;
 pub mod strategy;

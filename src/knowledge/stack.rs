@@ -5,13 +5,14 @@
 use serde::Serialize;
 
 use crate::host::Facts;
-use crate::parse::flm::FlmValidate;
-use crate::parse::version::{parse_dotted, parse_kernel_release};
-use crate::recipes::{Distro, Recipes, kernel_in_range};
+use crate::parse::version::parse_dotted;
+use crate::recipes::flm::FlmValidateRule;
+use crate::recipes::{Distro, Recipes};
 
-/// The distro recipe of the host, when the OS was read and a recipe matches it.
+/// The distro recipe of the host, when the OS was read and a recipe matches it (a
+/// derivative's is its base's: `knowledge::distro`).
 pub fn distro<'r>(f: &Facts, r: &'r Recipes) -> Option<&'r Distro> {
-    f.os.ok().and_then(|o| r.distro(&o.id, &o.id_like))
+    super::distro::host(f, r).map(|h| h.recipe)
 }
 
 /// What is installed of XRT and its xdna plugin.
@@ -108,42 +109,272 @@ pub fn flm_install(f: &Facts, r: &Recipes) -> FlmInstall {
     FlmInstall::Installed { binary, version }
 }
 
-/// What FastFlowLM's validate found below its minimums in the kernel layer. FLM folds two
-/// checks into `kernel_ok`: the kernel release (>= 6.17; on failure it returns early, before
-/// any device or DRM field) and, once a device is open, the driver's DRM version (>= 0.6, or
-/// unknown) — the JSON does not say which
-/// (<https://github.com/ROCm/FastFlowLM/blob/8b8399c1f259d31bba2c42c2e3038c2b69856b89/src/src/main.cpp>).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct FlmKernelOk {
-    /// FLM said `kernel_ok: false`.
-    pub kernel_ok_false: bool,
-    /// The kernel release FLM saw is below its minimum: (release, minimum).
-    pub kernel_below: Option<(String, String)>,
-    /// The driver's DRM version is below FLM's minimum or unknown: (version, minimum).
-    pub drm_below: Option<(String, String)>,
+/// The `flm validate` rule that applies: the installed FLM's version, else the version
+/// `npu-setup install` builds (the pinned source), since that is the FLM the host will get.
+#[derive(Debug, Clone)]
+pub struct FlmRule<'r> {
+    /// The rule.
+    pub rule: &'r FlmValidateRule,
+    /// The FLM version it was chosen for.
+    pub version: String,
+    /// That version is installed (else it is the pinned build's).
+    pub installed: bool,
 }
 
-impl FlmKernelOk {
-    /// `kernel_ok` is false and neither known cause explains it.
-    pub fn unexplained(&self) -> bool {
-        self.kernel_ok_false && self.kernel_below.is_none() && self.drm_below.is_none()
+/// The validate rule for the host's FLM (None: older than every rule the recipes know).
+pub fn flm_rule<'r>(f: &Facts, r: &'r Recipes) -> Option<FlmRule<'r>> {
+    let installed = f.flm.ok().and_then(|x| x.version.clone());
+    let (version, is_installed) = match installed {
+        Some(v) => (v, true),
+        None => (r.sources.build("flm")?.version.clone(), false),
+    };
+    let rule = r.drivers.flm.rule(&version)?;
+    Some(FlmRule { rule, version, installed: is_installed })
+}
+
+/// The kernel FastFlowLM requires on this host, and whether that requirement is confirmed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlmKernelMin {
+    /// major.minor.
+    pub min: String,
+    /// For this FLM version.
+    pub version: String,
+    /// That version is installed (else the pinned build's).
+    pub installed: bool,
+    /// The unverified facts it rests on (empty when confirmed).
+    pub unverified: Vec<String>,
+}
+
+/// FLM's kernel minimum for the host's FLM (None when that version has no kernel check).
+pub fn flm_kernel_min(f: &Facts, r: &Recipes) -> Option<FlmKernelMin> {
+    let Some(fr) = flm_rule(f, r) else {
+        // An FLM older than every rule: the newest minimum is the one an update brings.
+        return Some(FlmKernelMin {
+            min: r.drivers.flm.min_kernel.clone(),
+            version: f.flm.ok().and_then(|x| x.version.clone()).unwrap_or_default(),
+            installed: true,
+            unverified: Vec::new(),
+        });
+    };
+    let min = fr.rule.min_kernel.clone()?;
+    let unverified = if fr.rule.unverified.covers("min_kernel") {
+        vec![format!("that FastFlowLM {} still refuses kernels below {min} ({})", fr.version, fr.rule.source)]
+    } else {
+        Vec::new()
+    };
+    Some(FlmKernelMin { min, version: fr.version, installed: fr.installed, unverified })
+}
+
+/// One reason `flm validate` gave for not being ready, and the checks that could cause it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FlmReason {
+    /// What FLM found, in words.
+    pub what: String,
+    /// Check ids that judge the layer at fault.
+    pub suspects: Vec<&'static str>,
+}
+
+/// What `flm validate` said, read with the semantics of the installed FLM version.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "verdict", rename_all = "kebab-case")]
+pub enum FlmValidateVerdict {
+    /// The FLM probe did not run.
+    NotProbed,
+    /// No `flm` binary.
+    NotInstalled,
+    /// validate gave no parsable result (why).
+    NoResult {
+        /// Why.
+        error: String,
+    },
+    /// Ready.
+    Ready,
+    /// This FLM version reports "No NPU device found" on healthy hosts (a known bug), and
+    /// the accel node exists.
+    KnownFalseNoDevice {
+        /// The installed version.
+        version: String,
+        /// The first version without the bug.
+        fixed_in: Option<String>,
+        /// Where the bug is described.
+        source: String,
+    },
+    /// The NPU node was busy: another process holds it, so validate could not inspect it.
+    Busy {
+        /// Busy nodes (empty when FLM marked the result as a whole).
+        nodes: Vec<String>,
+    },
+    /// Not ready, for these reasons.
+    NotReady {
+        /// Reasons, most fundamental first.
+        reasons: Vec<FlmReason>,
+        /// FLM stopped at its kernel check: the device, firmware, column and memlock flags are
+        /// its initial defaults, not findings.
+        stopped_at_kernel: bool,
+    },
+}
+
+/// Judges `flm validate`'s result.
+pub fn flm_validate(f: &Facts, r: &Recipes) -> FlmValidateVerdict {
+    let Some(flm) = f.flm.ok() else { return FlmValidateVerdict::NotProbed };
+    if flm.binary.is_none() {
+        return FlmValidateVerdict::NotInstalled;
     }
-}
-
-/// Which of FLM's kernel-layer checks failed, from the validate JSON and the facts (the
-/// running kernel, the DRM version the kernel log reported when FLM printed none).
-pub fn flm_kernel_ok(v: &FlmValidate, f: &Facts, r: &Recipes, log_drm: Option<&str>) -> FlmKernelOk {
-    let m = &r.drivers.flm;
+    let Some(v) = &flm.validate else {
+        return FlmValidateVerdict::NoResult { error: flm.validate_error.clone().unwrap_or_default() };
+    };
+    if v.ready == Some(true) {
+        return FlmValidateVerdict::Ready;
+    }
+    let fr = flm_rule(f, r);
+    let rule = fr.as_ref().map(|x| x.rule).or(r.drivers.flm.newest_rule());
+    let min_kernel = rule.and_then(|x| x.min_kernel.clone());
+    let min_drm = rule.map(|x| x.min_drm.clone()).unwrap_or_else(|| r.drivers.flm.min_drm.clone());
+    let min_fw = rule.map(|x| x.min_firmware.clone()).unwrap_or_else(|| r.drivers.flm.min_firmware.clone());
+    let min_cols = rule.map(|x| x.min_columns).unwrap_or(r.drivers.flm.min_columns);
     let kernel = v.kernel.clone().or_else(|| f.kernel.ok().and_then(|k| k.running.clone()));
-    // Only when FLM failed it: FLM builds without the kernel check exist (ROCm/FastFlowLM#738).
-    let kernel_below = kernel
-        .filter(|_| v.kernel_ok == Some(false))
-        .filter(|k| parse_kernel_release(k).is_some_and(|kr| !kernel_in_range(&kr, Some(&m.min_kernel), None)))
-        .map(|k| (k, m.min_kernel.clone()));
-    // FLM prints "unknown" when DRM_IOCTL_VERSION fails, and counts it as too old.
-    let drm = v.drm_version.clone().or_else(|| if kernel_below.is_some() { None } else { log_drm.map(str::to_string) });
-    let drm_below = drm
-        .filter(|d| d == "unknown" || parse_dotted(d).zip(parse_dotted(&m.min_drm)).is_some_and(|(d, min)| d < min))
-        .map(|d| (d, m.min_drm.clone()));
-    FlmKernelOk { kernel_ok_false: v.kernel_ok == Some(false), kernel_below, drm_below }
+    let kernel_below = |min: &str| {
+        kernel
+            .as_deref()
+            .and_then(crate::parse::version::parse_kernel_release)
+            .is_some_and(|k| !crate::recipes::kernel_in_range(&k, Some(min), None))
+    };
+    let no_device_seen = v.devices.iter().all(|d| d.busy == Some(true));
+    // The kernel check returns before the scan: kernel_ok false with nothing scanned (the
+    // JSON keeps amd_device_found at its initial true; the human form prints no device line).
+    let stopped_at_kernel = v.kernel_ok == Some(false)
+        && v.devices.is_empty()
+        && v.drm_version.is_none()
+        && v.amd_device_found != Some(false)
+        && rule.is_none_or(|x| x.kernel_check_returns_early);
+    if !stopped_at_kernel && v.any_busy() && no_device_seen {
+        let nodes = v.devices.iter().filter(|d| d.busy == Some(true)).map(|d| d.device.clone()).collect();
+        return FlmValidateVerdict::Busy { nodes };
+    }
+    let not_found = !stopped_at_kernel
+        && (v.amd_device_found == Some(false) || (v.devices.is_empty() && v.amd_device_found.is_none()));
+    if let Some(fr) = &fr
+        && fr.installed
+        && fr.rule.false_no_device
+        && not_found
+        && v.kernel_ok != Some(false)
+        && f.nodes.ok().is_some_and(|n| n.accel.iter().any(|a| a.stat.is_some()))
+    {
+        let fixed_in = r.drivers.flm.validate.iter().find(|x| x.from == fr.rule.below.clone().unwrap_or_default());
+        return FlmValidateVerdict::KnownFalseNoDevice {
+            version: fr.version.clone(),
+            fixed_in: fixed_in.map(|x| x.from.clone()),
+            source: fr.rule.source.clone(),
+        };
+    }
+    let mut reasons = Vec::new();
+    let mut reason =
+        |what: String, suspects: &[&'static str]| reasons.push(FlmReason { what, suspects: suspects.to_vec() });
+    if stopped_at_kernel {
+        let k = kernel.clone().unwrap_or_else(|| "unknown".into());
+        reason(
+            format!(
+                "kernel {k} below {}: FLM stops at its kernel check (device, firmware and memlock not checked)",
+                min_kernel.as_deref().unwrap_or("its minimum")
+            ),
+            &["host.kernel"],
+        );
+    } else if v.kernel_ok == Some(false) {
+        match min_kernel.as_deref().filter(|m| kernel_below(m)) {
+            Some(m) => reason(
+                format!("kernel {} below {m}, FLM's minimum", kernel.clone().unwrap_or_default()),
+                &["host.kernel"],
+            ),
+            // On a new enough kernel, kernel_ok false is the DRM check.
+            None => {
+                let drm_ok =
+                    v.drm_version.as_deref().and_then(parse_dotted).zip(parse_dotted(&min_drm)).map(|(d, m)| d >= m);
+                match drm_ok {
+                    Some(true) => reason(
+                        format!(
+                            "kernel_ok false although kernel {} and amdxdna DRM {} meet FLM's minimums ({} / {min_drm})",
+                            kernel.clone().unwrap_or_default(),
+                            v.drm_version.clone().unwrap_or_default(),
+                            min_kernel.as_deref().unwrap_or("none")
+                        ),
+                        &["host.kernel", "driver.module"],
+                    ),
+                    _ => reason(
+                        format!(
+                            "amdxdna DRM version {} below {min_drm} (FLM reports it as kernel_ok false; the kernel is new enough)",
+                            v.drm_version.as_deref().unwrap_or("unreadable")
+                        ),
+                        &["driver.module"],
+                    ),
+                }
+            }
+        }
+    } else if let Some(drm) = &v.drm_version
+        && parse_dotted(drm).zip(parse_dotted(&min_drm)).is_some_and(|(d, m)| d < m)
+    {
+        reason(format!("amdxdna DRM {drm} < {min_drm}"), &["driver.module"]);
+    }
+    if not_found {
+        let mut what =
+            "\"No NPU device found\" (FLM hides permission, IOMMU and driver errors behind this)".to_string();
+        if let Some(fr) = fr.as_ref().filter(|x| x.rule.false_no_device) {
+            what.push_str(&format!(
+                "; FLM {} also says this when it holds the device itself (a known bug, {})",
+                fr.version, fr.rule.source
+            ));
+        }
+        reason(what, &["npu.device", "boot.iommu", "driver.bound", "firmware.compat", "accel.node"]);
+    }
+    if !stopped_at_kernel {
+        if v.all_fw_ok == Some(false) || v.devices.iter().any(|d| d.fw_ok == Some(false)) {
+            let fw = v.devices.iter().find(|d| d.fw_ok == Some(false)).or(v.devices.first());
+            reason(
+                format!(
+                    "firmware {} incompatible (needs >= {min_fw})",
+                    fw.and_then(|d| d.fw_version.clone()).unwrap_or_default()
+                ),
+                &["firmware.compat"],
+            );
+        }
+        if v.enough_cols == Some(false) || v.devices.iter().any(|d| d.cols.is_some_and(|c| c < min_cols)) {
+            reason(
+                format!(
+                    "{} columns < {min_cols} (XDNA1 is not supported by FLM)",
+                    v.devices
+                        .iter()
+                        .find_map(|d| d.cols.filter(|c| *c < min_cols))
+                        .or(v.devices.first().and_then(|d| d.cols))
+                        .unwrap_or_default()
+                ),
+                &["npu.device"],
+            );
+        }
+        if v.memlock_ok == Some(false) {
+            reason(
+                format!(
+                    "memlock limit {} too low (FLM needs >= {} MiB or a limit it can raise)",
+                    v.memlock_limit.clone().unwrap_or_default(),
+                    rule.map(|x| x.memlock_min_mib).unwrap_or(100)
+                ),
+                &["limits.memlock"],
+            );
+        }
+    }
+    let known: Vec<String> = reasons.iter().map(|x| x.what.clone()).collect();
+    for e in v.errors.iter().filter(|e| !known.iter().any(|k| k.contains(e.as_str()))).take(2) {
+        // FLM's own words for anything not named above.
+        let covered = (stopped_at_kernel || v.kernel_ok == Some(false)) && e.starts_with("Kernel version incompatible")
+            || not_found && e.starts_with("No NPU device found")
+            || e.starts_with("amdxdna version")
+            || e.starts_with("NPU firmware version")
+            || e.contains("does not have enough columns")
+            || e.starts_with("Memlock limit");
+        if !covered {
+            reasons.push(FlmReason { what: e.clone(), suspects: Vec::new() });
+        }
+    }
+    if reasons.is_empty() {
+        reasons.push(FlmReason { what: "not ready".into(), suspects: Vec::new() });
+    }
+    FlmValidateVerdict::NotReady { reasons, stopped_at_kernel }
 }

@@ -21,6 +21,7 @@ pub enum Format {
 /// recipes' `check:` references). New ids may be added; none may be renamed.
 pub const CHECK_IDS: &[&str] = &[
     "host.os",
+    "host.recipes",
     "host.kernel",
     "npu.device",
     "boot.iommu",
@@ -41,6 +42,7 @@ pub const CHECK_IDS: &[&str] = &[
     "stack.provenance",
     "lemonade.install",
     "lemonade.service",
+    "lemonade.flm",
     "lemonade.api",
     "gpu.device",
     "gpu.api",

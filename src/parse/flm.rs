@@ -22,6 +22,10 @@ pub struct FlmDevice {
     pub fw_ok: Option<bool>,
     /// AIE column count (FLM needs ≥ 8).
     pub cols: Option<u32>,
+    /// FLM >= 1.0.9 could not open the node because it was busy (`"busy": true`;
+    /// <https://github.com/ROCm/FastFlowLM/releases/tag/v1.0.9>).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub busy: Option<bool>,
 }
 
 /// Parsed `flm validate` result (JSON or human form).
@@ -49,6 +53,17 @@ pub struct FlmValidate {
     pub ready: Option<bool>,
     /// `[ERROR]` messages (human form) or `error`/`errors` fields (JSON).
     pub errors: Vec<String>,
+    /// A top-level `"busy": true` (where FLM 1.0.9 puts the busy mark is not documented;
+    /// both places are read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub busy: Option<bool>,
+}
+
+impl FlmValidate {
+    /// Some node (or the result as a whole) was reported busy.
+    pub fn any_busy(&self) -> bool {
+        self.busy == Some(true) || self.devices.iter().any(|d| d.busy == Some(true))
+    }
 }
 
 fn short(s: &str) -> String {
@@ -93,6 +108,7 @@ fn from_json(v: &Value) -> FlmValidate {
                         fw_version: (parts.len() >= 2).then(|| parts.join(".")),
                         fw_ok: d.get("fw_ok").and_then(Value::as_bool),
                         cols: d.get("cols").and_then(Value::as_u64).and_then(|c| u32::try_from(c).ok()),
+                        busy: d.get("busy").and_then(Value::as_bool),
                     }
                 })
                 .collect()
@@ -118,6 +134,7 @@ fn from_json(v: &Value) -> FlmValidate {
         memlock_ok: b("memlock_ok"),
         ready: b("ready"),
         errors,
+        busy: b("busy"),
     }
 }
 
@@ -154,7 +171,16 @@ fn from_human(s: &str) -> Option<FlmValidate> {
             "ERROR" => {
                 recognised = true;
                 r.errors.push(msg.to_string());
-                if msg.starts_with("Kernel version incompatible") {
+                if msg.to_ascii_lowercase().contains("busy") {
+                    // FLM >= 1.0.9 names a busy node ("device busy"); the exact wording is
+                    // not documented, so any error naming a node and "busy" counts.
+                    match msg.split_whitespace().find(|w| w.starts_with("/dev/accel/")) {
+                        Some(dev) => {
+                            device_mut(&mut r.devices, dev.trim_end_matches([':', ',', '.', ')'])).busy = Some(true)
+                        }
+                        None => r.busy = Some(true),
+                    }
+                } else if msg.starts_with("Kernel version incompatible") {
                     r.kernel_ok = Some(false);
                 } else if msg.starts_with("No NPU device found") {
                     no_device = true;
@@ -177,7 +203,9 @@ fn from_human(s: &str) -> Option<FlmValidate> {
                         }
                     }
                 } else if let Some(rest) = msg.strip_prefix("amdxdna version ") {
+                    // FLM folds the DRM check into kernel_ok (the JSON says kernel_ok false).
                     r.drm_version = rest.split_whitespace().next().map(str::to_string);
+                    r.kernel_ok = Some(false);
                 } else if let Some(rest) = msg.strip_prefix("Memlock limit is too low") {
                     r.memlock_ok = Some(false);
                     let inner = rest.trim().trim_start_matches('(');
@@ -232,8 +260,10 @@ fn from_human(s: &str) -> Option<FlmValidate> {
             d.fw_ok = Some(true);
         }
     }
-    let has_dev = !r.devices.is_empty();
-    r.amd_device_found = Some(has_dev && !no_device);
+    let has_dev = !r.devices.iter().all(|d| d.busy == Some(true)) && !r.devices.is_empty();
+    // A failed kernel check returns before the device scan: nothing was learnt about devices.
+    let stopped_at_kernel = r.kernel_ok == Some(false) && r.devices.is_empty() && !no_device;
+    r.amd_device_found = if stopped_at_kernel { None } else { Some(has_dev && !no_device) };
     if has_dev {
         r.all_fw_ok = if r.devices.iter().any(|d| d.fw_ok == Some(false)) {
             Some(false)
@@ -284,7 +314,7 @@ mod tests {
     use super::*;
 
     fn dev(path: &str, fw: Option<&str>, fw_ok: Option<bool>, cols: Option<u32>) -> FlmDevice {
-        FlmDevice { device: path.into(), fw_version: fw.map(Into::into), fw_ok, cols }
+        FlmDevice { device: path.into(), fw_version: fw.map(Into::into), fw_ok, cols, busy: None }
     }
 
     const JSON_OK: &str = r#"[FLM]  Using custom model list path: /opt/fastflowlm/share/flm/model_list.json
@@ -306,6 +336,7 @@ mod tests {
             memlock_ok: Some(true),
             ready: Some(true),
             errors: vec![],
+            busy: None,
         };
         assert_eq!(r, want);
 
@@ -372,6 +403,7 @@ mod tests {
                     memlock_ok: Some(true),
                     ready: Some(true),
                     errors: vec![],
+                    busy: None,
                 },
             ),
             (
@@ -423,10 +455,11 @@ mod tests {
                 },
             ),
             (
+                // The kernel check returns before the device scan: nothing is known about devices.
                 "[ERROR]  Kernel version incompatible with this version of FLM. Please update your kernel!\n",
                 FlmValidate {
                     kernel_ok: Some(false),
-                    amd_device_found: Some(false),
+                    amd_device_found: None,
                     ready: Some(false),
                     errors: vec![
                         "Kernel version incompatible with this version of FLM. Please update your kernel!".into(),
@@ -438,6 +471,35 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(&parse_flm_validate(input).unwrap(), want, "{input}");
         }
+    }
+
+    #[test]
+    fn drm_below_the_minimum_is_kernel_ok_false_like_the_json() {
+        // Case 10 of ROCm/FastFlowLM#536: in-tree 6.18 driver (DRM 0.1) and 1.0 firmware.
+        let out = "[Linux]  Kernel: 6.18.10-061810-generic\n[ERROR]  NPU firmware version on /dev/accel/accel0 is incompatible. Please update NPU firmware!\n\
+                   [Linux]  NPU: /dev/accel/accel0 with 8 columns\n[Linux]  NPU FW Version: 1.0.0.166\n\
+                   [ERROR]  amdxdna version 0.1 is incompatible\n[Linux]  Memlock Limit: infinity\n";
+        let r = parse_flm_validate(out).unwrap();
+        assert_eq!((r.kernel_ok, r.drm_version.as_deref(), r.all_fw_ok), (Some(false), Some("0.1"), Some(false)));
+        assert_eq!(r.amd_device_found, Some(true));
+    }
+
+    #[test]
+    fn busy_nodes_per_device_top_level_and_human() {
+        // FLM >= 1.0.9 marks a busy node with "busy": true (where is not documented:
+        // https://github.com/ROCm/FastFlowLM/releases/tag/v1.0.9).
+        let per_device = r#"{"amd_device_found": false, "devices": [{"busy": true, "device": "/dev/accel/accel0"}], "kernel_ok": true, "ready": false}"#;
+        let r = parse_flm_validate(per_device).unwrap();
+        assert!(r.any_busy() && r.devices[0].busy == Some(true), "{r:?}");
+        let top = r#"{"amd_device_found": false, "busy": true, "devices": [], "ready": false}"#;
+        assert!(parse_flm_validate(top).unwrap().any_busy());
+        let human = "[Linux]  Kernel: 7.2.5-200.fc44.x86_64\n[ERROR]  /dev/accel/accel0: device busy\n[ERROR]  No NPU device found.\n";
+        let r = parse_flm_validate(human).unwrap();
+        assert!(r.any_busy(), "{r:?}");
+        assert_eq!(r.amd_device_found, Some(false));
+        // A healthy result serialises without the key (the facts files stay as they were).
+        let y = serde_json::to_string(&parse_flm_validate(JSON_OK).unwrap()).unwrap();
+        assert!(!y.contains("busy"), "{y}");
     }
 
     #[test]

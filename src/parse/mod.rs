@@ -19,3 +19,4 @@ pub mod secret;
 pub mod shellvars;
 pub mod systemctl;
 pub mod version;
+pub mod yaml;

@@ -293,46 +293,110 @@ fn read_parens(c: &mut Cursor, v: &mut String) -> Result<(), ShellVarsError> {
     }
 }
 
+/// Longest value one expansion produces. No kernel command line comes near it (the kernel
+/// keeps at most a few KiB); `A="$A$A$A$A"` repeated would otherwise grow without bound.
+pub const MAX_EXPANDED: usize = 64 * 1024;
+
+/// Most bytes all the expansions of one [`Expander`] produce together (a file and the
+/// drop-ins sourced after it), so many capped values cannot add up to gigabytes either.
+pub const EXPANSION_BUDGET: usize = 1024 * 1024;
+
 /// Expand `$NAME` and `${NAME}` in `value` using the last definition of NAME in `vars`
 /// (pass only the assignments that precede the one being expanded). Unknown names expand
-/// to the empty string, as in shell; anything else after `$` is kept literally.
+/// to the empty string, as in shell; anything else after `$` is kept literally. The result
+/// is cut at [`MAX_EXPANDED`] bytes (see [`Expander`] to learn whether it was).
 pub fn expand_vars(value: &str, vars: &[(String, String)]) -> String {
-    let lookup = |name: &str| vars.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or("");
-    let chars: Vec<char> = value.chars().collect();
-    let mut out = String::new();
-    let mut i = 0;
-    while i < chars.len() {
-        if chars[i] != '$' {
-            out.push(chars[i]);
-            i += 1;
-            continue;
-        }
-        if chars.get(i + 1) == Some(&'{') {
-            let close = chars[i + 2..].iter().position(|&c| c == '}');
-            if let Some(len) = close {
-                let name: String = chars[i + 2..i + 2 + len].iter().collect();
-                if !name.is_empty() && name.starts_with(is_name_start) && name.chars().all(is_name_char) {
-                    out.push_str(lookup(&name));
-                    i += len + 3;
-                    continue;
-                }
+    let lookup = |name: &str| vars.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    expand(value, &lookup, MAX_EXPANDED).0
+}
+
+/// Expands the assignments of a shell-variable file in order, each against those before
+/// it (a file, then the drop-ins sourced after it), in time and memory linear in the input.
+/// Truncation rule: each value is cut at [`MAX_EXPANDED`] bytes; once the expansions have
+/// produced [`EXPANSION_BUDGET`] bytes, references expand to nothing (literal text is kept
+/// whole). [`Expander::truncated`] says either happened, so the caller can say the values
+/// are not to be trusted.
+#[derive(Debug, Default)]
+pub struct Expander {
+    vars: std::collections::HashMap<String, String>,
+    spent: usize,
+    truncated: bool,
+}
+
+impl Expander {
+    /// Expands `value` against the variables so far and records it as `name`'s value;
+    /// returns the expanded value.
+    pub fn assign(&mut self, name: &str, value: &str) -> String {
+        let exhausted = self.spent >= EXPANSION_BUDGET;
+        let dropped = std::cell::Cell::new(false);
+        let vars = &self.vars;
+        let lookup = |n: &str| {
+            let v = vars.get(n).map(String::as_str);
+            if exhausted && v.is_some_and(|v| !v.is_empty()) {
+                dropped.set(true);
+                return None;
             }
-            out.push('$');
-            i += 1;
-        } else if chars.get(i + 1).is_some_and(|&c| is_name_start(c)) {
-            let mut j = i + 1;
-            while j < chars.len() && is_name_char(chars[j]) {
-                j += 1;
-            }
-            let name: String = chars[i + 1..j].iter().collect();
-            out.push_str(lookup(&name));
-            i = j;
-        } else {
-            out.push('$');
-            i += 1;
-        }
+            v
+        };
+        let (out, cut) = expand(value, &lookup, MAX_EXPANDED);
+        self.spent += out.len();
+        self.truncated |= cut || dropped.get();
+        self.vars.insert(name.to_string(), out.clone());
+        out
     }
-    out
+
+    /// True once an expansion was cut at [`MAX_EXPANDED`] or a reference dropped for the
+    /// budget.
+    pub fn truncated(&self) -> bool {
+        self.truncated
+    }
+}
+
+/// One pass over `value` (linear: a `${` without a valid `NAME}` after it is literal at
+/// once, never searched for again); the result stops at `limit` bytes, on a character
+/// boundary, with `true` when it was cut.
+fn expand<'v>(value: &str, lookup: &dyn Fn(&str) -> Option<&'v str>, limit: usize) -> (String, bool) {
+    let mut out = String::with_capacity(value.len().min(limit));
+    let push = |out: &mut String, piece: &str| -> bool {
+        if out.len() + piece.len() <= limit {
+            out.push_str(piece);
+            return true;
+        }
+        let mut end = limit - out.len();
+        while !piece.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.push_str(&piece[..end]);
+        false
+    };
+    let name_len = |s: &str| s.find(|c: char| !is_name_char(c)).unwrap_or(s.len());
+    let mut rest = value;
+    while let Some(at) = rest.find('$') {
+        if !push(&mut out, &rest[..at]) {
+            return (out, true);
+        }
+        let after = &rest[at + 1..];
+        let (piece, used) = if let Some(braced) = after.strip_prefix('{') {
+            let n = name_len(braced);
+            let name = &braced[..n];
+            if n > 0 && name.starts_with(is_name_start) && braced[n..].starts_with('}') {
+                (lookup(name).unwrap_or(""), 1 + n + 2)
+            } else {
+                ("$", 1)
+            }
+        } else if after.starts_with(is_name_start) {
+            let n = name_len(after);
+            (lookup(&after[..n]).unwrap_or(""), 1 + n)
+        } else {
+            ("$", 1)
+        };
+        if !push(&mut out, piece) {
+            return (out, true);
+        }
+        rest = &rest[at + used..];
+    }
+    let cut = !push(&mut out, rest);
+    (out, cut)
 }
 
 /// Lenient `KEY=value` parser for systemd `EnvironmentFile=` and grubenv: bad lines are
@@ -488,10 +552,73 @@ mod tests {
             ("cost $5 ${ and ${1x} $", "cost $5 ${ and ${1x} $"),
             ("", ""),
             ("é$Xé", "éxé"),
+            ("${X", "${X"),
+            ("${X}", "x"),
+            ("${}${", "${}${"),
+            ("$$X", "$x"),
+            ("${X}}", "x}"),
+            ("$X_y", ""),
+            ("${X-y}", "${X-y}"),
         ];
         for (input, want) in cases {
             assert_eq!(expand_vars(input, &vars), want, "input {input:?}");
+            let mut ex = Expander::default();
+            for (k, v) in &vars {
+                ex.assign(k, v);
+            }
+            assert_eq!(ex.assign("Y", input), want, "input {input:?}");
+            assert!(!ex.truncated());
         }
+    }
+
+    /// Many unterminated `${` were quadratic (200 KB took 7 s): one pass now, whatever the
+    /// input. Reusable as a fuzz target's property: `expand` never panics and stays linear.
+    #[test]
+    fn expansion_is_linear() {
+        use std::time::{Duration, Instant};
+        let vars = kv(&[("A", "a"), ("LONG", &"x".repeat(1000))]);
+        for unit in ["${", "${A", "$", "${A}", "$A", "${1x}", "é${"] {
+            let small = unit.repeat(10_000);
+            let big = unit.repeat(1_000_000);
+            let started = Instant::now();
+            let out = expand_vars(&big, &vars);
+            assert!(started.elapsed() < Duration::from_secs(2), "{unit:?}: {:?}", started.elapsed());
+            assert!(out.len() <= MAX_EXPANDED, "{unit:?}");
+            assert_eq!(out, expand_vars(&small, &vars).repeat(100)[..out.len()], "{unit:?}");
+        }
+        // Through the strict parser too, as doctor reads /etc/default/grub.
+        let file = format!("GRUB_CMDLINE_LINUX=\"{}\"\n", "${".repeat(100_000));
+        let started = Instant::now();
+        let vars = parse_shell_vars(&file).unwrap();
+        let mut ex = Expander::default();
+        let out = ex.assign(&vars[0].0, &vars[0].1);
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        assert_eq!(out, "${".repeat(100_000)[..MAX_EXPANDED]);
+        assert!(ex.truncated());
+    }
+
+    /// Eight lines of `A="$A$A$A$A$A$A$A$A"` took 1 GB: each value is cut at MAX_EXPANDED and
+    /// all of them together stop at EXPANSION_BUDGET; the cut is reported.
+    #[test]
+    fn expansion_is_bounded_in_memory() {
+        let mut ex = Expander::default();
+        let mut total = ex.assign("A", "abcdefgh").len();
+        assert!(!ex.truncated());
+        for i in 0..10_000 {
+            let name = if i % 2 == 0 { "A" } else { "B" };
+            let v = ex.assign(name, "$A$A$A$A$A$A$A$A");
+            assert!(v.len() <= MAX_EXPANDED);
+            total += v.len();
+        }
+        assert!(ex.truncated());
+        assert!(total <= EXPANSION_BUDGET + MAX_EXPANDED, "{total}");
+        // Literal text is never dropped for the budget: a later plain value is whole.
+        assert_eq!(ex.assign("GRUB_CMDLINE_LINUX", "quiet amd_iommu=off $A"), "quiet amd_iommu=off ");
+        // A cut lands on a character boundary.
+        let mut ex = Expander::default();
+        ex.assign("E", &"é".repeat(MAX_EXPANDED));
+        let v = ex.assign("F", "x$E");
+        assert!(v.len() <= MAX_EXPANDED && v.len() >= MAX_EXPANDED - 1 && ex.truncated());
     }
 
     #[test]

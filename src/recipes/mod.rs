@@ -5,8 +5,14 @@
 //! reads the same layout from disk. Every type denies unknown fields, and a malformed file is
 //! an error naming file, line and column.
 
+pub mod bundle;
+pub mod flm;
+pub mod lemonade;
+pub mod meta;
 pub mod sources;
 mod validate;
+
+pub use lemonade::{LemonadeRecipe, LemonadeSource};
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +21,53 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::parse::version::{KernelRelease, parse_dotted};
+
+pub use flm::FlmRecipe;
+
+/// Whether a recipe fact is confirmed upstream. `unverified: true` marks the whole entry, a
+/// list names the fields that are not confirmed (`unverified: [min_kernel]`). A check whose
+/// verdict rests on an unverified fact warns and says `UNVERIFIED: <what>` instead of
+/// failing (`checks::Outcome::unverified`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum Unverified {
+    /// The whole entry (`true`) or nothing (`false`).
+    Flag(bool),
+    /// These fields.
+    Fields(Vec<String>),
+}
+
+impl Default for Unverified {
+    fn default() -> Self {
+        Unverified::Flag(false)
+    }
+}
+
+impl Unverified {
+    /// Any part of the entry is unverified.
+    pub fn any(&self) -> bool {
+        match self {
+            Unverified::Flag(b) => *b,
+            Unverified::Fields(f) => !f.is_empty(),
+        }
+    }
+
+    /// `field` is unverified (the whole entry, or `field` named).
+    pub fn covers(&self, field: &str) -> bool {
+        match self {
+            Unverified::Flag(b) => *b,
+            Unverified::Fields(f) => f.iter().any(|x| x == field),
+        }
+    }
+
+    /// The named fields (empty for the flag form).
+    pub fn fields(&self) -> &[String] {
+        match self {
+            Unverified::Flag(_) => &[],
+            Unverified::Fields(f) => f,
+        }
+    }
+}
 
 /// How serious a matched rule is (kernel-log signatures, kernel-argument rules).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -177,6 +230,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("recipes/sources.yaml", include_str!("../../recipes/sources.yaml")),
     ("recipes/files.yaml", include_str!("../../recipes/files.yaml")),
     ("grub/policy.yaml", include_str!("../../grub/policy.yaml")),
+    ("recipes/meta.yaml", include_str!("../../recipes/meta.yaml")),
 ];
 
 /// A malformed data file.
@@ -270,22 +324,6 @@ pub struct KernelMilestones {
     pub in_tree_min: String,
     /// First kernel whose in-tree driver accepts protocol 7.
     pub protocol7_in_tree_min: String,
-}
-
-/// FastFlowLM's minimums (flm validate).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct FlmMinimums {
-    /// Minimum kernel release.
-    pub min_kernel: String,
-    /// Minimum DRM driver version.
-    pub min_drm: String,
-    /// Minimum firmware version.
-    pub min_firmware: String,
-    /// Minimum AIE columns.
-    pub min_columns: u32,
-    /// Minimum FLM version Lemonade accepts.
-    pub lemonade_min_version: String,
 }
 
 /// Firmware version prefix -> protocol major.
@@ -529,8 +567,8 @@ pub struct DriverPath {
 pub struct DriverMatrix {
     /// Kernel milestones.
     pub kernel: KernelMilestones,
-    /// FLM's minimums.
-    pub flm: FlmMinimums,
+    /// FastFlowLM: releases, validate semantics, formats, assets, layout.
+    pub flm: FlmRecipe,
     /// Firmware version -> protocol.
     pub firmware_protocols: Vec<FirmwareProtocol>,
     /// Flavour rows.
@@ -629,6 +667,17 @@ pub struct PackageNames {
     pub dkms: Vec<String>,
     /// The packages holding the NPU firmware (`amdnpu/`).
     pub firmware: Vec<String>,
+    /// Where each role's names come from (role -> URL of a package page, file list or spec).
+    #[serde(default)]
+    pub sources: std::collections::BTreeMap<String, String>,
+    /// Roles whose names are not confirmed upstream.
+    #[serde(default)]
+    pub unverified: Unverified,
+}
+
+impl PackageNames {
+    /// The role names `sources:` and `unverified:` may use.
+    pub const ROLES: [&'static str; 6] = ["xrt", "xrt_plugin", "flm", "lemonade", "dkms", "firmware"];
 }
 
 /// Commands npu-setup runs on a distro (argv; placeholders `{grub_cfg}`, `{kver}`).
@@ -646,7 +695,8 @@ pub struct DistroCommands {
 }
 
 /// Commands and advice doctor prints (shell text for people; placeholders `{packages}`,
-/// `{keys}`, `{args}`, `{kver}`, `{version_id}`, `{codename}`).
+/// `{keys}`, `{args}`, `{kver}`, `{version_id}`, `{codename}` — the latter two of the recipe
+/// distro's release a host is, or is built on — and `{flm_deb}`, `{flm_deb_url}`).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DistroRemedies {
@@ -677,9 +727,13 @@ pub struct Distro {
     pub name: String,
     /// `first-class`, `supported` or `community`.
     pub support: Support,
-    /// Oldest supported `VERSION_ID`.
+    /// Oldest supported release.
     #[serde(default)]
-    pub min_version: Option<String>,
+    pub min_version: Option<MinVersion>,
+    /// Release codenames (`VERSION_CODENAME`, and a derivative's `UBUNTU_CODENAME`) -> the
+    /// `VERSION_ID` of that release: how derivatives map to this distro's releases.
+    #[serde(default)]
+    pub codenames: std::collections::BTreeMap<String, String>,
     /// `rpm`, `dpkg` or `pacman`.
     pub package_manager: PackageManager,
     /// Kernel headers package; `{kver}` is replaced.
@@ -693,14 +747,85 @@ pub struct Distro {
     pub commands: DistroCommands,
     /// Commands doctor prints.
     pub remedies: DistroRemedies,
+    /// Remedies that differ from some release on (later entries win).
+    #[serde(default)]
+    pub version_remedies: Vec<VersionRemedies>,
     /// Package names.
     pub packages: PackageNames,
+}
+
+/// The oldest release a distro recipe supports, and why.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MinVersion {
+    /// `VERSION_ID` (of the recipe's own distro; derivatives are mapped to it first).
+    pub version: String,
+    /// Not confirmed upstream.
+    #[serde(default)]
+    pub unverified: Unverified,
+    /// Where the fact comes from.
+    pub source: String,
+}
+
+/// Remedies of a distro from a release on (the archive gained a package, a PPA became
+/// unnecessary); fields left out keep the distro's.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VersionRemedies {
+    /// First `VERSION_ID` (after derivative mapping) these apply to.
+    pub from: String,
+    /// How to get XRT and the xdna plugin.
+    #[serde(default)]
+    pub xrt: Option<String>,
+    /// How to get FastFlowLM.
+    #[serde(default)]
+    pub flm: Option<String>,
+    /// Where the fact comes from.
+    pub source: String,
+}
+
+/// How a derivative's release maps to its base distro's release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DerivedVersion {
+    /// From os-release `UBUNTU_CODENAME` through the base's `codenames` (Linux Mint, Pop!_OS).
+    UbuntuCodename,
+    /// `VERSION_ID` is the base's release number (Pop!_OS, Nobara).
+    VersionId,
+    /// Rolling, like its base: no release to compare (CachyOS, EndeavourOS, Manjaro).
+    Rolling,
+}
+
+/// A distro built on one that has a recipe: its packages, commands and remedies are the
+/// base's, its release is compared as the base release it is built on.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Derivative {
+    /// os-release `ID`.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// The distro recipe it uses.
+    pub base: String,
+    /// How its release maps to the base's.
+    pub version: DerivedVersion,
+    /// Its own major release -> the base `VERSION_ID`, when os-release lacks the mapping
+    /// field (e.g. no `UBUNTU_CODENAME`).
+    #[serde(default)]
+    pub versions: std::collections::BTreeMap<String, String>,
+    /// Not confirmed upstream.
+    #[serde(default)]
+    pub unverified: Unverified,
+    /// Where the fact comes from.
+    pub source: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DistrosFile {
     distros: Vec<Distro>,
+    #[serde(default)]
+    derivatives: Vec<Derivative>,
     generic: DistroRemedies,
 }
 
@@ -734,35 +859,6 @@ pub struct KargRule {
 #[serde(deny_unknown_fields)]
 struct PolicyFile {
     rules: Vec<KargRule>,
-}
-
-/// Where one distro gets the Lemonade package.
-#[derive(Debug, Clone, Deserialize, Serialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct LemonadeSource {
-    /// http(s)://, file:// or a local path; `{version_id}` is replaced by os-release VERSION_ID.
-    #[serde(default)]
-    pub url: Option<String>,
-    /// Expected SHA-256 (hex); without it the first download's hash is pinned.
-    #[serde(default)]
-    pub sha256: Option<String>,
-    /// Said when there is no url (why, and what to do instead).
-    #[serde(default)]
-    pub note: Option<String>,
-}
-
-/// `recipes/lemonade.yaml`.
-#[derive(Debug, Clone, Deserialize, Serialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct LemonadeRecipe {
-    /// Pinned Lemonade version (an installed version >= this is accepted).
-    pub version: String,
-    /// Distro package name.
-    pub package: String,
-    /// Package sources keyed by distro recipe id.
-    pub sources: std::collections::BTreeMap<String, LemonadeSource>,
-    /// FLM model tags pulled when no `--model` is given.
-    pub models: Vec<String>,
 }
 
 /// `recipes/files.yaml`: the files npu-setup writes on a host and the environment defaults it
@@ -799,6 +895,8 @@ pub struct Recipes {
     pub signatures: Vec<Signature>,
     /// Distros.
     pub distros: Vec<Distro>,
+    /// Distros built on one of `distros`.
+    pub derivatives: Vec<Derivative>,
     /// Remedies for a distro without a recipe.
     pub generic: DistroRemedies,
     /// Kernel-argument policy.
@@ -809,14 +907,64 @@ pub struct Recipes {
     pub sources: sources::SourcesRecipe,
     /// Files npu-setup writes.
     pub files: Files,
-    /// Where the data came from (`embedded` or a directory).
+    /// Schema, version and date of this copy (`recipes/meta.yaml`).
+    pub meta: meta::Meta,
+    /// Which copy this is: built in, a stored bundle, or `--data-dir`.
+    pub copy: RecipesCopy,
+    /// Where the data came from (`embedded`, the stored bundle's path, or a directory).
     pub origin: String,
+}
+
+/// Which copy of the recipes a command uses (`--data-dir` > a stored bundle > built in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecipesCopy {
+    /// Compiled into the binary.
+    BuiltIn,
+    /// A signed bundle `npu-setup recipes update` stored under `/var/lib/npu-setup/recipes`.
+    Stored,
+    /// A directory given with `--data-dir` (unsigned: for development).
+    DataDir,
+}
+
+impl RecipesCopy {
+    /// The spelling in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecipesCopy::BuiltIn => "built-in",
+            RecipesCopy::Stored => "stored",
+            RecipesCopy::DataDir => "data-dir",
+        }
+    }
 }
 
 impl Recipes {
     /// The data compiled into the binary.
     pub fn embedded() -> Result<Self> {
-        Self::load(|rel| Ok((format!("<embedded>/{rel}"), embedded_text(rel).to_string())), "embedded")
+        Self::load(
+            |rel| Ok((format!("<embedded>/{rel}"), embedded_text(rel).to_string())),
+            "embedded",
+            RecipesCopy::BuiltIn,
+        )
+    }
+
+    /// The metadata of the built-in copy alone (cheap: one small file), to compare a stored
+    /// bundle with before loading either.
+    pub fn embedded_meta() -> Result<meta::Meta> {
+        parse_file(("<embedded>/recipes/meta.yaml".to_string(), embedded_text("recipes/meta.yaml").to_string()))
+    }
+
+    /// The data files of a verified bundle (path relative to the data dir -> text), shown in
+    /// errors as `<origin>:<path>`.
+    pub fn from_files(files: &std::collections::BTreeMap<String, String>, origin: &str) -> Result<Self> {
+        Self::load(
+            |rel| {
+                let text = files.get(rel).with_context(|| format!("{origin}: the bundle has no {rel}"))?;
+                Ok((format!("{origin}:{rel}"), text.clone()))
+            },
+            origin,
+            RecipesCopy::Stored,
+        )
     }
 
     /// The same layout read from `dir` (`--data-dir`).
@@ -828,10 +976,11 @@ impl Recipes {
                 Ok((p.display().to_string(), text))
             },
             &dir.display().to_string(),
+            RecipesCopy::DataDir,
         )
     }
 
-    fn load(read: impl Fn(&str) -> Result<(String, String)>, origin: &str) -> Result<Self> {
+    fn load(read: impl Fn(&str) -> Result<(String, String)>, origin: &str, copy: RecipesCopy) -> Result<Self> {
         let mut files = Vec::new();
         for (rel, _) in EMBEDDED {
             let (name, text) = read(rel)?;
@@ -842,6 +991,23 @@ impl Recipes {
             let (_, name, text) = texts.files.iter().find(|(r, _, _)| *r == rel).expect("every embedded file is read");
             (name.clone(), text.clone())
         };
+        // First: the schema says whether this binary can read the other files at all.
+        let (meta_name, meta_text) = file("recipes/meta.yaml");
+        let meta: meta::Meta = parse_file((meta_name.clone(), meta_text.clone()))?;
+        if meta.schema != meta::RECIPES_SCHEMA {
+            let line = meta_text.lines().position(|l| l.starts_with("schema:")).map_or(0, |i| i + 1);
+            return Err(DataError {
+                file: meta_name,
+                line,
+                column: 1,
+                message: format!(
+                    "recipes schema {} is not the schema this npu-setup reads ({}): use an npu-setup release made for it",
+                    meta.schema,
+                    meta::RECIPES_SCHEMA
+                ),
+            }
+            .into());
+        }
         let devices: DevicesFile = parse_file(file("recipes/devices.yaml"))?;
         let drivers: DriverMatrix = parse_file(file("recipes/drivers.yaml"))?;
         let (sig_name, sig_text) = file("recipes/kernel-log.yaml");
@@ -861,11 +1027,14 @@ impl Recipes {
             drivers,
             signatures: signatures.signatures,
             distros: distros.distros,
+            derivatives: distros.derivatives,
             generic: distros.generic,
             kargs: policy.rules,
             lemonade,
             sources,
             files,
+            meta,
+            copy,
             origin: origin.to_string(),
         };
         let errors = validate::validate(&recipes, &texts);
@@ -895,10 +1064,18 @@ impl Recipes {
         self.devices.iter().any(|d| d.vendor.eq_ignore_ascii_case(vendor) && d.device.eq_ignore_ascii_case(device))
     }
 
-    /// The distro recipe for an os-release `ID` and `ID_LIKE` list.
+    /// The distro recipe for an os-release `ID` and `ID_LIKE` list: the recipe of that id
+    /// (or one that lists it in `like`), else the base of a known derivative, else the first
+    /// `ID_LIKE` member that has one (os-release(5) lists the closest first).
     pub fn distro(&self, id: &str, id_like: &[String]) -> Option<&Distro> {
         let by = |name: &str| self.distros.iter().find(|d| d.id == name || d.like.iter().any(|l| l == name));
-        by(id).or_else(|| id_like.iter().find_map(|l| by(l)))
+        let derived = |name: &str| self.derivative(name).and_then(|d| by(&d.base));
+        by(id).or_else(|| derived(id)).or_else(|| id_like.iter().find_map(|l| by(l).or_else(|| derived(l))))
+    }
+
+    /// The derivative entry of an os-release `ID`.
+    pub fn derivative(&self, id: &str) -> Option<&Derivative> {
+        self.derivatives.iter().find(|d| d.id == id)
     }
 
     /// The kernel range (major.minor bounds, inclusive) over which a flavour has matrix rows.
@@ -989,18 +1166,30 @@ pub fn embedded_files() -> &'static [(&'static str, &'static str)] {
 }
 
 fn parse_file<T: DeserializeOwned>((name, text): (String, String)) -> Result<T> {
-    serde_yaml::from_str(&text).map_err(|e| {
-        let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
-        // The library's message repeats the location; keep only the cause.
-        let message = e.to_string();
-        let message = message.split(" at line ").next().unwrap_or(&message).to_string();
-        DataError { file: name, line, column, message }.into()
-    })
+    crate::parse::yaml::from_str(&text)
+        .map_err(|e| DataError { file: name, line: e.line, column: e.column, message: e.message }.into())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every YAML file the repository ships passes the nesting pre-scan
+    /// (`parse::yaml::check_depth`): the embedded data and the fixtures' metadata.
+    #[test]
+    fn every_shipped_yaml_document_passes_the_depth_check() {
+        use crate::parse::yaml::check_depth;
+        for (name, text) in embedded_files() {
+            check_depth(text).unwrap_or_else(|e| panic!("{name}{}", e.located()));
+        }
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts");
+        for entry in std::fs::read_dir(fixtures).unwrap() {
+            let meta = entry.unwrap().path().join(".fixture.yaml");
+            if let Ok(text) = std::fs::read_to_string(&meta) {
+                check_depth(&text).unwrap_or_else(|e| panic!("{}{}", meta.display(), e.located()));
+            }
+        }
+    }
 
     #[test]
     fn embedded_data_loads() {

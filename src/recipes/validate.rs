@@ -85,15 +85,9 @@ pub(super) fn validate(r: &Recipes, t: &Texts) -> Vec<DataError> {
             ));
         }
     }
-    for id in r.lemonade.sources.keys() {
-        if !r.distros.iter().any(|d| &d.id == id) {
-            errors.push(t.error(
-                "recipes/lemonade.yaml",
-                Some("sources:"),
-                &format!("{id}:"),
-                format!("package source for distro {id:?}, which recipes/distros.yaml does not define"),
-            ));
-        }
+    let distros: Vec<&str> = r.distros.iter().map(|d| d.id.as_str()).collect();
+    for (needle, message) in super::lemonade::problems(&r.lemonade, &distros) {
+        errors.push(t.error("recipes/lemonade.yaml", None, &needle, message));
     }
     for d in &r.devices {
         if !r.drivers.flavours.iter().any(|f| f.accepts.iter().any(|a| a.family == d.family)) {
@@ -128,7 +122,147 @@ pub(super) fn validate(r: &Recipes, t: &Texts) -> Vec<DataError> {
             ));
         }
     }
+    validate_distros(r, t, &mut errors);
+    validate_flm(r, t, &mut errors);
     errors
+}
+
+/// Derivatives name an existing base; package `sources:`/`unverified:` name known roles.
+fn validate_distros(r: &Recipes, t: &Texts, errors: &mut Vec<DataError>) {
+    const FILE: &str = "recipes/distros.yaml";
+    for d in &r.derivatives {
+        if !r.distros.iter().any(|x| x.id == d.base) {
+            errors.push(t.error(
+                FILE,
+                Some(&format!("id: {}", d.id)),
+                &format!("base: {}", d.base),
+                format!("derivative {:?} names base {:?}, which `distros:` does not define", d.id, d.base),
+            ));
+        }
+        if r.distros.iter().any(|x| x.id == d.id || x.like.contains(&d.id)) {
+            errors.push(t.error(
+                FILE,
+                Some("derivatives:"),
+                &format!("id: {}", d.id),
+                format!("{:?} is both a distro (or a `like` of one) and a derivative", d.id),
+            ));
+        }
+    }
+    for d in &r.distros {
+        let roles = d
+            .packages
+            .sources
+            .keys()
+            .map(String::as_str)
+            .chain(d.packages.unverified.fields().iter().map(String::as_str));
+        for role in roles {
+            if !super::PackageNames::ROLES.contains(&role) {
+                errors.push(t.error(
+                    FILE,
+                    Some(&format!("id: {}", d.id)),
+                    role,
+                    format!(
+                        "distro {:?}: package role {role:?} does not exist (known: {})",
+                        d.id,
+                        super::PackageNames::ROLES.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// The FLM validate rules tile the versions they cover; the top-level minimums are the newest
+/// rule's; the pinned FastFlowLM source is a release whose commit was read upstream.
+fn validate_flm(r: &Recipes, t: &Texts, errors: &mut Vec<DataError>) {
+    const FILE: &str = "recipes/drivers.yaml";
+    let flm = &r.drivers.flm;
+    let mut err = |needle: &str, message: String| errors.push(t.error(FILE, Some("flm:"), needle, message));
+    const RULE_FIELDS: [&str; 9] = [
+        "min_kernel",
+        "kernel_check_returns_early",
+        "min_drm",
+        "min_firmware",
+        "min_columns",
+        "memlock_min_mib",
+        "reports_busy",
+        "false_no_device",
+        "below",
+    ];
+    for (i, rule) in flm.validate.iter().enumerate() {
+        let next = flm.validate.get(i + 1);
+        match (&rule.below, next) {
+            (Some(b), Some(n)) if *b != n.from => err(
+                &format!("from: \"{}\"", n.from),
+                format!("flm.validate: the rule from {} ends below {b}, but the next starts at {}", rule.from, n.from),
+            ),
+            (None, Some(n)) => err(
+                &format!("from: \"{}\"", n.from),
+                format!("flm.validate: the rule from {} is open-ended but another follows it", rule.from),
+            ),
+            (Some(b), None) => err(
+                &format!("below: \"{b}\""),
+                format!("flm.validate: the newest rule (from {}) must be open-ended", rule.from),
+            ),
+            _ => {}
+        }
+        for f in rule.unverified.fields() {
+            if !RULE_FIELDS.contains(&f.as_str()) {
+                err(&format!("from: \"{}\"", rule.from), format!("flm.validate: unknown unverified field {f:?}"));
+            }
+        }
+    }
+    if let Some(n) = flm.newest_rule() {
+        let same = n.min_kernel.as_deref() == Some(flm.min_kernel.as_str())
+            && n.min_drm == flm.min_drm
+            && flm.min_firmware.starts_with(&format!("{}.", n.min_firmware))
+            && n.min_columns == flm.min_columns;
+        if !same {
+            err(
+                "min_kernel:",
+                "flm: min_kernel/min_drm/min_firmware/min_columns must equal the newest validate rule's".into(),
+            );
+        }
+    }
+    for rel in &flm.releases {
+        for f in rel.unverified.fields() {
+            if !["commit", "date"].contains(&f.as_str()) {
+                err(
+                    &format!("tag: {}", rel.tag),
+                    format!("flm.releases {}: unknown unverified field {f:?}", rel.version),
+                );
+            }
+        }
+    }
+    // Only the upstream repository's tags are in flm.releases; a mirror or a local stand-in
+    // (tests, `--data-dir` of an air-gapped site) pins its own commits.
+    let Some(src) = r.sources.source("fastflowlm").filter(|s| s.url.contains("github.com/ROCm/FastFlowLM")) else {
+        return;
+    };
+    let pinned = flm.releases.iter().find(|rel| rel.tag == src.git_ref);
+    let ok = pinned
+        .is_some_and(|rel| rel.commit.as_deref() == Some(src.commit.as_str()) && !rel.unverified.covers("commit"));
+    if !ok {
+        errors.push(t.error(
+            "recipes/sources.yaml",
+            Some("id: fastflowlm"),
+            "commit:",
+            format!(
+                "the fastflowlm pin {} -> {} is not a release in recipes/drivers.yaml flm.releases with that verified commit",
+                src.git_ref, src.commit
+            ),
+        ));
+    }
+    if let (Some(rel), Some(b)) = (pinned, r.sources.build("flm"))
+        && b.version != rel.version
+    {
+        errors.push(t.error(
+            "recipes/sources.yaml",
+            Some("id: flm"),
+            "version:",
+            format!("build flm says version {} but its source pins release {}", b.version, rel.version),
+        ));
+    }
 }
 
 #[cfg(test)]
@@ -174,8 +308,57 @@ mod tests {
     }
 
     #[test]
+    fn a_derivative_of_a_missing_distro_is_refused() {
+        let err = with("recipes/distros.yaml", |t| t.replacen("base: ubuntu", "base: ubunto", 1));
+        assert!(err.contains("derivative \"linuxmint\" names base \"ubunto\""), "{err}");
+        let err = with("recipes/distros.yaml", |t| t.replacen("unverified: [dkms]", "unverified: [drivers]", 1));
+        assert!(err.contains("package role \"drivers\" does not exist"), "{err}");
+    }
+
+    #[test]
+    fn flm_rules_tile_the_versions_and_pin_a_verified_release() {
+        let err = with("recipes/drivers.yaml", |t| t.replacen("below: \"1.0.8\"", "below: \"1.0.9\"", 1));
+        assert!(err.contains("ends below 1.0.9, but the next starts at 1.0.8"), "{err}");
+        let err = with("recipes/drivers.yaml", |t| t.replacen("min_kernel: \"6.17\"", "min_kernel: \"6.18\"", 1));
+        assert!(err.contains("must equal the newest validate rule's"), "{err}");
+        // Pinning a release whose commit no snapshot confirmed is refused.
+        let err = with("recipes/sources.yaml", |t| t.replacen("ref: v0.9.45", "ref: v1.0.9", 1));
+        assert!(err.contains("the fastflowlm pin v1.0.9"), "{err}");
+    }
+
+    #[test]
     fn a_build_naming_a_missing_source_is_refused() {
         let err = with("recipes/sources.yaml", |t| t.replacen("source: fastflowlm", "source: fastflow", 1));
         assert!(err.contains("names source \"fastflow\""), "{err}");
+    }
+
+    #[test]
+    fn a_lemonade_url_naming_an_unpublished_asset_is_refused() {
+        let err = with("recipes/lemonade.yaml", |t| t.replacen("-fc{version_id}.x86_64.rpm", "-fc{version_id}.rpm", 1));
+        assert!(err.contains("recipes/lemonade.yaml:"), "{err}");
+        assert!(
+            err.contains(
+                r#"source "fedora" expands to "lemonade-server-11.7.0-fc43.rpm", which Lemonade 11.7.0 did not publish"#
+            ),
+            "{err}"
+        );
+        let err = with("recipes/lemonade.yaml", |t| t.replacen(r#"version: "11.7.0""#, r#"version: "11.8.0""#, 1));
+        assert!(err.contains(r#"published_assets has no entry for the pinned version "11.8.0""#), "{err}");
+    }
+
+    #[test]
+    fn overlapping_lemonade_ranges_and_unknown_variables_are_refused() {
+        let err = with("recipes/lemonade.yaml", |t| {
+            t.replacen(
+                "below: \"10.3.0\"\n      value: lemonade-server.service",
+                "below: \"10.4.0\"\n      value: lemonade-server.service",
+                1,
+            )
+        });
+        assert!(err.contains(r#"releases.unit: "10.3.0" overlaps the range before it"#), "{err}");
+        let err = with("recipes/lemonade.yaml", |t| {
+            t.replacen("\"$HOME/.cache/lemonade\"]", "\"$HOMEDIR/.cache/lemonade\"]", 1)
+        });
+        assert!(err.contains(r#"directory template "$HOMEDIR/.cache/lemonade""#), "{err}");
     }
 }

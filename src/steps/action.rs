@@ -38,13 +38,17 @@ pub enum FileEdit {
 }
 
 impl FileEdit {
-    /// Applies the edit to a file's text.
-    pub fn apply(&self, text: &str) -> Result<String> {
-        Ok(match self {
-            FileEdit::GrubDefault { edit } => crate::edit::grub_default::edit_grub_default(text, edit)?.text,
-            FileEdit::BlsOptions { edit } => crate::edit::bls::edit_bls_options(text, edit).text,
-            FileEdit::KernelCmdline { edit } => crate::edit::kernel_cmdline::edit_kernel_cmdline(text, edit).text,
-        })
+    /// Applies the edit to a file's bytes. The editors see a lossless text view
+    /// ([`crate::edit::bytes`]): what they do not change — a Latin-1 comment included — comes
+    /// back byte for byte.
+    pub fn apply(&self, old: &[u8]) -> Result<Vec<u8>> {
+        let text = crate::edit::bytes::decode(old);
+        let new = match self {
+            FileEdit::GrubDefault { edit } => crate::edit::grub_default::edit_grub_default(&text, edit)?.text,
+            FileEdit::BlsOptions { edit } => crate::edit::bls::edit_bls_options(&text, edit).text,
+            FileEdit::KernelCmdline { edit } => crate::edit::kernel_cmdline::edit_kernel_cmdline(&text, edit).text,
+        };
+        Ok(crate::edit::bytes::encode(&new))
     }
 }
 
@@ -67,6 +71,22 @@ pub enum Action {
         path: String,
         /// The edit.
         edit: FileEdit,
+    },
+    /// Set a value in a JSON settings file another program owns (Lemonade's config.json):
+    /// every other byte is kept (`edit::json`); an existing file keeps its mode and owner and
+    /// is backed up first; a missing one is created with `mode` and `owner`, so the program
+    /// can still write it.
+    EditJson {
+        /// Root-relative path.
+        path: String,
+        /// Object keys from the top (`["flm", "npu_bin"]`).
+        key: Vec<String>,
+        /// The value.
+        value: serde_json::Value,
+        /// Mode of a new file.
+        mode: u32,
+        /// Owner of a new file (resolved in the root's etc/passwd).
+        owner: Option<String>,
     },
     /// Create a directory.
     MakeDir {
@@ -162,13 +182,25 @@ impl Action {
     pub fn render(&self, root: &Root) -> String {
         match self {
             Action::WriteFile { path, content, mode } => {
-                let old = root.read_optional(path).ok().flatten().unwrap_or_default();
+                let old = root.read_whole_text(path).ok().flatten().unwrap_or_default();
                 format!("write {} (mode {mode:04o})\n{}", Root::display(path), diff(path, &old, content))
             }
             Action::EditFile { path, edit } => {
-                let old = root.read_optional(path).ok().flatten().unwrap_or_default();
+                let old = root.read_whole_optional(path).ok().flatten().unwrap_or_default();
                 match edit.apply(&old) {
-                    Ok(new) => format!("edit {}\n{}", Root::display(path), diff(path, &old, &new)),
+                    Ok(new) => format!(
+                        "edit {}\n{}",
+                        Root::display(path),
+                        diff(path, &String::from_utf8_lossy(&old), &String::from_utf8_lossy(&new))
+                    ),
+                    Err(e) => format!("edit {} — refused: {e:#}", Root::display(path)),
+                }
+            }
+            Action::EditJson { path, key, value, .. } => {
+                let old = root.read_optional(path).ok().flatten().unwrap_or_default();
+                let keys: Vec<&str> = key.iter().map(String::as_str).collect();
+                match crate::edit::json::set_json(&old, &keys, value) {
+                    Ok(new) => format!("edit {}\n{}", Root::display(path), diff(path, &old, &new.text)),
                     Err(e) => format!("edit {} — refused: {e:#}", Root::display(path)),
                 }
             }
@@ -313,7 +345,7 @@ pub fn apply(
         };
     match a {
         Action::WriteFile { path, content, mode } => {
-            let old = root.read_bytes_optional(path)?;
+            let old = root.read_whole_optional(path)?;
             // A file that exists and is not ours is backed up before we replace it.
             let foreign =
                 old.as_deref().is_some_and(|o| !crate::edit::managed::is_managed(&String::from_utf8_lossy(o)));
@@ -328,24 +360,44 @@ pub fn apply(
             root.write(path, content.as_bytes(), Perms::Set { mode: *mode, owner: Some((0, 0)) })
         }
         Action::EditFile { path, edit } => {
+            // Whole, however large: an edited file is never cut at a read cap.
             let old = root
-                .read_optional(path)?
+                .read_whole_optional(path)?
                 .with_context(|| format!("{} disappeared before it could be edited", Root::display(path)))?;
             let new = edit.apply(&old).with_context(|| format!("refusing to edit {}", Root::display(path)))?;
             if new == old {
                 return Ok(());
             }
             let backup = st.backup(path)?;
+            st.journal(&entry("edit", Root::display(path), backup, Some(fsx::sha256(&old)), Some(fsx::sha256(&new))))?;
+            // Not ours: the file keeps its mode, owner and extended attributes, and a
+            // symlinked file its link (the target is edited).
+            root.write(path, &new, Perms::Keep(0o644))
+        }
+        Action::EditJson { path, key, value, mode, owner } => {
+            let old = root.read_optional(path)?;
+            let keys: Vec<&str> = key.iter().map(String::as_str).collect();
+            let new = crate::edit::json::set_json(old.as_deref().unwrap_or(""), &keys, value)
+                .with_context(|| format!("refusing to edit {}", Root::display(path)))?;
+            if !new.changed {
+                return Ok(());
+            }
+            let backup = if old.is_some() { st.backup(path)? } else { None };
             st.journal(&entry(
                 "edit",
                 Root::display(path),
                 backup,
-                Some(fsx::sha256(old.as_bytes())),
-                Some(fsx::sha256(new.as_bytes())),
+                old.as_deref().map(|o| fsx::sha256(o.as_bytes())),
+                Some(fsx::sha256(new.text.as_bytes())),
             ))?;
-            // Not ours: the file keeps its mode, owner and extended attributes, and a
-            // symlinked file its link (the target is edited).
-            root.write(path, new.as_bytes(), Perms::Keep(0o644))
+            if old.is_some() {
+                return root.write(path, new.text.as_bytes(), Perms::Keep(*mode));
+            }
+            let ids = match owner {
+                Some(o) if nix::unistd::geteuid().is_root() => Some(crate::host::users::Accounts::read(root)?.ids(o)?),
+                _ => None,
+            };
+            root.write(path, new.text.as_bytes(), Perms::Set { mode: *mode, owner: ids })
         }
         Action::MakeDir { path, mode, owner } => {
             st.journal(&entry("mkdir", Root::display(path), None, None, None))?;
@@ -547,6 +599,103 @@ mod tests {
         let runner = Runner::new(root.clone(), Duration::from_secs(5));
         let st = StateDir::lock(&root).unwrap();
         (dir, root, runner, st)
+    }
+
+    /// Editing rewrote invalid UTF-8 in lines it did not change (a Latin-1 comment came back
+    /// as U+FFFD) and cut files over 4 MiB to 4 MiB. Now only the changed line differs, byte
+    /// for byte, in every editor, however large the file.
+    #[test]
+    #[allow(clippy::type_complexity)]
+    fn an_edit_changes_only_its_lines_and_keeps_every_other_byte() {
+        let (_dir, root, runner, st) = setup();
+        let e = KargEdit::of(&["amd_iommu=off"], &[]);
+        // Latin-1 é in comments and values we do not touch, CRLF and a pad past 4 MiB.
+        let pad = vec![b'#'; crate::root::MAX_READ as usize + 10];
+        let cases: Vec<(&str, FileEdit, Vec<u8>, &[u8], &[u8])> = vec![
+            (
+                "etc/default/grub",
+                FileEdit::GrubDefault { edit: e.clone() },
+                [&b"# r\xe9glages locaux\r\nGRUB_DISTRIBUTOR=\"caf\xe9\"\n"[..], &pad, b"\n"].concat(),
+                b"GRUB_CMDLINE_LINUX=\"rhgb \xe9 amd_iommu=off\"\n",
+                b"GRUB_CMDLINE_LINUX=\"rhgb \xe9\"\n",
+            ),
+            (
+                "boot/loader/entries/x.conf",
+                FileEdit::BlsOptions { edit: e.clone() },
+                b"title Caf\xe9 Linux\n".to_vec(),
+                b"options ro quiet\xff amd_iommu=off\n",
+                b"options ro quiet\xff\n",
+            ),
+            (
+                "etc/kernel/cmdline",
+                FileEdit::KernelCmdline { edit: e.clone() },
+                Vec::new(),
+                b"root=/dev/\xe9 amd_iommu=off\n",
+                b"root=/dev/\xe9\n",
+            ),
+        ];
+        for (rel, edit, head, line, want_line) in cases {
+            let before = [&head[..], line].concat();
+            let p = root.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, &before).unwrap();
+            let a = Action::EditFile { path: rel.into(), edit };
+            assert!(a.render(&root).contains("amd_iommu=off"), "{rel}: the diff");
+            apply(&a, "kargs", &root, &runner, &st, 1, &|_| {}).unwrap();
+            let after = std::fs::read(&p).unwrap();
+            assert_eq!(after.len(), head.len() + want_line.len(), "{rel}: nothing cut");
+            assert!(after.starts_with(&head), "{rel}: the unchanged lines are byte for byte");
+            assert_eq!(&after[head.len()..], want_line, "{rel}");
+            // The backup is the file as it was.
+            let backup = root.path().join(format!("var/lib/npu-setup/backups/{}/{rel}", st.run_id()));
+            assert_eq!(std::fs::read(backup).unwrap(), before, "{rel}");
+        }
+    }
+
+    #[test]
+    fn edit_json_keeps_the_rest_backs_up_and_creates_a_missing_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let (_dir, root, runner, st) = setup();
+        let path = "var/lib/lemonade/.cache/lemonade/config.json";
+        let a = Action::EditJson {
+            path: path.into(),
+            key: vec!["flm".into(), "npu_bin".into()],
+            value: serde_json::json!("/usr/bin/flm"),
+            mode: 0o644,
+            owner: None,
+        };
+        // Missing: created with the new value only.
+        assert!(a.render(&root).starts_with("edit /var/lib/lemonade/.cache/lemonade/config.json\n"));
+        apply(&a, "lemonade-service", &root, &runner, &st, 1, &|_| {}).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(root.join(path)).unwrap(),
+            "{\n  \"flm\": {\n    \"npu_bin\": \"/usr/bin/flm\"\n  }\n}\n"
+        );
+        // Existing (Lemonade's own, mode 0600): edited in place, mode kept, backed up.
+        let before = "{\n    \"flm\": {\n        \"args\": \"\",\n        \"prefer_system\": false\n    },\n    \"port\": 13305\n}";
+        std::fs::write(root.join(path), before).unwrap();
+        std::fs::set_permissions(root.join(path), std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(a.render(&root).contains("+        \"npu_bin\": \"/usr/bin/flm\""), "{}", a.render(&root));
+        apply(&a, "lemonade-service", &root, &runner, &st, 2, &|_| {}).unwrap();
+        let after = std::fs::read_to_string(root.join(path)).unwrap();
+        assert_eq!(
+            after,
+            before.replace(
+                "\"prefer_system\": false",
+                "\"prefer_system\": false,\n        \"npu_bin\": \"/usr/bin/flm\""
+            )
+        );
+        assert_eq!(std::fs::metadata(root.join(path)).unwrap().permissions().mode() & 0o777, 0o600);
+        // Applied again: nothing changes; a file that is not JSON is refused and kept.
+        apply(&a, "lemonade-service", &root, &runner, &st, 3, &|_| {}).unwrap();
+        assert_eq!(std::fs::read_to_string(root.join(path)).unwrap(), after);
+        std::fs::write(root.join(path), "not json").unwrap();
+        let err = format!("{:#}", apply(&a, "lemonade-service", &root, &runner, &st, 4, &|_| {}).unwrap_err());
+        assert!(
+            err.contains("refusing to edit /var/lib/lemonade/.cache/lemonade/config.json: not valid JSON"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read_to_string(root.join(path)).unwrap(), "not json");
     }
 
     #[test]

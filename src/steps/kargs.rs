@@ -20,6 +20,11 @@ use crate::edit::kernel_cmdline::edit_kernel_cmdline;
 /// The kargs step.
 pub struct Kargs;
 
+/// A file the step may edit, whole and in the editors' lossless view (as apply reads it).
+fn read_edited(cx: &StepCtx, rel: &str) -> Result<Option<String>> {
+    Ok(cx.root.read_whole_optional(rel)?.map(|b| crate::edit::bytes::decode(&b)))
+}
+
 fn rel(host_path: &str) -> String {
     host_path.trim_start_matches('/').to_string()
 }
@@ -49,7 +54,7 @@ impl Step for Kargs {
         // 1. /etc/default/grub and grub.d drop-ins (strict parse, or refuse).
         for g in &b.grub_default {
             let path = rel(&g.file);
-            let Some(text) = cx.root.read_optional(&path)? else { continue };
+            let Some(text) = read_edited(cx, &path)? else { continue };
             match edit_grub_default(&text, &e) {
                 Ok(r) if r.changed => {
                     note_removed(&r.removed);
@@ -71,7 +76,7 @@ impl Step for Kargs {
             }
         }
         // 2. /etc/kernel/cmdline (kernel-install / systemd-boot / UKI).
-        if let Some(text) = cx.root.read_optional("etc/kernel/cmdline")? {
+        if let Some(text) = read_edited(cx, "etc/kernel/cmdline")? {
             let r = edit_kernel_cmdline(&text, &e);
             if r.changed {
                 note_removed(&r.removed);
@@ -85,7 +90,7 @@ impl Step for Kargs {
         let mut bls_changes = Vec::new();
         for entry in &b.bls {
             let path = rel(&entry.file);
-            if let Some(text) = cx.root.read_optional(&path)? {
+            if let Some(text) = read_edited(cx, &path)? {
                 let r = edit_bls_options(&text, &e);
                 if r.changed {
                     note_removed(&r.removed);

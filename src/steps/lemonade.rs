@@ -90,18 +90,18 @@ impl Step for Lemonade {
             p.blocked = Some("no distro recipe: the Lemonade package source is unknown".into());
             return Ok(p);
         };
-        // The package: --lemonade-package, else the recipe's source for this distro.
+        // The package: --lemonade-package, else the recipe's source for this distro and release.
+        let version_id = cx.facts.os.ok().and_then(|o| o.version_id.clone()).unwrap_or_default();
         let (url, recipe_sha) = match &cx.args.lemonade_package {
             Some(u) => (u.clone(), None),
             None => match r.sources.get(&d.id) {
-                Some(s) if s.url.is_some() => {
-                    let version_id = cx.facts.os.ok().and_then(|o| o.version_id.clone()).unwrap_or_default();
-                    (s.url.clone().unwrap_or_default().replace("{version_id}", &version_id), s.sha256.clone())
+                Some(s) if s.url_for(&r.version, &version_id).is_some() => {
+                    (s.url_for(&r.version, &version_id).unwrap_or_default(), s.sha256.clone())
                 }
                 Some(s) => {
                     p.unavailable = Some(format!(
                         "{} (an installed {} >= {} is accepted; or pass --lemonade-package URL|PATH)",
-                        s.note.clone().unwrap_or_else(|| format!("no Lemonade package for {}", d.name)),
+                        s.note.clone().unwrap_or_else(|| format!("no Lemonade package for {} {version_id}", d.name)),
                         r.package,
                         r.version
                     ));

@@ -1,5 +1,12 @@
-//! `lemonade-service`: the Lemonade unit finds `flm`, reads models from a shared directory,
-//! may pin memory, binds where it should, and is enabled and running.
+//! `lemonade-service`: the installed Lemonade runs the installed FastFlowLM, reads models from
+//! a shared directory, may pin memory, binds where it should, and is enabled and running.
+//!
+//! How a release is pointed at flm follows `recipes/lemonade.yaml` (knowledge::lemonade):
+//! before 10.10 through the service's PATH (our drop-in); from 10.10 through `flm.npu_bin` in
+//! its config.json (an `EditJson` that keeps every other setting, in the cache directory up to
+//! 11.7 and the StateDirectory from 11.8). Memory locking: the stock unit's
+//! `AmbientCapabilities=CAP_SYS_RESOURCE` (10.0.1 on) suffices; any other unit gets
+//! `LimitMEMLOCK=infinity`.
 //!
 //! The unit follows the installed generation
 //! (<https://github.com/lemonade-sdk/lemonade/blob/d88f5d96087d4daf40220206c09ca60116aed99b/data/lemonade-server.service.in>,
@@ -21,8 +28,8 @@ use anyhow::Result;
 use super::{Action, Plan, Step, StepCtx};
 use crate::edit::managed::{is_managed, managed_file};
 use crate::host::services::{LemonadeFacts, UnitFacts};
+use crate::knowledge::lemonade as knowledge;
 use crate::lemonade;
-use crate::parse::limits::{Memlock, parse_systemd_limit};
 use crate::parse::version::parse_dotted;
 use crate::root::Root;
 
@@ -119,6 +126,81 @@ fn user_exists(cx: &StepCtx, name: &str) -> Result<bool> {
     Ok(crate::host::users::Accounts::read(cx.root)?.user(name).is_some())
 }
 
+/// Points a release that reads `flm.npu_bin` (10.10 on) at the installed FastFlowLM: an
+/// edit of its config.json that keeps every other setting (created, with its directories,
+/// owned by the service user when Lemonade has not written one yet). Left alone when
+/// Lemonade already runs that flm, or when someone chose another one (an existing path, a
+/// tag, `LEMONADE_FLM_NPU_BIN`). True when an action was planned.
+fn configure_npu_bin(cx: &StepCtx, u: &UnitFacts, rel: &knowledge::Release, p: &mut Plan) -> Result<bool> {
+    let Some(flm) = cx.facts.flm.ok().and_then(|f| f.binary.clone()) else {
+        p.notes.push(format!(
+            "no FastFlowLM installed: Lemonade {} runs its own copy (downloaded on the first NPU load)",
+            rel.version
+        ));
+        return Ok(false);
+    };
+    if let knowledge::LemonadeFlm::Judged(j) = knowledge::flm(cx.facts, cx.recipes)
+        && let Some(c) = &j.choice
+        && c.kind != knowledge::ChosenKind::OwnCopy
+        && c.binary.as_deref() == Some(flm.as_str())
+    {
+        return Ok(false);
+    }
+    if let Some(v) = u.env("LEMONADE_FLM_NPU_BIN").filter(|v| !v.trim().is_empty() && v.trim() != "builtin") {
+        p.notes.push(format!(
+            "{}: LEMONADE_FLM_NPU_BIN={v} in its environment chooses Lemonade's flm (it wins over config.json): left alone",
+            u.name
+        ));
+        return Ok(false);
+    }
+    let Some((dir, file)) = knowledge::config_file(u, cx.recipes, rel.parsed) else {
+        p.notes.push(format!(
+            "cannot tell where Lemonade {} keeps config.json for {} (its User= has no home in /etc/passwd): set flm.npu_bin to {flm} by hand (lemonade config set flm.npu_bin={flm})",
+            rel.version, u.name
+        ));
+        return Ok(false);
+    };
+    let current = u.dirs.iter().find(|d| d.path == dir).and_then(|d| d.config.as_ref());
+    if let Some(c) = current {
+        if let Some(e) = &c.error {
+            p.notes.push(format!("{file} cannot be read ({e}): left alone; Lemonade sets such a file aside"));
+            return Ok(false);
+        }
+        if let Some(v) = c.npu_bin.as_deref().filter(|v| !v.trim().is_empty() && v.trim() != "builtin") {
+            let stale = v.starts_with('/') && u.npu_bin_paths.iter().any(|(q, e)| q == v && !e);
+            if !stale {
+                p.notes.push(format!("{file} sets flm.npu_bin = {v:?}: someone chose that flm, left alone"));
+                return Ok(false);
+            }
+        }
+    }
+    let owner = u.user.clone().filter(|n| user_exists(cx, n).unwrap_or(false));
+    if owner.is_none() && current.is_none() {
+        p.notes.push(format!("{file} is created owned by root: Lemonade may not be able to save its settings"));
+    }
+    // Directories Lemonade has not created yet, top down, owned by the service user.
+    let mut missing = Vec::new();
+    let mut d = dir.trim_start_matches('/').to_string();
+    while !d.is_empty() && !cx.root.is_dir(&d) {
+        missing.push(d.clone());
+        d = d.rsplit_once('/').map(|(a, _)| a.to_string()).unwrap_or_default();
+    }
+    for m in missing.into_iter().rev() {
+        // A StateDirectory= is 0750 in Lemonade's unit; the rest as lemond creates them.
+        let state = u.state_directory.as_ref().is_some_and(|s| m == format!("var/lib/{s}"));
+        p.actions.push(Action::MakeDir { path: m, mode: if state { 0o750 } else { 0o755 }, owner: owner.clone() });
+    }
+    p.notes.push(format!("Lemonade {} runs the installed FastFlowLM {flm} once {file} names it", rel.version));
+    p.actions.push(Action::EditJson {
+        path: file.trim_start_matches('/').to_string(),
+        key: vec!["flm".into(), "npu_bin".into()],
+        value: serde_json::Value::String(flm),
+        mode: 0o644,
+        owner,
+    });
+    Ok(true)
+}
+
 /// The lemonade-service step.
 pub struct LemonadeService;
 
@@ -127,7 +209,7 @@ impl Step for LemonadeService {
         "lemonade-service"
     }
     fn summary(&self) -> &'static str {
-        "Lemonade unit or drop-in: PATH to flm, model dir, memlock, bind address"
+        "Lemonade unit or drop-in and config: the installed flm, model dir, memlock, bind address"
     }
     fn plan(&self, cx: &StepCtx) -> Result<Plan> {
         let mut p = Plan::default();
@@ -173,13 +255,25 @@ impl Step for LemonadeService {
             .ok()
             .and_then(|f| f.binary.clone())
             .and_then(|b| b.rsplit_once('/').map(|(d, _)| d.to_string()));
+        // How this release picks flm: PATH before 10.10, its config.json's flm.npu_bin from
+        // 10.10 (recipes/lemonade.yaml flm_selection). Unknown release: the PATH drop-in,
+        // which is all releases before 10.10 need and harmless for later ones.
+        let release = knowledge::release(cx.facts, cx.recipes);
+        let by_config = release.as_ref().is_some_and(|r| knowledge::reads_npu_bin(cx.recipes, r.parsed));
         let path = match &flm_dir {
+            _ if by_config => None,
             Some(d) if !cx.recipes.files.systemd_default_path.split(':').any(|x| x == d) => {
                 Some(format!("{d}:{}", cx.recipes.files.systemd_default_path))
             }
             Some(_) => Some(cx.recipes.files.systemd_default_path.to_string()),
             None => None,
         };
+        if release.is_none() && flm_dir.is_some() {
+            p.notes.push("Lemonade's version is unknown: its flm is set through PATH (from 10.10 Lemonade needs flm.npu_bin in its config.json instead; run install again once it is known)".into());
+        }
+        // The stock unit from 10.0.1 grants CAP_SYS_RESOURCE, which lemond hands on to flm;
+        // other units get LimitMEMLOCK=infinity.
+        let cap_ok = existing.is_some_and(|u| knowledge::cap_suffices(u, release.as_ref(), cx.recipes));
         let model_dir = existing.and_then(|u| u.env("FLM_MODEL_PATH")).filter(|_| own_unit.is_none() && !full_unit);
         let model_dir = model_dir.map(str::to_string).unwrap_or_else(|| cx.recipes.files.flm_model_dir.clone());
         let models = wanted_models(cx);
@@ -195,7 +289,9 @@ impl Step for LemonadeService {
         }
         settings.push(format!("Environment=LEMONADE_HOST={host}"));
         settings.push(format!("Environment=LEMONADE_PORT={port}"));
-        settings.push("LimitMEMLOCK=infinity".into());
+        if !cap_ok || full_unit {
+            settings.push("LimitMEMLOCK=infinity".into());
+        }
         let ready_host = if is_wildcard(&host) || host == "localhost" {
             lemonade::DEFAULT_HOST.to_string()
         } else if host.contains(':') && !host.starts_with('[') {
@@ -261,6 +357,7 @@ impl Step for LemonadeService {
                 let mut v = Vec::new();
                 let eff_path = u.env("PATH").unwrap_or(&cx.recipes.files.systemd_default_path);
                 if let Some(d) = &flm_dir
+                    && !by_config
                     && !flm_on_path(cx, eff_path)
                 {
                     v.push(format!("{d} (flm) is not on the service's PATH"));
@@ -268,8 +365,9 @@ impl Step for LemonadeService {
                 if u.env("FLM_MODEL_PATH").is_none() {
                     v.push("no FLM_MODEL_PATH (models in ~/.config/flm are invisible to the service)".into());
                 }
-                if u.limit_memlock.as_deref().and_then(parse_systemd_limit) != Some(Memlock::Unlimited) {
-                    v.push("LimitMEMLOCK is not infinity".into());
+                let m = knowledge::unit_memlock(u, release.as_ref(), cx.recipes);
+                if !m.ok() {
+                    v.push(format!("flm cannot pin memory ({})", m.describe()));
                 }
                 let eff_host = u.env("LEMONADE_HOST").or_else(|| u.exec_flag("--host"));
                 let eff_port = u.env("LEMONADE_PORT").or_else(|| u.exec_flag("--port"));
@@ -310,6 +408,12 @@ impl Step for LemonadeService {
             let owner = user.clone().filter(|u| user_exists(cx, u).unwrap_or(false));
             p.actions.push(Action::MakeDir { path: model_rel, mode: 0o755, owner });
         }
+        // From 10.10: the installed FastFlowLM named in the release's config.json.
+        let configured = match (by_config, existing, &release) {
+            (true, Some(u), Some(r)) => self::configure_npu_bin(cx, u, r, &mut p)?,
+            _ => false,
+        };
+        let write_or_configured = write || configured;
 
         // Enabled and running.
         let sc = |args: &[&str]| cx.systemctl(args);
@@ -327,7 +431,7 @@ impl Step for LemonadeService {
                 .push(Action::Run { argv: sc(&["daemon-reload"]), why: format!("load {}", Root::display(&target)) });
         }
         let rt = existing.and_then(|u| u.runtime.clone());
-        if existing.is_some() && rt.is_none() && !write {
+        if existing.is_some() && rt.is_none() && !write_or_configured {
             let e = existing.and_then(|u| u.runtime_error.clone()).unwrap_or_default();
             p.notes.push(format!("cannot ask systemd about {unit_name} ({e}): its state is not changed"));
             return Ok(p);
@@ -344,7 +448,7 @@ impl Step for LemonadeService {
                 p.actions
                     .push(Action::Run { argv: sc(&["enable", &unit_name]), why: format!("start {unit_name} at boot") });
             }
-            if write {
+            if write_or_configured {
                 p.actions.push(Action::Run {
                     argv: sc(&["restart", &unit_name]),
                     why: format!("{unit_name} picks up the new settings"),

@@ -60,7 +60,7 @@ pub struct InstallArgs {
     #[arg(long, value_name = "URL|PATH")]
     pub lemonade_package: Option<String>,
     /// Port Lemonade listens on (default: its version's, 8000 for 10.0, else 13305)
-    #[arg(long, value_name = "PORT")]
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     pub lemonade_port: Option<u16>,
     /// Address Lemonade binds to (default 127.0.0.1; others need LEMONADE_API_KEY set)
     #[arg(long, value_name = "ADDR")]

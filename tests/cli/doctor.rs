@@ -19,9 +19,14 @@ fn every_fixture_reaches_its_expected_verdict() {
         let (code, r) = doctor_json(&fixture(&name), &[]);
         assert_eq!(r["diagnosis"]["state"], state, "{name}: {}", r["diagnosis"]);
         assert_eq!(r["diagnosis"]["first_failure"].as_str().map(str::to_string), first, "{name}");
-        assert_eq!(code, if state == "ready" { 0 } else { 1 }, "{name}: exit code");
+        // degraded with warnings only is healthy (ARCHITECTURE.md §Exit codes).
+        assert_eq!(code, if matches!(state.as_str(), "ready" | "degraded") { 0 } else { 1 }, "{name}: exit code");
         assert_eq!(r["apiVersion"], "npu-setup/v1");
-        assert_eq!(r["checks"].as_array().unwrap().len(), 27, "{name}: all 27 checks reported");
+        assert_eq!(
+            r["checks"].as_array().unwrap().len(),
+            npu_setup::model::CHECK_IDS.len(),
+            "{name}: every check reported"
+        );
         // Every non-pass failure carries a remedy.
         for c in r["checks"].as_array().unwrap() {
             if c["status"] == "fail" {
@@ -84,6 +89,7 @@ fn list_prints_the_catalog_in_ladder_order() {
         ids,
         [
             "host.os",
+            "host.recipes",
             "host.kernel",
             "npu.device",
             "boot.iommu",
@@ -104,6 +110,7 @@ fn list_prints_the_catalog_in_ladder_order() {
             "stack.provenance",
             "lemonade.install",
             "lemonade.service",
+            "lemonade.flm",
             "lemonade.api",
             "gpu.device",
             "gpu.api",
@@ -248,10 +255,73 @@ fn secure_boot_unsigned_dkms_gives_the_mok_steps() {
 }
 
 #[test]
-fn lemonade_service_without_flm_on_path() {
+fn lemonade_10_0_without_flm_on_its_path() {
     let (_, r) = doctor_json(&fixture("lemonade-no-flm-path"), &[]);
-    let c = check(&r, "lemonade.service");
+    let c = check(&r, "lemonade.flm");
     assert_eq!(c["status"], "fail");
     assert!(c["summary"].as_str().unwrap().contains("cannot find flm"), "{c}");
-    assert_eq!(check(&r, "lemonade.api")["cause"], "lemonade.service");
+    assert_eq!(c["evidence"]["selection"], serde_json::json!(["path"]));
+    assert_eq!(check(&r, "lemonade.api")["cause"], "lemonade.flm");
+}
+
+/// Lemonade's own downloaded FLM, its config choosing the system flm, and the stock unit's
+/// CAP_SYS_RESOURCE: each healthy as upstream ships it.
+#[test]
+fn lemonade_as_upstream_ships_it_is_healthy() {
+    let (_, r) = doctor_json(&fixture("lemonade-own-flm"), &[]);
+    let c = check(&r, "lemonade.flm");
+    assert_eq!(c["status"], "pass", "{c}");
+    assert_eq!(c["evidence"]["runs"]["binary"], "/opt/var/lib/lemonade/.cache/lemonade/bin/flm/npu/flm");
+    assert_eq!(c["evidence"]["runs"]["version"], "1.0.1");
+    assert_eq!(check(&r, "flm.install")["status"], "pass");
+    let m = check(&r, "limits.memlock");
+    assert_eq!(m["status"], "pass");
+    assert!(
+        m["evidence"]["lemonade_unit_memlock"].as_str().unwrap().starts_with("AmbientCapabilities=CAP_SYS_RESOURCE")
+    );
+    assert_eq!(m["evidence"]["lemonade_unit_limit"], serde_json::Value::Null);
+
+    let (_, r) = doctor_json(&fixture("lemonade-prefer-system"), &[]);
+    let c = check(&r, "lemonade.flm");
+    assert_eq!(c["status"], "pass", "{c}");
+    assert_eq!(c["evidence"]["runs"]["source"], "prefer-system-path");
+    assert_eq!(c["evidence"]["config"], "/var/lib/lemonade/config.json");
+    assert_eq!(check(&r, "limits.memlock")["status"], "pass");
+}
+
+#[test]
+fn lemonade_flm_failures_name_the_fix() {
+    let (_, r) = doctor_json(&fixture("lemonade-stale-own-flm"), &[]);
+    let c = check(&r, "lemonade.flm");
+    assert_eq!(c["status"], "fail");
+    assert!(c["summary"].as_str().unwrap().contains("is v0.9.46, but it wants v1.0.1"), "{c}");
+    assert!(c["remedy"]["commands"].to_string().contains("lemonade backends install flm:npu"), "{c}");
+    assert_eq!(check(&r, "lemonade.api")["cause"], "lemonade.flm");
+
+    let (_, r) = doctor_json(&fixture("lemonade-prefer-system-no-flm"), &[]);
+    let c = check(&r, "lemonade.flm");
+    assert_eq!(c["status"], "fail");
+    assert!(c["summary"].as_str().unwrap().contains("flm.prefer_system is true"), "{c}");
+    assert!(
+        c["remedy"]["text"].as_str().unwrap().contains("lemonade config set flm.npu_bin=/opt/fastflowlm/bin/flm"),
+        "{c}"
+    );
+    assert_eq!(c["remedy"]["step"], "lemonade-service");
+}
+
+#[test]
+fn a_derivative_is_judged_as_its_base_release() {
+    // Linux Mint 22.2 names its base in UBUNTU_CODENAME=noble: Ubuntu 24.04, supported.
+    let (_, r) = doctor_json(&fixture("mint22-617-ppa"), &[]);
+    let os = check(&r, "host.os");
+    assert_eq!((os["status"].as_str(), os["evidence"]["base_version"].as_str()), (Some("pass"), Some("24.04")), "{os}");
+    assert!(os["summary"].as_str().unwrap().contains("Ubuntu 24.04 base"), "{os}");
+    // Its remedies are those of Ubuntu 24.04: the FastFlowLM .deb built for ubuntu24.04.
+    let (_tmp, root) = copy_fixture("mint22-617-ppa");
+    std::fs::remove_file(root.join("opt/fastflowlm/bin/flm")).unwrap();
+    std::fs::remove_file(root.join("usr/bin/flm")).unwrap();
+    let (_, r) = doctor_json(&root, &[]);
+    let flm = check(&r, "flm.install");
+    let cmds = flm["remedy"]["commands"].to_string();
+    assert!(cmds.contains("fastflowlm_1.0.9_ubuntu24.04_amd64.deb"), "{flm}");
 }

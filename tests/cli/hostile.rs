@@ -202,3 +202,36 @@ fn editing_a_symlinked_grub_default_keeps_the_link_mode_owner_and_xattrs() {
     let leftovers: Vec<_> = tree_digest(&root).into_keys().filter(|k| k.contains(".npu-setup.")).collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// Reads were cut at 4 MiB: an `amd_iommu=off` past it was "nothing to do" for doctor and
+/// install, and an edit wrote the file back cut. Now the files install edits are read whole
+/// by both, the edit keeps every other byte (a Latin-1 comment included), and any other
+/// file over the cap is an error naming it.
+#[test]
+fn large_and_non_utf8_files_are_read_whole_and_edited_byte_for_byte() {
+    let (_tmp, root) = crate::copy_fixture("fedora43-619-dkms-healthy");
+    let grub = root.join("etc/default/grub");
+    let mut head = std::fs::read(&grub).unwrap();
+    head.extend_from_slice(b"# r\xe9glage local (Latin-1)\n");
+    head.extend(std::iter::repeat_n(b'#', (4 << 20) + 4096));
+    head.push(b'\n');
+    std::fs::write(&grub, [&head[..], b"GRUB_CMDLINE_LINUX=\"rhgb quiet amd_iommu=off\"\n"].concat()).unwrap();
+    let (_, r) = doctor_json(&root, &[]);
+    let c = check(&r, "boot.next");
+    assert_eq!(c["status"], "warn", "{c}");
+    assert!(c["summary"].as_str().unwrap().contains("/etc/default/grub (GRUB_CMDLINE_LINUX*) still has amd_iommu=off"));
+
+    let (code, out, err) = install(&root, &["--yes", "--only", "kargs"]);
+    assert!(code == 0 || code == 3, "exit {code}\n{out}\n{err}");
+    let after = std::fs::read(&grub).unwrap();
+    assert_eq!(after, [&head[..], b"GRUB_CMDLINE_LINUX=\"rhgb quiet\"\n"].concat(), "only the changed line differs");
+    let (_, r) = doctor_json(&root, &[]);
+    assert_eq!(check(&r, "boot.next")["status"], "pass");
+
+    // Any other file over the cap: an error naming it, not a prefix.
+    std::fs::write(root.join("etc/os-release"), vec![b'#'; 5 << 20]).unwrap();
+    let (_, r) = doctor_json(&root, &[]);
+    let c = check(&r, "host.os");
+    assert_eq!(c["status"], "error", "{c}");
+    assert!(c["summary"].as_str().unwrap().contains("/etc/os-release is larger than 4 MiB"), "{c}");
+}

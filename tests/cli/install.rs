@@ -109,12 +109,13 @@ pub(crate) fn broken_fedora(fixture: &str) -> (tempfile::TempDir, PathBuf) {
     (tmp, root)
 }
 
-fn converges(fixture: &str) {
+fn converges(fixture: &str, extra: &[&str]) {
     let (_tmp, root) = broken_fedora(fixture);
     let (_, before) = doctor_json(&root, &[]);
     assert_eq!(before["diagnosis"]["first_failure"], "boot.iommu");
 
-    let (code, out, err) = install(&root, &["--yes", "--user", "alice"]);
+    let args: Vec<&str> = ["--yes", "--user", "alice"].iter().chain(extra).copied().collect();
+    let (code, out, err) = install(&root, &args);
     assert_eq!(code, 3, "reboot owed for the kernel arguments\n{out}\n{err}");
     assert!(out.contains("reboot required: kargs"), "{out}");
     let first = calls(&root);
@@ -127,7 +128,7 @@ fn converges(fixture: &str) {
 
     // Second run: plans nothing, runs nothing that changes the host, still owes the reboot.
     let digest = tree_digest(&root);
-    let (code, out, _) = install(&root, &["--yes", "--user", "alice"]);
+    let (code, out, _) = install(&root, &args);
     assert_eq!(code, 3, "{out}");
     assert!(out.contains("Everything is in place"), "{out}");
     assert_eq!(calls(&root), first, "no command ran on the second run");
@@ -135,20 +136,32 @@ fn converges(fixture: &str) {
 
     // "Reboot": the running kernel now has the next-boot arguments.
     sed(&root, "proc/cmdline", "amd_iommu=off ", "");
-    let (code, out, _) = install(&root, &["--yes", "--user", "alice"]);
+    let (code, out, _) = install(&root, &args);
     assert_eq!(code, 0, "{out}");
     let (_, after) = doctor_json(&root, &[]);
-    assert_eq!(after["diagnosis"]["state"], "ready", "{}", after["diagnosis"]);
+    // Install does not upgrade the distro: on Fedora 43 (below 44, the xdna-driver 1.9 README's
+    // minimum) host.os still warns, and that is the only thing left.
+    let warned: Vec<&str> = after["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "warn")
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    let want = if warned == ["host.os"] { "degraded" } else { "ready" };
+    assert_eq!(after["diagnosis"]["state"], want, "{} {warned:?}", after["diagnosis"]);
 }
 
 #[test]
 fn converges_fedora43_619_dkms_host() {
-    converges("fedora43-619-dkms-healthy");
+    // Its Lemonade 10.3 is older than the pinned release: the upgrade (a GitHub download) is
+    // tests/cli/lemonade.rs's; here the other steps converge.
+    converges("fedora43-619-dkms-healthy", &["--skip", "lemonade"]);
 }
 
 #[test]
 fn converges_fedora44_71_in_tree_host() {
-    converges("fedora44-71-intree-healthy");
+    converges("fedora44-71-intree-healthy", &[]);
 }
 
 #[test]
@@ -317,6 +330,16 @@ fn config_file_with_cli_overrides() {
     let (code, _, err) = install(&root, &["--config", cfg.to_str().unwrap()]);
     assert_eq!(code, 2);
     assert!(err.contains("install.yaml:2:1") && err.contains("unknown field `onyl`"), "{err}");
+    // A value the command line refuses is refused in the file too (it was ignored).
+    let digest = tree_digest(&root);
+    std::fs::write(&cfg, "yes: true\ndriver: nvidia\n").unwrap();
+    let (code, _, err) = install(&root, &["--config", cfg.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("install.yaml:2: driver: invalid value \"nvidia\""), "{err}");
+    let (code, _, err) = install(&root, &["--yes", "--driver", "nvidia"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("invalid value 'nvidia' for '--driver <PATH>'"), "{err}");
+    assert_eq!(digest, tree_digest(&root), "nothing changed");
 }
 
 #[test]

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::{RECORD, bin, calls, check, copy_fixture, doctor_json, tree_digest, write_shim};
 
-const VERSION: &str = "10.3.0";
+const VERSION: &str = "11.7.0";
 fn install(root: &Path, args: &[&str]) -> (i32, String, String) {
     let out = bin().arg("--root").arg(root).arg("install").args(args).output().unwrap();
     (
@@ -137,7 +137,7 @@ fn fedora44_without_lemonade() -> (tempfile::TempDir, PathBuf) {
         std::fs::remove_file(root.join(rel)).unwrap();
     }
     let _ = std::fs::remove_file(root.join("etc/systemd/system/multi-user.target.wants/lemond.service"));
-    for rel in ["etc/systemd/system/lemond.service.d", "etc/lemonade", "var/lib/flm"] {
+    for rel in ["etc/systemd/system/lemond.service.d", "etc/lemonade", "var/lib/flm", "var/lib/lemonade/.cache"] {
         let _ = std::fs::remove_dir_all(root.join(rel));
     }
     // rpm: the real database in the tree answers first; packages this test does not install
@@ -207,7 +207,7 @@ fn lemonade_10_0_unit_gets_flm_on_its_path() {
     seed_unit_state(&root, "lemonade-server.service");
     install_self(&root);
     let (_, before) = doctor_json(&root, &[]);
-    assert_eq!(check(&before, "lemonade.service")["status"], "fail");
+    assert_eq!(check(&before, "lemonade.flm")["status"], "fail");
 
     let (code, out, err) = install(&root, &["--yes", "--only", "lemonade-service"]);
     assert_ne!(code, 2, "{out}\n{err}");
@@ -232,7 +232,9 @@ fn lemonade_10_0_unit_gets_flm_on_its_path() {
     let (_, after) = doctor_json(&root, &[]);
     let svc = check(&after, "lemonade.service");
     assert_eq!(svc["status"], "pass", "{svc}");
-    assert_eq!(svc["evidence"]["flm_found_by_service"], "/opt/fastflowlm/bin/flm");
+    let flm = check(&after, "lemonade.flm");
+    assert_eq!(flm["status"], "pass", "{flm}");
+    assert_eq!(flm["evidence"]["flm_found_by_service"], "/opt/fastflowlm/bin/flm");
 
     // Converged: the second run plans nothing and runs nothing.
     let digest = tree_digest(&root);
@@ -300,8 +302,13 @@ fn fresh_fedora_installs_configures_and_pulls() {
         dropin.contains("ExecStartPost=-/usr/local/bin/npu-setup dev lemonade-ready --url http://127.0.0.1:13305"),
         "{dropin}"
     );
+    // Lemonade 11.7 runs the flm its config.json names: npu-setup created the file (Lemonade
+    // had not started yet) with the installed FastFlowLM and nothing else.
+    let config = root.join("var/lib/lemonade/.cache/lemonade/config.json");
+    let written: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    assert_eq!(written, serde_json::json!({"flm": {"npu_bin": "/usr/bin/flm"}}));
     let (_, after) = doctor_json(&root, &[]);
-    for id in ["lemonade.install", "lemonade.service"] {
+    for id in ["lemonade.install", "lemonade.service", "lemonade.flm"] {
         assert_eq!(check(&after, id)["status"], "pass", "{}", check(&after, id));
     }
     assert_eq!(check(&after, "lemonade.install")["evidence"]["version"], format!("{VERSION}-1"));

@@ -14,6 +14,7 @@ mod kickstart;
 mod lemonade;
 mod lifecycle;
 mod packaging;
+mod recipes;
 mod remedies;
 mod robustness;
 mod smoke;

@@ -64,16 +64,28 @@ fn broken_for(step: &str) -> Option<(tempfile::TempDir, PathBuf)> {
             let t = std::fs::read_to_string(&sc).unwrap();
             assert!(t.contains("Environment=FLM_MODEL_PATH=/var/lib/flm\n"), "fixture changed");
             std::fs::write(&sc, t.replace("Environment=FLM_MODEL_PATH=/var/lib/flm\n", "")).unwrap();
-            std::fs::rename(root.join("usr/bin/flm"), root.join("usr/bin/flm.replay")).unwrap();
-            write_shim(
-                &root,
-                "usr/bin/flm",
-                "case \"$*\" in *\"list --filter installed --quiet --json\") echo '{\"models\":[]}';;\n\
-                 *) exec \"$(dirname \"$0\")/flm.replay\" \"$@\";; esac",
-            );
+            flm_lists_no_models(&root);
             Some((tmp, root))
         }
         _ => None,
+    }
+}
+
+/// The fixture's flm (a replay of captured output) answers the installed-model listing with
+/// none: the captures hold no such listing, and without it the models step cannot judge.
+fn flm_lists_no_models(root: &Path) {
+    for rel in ["usr/bin/flm", "opt/fastflowlm/bin/flm"] {
+        let replay = format!("{rel}.replay");
+        if !root.join(rel).exists() || root.join(&replay).exists() {
+            continue;
+        }
+        std::fs::rename(root.join(rel), root.join(&replay)).unwrap();
+        write_shim(
+            root,
+            rel,
+            "case \"$*\" in *\"list --filter installed --quiet --json\") echo '{\"models\":[]}';;\n\
+             *) exec \"$(dirname \"$0\")/flm.replay\" \"$@\";; esac",
+        );
     }
 }
 
@@ -108,6 +120,9 @@ fn every_install_only_remedy_plans_real_work() {
             continue;
         };
         for (name, _tmp, root) in list {
+            if s == "models" {
+                flm_lists_no_models(root);
+            }
             let out = crate::bin()
                 .arg("--root")
                 .arg(root)

@@ -182,3 +182,18 @@ fn kernel_log() {
     let h = Host::halo().log(&["AMD-Vi: Unknown option - 'pt'"]);
     expect(&h, "kernel.log", Warn, "the kernel ignored amd_iommu=pt (not an AMD IOMMU option) (amd-iommu-pt-ignored)");
 }
+
+#[test]
+fn firmware_compat_resting_on_an_unverified_protocol_warns_and_says_so() {
+    // 255.x (xdna-driver development firmware) is protocol 7 per an unverified recipe fact:
+    // 6.19's in-tree driver would reject it, but that verdict rests on the fact.
+    // 6.19's own driver (DRM 0.5), not a backport that loads npu_7.sbin.
+    let h =
+        Host::halo().kernel("6.19.10-200.fc44.x86_64").drm(Some("0.5")).firmware_file("npu.sbin", Some("255.0.11.71"));
+    let c = expect(&h, "firmware.compat", Warn, "UNVERIFIED: firmware 255.0.11.71 speaks protocol 7 (255.x");
+    assert!(c.evidence.contains_key("unverified"), "{:?}", c.evidence);
+    // A confirmed protocol still fails.
+    let h = Host::halo().kernel("6.19.10-200.fc44.x86_64").drm(Some("0.5")).firmware_file("npu.sbin", Some("1.1.2.65"));
+    let c = expect(&h, "firmware.compat", Fail, "npu.sbin is 1.1.2.65 (protocol 7)");
+    assert!(!c.evidence.contains_key("unverified"));
+}

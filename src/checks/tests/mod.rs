@@ -5,6 +5,7 @@
 mod boot;
 mod device;
 mod firmware;
+mod recipes;
 mod services;
 mod stack;
 mod system;
@@ -53,13 +54,17 @@ fn probe_outcome(h: Host, ids: &[&str], status: Status, needle: &str) {
 fn the_healthy_hosts_are_ready() {
     for (name, h) in [("halo", Host::halo()), ("point_dkms", Host::point_dkms())] {
         let results = run_checks(&h, recipes(), &CheckOptions::default(), &[], &[]);
+        // point_dkms is the Fedora 43 host of lemonade#1315: below Fedora's minimum (44,
+        // xdna-driver 1.9 README) since, which host.os warns about and nothing else.
         let bad: Vec<String> = results
             .iter()
             .filter(|c| !matches!(c.status, Pass | Skip))
+            .filter(|c| !(name == "point_dkms" && c.id == "host.os" && c.summary.contains("Fedora 44")))
             .map(|c| format!("{} {:?}: {}", c.id, c.status, c.summary))
             .collect();
         assert!(bad.is_empty(), "{name}: {bad:#?}");
-        assert_eq!(diagnose(&results, &h).state, "ready", "{name}");
+        let want = if name == "point_dkms" { "degraded" } else { "ready" };
+        assert_eq!(diagnose(&results, &h).state, want, "{name}");
     }
 }
 
@@ -130,4 +135,22 @@ fn warnings_alone_make_the_host_degraded() {
     let h = Host::halo().cmdline("ro iommu=pt");
     let results = run_checks(&h, recipes(), &CheckOptions::default(), &[], &[]);
     assert_eq!(diagnose(&results, &h).state, "degraded");
+}
+
+#[test]
+fn a_verdict_on_an_unverified_fact_warns_and_names_it() {
+    use super::Outcome;
+    let what = vec!["firmware 255.x speaks protocol 7 (a third-party note)".to_string()];
+    let o = Outcome::fail("driver rejects it").unverified(&what);
+    assert_eq!(o.status(), Warn);
+    assert!(o.summary.contains("driver rejects it (UNVERIFIED: firmware 255.x speaks protocol 7"), "{}", o.summary);
+    assert_eq!(o.evidence["unverified"], serde_json::json!(what));
+    // A pass stays a pass; the facts are in the evidence only.
+    let o = Outcome::pass("accepted").unverified(&what);
+    assert_eq!((o.status(), o.summary.as_str()), (Pass, "accepted"));
+    assert!(o.evidence.contains_key("unverified"));
+    // Nothing unverified: unchanged.
+    let o = Outcome::fail("x").unverified(&[]);
+    assert_eq!(o.status(), Fail);
+    assert!(!o.evidence.contains_key("unverified"));
 }

@@ -1,4 +1,4 @@
-//! `lemonade.install`, `lemonade.service`, `lemonade.api`, `gpu.device`, `gpu.api`, and the
+//! `lemonade.install`, `lemonade.service`, `lemonade.flm`, `lemonade.api`, `gpu.device`, `gpu.api`, and the
 //! smoke checks.
 
 use super::*;
@@ -27,13 +27,8 @@ fn lemonade_install() {
 
 #[test]
 fn lemonade_service_passes_when_the_unit_finds_everything() {
-    expect(
-        &Host::halo(),
-        "lemonade.service",
-        Pass,
-        "lemond.service active (enabled); finds flm at /usr/bin/flm; bound to localhost",
-    );
-    expect(&Host::point_dkms(), "lemonade.service", Pass, "finds flm at /opt/fastflowlm/bin/flm");
+    expect(&Host::halo(), "lemonade.service", Pass, "lemond.service active (enabled); bound to localhost");
+    expect(&Host::point_dkms(), "lemonade.service", Pass, "lemonade-server.service active (enabled)");
     let h = Host::halo().lemonade_unit(|u| u.environment.push(("LEMONADE_HOST".into(), "0.0.0.0".into())));
     expect(&h.lemonade(|l| l.api_key_set = true), "lemonade.service", Pass, "bound to 0.0.0.0");
 }
@@ -68,35 +63,232 @@ fn lemonade_service_fails_when_systemd_does_not_run_it() {
 }
 
 #[test]
-fn lemonade_service_fails_when_its_environment_misses_flm_or_xrt() {
+fn lemonade_service_fails_when_its_environment_misses_xrt() {
+    // flm is lemonade.flm's: a service whose PATH lacks flm still passes here.
+    let h = Host::point_dkms().lemonade_unit(|u| {
+        u.environment.retain(|(k, _)| k != "PATH");
+        u.flm_on_path = None;
+    });
+    expect(&h, "lemonade.service", Pass, "lemonade-server.service active");
+    let h = Host::halo().xrt_lib("libxrt_coreutil.so.2", &["/opt/xilinx/xrt/lib64/libxrt_coreutil.so.2"], None);
+    let c = expect(&h, "lemonade.service", Fail, "cannot load the XRT libraries");
+    assert_eq!(step(&c), Some("loader"));
+}
+
+/// Lemonade 10.0 (before 10.10) finds flm on its PATH only.
+#[test]
+fn lemonade_flm_before_10_10_is_the_flm_on_the_service_path() {
+    expect(
+        &Host::point_dkms(),
+        "lemonade.flm",
+        Pass,
+        "Lemonade 10.0.0-1 runs /opt/fastflowlm/bin/flm 0.9.35, found on its PATH (it accepts >= v0.9.35)",
+    );
     let h = Host::point_dkms().lemonade_unit(|u| {
         u.environment.retain(|(k, _)| k != "PATH");
         u.flm_on_path = None;
     });
     let c = expect(
         &h,
-        "lemonade.service",
+        "lemonade.flm",
         Fail,
-        "lemonade-server.service cannot find flm: /opt/fastflowlm/bin is not on the service's PATH",
+        "lemonade-server.service cannot find flm: Lemonade 10.0.0-1 looks on the service's PATH, and /opt/fastflowlm/bin is not on it",
     );
     assert_eq!(step(&c), Some("lemonade-service"));
-    let h = Host::halo().xrt_lib("libxrt_coreutil.so.2", &["/opt/xilinx/xrt/lib64/libxrt_coreutil.so.2"], None);
-    let c = expect(&h, "lemonade.service", Fail, "cannot load the XRT libraries");
-    assert_eq!(step(&c), Some("loader"));
-}
-
-#[test]
-fn lemonade_service_remedy_names_the_path_the_step_writes() {
-    let h = Host::point_dkms().lemonade_unit(|u| {
-        u.environment.retain(|(k, _)| k != "PATH");
-        u.flm_on_path = None;
-    });
-    let c = expect(&h, "lemonade.service", Fail, "cannot find flm");
     assert!(
         remedy(&c).contains("Environment=PATH=/opt/fastflowlm/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin."),
         "{}",
         remedy(&c)
     );
+    // Older than the release's pin (at-least).
+    let h = Host::point_dkms().package("lemonade-server", Some("10.3.0-1"));
+    let c = expect(
+        &h,
+        "lemonade.flm",
+        Fail,
+        "Lemonade 10.3.0-1 needs FLM >= v0.9.39, but /opt/fastflowlm/bin/flm is 0.9.35",
+    );
+    assert_eq!(step(&c), Some("flm"));
+    // 10.2.0 wanted its pin exactly (lemonade#1647).
+    let newer = |h: Host| h.with(|f| f.flm.ok_mut().version = Some("0.9.39".into()));
+    let c = expect(
+        &newer(Host::point_dkms().package("lemonade-server", Some("10.2.0"))),
+        "lemonade.flm",
+        Fail,
+        "accepts FLM v0.9.38 only",
+    );
+    assert_eq!(step(&c), Some("lemonade"));
+}
+
+/// From 10.10: flm.npu_bin, then flm.prefer_system + PATH, then its own copy.
+#[test]
+fn lemonade_flm_from_10_10_follows_its_config() {
+    let h = Host::halo();
+    expect(
+        &h,
+        "lemonade.flm",
+        Pass,
+        "Lemonade 11.7.0-1.fc44 runs /usr/bin/flm 1.0.2, named by flm.npu_bin in /var/lib/lemonade/.cache/lemonade/config.json (not version-checked; it pins v1.0.1)",
+    );
+    // No npu_bin, no prefer_system: it downloads its own on the first load, not the installed one.
+    let defaults = |h: Host| {
+        h.lemonade_unit(|u| {
+            let c = u.dirs[0].config.as_mut().unwrap();
+            c.npu_bin = None;
+            c.prefer_system = Some(false);
+        })
+    };
+    let c = expect(
+        &defaults(Host::halo()),
+        "lemonade.flm",
+        Warn,
+        "Lemonade 11.7.0-1.fc44 will download its own FLM v1.0.1 on the first NPU load; it will not use the installed /usr/bin/flm 1.0.2",
+    );
+    assert_eq!(step(&c), Some("lemonade-service"));
+    assert!(remedy(&c).contains("lemonade config set flm.npu_bin=/usr/bin/flm"), "{}", remedy(&c));
+    // prefer_system with flm on the service's PATH.
+    let prefer =
+        defaults(Host::halo()).lemonade_unit(|u| u.dirs[0].config.as_mut().unwrap().prefer_system = Some(true));
+    expect(
+        &prefer,
+        "lemonade.flm",
+        Pass,
+        "runs /usr/bin/flm 1.0.2, found on its PATH with flm.prefer_system = true in",
+    );
+    let c = expect(
+        &prefer.clone().lemonade_unit(|u| u.flm_on_path = None),
+        "lemonade.flm",
+        Fail,
+        "flm.prefer_system is true in /var/lib/lemonade/.cache/lemonade/config.json, but lemond.service's PATH finds no flm",
+    );
+    assert_eq!(step(&c), Some("lemonade-service"));
+    // prefer_system with a system flm older than the pin (at-least): update_required.
+    let old = prefer.clone().with(|f| f.flm.ok_mut().version = Some("1.0.0".into()));
+    expect(&old, "lemonade.flm", Fail, "Lemonade 11.7.0-1.fc44 needs FLM >= v1.0.1, but /usr/bin/flm is 1.0.0");
+    // npu_bin naming a file that is not there.
+    let gone = Host::halo().lemonade_unit(|u| u.npu_bin_paths = vec![("/usr/bin/flm".into(), false)]);
+    expect(
+        &gone,
+        "lemonade.flm",
+        Fail,
+        "flm.npu_bin in /var/lib/lemonade/.cache/lemonade/config.json names /usr/bin/flm, which does not exist",
+    );
+    // An npu_bin path older than the pin is run unchecked: a warning.
+    let h = Host::halo().with(|f| f.flm.ok_mut().version = Some("1.0.0".into()));
+    expect(&h, "lemonade.flm", Warn, "runs /usr/bin/flm 1.0.0, older than v1.0.1, the FLM it pins");
+}
+
+#[test]
+fn lemonade_flm_environment_override_wins_from_11_6() {
+    let env = |h: Host, v: &str| {
+        let v = v.to_string();
+        h.lemonade_unit(move |u| u.environment.push(("LEMONADE_FLM_NPU_BIN".into(), v)))
+    };
+    // 11.6 reads it and it wins over config.json: a tag means its own download.
+    expect(
+        &env(Host::halo(), "v1.0.1"),
+        "lemonade.flm",
+        Warn,
+        "will download its own FLM v1.0.1 on the first NPU load",
+    );
+    // 11.5 does not read it.
+    let h = env(Host::halo().package("lemonade-server", Some("11.5.2")), "v1.0.1");
+    expect(&h, "lemonade.flm", Pass, "runs /usr/bin/flm 1.0.2, named by flm.npu_bin");
+}
+
+#[test]
+fn lemonade_flm_with_its_own_copy() {
+    let own = |version: Option<&str>| {
+        let version = version.map(str::to_string);
+        Host::halo().no_flm().with(|f| f.flm.ok_mut().binary = None).lemonade_unit(move |u| {
+            u.dirs[0].config.as_mut().unwrap().npu_bin = None;
+            u.dirs[0].own_flm = Some(crate::host::services::OwnFlmCopy {
+                binary: "/var/lib/lemonade/.cache/lemonade/bin/flm/npu/flm".into(),
+                version,
+            });
+        })
+    };
+    expect(
+        &own(Some("v1.0.1")),
+        "lemonade.flm",
+        Pass,
+        "runs its own FLM v1.0.1 (/var/lib/lemonade/.cache/lemonade/bin/flm/npu/flm), the release it pins",
+    );
+    expect(&own(Some("v1.0.1")), "flm.install", Pass, "no system flm; Lemonade 11.7.0-1.fc44 runs its own FLM v1.0.1");
+    let c = expect(
+        &own(Some("v1.0.0")),
+        "lemonade.flm",
+        Fail,
+        "own FLM (/var/lib/lemonade/.cache/lemonade/bin/flm/npu/flm) is v1.0.0, but it wants v1.0.1",
+    );
+    assert!(c.remedy.as_ref().unwrap().commands.contains(&"lemonade backends install flm:npu".to_string()));
+    expect(&own(Some("v1.0.0")), "flm.install", Skip, "see lemonade.flm");
+    expect(&own(None), "lemonade.flm", Fail, "is of unknown version (no version.txt)");
+    // Beside an installed FastFlowLM of another release: a warning, install points it there.
+    let h = own(Some("v1.0.1")).with(|f| {
+        f.flm.ok_mut().binary = Some("/usr/bin/flm".into());
+        f.flm.ok_mut().version = Some("1.0.0".into());
+    });
+    let c = expect(
+        &h,
+        "lemonade.flm",
+        Warn,
+        "runs its own FLM 1.0.1 (/var/lib/lemonade/.cache/lemonade/bin/flm/npu/flm), not the installed FastFlowLM /usr/bin/flm 1.0.0",
+    );
+    assert_eq!(step(&c), Some("lemonade-service"));
+}
+
+#[test]
+fn lemonade_flm_says_unverified_past_what_the_recipes_know() {
+    // A calendar release after 11.8.1: the verdict rests on extrapolated facts.
+    let h = Host::halo()
+        .package("lemonade-server", Some("2026.40.0"))
+        .with(|f| f.flm.ok_mut().version = Some("0.9.46".into()));
+    // From 11.8 the service's config.json is in its StateDirectory: the old one is ignored.
+    let c = expect(&h, "lemonade.flm", Warn, "will download its own FLM v1.0.3 on the first NPU load");
+    let notes = c.evidence["notes"].to_string();
+    assert!(
+        notes.contains("/var/lib/lemonade/.cache/lemonade/config.json is not read by Lemonade 2026.40.0"),
+        "{notes}"
+    );
+    let moved = |npu_bin: Option<&str>, prefer: bool| {
+        let npu_bin = npu_bin.map(str::to_string);
+        h.clone().lemonade_unit(move |u| {
+            let mut c = u.dirs[0].config.take().unwrap();
+            c.path = "/var/lib/lemonade/config.json".into();
+            c.npu_bin = npu_bin;
+            c.prefer_system = Some(prefer);
+            u.dirs[1].config = Some(c);
+        })
+    };
+    let c = expect(
+        &moved(Some("/usr/bin/flm"), false),
+        "lemonade.flm",
+        Warn,
+        "runs /usr/bin/flm 0.9.46, older than v1.0.3",
+    );
+    assert!(!c.evidence["unverified"].as_array().unwrap().is_empty());
+    let prefer = moved(None, true);
+    // Older than the (unverified) pin: a failure on confirmed facts, a warning here.
+    expect(&prefer, "lemonade.flm", Warn, "unverified: Lemonade 2026.40.0 needs FLM >= v1.0.3");
+}
+
+#[test]
+fn lemonade_flm_is_skipped_or_unknown_without_what_it_needs() {
+    expect(&Host::halo().lemonade(|l| l.units.clear()), "lemonade.flm", Skip, "no Lemonade unit");
+    expect(&Host::halo().lemonade(|l| l.binaries.clear()), "lemonade.flm", Skip, "Lemonade not installed");
+    let unknown = Host::halo()
+        .with(|f| f.packages.ok_mut().packages.retain(|p| p.name != "lemonade-server"))
+        .lemonade_answer("health", Some(401), "");
+    expect(&unknown, "lemonade.flm", Warn, "Lemonade's version is unknown");
+    let h = Host::halo().lemonade_unit(|u| u.dirs[0].error = Some("Permission denied (os error 13)".into()));
+    expect(
+        &h,
+        "lemonade.flm",
+        Error,
+        "cannot read /var/lib/lemonade/.cache/lemonade (Permission denied (os error 13)): run doctor as root",
+    );
+    expect(&Host::halo().probe_error("lemonade", "EIO"), "lemonade.flm", Error, "could not read Lemonade: EIO");
 }
 
 #[test]

@@ -36,7 +36,7 @@ fn limits_memlock() {
         &Host::halo().memlock_limits(&[]),
         "limits.memlock",
         Fail,
-        "login sessions get memlock soft distro default",
+        "login sessions get memlock soft not set (Fedora's default)",
     );
     assert_eq!(step(&c), Some("limits"));
     assert!(
@@ -63,18 +63,50 @@ fn limits_memlock_needs_the_user_service_dropin_only_where_the_distro_does() {
 }
 
 #[test]
-fn limits_memlock_fails_when_the_lemonade_unit_pins_less() {
+fn limits_memlock_judges_the_lemonade_unit_by_its_mechanism() {
+    // The stock unit from 10.0.1: CAP_SYS_RESOURCE, no LimitMEMLOCK (flm raises its own).
+    let stock = Host::halo().lemonade_unit(|u| u.limit_memlock = None);
+    let c = expect(&stock, "limits.memlock", Pass, "unlimited for login sessions and user@.service and lemond.service");
+    assert!(c.evidence["lemonade_unit_memlock"].as_str().unwrap().starts_with("AmbientCapabilities=CAP_SYS_RESOURCE"));
+    // Neither.
     let c = expect(
-        &Host::halo().lemonade_unit(|u| u.limit_memlock = None),
+        &stock.clone().lemonade_unit(|u| u.ambient_capabilities.clear()),
         "limits.memlock",
         Fail,
-        "lemond.service runs with LimitMEMLOCK=unset",
+        "lemond.service: LimitMEMLOCK=unset and no AmbientCapabilities=CAP_SYS_RESOURCE",
     );
     assert_eq!(step(&c), Some("lemonade-service"));
+    let h = stock.clone().lemonade_unit(|u| u.limit_memlock = Some("8M".into()));
+    expect(
+        &h.lemonade_unit(|u| u.ambient_capabilities = vec!["~CAP_SYS_RESOURCE".into()]),
+        "limits.memlock",
+        Fail,
+        "LimitMEMLOCK=8M",
+    );
+    // 10.0.0 did not hand the capability on to flm: only LimitMEMLOCK works there.
+    let old = stock.clone().package("lemonade-server", Some("10.0.0"));
+    expect(&old, "limits.memlock", Fail, "Lemonade 10.0.0 does not hand it on to flm");
+    expect(&old.lemonade_unit(|u| u.limit_memlock = Some("infinity".into())), "limits.memlock", Pass, "lemond.service");
 }
 
 #[test]
 fn limits_memlock_remedy_names_the_file_the_limits_step_writes() {
     let c = expect(&Host::halo().memlock_limits(&[]), "limits.memlock", Fail, "login sessions");
     assert!(remedy(&c).contains("/etc/security/limits.d/99-npu-setup-memlock.conf"), "{}", remedy(&c));
+}
+
+#[test]
+fn limits_memlock_names_the_hosts_distro() {
+    // Never "on Fedora" for another distro: the host's own name (a derivative with its base).
+    let ubuntu = Host::halo().os("ubuntu", "24.04").memlock_limits(&[]);
+    let c = expect(&ubuntu, "limits.memlock", Fail, "soft not set (Ubuntu's default)");
+    assert!(!c.summary.contains("Fedora") && !remedy(&c).contains("Fedora"), "{c:?}");
+    let mint = Host::halo()
+        .os_release("Linux Mint 22.2", "linuxmint", &["ubuntu", "debian"], Some("22.2"), Some("noble"))
+        .memlock_limits(&[]);
+    expect(&mint, "limits.memlock", Fail, "not set (Linux Mint (Ubuntu base)'s default)");
+    let nobara = Host::halo()
+        .os_release("Nobara Linux 44", "nobara", &["rhel", "centos", "fedora"], Some("44"), None)
+        .with(|f| f.memlock.ok_mut().user_service.clear());
+    expect(&nobara, "limits.memlock", Fail, "Nobara (Fedora base)'s systemd user sessions keep a low ulimit -l");
 }

@@ -41,7 +41,7 @@ fn module_aspect() {
         judge(&below_flm, recipes(), "6.14.5-300.fc42.x86_64")
             .module
             .summary
-            .contains("the minimum FastFlowLM accepts")
+            .contains("older than 6.17, the minimum FastFlowLM 1.0.2 accepts")
     );
     // The fallback kernel has its in-tree driver (6.18, protocol 6 only: npu.dev.sbin is not its file).
     let k = judge(&Host::point_dkms(), recipes(), POINT_FALLBACK);

@@ -2,11 +2,14 @@
 //! changed (`host::testkit`).
 
 mod analysis;
+mod distro;
 mod dkms;
 mod driver;
 mod firmware;
+mod freshness;
 mod kargs;
 mod kernels;
+mod lemonade;
 mod secureboot;
 mod stack;
 mod strategy;

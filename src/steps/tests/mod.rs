@@ -152,7 +152,7 @@ pub(super) fn summary(p: &Plan) -> Vec<String> {
         .iter()
         .map(|a| match a {
             Action::WriteFile { path, .. } => format!("write {path}"),
-            Action::EditFile { path, .. } => format!("edit {path}"),
+            Action::EditFile { path, .. } | Action::EditJson { path, .. } => format!("edit {path}"),
             Action::MakeDir { path, .. } => format!("mkdir {path}"),
             Action::Run { argv, .. } => format!("run {}", argv.join(" ")),
             other => format!("{other:?}"),
