@@ -284,7 +284,7 @@ fn converge(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> 
             preview: true,
             planned: &planned,
         };
-        let plan = s.plan(&cx).with_context(|| format!("planning step {}", s.id()))?;
+        let plan = steps::on_image_based(&cx, s.plan(&cx).with_context(|| format!("planning step {}", s.id()))?);
         planned.extend(plan.installs.iter().cloned());
         plans.push(StepPlan { id: s.id(), summary: s.summary(), plan });
     }
@@ -360,7 +360,7 @@ fn converge(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> 
             preview: false,
             planned: &[],
         };
-        let plan = s.plan(&cx).with_context(|| format!("planning step {}", s.id()))?;
+        let plan = steps::on_image_based(&cx, s.plan(&cx).with_context(|| format!("planning step {}", s.id()))?);
         let record = |status: &str, message: String| StepRecord {
             status: status.into(),
             run: st.run_id().into(),
@@ -408,7 +408,7 @@ fn converge(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> 
                 preview: false,
                 planned: &[],
             };
-            let again = s.plan(&cx)?;
+            let again = steps::on_image_based(&cx, s.plan(&cx)?);
             if let Some(b) = again.blocked {
                 error = Some(b);
                 break;

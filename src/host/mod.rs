@@ -184,7 +184,10 @@ fn probe_base(root: &crate::root::Root, recipes: &Recipes) -> Base {
 pub fn probe_all(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions) -> Facts {
     let started = Instant::now();
     let root = runner.root();
-    let Base { os, kernel, pci, boot, firmware } = probe_base(root, recipes);
+    let Base { os, kernel, pci, mut boot, firmware } = probe_base(root, recipes);
+    if let Probed::Ok(b) = &mut boot {
+        boot::probe_ostree_kargs(runner, b);
+    }
     let users = Probed::from_result(users::probe_users(root, opts.user.as_deref()));
     let nodes = Probed::from_result(users::probe_nodes(root));
     let memlock = Probed::from_result(memlock::probe_memlock(root));
@@ -274,7 +277,10 @@ pub fn probe_all(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions) -> Fac
 pub fn probe_kernels(runner: &Runner, recipes: &Recipes, kernels: &[String]) -> Facts {
     let started = Instant::now();
     let root = runner.root();
-    let Base { os, kernel, pci, boot, firmware } = probe_base(root, recipes);
+    let Base { os, kernel, pci, mut boot, firmware } = probe_base(root, recipes);
+    if let Probed::Ok(b) = &mut boot {
+        boot::probe_ostree_kargs(runner, b);
+    }
     let wanted: Vec<String> = if kernels.is_empty() {
         kernel.ok().map(|k| k.installed.iter().map(|i| i.release.clone()).collect()).unwrap_or_default()
     } else {

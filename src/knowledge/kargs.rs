@@ -66,6 +66,9 @@ pub fn removals(rules: &[KargRule]) -> KargEdit {
     KargEdit { remove, add: Vec::new() }
 }
 
+/// The layer name of an image-based system's next deployment.
+pub const OSTREE_LAYER: &str = "rpm-ostree kargs (the next deployment)";
+
 /// One boot-configuration layer's command line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Layer {
@@ -83,7 +86,12 @@ pub struct Layer {
 /// kernelopts.
 pub fn layers(b: &BootFacts) -> Vec<Layer> {
     let mut layers = Vec::new();
-    for e in &b.bls {
+    // An image-based system: the next deployment's arguments (`rpm-ostree kargs`) are the
+    // next boot; the BLS entries are ostree's copies of its deployments, rewritten from them.
+    if let Some(k) = b.ostree_kargs.as_ref().filter(|_| b.ostree) {
+        layers.push(Layer { name: OSTREE_LAYER.into(), cmdline: k.clone(), next_boot: true });
+    }
+    for e in b.bls.iter().filter(|_| !b.ostree || b.ostree_kargs.is_none()) {
         if let Some(o) = &e.options {
             let next_boot = b.default_entry.as_deref() == Some(e.id.as_str());
             layers.push(Layer { name: e.file.clone(), cmdline: o.clone(), next_boot });
@@ -118,6 +126,9 @@ pub fn layers(b: &BootFacts) -> Vec<Layer> {
 /// The command line `kernel` boots with: its BLS entry, else its grub.cfg line, else the
 /// layers future kernels inherit (/etc/kernel/cmdline, GRUB_CMDLINE_LINUX*).
 pub fn boot_args_for(b: &BootFacts, kernel: &str) -> Option<(String, String)> {
+    if let Some(k) = b.ostree_kargs.as_ref().filter(|_| b.ostree) {
+        return Some((OSTREE_LAYER.into(), k.clone()));
+    }
     if let Some(e) = b.bls.iter().find(|e| e.version.as_deref() == Some(kernel) || e.id.ends_with(kernel))
         && let Some(o) = &e.options
     {

@@ -119,6 +119,12 @@ impl StepCtx<'_> {
         crate::knowledge::strategy::choose(self.facts, self.recipes, &inputs)
     }
 
+    /// An image-based system (rpm-ostree / bootc, `/run/ostree-booted`): `/usr` is read-only,
+    /// packages are layered into a new deployment and kernel arguments go through rpm-ostree.
+    pub fn ostree(&self) -> bool {
+        self.facts.boot.ok().is_some_and(|b| b.ostree)
+    }
+
     /// A package is installed, or an earlier step of this preview installs it.
     pub fn has_package(&self, name: &str) -> bool {
         self.planned.iter().any(|p| p == name) || self.facts.packages.ok().is_some_and(|pk| pk.version(name).is_some())
@@ -150,6 +156,7 @@ impl StepCtx<'_> {
     /// both shown in the plan. Records them in [`Plan::installs`].
     pub fn install_packages(&self, p: &mut Plan, packages: &[String], why: String) -> std::result::Result<(), String> {
         let Some(d) = self.distro() else { return Err("no distro recipe: cannot install packages".into()) };
+
         if !d.commands.refresh.is_empty() {
             p.actions.push(Action::Run {
                 argv: self.package_command(d, &d.commands.refresh)?,
@@ -203,6 +210,52 @@ pub fn all() -> Vec<Box<dyn Step>> {
 /// Step ids in order.
 pub fn ids() -> Vec<&'static str> {
     all().iter().map(|s| s.id()).collect()
+}
+
+/// A step's plan on an image-based system (rpm-ostree / bootc): `/usr` is the read-only image,
+/// so what installs into it — `dnf`/`rpm` installs, source builds (they end in one), DKMS,
+/// initramfs rebuilds — is not done; the step says so with the exact commands instead
+/// (`unavailable`: the other steps, the kernel arguments among them, still run). Layered
+/// packages arrive with a new deployment, after a reboot, so a step that needs them cannot run
+/// in the same install
+/// (<https://coreos.github.io/rpm-ostree/administrator-handbook/#hybrid-imagepackaging-via-package-layering>).
+pub fn on_image_based(cx: &StepCtx, plan: Plan) -> Plan {
+    if !cx.ostree() || plan.blocked.is_some() {
+        return plan;
+    }
+    let mut packages: Vec<String> = Vec::new();
+    let mut other: Vec<String> = Vec::new();
+    let mut fetch: Vec<String> = Vec::new();
+    for a in &plan.actions {
+        match a {
+            Action::Run { argv, .. } if matches!(argv[0].as_str(), "dnf" | "rpm") => {
+                // `dnf install -y A B`, `dnf --installroot=R install -y A` (none without install).
+                let after = argv.iter().skip_while(|x| *x != "install").skip(1);
+                packages.extend(after.filter(|x| !x.starts_with('-')).cloned());
+            }
+            Action::Run { argv, .. } if matches!(argv[0].as_str(), "dkms" | "dracut") => other.push(argv.join(" ")),
+            Action::Build { .. } => other.push("a source build (its packages install with dnf)".into()),
+            Action::Download { url, path, .. } => {
+                fetch.push(format!("`curl -fLo /{} {url}`", path.trim_start_matches('/')))
+            }
+            _ => {}
+        }
+    }
+    if packages.is_empty() && other.is_empty() {
+        return plan;
+    }
+    let mut why = "not on an image-based (rpm-ostree) system, whose /usr is read-only".to_string();
+    if !other.is_empty() {
+        why.push_str(&format!(": this step would run {}", other.join("; ")));
+    }
+    if !packages.is_empty() {
+        let first = if fetch.is_empty() { String::new() } else { format!("{}, ", fetch.join(", ")) };
+        why.push_str(&format!(
+            "; layer the packages instead: {first}`sudo rpm-ostree install --idempotent {}`, `sudo systemctl reboot`, then run npu-setup install again",
+            packages.join(" ")
+        ));
+    }
+    Plan { unavailable: Some(why), notes: plan.notes, ..Default::default() }
 }
 
 /// The steps a step cannot do its work without (direct ones; `--only X` brings in the

@@ -424,3 +424,50 @@ fn only_driver_brings_its_prerequisites_and_shows_every_phase_before_asking() {
     assert_eq!(ids, ["preflight", "build-deps", "sources", "xrt", "driver"]);
     assert!(err.contains("dry run: nothing changed"), "{err}");
 }
+
+#[test]
+fn on_rpm_ostree_kernel_arguments_go_through_rpm_ostree_kargs_and_doctor_knows_the_fix_is_staged() {
+    let (_tmp, root) = copy_fixture("silverblue44-72-ostree-iommu-off");
+    let (code, out, err) = install(&root, &["--dry-run", "--user", "alice"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("    - run: rpm-ostree kargs --delete=amd_iommu=off    # stage a deployment"), "{out}");
+    assert!(!out.contains("grubby") && !out.contains("/boot/loader/entries"), "ostree owns the entries: {out}");
+    // What would write into the read-only image is said, with the exact commands, not done.
+    assert!(out.contains("[lemonade] install the pinned Lemonade server package — not available: not on an image-based (rpm-ostree) system"), "{out}");
+    assert!(out.contains("`sudo rpm-ostree install --idempotent "), "{out}");
+    assert!(!out.contains("run: dnf install"), "{out}");
+    // rpm-ostree cannot run here: a fake keeps the next deployment's arguments in a file,
+    // prints them for `kargs` and stages `--delete=ARG` into it (the BLS entries change only
+    // when ostree finalizes the deployment at shutdown).
+    let next = root.parent().unwrap().join("next-kargs");
+    let replay = std::process::Command::new(root.join("usr/bin/rpm-ostree")).arg("kargs").output().unwrap();
+    std::fs::write(&next, &replay.stdout).unwrap();
+    write_shim(
+        &root,
+        "usr/bin/rpm-ostree",
+        &format!(
+            "f=\"$NPU_SETUP_ROOT/../next-kargs\"\n[ \"$1\" = kargs ] || exit 127\n[ $# = 1 ] && exec cat \"$f\"\n{RECORD}\n\
+             shift\nfor a in \"$@\"; do case \"$a\" in --delete=*) x=\"${{a#--delete=}}\"\n\
+             n=$(for w in $(cat \"$f\"); do [ \"$w\" = \"$x\" ] || printf '%s ' \"$w\"; done); echo \"$n\" > \"$f\";; *) exit 1;; esac; done\n\
+             echo 'Staging deployment... done'; echo 'Changes queued for next boot. Run \"systemctl reboot\" to start a reboot'"
+        ),
+    );
+    let entries = tree_digest(&root.join("boot/loader/entries"));
+    let (code, out, err) = install(&root, &["--yes", "--only", "kargs", "--user", "alice"]);
+    assert_eq!(code, 3, "converged, reboot owed: {out}\n{err}");
+    assert_eq!(calls(&root), ["rpm-ostree kargs --delete=amd_iommu=off"]);
+    assert!(!std::fs::read_to_string(&next).unwrap().contains("amd_iommu"));
+    assert_eq!(tree_digest(&root.join("boot/loader/entries")), entries, "BLS entries are ostree's");
+    // Doctor: the running kernel still has it, the next deployment does not: a reboot.
+    let (_, r) = doctor_json(&root, &[]);
+    let c = r["checks"].as_array().unwrap().iter().find(|c| c["id"] == "boot.iommu").unwrap();
+    assert_eq!(c["status"], "fail");
+    assert!(c["summary"].as_str().unwrap().ends_with("fixed for the next boot: reboot"), "{c}");
+    let cmds = c["remedy"]["commands"].to_string();
+    assert!(!cmds.contains("npu-setup install") && !cmds.contains("rpm-ostree kargs"), "{cmds}");
+    let next_boot = r["checks"].as_array().unwrap().iter().find(|c| c["id"] == "boot.next").unwrap();
+    assert_eq!(next_boot["status"], "pass", "{next_boot}");
+    // A second run changes nothing.
+    let (_, out, _) = install(&root, &["--yes", "--only", "kargs", "--user", "alice"]);
+    assert_eq!(calls(&root).len(), 1, "{out}");
+}

@@ -71,3 +71,28 @@ fn blocks_without_a_recipe_or_package_facts() {
     let p = s.plan(&BuildDeps, &Host::halo().no_flm().probe_error("packages", "rpm: timed out"));
     assert_eq!(p.blocked.as_deref(), Some("cannot query installed packages: rpm: timed out"));
 }
+
+#[test]
+fn on_an_rpm_ostree_system_the_packages_are_said_as_rpm_ostree_install_not_run() {
+    let h = Host::halo().no_flm().with(|f| f.boot.ok_mut().ostree = true);
+    let s = Scratch::running(&[]);
+    let args = InstallArgs::default();
+    let cx = StepCtx {
+        root: &s.root,
+        runner: &s.runner,
+        facts: &h,
+        recipes: recipes(),
+        args: &args,
+        preview: true,
+        planned: &[],
+    };
+    let p = crate::steps::on_image_based(&cx, BuildDeps.plan(&cx).unwrap());
+    assert!(p.actions.is_empty() && p.blocked.is_none(), "{p:#?}");
+    let u = p.unavailable.unwrap_or_default();
+    assert!(u.starts_with("not on an image-based (rpm-ostree) system"), "{u}");
+    assert!(u.contains("`sudo rpm-ostree install --idempotent git cmake "), "{u}");
+    // Not image-based: the plan as it was.
+    let h = Host::halo().no_flm();
+    let cx = StepCtx { facts: &h, ..cx };
+    assert!(!crate::steps::on_image_based(&cx, BuildDeps.plan(&cx).unwrap()).actions.is_empty());
+}
