@@ -1,7 +1,8 @@
 //! Every `sudo npu-setup install --only STEP` doctor prints does what it says: the steps are
 //! read from the source (`install_cmd("…")` in the checks, `step:` in the recipes), each is
 //! found as a remedy on a fixture (or a fixture broken for it), and `install --only STEP
-//! --dry-run` there plans real work in that step — with its prerequisites, never blocked.
+//! --dry-run` there plans real work in that step — with its prerequisites (said on stderr),
+//! never blocked.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -130,11 +131,22 @@ fn every_install_only_remedy_plans_real_work() {
                 .output()
                 .unwrap();
             let text = String::from_utf8_lossy(&out.stdout);
+            let said = String::from_utf8_lossy(&out.stderr);
             let Ok(plan) = serde_json::from_str::<serde_json::Value>(&text) else {
                 failures.push(format!("{s} on {name}: not JSON: {text}"));
                 continue;
             };
             let steps = plan.as_array().unwrap();
+            // X and what it needs, in install order, and the extra ones are said.
+            let ids: Vec<&str> = steps.iter().map(|p| p["id"].as_str().unwrap()).collect();
+            let (want, added) = npu_setup::steps::with_prerequisites(std::slice::from_ref(s));
+            if ids != want {
+                failures.push(format!("{s} on {name}: planned {ids:?}, wanted {want:?}"));
+                continue;
+            }
+            if !added.is_empty() && !said.contains(&format!("also runs what it needs first: {}", added.join(", "))) {
+                failures.push(format!("{s} on {name}: the prerequisites are not said: {said}"));
+            }
             if let Some(b) = steps.iter().find(|p| !p["plan"]["blocked"].is_null()) {
                 failures.push(format!("{s} on {name}: [{}] BLOCKED: {}", b["id"], b["plan"]["blocked"]));
                 continue;
