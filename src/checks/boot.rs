@@ -20,6 +20,15 @@ pub(crate) fn kargs_commands(c: &Ctx, args: &[String]) -> Vec<String> {
     if args.is_empty() {
         return v;
     }
+    // An image-based system: rpm-ostree owns the boot entries (grubby's edits would be lost).
+    if c.f.boot.ok().is_some_and(|b| b.ostree) {
+        let mut cmd = "sudo rpm-ostree kargs".to_string();
+        for a in args {
+            cmd.push_str(&format!(" --delete={a}"));
+        }
+        v.push(cmd);
+        return v;
+    }
     let mut keys: Vec<&str> = args.iter().map(|k| k.split('=').next().unwrap_or(k)).collect();
     keys.dedup();
     v.push(c.remedy_text(|r| &r.kargs_remove, &[("keys", &keys.join(" ")), ("args", &args.join(" "))]));
@@ -180,10 +189,17 @@ pub fn boot_next(c: &Ctx) -> Outcome {
     };
     if let Some((layer, x)) = next_fail.first() {
         return base(Outcome::fail(format!("the next boot still has {} ({layer})", x.arg))).remedy(Remedy {
-            text: format!(
-                "Remove {} from every layer (on Fedora grubby updates the BLS entries, /etc/default/grub and /etc/kernel/cmdline), then reboot. Why: {}",
-                x.arg, x.summary
-            ),
+            text: if b.ostree {
+                format!(
+                    "Remove {} from the next deployment's kernel arguments (rpm-ostree kargs: ostree writes the boot entries), then reboot. Why: {}",
+                    x.arg, x.summary
+                )
+            } else {
+                format!(
+                    "Remove {} from every layer (on Fedora grubby updates the BLS entries, /etc/default/grub and /etc/kernel/cmdline), then reboot. Why: {}",
+                    x.arg, x.summary
+                )
+            },
             commands: kargs_commands(c, &keys(&next_fail)),
             step: Some("kargs".into()),
             reboot: true,

@@ -397,19 +397,59 @@ pub fn run_checks(f: &Facts, r: &Recipes, opts: &CheckOptions, only: &[String], 
                 }
             }
         };
+        // install refuses a distro without a recipe (its preflight): not offered there.
+        let mut remedy = match out.remedy {
+            Some(r) if ctx.distro().is_none() => Some(without_install(r)),
+            r => r,
+        };
+        let mut summary = out.summary;
+        if out.status == Status::Fail
+            && let Some(why) = remedy.as_ref().and_then(|r| staged_fix(&ctx, def.id, r))
+        {
+            summary = format!("{summary} — fixed for the next boot: reboot");
+            remedy = Some(Remedy {
+                text: format!("Fixed for the next boot: reboot ({why})."),
+                commands: vec!["sudo systemctl reboot".into()],
+                step: None,
+                reboot: true,
+                docs: None,
+            });
+        }
         results.push(CheckResult {
             id: def.id.to_string(),
             layer: def.layer.to_string(),
             status: out.status,
-            summary: out.summary,
+            summary,
             evidence: out.evidence,
-            remedy: out.remedy,
+            remedy,
             cause: None,
             suspects: out.suspects,
         });
     }
     attribute_causes(&mut results);
     results
+}
+
+/// Why the fix a failing check's remedy would install is already in place for the next boot
+/// (a staged fix: the remedy is a reboot, not another install): the kernel arguments of a
+/// `boot.*` check ([`crate::knowledge::kargs::staged`]), or the driver and firmware of the next
+/// boot for a driver remedy ([`crate::knowledge::kernels::driver_staged`]).
+fn staged_fix(c: &Ctx, id: &str, r: &Remedy) -> Option<String> {
+    match r.step.as_deref() {
+        Some("kargs") if id.starts_with("boot.") => crate::knowledge::kargs::staged(c.f, &c.r.kargs),
+        Some("driver") => crate::knowledge::kernels::driver_staged(c.f, c.r),
+        _ => None,
+    }
+}
+
+/// A remedy without `npu-setup install` (for hosts install refuses).
+fn without_install(mut r: Remedy) -> Remedy {
+    let before = r.commands.len();
+    r.commands.retain(|c| !c.starts_with(&install_cmd("")));
+    if r.commands.len() != before {
+        r.step = None;
+    }
+    r
 }
 
 /// Links each failure to the first failing suspect, so the verdict names the root cause

@@ -226,9 +226,18 @@ pub fn xrt_install(c: &Ctx) -> Outcome {
                 "the xdna plugin (libxrt_driver_xdna.so.2) is not installed: flm validate can pass while every model fails with \"No such device with index '0'\""
             }
         };
+        // The plugin is the driver step's only where XRT is built from the xdna-driver tree;
+        // a packaged XRT route brings the plugin with XRT's packages (knowledge::routes).
+        let xrt_route = crate::knowledge::routes::choose(c.f, c.r, &crate::knowledge::routes::Inputs::default());
+        let plugin_by_driver_step =
+            xrt_route.get(crate::recipes::routes::Component::Xrt).take == crate::knowledge::routes::Take::Source;
+        let mut commands = vec![install_cmd("xrt")];
+        if plugin_by_driver_step && !plugin_ok {
+            commands.push(install_cmd("driver"));
+        }
         return o(Outcome::fail(missing)).remedy(Remedy {
             text: how,
-            commands: vec![install_cmd("xrt"), install_cmd("driver")],
+            commands,
             step: Some("xrt".into()),
             ..Default::default()
         });

@@ -122,19 +122,38 @@ fn probe(runner: &Runner, recipes: &Recipes, args: &InstallArgs) -> Facts {
     probe_all(runner, recipes, &ProbeOptions { user: args.user.clone(), ..Default::default() })
 }
 
-fn selected(args: &InstallArgs) -> Result<Vec<Box<dyn Step>>> {
+/// Steps in install order, and the prerequisites `--only` brought in.
+type Selection = (Vec<Box<dyn Step>>, Vec<&'static str>);
+
+/// The steps `--only` / `--skip` select.
+fn selected(args: &InstallArgs) -> Result<Selection> {
     let ids = steps::ids();
     for id in args.only.iter().chain(&args.skip) {
         if !ids.contains(&id.as_str()) {
             bail!("unknown step {id:?}; steps: {}", ids.join(", "));
         }
     }
-    Ok(steps::all()
+    // `--only X` does what it says: X's prerequisites come along (each plans nothing when
+    // already in place); `--skip` still wins.
+    let (wanted, added) =
+        if args.only.is_empty() { (ids.clone(), Vec::new()) } else { steps::with_prerequisites(&args.only) };
+    let added = added.into_iter().filter(|a| !args.skip.iter().any(|k| k == a)).collect();
+    let steps = steps::all()
         .into_iter()
-        .filter(|s| {
-            (args.only.is_empty() || args.only.iter().any(|o| o == s.id())) && !args.skip.iter().any(|k| k == s.id())
-        })
-        .collect())
+        .filter(|s| wanted.contains(&s.id()) && !args.skip.iter().any(|k| k == s.id()))
+        .collect();
+    Ok((steps, added))
+}
+
+/// `12 change(s): kargs 3, loader 2, …` — what the confirmation counts.
+fn counts(plans: &[StepPlan]) -> String {
+    let total: usize = plans.iter().map(|p| p.plan.actions.len()).sum();
+    let per: Vec<String> = plans
+        .iter()
+        .filter(|p| !p.plan.actions.is_empty())
+        .map(|p| format!("{} {}", p.id, p.plan.actions.len()))
+        .collect();
+    if per.is_empty() { format!("{total} change(s)") } else { format!("{total} change(s): {}", per.join(", ")) }
 }
 
 fn print_plan(out: &mut dyn Write, root: &crate::root::Root, plans: &[StepPlan]) -> Result<()> {
@@ -221,8 +240,19 @@ fn converge(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> 
     }
     let (runner, recipes) = super::setup(cli)?;
     let root = runner.root().clone();
-    let steps = selected(&args)?;
-    let mut out = std::io::stdout().lock();
+    let (steps, added) = selected(&args)?;
+    // With --plan-json stdout carries the JSON document only; everything said to people goes
+    // to stderr.
+    let mut out: Box<dyn Write> =
+        if args.plan_json { Box::new(std::io::stderr().lock()) } else { Box::new(std::io::stdout().lock()) };
+    if !added.is_empty() {
+        writeln!(
+            out,
+            "--only {} also runs what it needs first: {} (a step already in place plans nothing)\n",
+            args.only.join(","),
+            added.join(", ")
+        )?;
+    }
 
     let facts = probe(&runner, &recipes, &args);
     if root_is_offline(&root) {
@@ -243,14 +273,26 @@ fn converge(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> 
         )?;
     }
     let mut plans = Vec::new();
+    // What earlier steps of this plan install: later ones plan on it instead of blocking.
+    let mut planned: Vec<String> = Vec::new();
     for s in &steps {
-        let cx = StepCtx { root: &root, runner: &runner, facts: &facts, recipes: &recipes, args: &args, preview: true };
-        let plan = s.plan(&cx).with_context(|| format!("planning step {}", s.id()))?;
+        let cx = StepCtx {
+            root: &root,
+            runner: &runner,
+            facts: &facts,
+            recipes: &recipes,
+            args: &args,
+            preview: true,
+            planned: &planned,
+        };
+        let plan = steps::on_image_based(&cx, s.plan(&cx).with_context(|| format!("planning step {}", s.id()))?);
+        planned.extend(plan.installs.iter().cloned());
         plans.push(StepPlan { id: s.id(), summary: s.summary(), plan });
     }
     if args.plan_json {
-        serde_json::to_writer_pretty(&mut out, &plans)?;
-        writeln!(out)?;
+        let mut json = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut json, &plans)?;
+        writeln!(json)?;
     } else {
         print_plan(&mut out, &root, &plans)?;
     }
@@ -260,7 +302,7 @@ fn converge(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> 
     }
     let total: usize = plans.iter().map(|p| p.plan.actions.len()).sum();
     if args.dry_run {
-        writeln!(out, "\ndry run: {total} change(s) planned, nothing changed")?;
+        writeln!(out, "\ndry run: nothing changed; planned {}", counts(&plans))?;
         return Ok(exit::OK);
     }
     if total == 0 {
@@ -281,6 +323,7 @@ fn converge(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> 
         }
         return Ok(if report.diagnosis.state == "broken" { exit::PROBLEMS } else { exit::OK });
     }
+    writeln!(out, "\n{}", counts(&plans))?;
     if !args.yes && !confirm(total)? {
         writeln!(out, "nothing changed")?;
         return Ok(exit::PROBLEMS);
@@ -309,9 +352,16 @@ fn converge(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> 
         }
         // Re-probe: earlier steps changed the host.
         let facts = probe(&runner, &recipes, &args);
-        let cx =
-            StepCtx { root: &root, runner: &runner, facts: &facts, recipes: &recipes, args: &args, preview: false };
-        let plan = s.plan(&cx).with_context(|| format!("planning step {}", s.id()))?;
+        let cx = StepCtx {
+            root: &root,
+            runner: &runner,
+            facts: &facts,
+            recipes: &recipes,
+            args: &args,
+            preview: false,
+            planned: &[],
+        };
+        let plan = steps::on_image_based(&cx, s.plan(&cx).with_context(|| format!("planning step {}", s.id()))?);
         let record = |status: &str, message: String| StepRecord {
             status: status.into(),
             run: st.run_id().into(),
@@ -350,9 +400,16 @@ fn converge(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> 
                 break;
             }
             let facts = probe(&runner, &recipes, &args);
-            let cx =
-                StepCtx { root: &root, runner: &runner, facts: &facts, recipes: &recipes, args: &args, preview: false };
-            let again = s.plan(&cx)?;
+            let cx = StepCtx {
+                root: &root,
+                runner: &runner,
+                facts: &facts,
+                recipes: &recipes,
+                args: &args,
+                preview: false,
+                planned: &[],
+            };
+            let again = steps::on_image_based(&cx, s.plan(&cx)?);
             if let Some(b) = again.blocked {
                 error = Some(b);
                 break;

@@ -62,6 +62,30 @@ pub struct BootFacts {
     pub grub_cfg: Vec<(String, String)>,
     /// Which grub.cfg was read.
     pub grub_cfg_file: Option<String>,
+    /// An image-based system (rpm-ostree / bootc: `/run/ostree-booted` exists). Its BLS
+    /// entries are generated per deployment: kernel arguments change through `rpm-ostree
+    /// kargs` (a new deployment, applied at the next boot), packages are layered
+    /// (<https://docs.fedoraproject.org/en-US/fedora-coreos/kernel-args/>).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ostree: bool,
+    /// On an image-based system: `rpm-ostree kargs`, the kernel arguments of the default
+    /// deployment (the staged one when a change is pending) — what the next boot gets, even
+    /// before ostree writes the new BLS entry at shutdown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ostree_kargs: Option<String>,
+}
+
+/// Fills [`BootFacts::ostree_kargs`] on an image-based system (a command: the next
+/// deployment's arguments are not in any file until it is finalized).
+pub fn probe_ostree_kargs(runner: &crate::runner::Runner, b: &mut BootFacts) {
+    if b.ostree {
+        b.ostree_kargs = runner
+            .run("rpm-ostree", &["kargs"])
+            .ok()
+            .filter(|o| o.success())
+            .map(|o| o.stdout.trim().to_string())
+            .filter(|s| !s.is_empty());
+    }
 }
 
 impl BootFacts {
@@ -78,7 +102,7 @@ impl BootFacts {
 
 /// Reads the boot configuration under the root.
 pub fn probe_boot(root: &Root) -> Result<BootFacts> {
-    let mut facts = BootFacts::default();
+    let mut facts = BootFacts { ostree: root.exists("run/ostree-booted"), ..Default::default() };
     for dir in ["boot/loader/entries", "efi/loader/entries", "boot/efi/loader/entries"] {
         for name in root.list_dir(dir)? {
             let Some(id) = name.strip_suffix(".conf") else { continue };

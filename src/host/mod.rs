@@ -9,6 +9,7 @@ pub mod boot;
 pub mod commands;
 pub mod firmware;
 pub mod identity;
+pub mod install_state;
 pub mod kernel;
 pub mod memlock;
 pub mod os;
@@ -146,6 +147,8 @@ pub struct Facts {
     pub resources: Probed<resources::Resources>,
     /// What install recorded having built, compared with the disk.
     pub provenance: Probed<crate::provenance::ProvenanceFacts>,
+    /// The reboot an earlier install owes in this boot (state.json).
+    pub install_state: Probed<install_state::InstallState>,
     /// Smoke inference on the NPU (through Lemonade).
     pub smoke_npu: Probed<smoke::SmokeFacts>,
     /// Smoke inference on the GPU endpoint.
@@ -184,7 +187,10 @@ fn probe_base(root: &crate::root::Root, recipes: &Recipes) -> Base {
 pub fn probe_all(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions) -> Facts {
     let started = Instant::now();
     let root = runner.root();
-    let Base { os, kernel, pci, boot, firmware } = probe_base(root, recipes);
+    let Base { os, kernel, pci, mut boot, firmware } = probe_base(root, recipes);
+    if let Probed::Ok(b) = &mut boot {
+        boot::probe_ostree_kargs(runner, b);
+    }
     let users = Probed::from_result(users::probe_users(root, opts.user.as_deref()));
     let nodes = Probed::from_result(users::probe_nodes(root));
     let memlock = Probed::from_result(memlock::probe_memlock(root));
@@ -197,6 +203,7 @@ pub fn probe_all(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions) -> Fac
     let module_files: Vec<String> = kernel.ok().map(|k| k.competing_module_files(&kernels)).unwrap_or_default();
     let lemonade_files = services::probe_lemonade_files(root);
     let provenance = Probed::from_result(crate::provenance::probe(root));
+    let install_state = Probed::Ok(install_state::probe_install_state(root));
 
     // Phase 2: every command and HTTP probe at once, so the wall time is the slowest one
     // (bounded by the runner's timeout), not the sum.
@@ -262,6 +269,7 @@ pub fn probe_all(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions) -> Fac
         gpu,
         resources,
         provenance,
+        install_state,
         smoke_npu,
         smoke_gpu,
         smoke_whisper,
@@ -276,7 +284,10 @@ pub fn probe_all(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions) -> Fac
 pub fn probe_kernels(runner: &Runner, recipes: &Recipes, kernels: &[String]) -> Facts {
     let started = Instant::now();
     let root = runner.root();
-    let Base { os, kernel, pci, boot, firmware } = probe_base(root, recipes);
+    let Base { os, kernel, pci, mut boot, firmware } = probe_base(root, recipes);
+    if let Probed::Ok(b) = &mut boot {
+        boot::probe_ostree_kargs(runner, b);
+    }
     let wanted: Vec<String> = if kernels.is_empty() {
         kernel.ok().map(|k| k.installed.iter().map(|i| i.release.clone()).collect()).unwrap_or_default()
     } else {
@@ -300,6 +311,7 @@ pub fn probe_kernels(runner: &Runner, recipes: &Recipes, kernels: &[String]) -> 
         modinfo,
         dkms,
         secureboot,
+        install_state: Probed::Ok(install_state::probe_install_state(root)),
         probe_millis: started.elapsed().as_millis() as u64,
         ..Default::default()
     }

@@ -66,6 +66,9 @@ pub fn removals(rules: &[KargRule]) -> KargEdit {
     KargEdit { remove, add: Vec::new() }
 }
 
+/// The layer name of an image-based system's next deployment.
+pub const OSTREE_LAYER: &str = "rpm-ostree kargs (the next deployment)";
+
 /// One boot-configuration layer's command line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Layer {
@@ -83,7 +86,12 @@ pub struct Layer {
 /// kernelopts.
 pub fn layers(b: &BootFacts) -> Vec<Layer> {
     let mut layers = Vec::new();
-    for e in &b.bls {
+    // An image-based system: the next deployment's arguments (`rpm-ostree kargs`) are the
+    // next boot; the BLS entries are ostree's copies of its deployments, rewritten from them.
+    if let Some(k) = b.ostree_kargs.as_ref().filter(|_| b.ostree) {
+        layers.push(Layer { name: OSTREE_LAYER.into(), cmdline: k.clone(), next_boot: true });
+    }
+    for e in b.bls.iter().filter(|_| !b.ostree || b.ostree_kargs.is_none()) {
         if let Some(o) = &e.options {
             let next_boot = b.default_entry.as_deref() == Some(e.id.as_str());
             layers.push(Layer { name: e.file.clone(), cmdline: o.clone(), next_boot });
@@ -118,6 +126,9 @@ pub fn layers(b: &BootFacts) -> Vec<Layer> {
 /// The command line `kernel` boots with: its BLS entry, else its grub.cfg line, else the
 /// layers future kernels inherit (/etc/kernel/cmdline, GRUB_CMDLINE_LINUX*).
 pub fn boot_args_for(b: &BootFacts, kernel: &str) -> Option<(String, String)> {
+    if let Some(k) = b.ostree_kargs.as_ref().filter(|_| b.ostree) {
+        return Some((OSTREE_LAYER.into(), k.clone()));
+    }
     if let Some(e) = b.bls.iter().find(|e| e.version.as_deref() == Some(kernel) || e.id.ends_with(kernel))
         && let Some(o) = &e.options
     {
@@ -139,4 +150,38 @@ pub fn boot_args_for(b: &BootFacts, kernel: &str) -> Option<(String, String)> {
         .flatten()
         .collect();
     (!joined.is_empty()).then(|| ("/etc/default/grub (GRUB_CMDLINE_LINUX*)".into(), joined.join(" ")))
+}
+
+/// The layer the next boot uses, if one is known.
+pub fn next_boot_layer(f: &crate::host::Facts) -> Option<Layer> {
+    layers_of(f).into_iter().find(|l| l.next_boot)
+}
+
+/// Every boot-configuration layer of the host ([`layers`] of its boot facts).
+pub fn layers_of(f: &crate::host::Facts) -> Vec<Layer> {
+    f.boot.ok().map(layers).unwrap_or_default()
+}
+
+/// A running command line that violates the policy whose fix is already staged: the next
+/// boot no longer carries the failing arguments (its layer is clean), or — when the next
+/// boot's layer cannot be read — the kargs step owes a reboot in this boot. The fix is a
+/// reboot, not another install. `None` when nothing fails now, or the next boot fails too.
+pub fn staged(f: &crate::host::Facts, rules: &[KargRule]) -> Option<String> {
+    let running = f.kernel.ok().and_then(|k| k.cmdline.as_deref())?;
+    let kr = |s: Option<&String>| s.and_then(|v| crate::parse::version::parse_kernel_release(v));
+    let now: Vec<Violation> = evaluate(running, kr(f.kernel.ok().and_then(|k| k.running.as_ref())).as_ref(), rules)
+        .into_iter()
+        .filter(|v| v.status == Severity::Fail)
+        .collect();
+    if now.is_empty() {
+        return None;
+    }
+    let args = now.iter().map(|v| v.arg.as_str()).collect::<Vec<_>>().join(" ");
+    if let Some(next) = next_boot_layer(f) {
+        let target = kr(f.kernel.ok().and_then(|k| k.target.as_ref()));
+        let still = evaluate(&next.cmdline, target.as_ref(), rules).iter().any(|v| v.status == Severity::Fail);
+        return (!still).then(|| format!("the next boot ({}) no longer has {args}", next.name));
+    }
+    let owed = f.install_state.ok().map(|s| s.owed_by("kargs")).unwrap_or_default();
+    owed.first().map(|r| format!("install removed {args} for the next boot and owes the reboot ({r})"))
 }

@@ -305,3 +305,64 @@ pub(crate) fn dkms_unneeded(
         )
     })
 }
+
+/// Why the DKMS module installed for `kernel` must be built and installed again although
+/// DKMS calls it installed: the running kernel refused the file (a module-loader line in its
+/// log: a relocation or symbol mismatch, a rejected signature) or Secure Boot will (the
+/// module is unsigned). `None` when the module is fine, or is not a DKMS build.
+pub fn dkms_rebuild(f: &Facts, r: &Recipes, kernel: &str) -> Option<String> {
+    let a = Analysis::new(f, r);
+    let fl = a.flavour_of(f, r, kernel)?;
+    if fl.origin != crate::recipes::Origin::OutOfTree
+        || !matches!(super::dkms::for_kernel(f, r, kernel), ForKernel::Installed(_))
+    {
+        return None;
+    }
+    let running = f.kernel.ok().and_then(|k| k.running.as_deref()) == Some(kernel);
+    if running {
+        if let super::driver::Module::Refused { installed, reason, .. } = super::driver::module(f, &a)
+            && installed.kernel == kernel
+        {
+            return Some(format!("the running kernel refused {}: {}", installed.path, reason.cause));
+        }
+        // Nothing loaded at all, and the loader said why.
+        if a.loaded.as_ref().is_none_or(|l| l.module.is_none())
+            && let Some(m) = a.loader_refusals().first()
+        {
+            return Some(format!("the running kernel refused {}: {}", fl.path, m.cause));
+        }
+    }
+    (super::secureboot::signing(f, Some(&fl), false) == super::secureboot::Signing::Unsigned)
+        .then(|| format!("{} is unsigned and Secure Boot is on: the kernel will refuse it", fl.path))
+}
+
+/// The driver layer is fixed for the next boot: the next-boot kernel has an amdxdna that
+/// accepts the firmware on disk (its module, firmware and signing aspects pass), and that
+/// boot changes the driver — another kernel boots, the module on disk is not the loaded one
+/// (installed after this boot), or install owes a reboot for the driver. The fix is a
+/// reboot, not another install. `None` when nothing is staged or the next boot fails too.
+pub fn driver_staged(f: &Facts, r: &Recipes) -> Option<String> {
+    let a = Analysis::new(f, r);
+    a.npu?;
+    let k = f.kernel.ok()?;
+    let target = k.target.clone()?;
+    let ready = judge_with(f, r, &a, &target);
+    let ok = |x: &Aspect| matches!(x.status, Status::Pass);
+    if !ok(&ready.module) || !ok(&ready.firmware) || ready.signing.status == Status::Fail {
+        return None;
+    }
+    if dkms_rebuild(f, r, &target).is_some() {
+        return None;
+    }
+    let what = format!("{}; {}", ready.module.summary, ready.firmware.summary);
+    if k.running.as_deref() != Some(target.as_str()) {
+        return Some(format!("the next boot runs {target}: {what}"));
+    }
+    if let super::driver::Module::NotLoaded { installed, .. } = super::driver::module(f, &a)
+        && installed.kernel == target
+    {
+        return Some(format!("the next boot loads {}: {what}", installed.path));
+    }
+    let owed = f.install_state.ok().map(|s| s.owed_by("driver")).unwrap_or_default();
+    owed.first().map(|o| format!("install owes the reboot for the driver ({o}): {what}"))
+}

@@ -177,6 +177,16 @@ pub enum Action {
         /// The signing key to fetch, check and write.
         key: Option<crate::recipes::routes::RepoKey>,
     },
+    /// Copy a file of the machine running npu-setup into the root, atomically (npu-setup's
+    /// own binary, so hooks and units survive `cargo clean`).
+    CopyFile {
+        /// Host path of the source.
+        from: String,
+        /// Root-relative destination.
+        path: String,
+        /// Mode bits.
+        mode: u32,
+    },
 }
 
 impl Action {
@@ -249,6 +259,9 @@ impl Action {
                     Root::display(path),
                     diff(path, &old, content)
                 )
+            }
+            Action::CopyFile { from, path, mode, .. } => {
+                format!("copy {from} to {} (mode {mode:04o})", Root::display(path))
             }
             Action::Download { url, path, sha256, why } => format!(
                 "download {url} -> {} ({})    # {why}",
@@ -547,6 +560,14 @@ pub fn apply(
                 Some(fsx::sha256(content.as_bytes())),
             ))?;
             root.write(path, content.as_bytes(), Perms::Set { mode: 0o644, owner: Some((0, 0)) })
+        }
+        Action::CopyFile { from, path, mode } => {
+            let before = root.sha256(path)?;
+            let got = root.write_with(path, Perms::Set { mode: *mode, owner: Some((0, 0)) }, |file| {
+                let mut src = std::fs::File::open(from).with_context(|| format!("opening {from}"))?;
+                Ok(copy_hashed(&mut src, file).with_context(|| format!("copying {from}"))?.sha256)
+            })?;
+            st.journal(&entry("copy", format!("{from} -> {}", Root::display(path)), None, before, Some(got)))
         }
     }
 }

@@ -100,17 +100,13 @@ fn plan_build(cx: &StepCtx, b: &Build, p: &mut Plan) {
             .runner
             .run("git", &["-C", &tree.display().to_string(), "rev-parse", "HEAD"])
             .is_ok_and(|o| o.stdout.trim() == src.commit);
-    if !at_pin {
-        if cx.preview {
-            p.notes.push(format!("builds {} once the sources step has {} at {}", b.id, b.source, src.git_ref));
-        } else {
-            p.blocked = Some(format!(
-                "the {} source tree at {} is not at the pinned commit {} (the sources step clones it)",
-                b.source,
-                tree.display(),
-                src.commit
-            ));
-        }
+    if !at_pin && !cx.preview {
+        p.blocked = Some(format!(
+            "the {} source tree at {} is not at the pinned commit {} (the sources step clones it)",
+            b.source,
+            tree.display(),
+            src.commit
+        ));
         return;
     }
     let dir = tree.join(&b.dir);
@@ -122,8 +118,8 @@ fn plan_build(cx: &StepCtx, b: &Build, p: &mut Plan) {
         (&b.artifacts, &b.packages)
     };
     let want = BuildMarker { build: b.id.clone(), commit: src.commit.clone(), commands: b.commands.clone() };
-    let built = marker_ok(cx.root, &dir, &want);
-    let files = artifacts(&tree, globs);
+    let built = at_pin && marker_ok(cx.root, &dir, &want);
+    let mut files = if at_pin { artifacts(&tree, globs) } else { Vec::new() };
     let complete = globs.is_empty() || globs.len() <= files.len();
     if !built || !complete {
         let j = jobs(cx).to_string();
@@ -136,10 +132,19 @@ fn plan_build(cx: &StepCtx, b: &Build, p: &mut Plan) {
             marker: serde_json::to_string_pretty(&want).unwrap_or_default(),
         });
         p.notes.push(format!(
-            "builds {} from {} {} with {j} parallel jobs; full output in /var/log/npu-setup/",
-            b.id, b.source, src.git_ref
+            "builds {} from {} {} with {j} parallel jobs{}; full output in /var/log/npu-setup/",
+            b.id,
+            b.source,
+            src.git_ref,
+            if at_pin { String::new() } else { " once the sources step has cloned it".into() }
         ));
-        return;
+        if !cx.preview {
+            // Applied, then planned again: the install follows with the files it made.
+            return;
+        }
+        // The printed plan shows the install that follows too; the files are named by the
+        // recipe's patterns until the build made them.
+        files = globs.iter().map(|g| tree.join(g)).collect();
     }
     // Built: install.
     if let Some(inst) = &b.install {
@@ -160,9 +165,21 @@ fn plan_build(cx: &StepCtx, b: &Build, p: &mut Plan) {
             p.blocked = Some("no distro recipe: cannot install packages".into());
             return;
         };
-        let mut argv = d.commands.install.clone();
+        let mut argv = match cx.package_command(d, &d.commands.install) {
+            Ok(a) => a,
+            Err(e) => {
+                p.blocked = Some(e);
+                return;
+            }
+        };
         argv.extend(files.iter().map(|f| f.display().to_string()));
-        p.actions.push(Action::Run { argv, why: format!("install {} {} packages", b.id, b.version) });
+        let carries = if b.id == "driver-dkms" {
+            ": the xdna plugin, the DKMS module source and the NPU firmware it installs under /lib/firmware"
+        } else {
+            ""
+        };
+        p.actions.push(Action::Run { argv, why: format!("install {} {} packages{carries}", b.id, b.version) });
+        p.installs.extend(packages.iter().cloned());
     }
     p.actions.push(Action::Provenance {
         component: b.id.clone(),
@@ -223,14 +240,18 @@ impl Step for BuildStep {
                 return Ok(p);
             };
             plan_build(cx, build, &mut p);
-            if p.blocked.is_some() || !p.actions.is_empty() {
+            // Applying goes one phase at a time; the printed plan shows every phase.
+            if p.blocked.is_some() || (!p.actions.is_empty() && !cx.preview) {
                 return Ok(p);
             }
         }
         if self.id == "driver" && s.path == "xdna-dkms" && s.driver_from_source() {
             super::dkms::plan_dkms(cx, s.target.as_deref(), &mut p)?;
         }
-        if self.id == "driver" && s.path == "in-tree" && !p.actions.iter().any(|a| matches!(a, Action::Run { .. })) {
+        if self.id == "driver"
+            && s.path == "in-tree"
+            && (cx.preview || !p.actions.iter().any(|a| matches!(a, Action::Run { .. })))
+        {
             super::dkms::plan_dkms_removal(cx, s.target.as_deref(), &mut p)?;
         }
         Ok(p)

@@ -1,10 +1,11 @@
 //! `build-deps`: the packages the source builds need, from the distro recipe, installed with
-//! the distro's package manager — only the missing ones, and only when the strategy compiles
-//! something (a source build, or a DKMS module install for the target kernel).
+//! the distro's package manager after a metadata refresh — only the missing ones, and only
+//! when the strategy compiles something (a source build, or a DKMS module install for the
+//! target kernel).
 
 use anyhow::Result;
 
-use super::{Action, Plan, Step, StepCtx};
+use super::{Plan, Step, StepCtx};
 
 /// The build-deps step.
 pub struct BuildDeps;
@@ -38,27 +39,10 @@ impl Step for BuildDeps {
         if missing.is_empty() {
             return Ok(p);
         }
-        let mut argv = d.commands.install.clone();
-        if cx.foreign_root() {
-            // Package managers install into another root with their own option.
-            let root = cx.root.path().display().to_string();
-            match d.package_manager.as_str() {
-                "rpm" => argv.insert(1, format!("--installroot={root}")),
-                "pacman" => argv.extend(["--root".into(), root]),
-                _ => {
-                    p.blocked = Some(
-                        "installing .deb packages into an offline root is not supported; run install inside the chroot"
-                            .into(),
-                    );
-                    return Ok(p);
-                }
-            }
+        let why = format!("build dependencies ({} missing) for {}", missing.len(), needed.join(", "));
+        if let Err(e) = cx.install_packages(&mut p, &missing, why) {
+            p.blocked = Some(e);
         }
-        argv.extend(missing.iter().cloned());
-        p.actions.push(Action::Run {
-            argv,
-            why: format!("build dependencies ({} missing) for {}", missing.len(), needed.join(", ")),
-        });
         Ok(p)
     }
 }

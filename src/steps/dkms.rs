@@ -40,7 +40,11 @@ pub fn plan_dkms(cx: &StepCtx, target: Option<&str>, p: &mut Plan) -> Result<()>
         return Ok(());
     };
     let payload = format!("{}/{}", m.payload_dir, m.tarball);
-    if !cx.root.exists(&payload) {
+    // In the printed plan, a plugin package this plan installs first brings the payload: the
+    // module's phases are shown with the recipe's name and version (planned again, from the
+    // package's own dkms.conf, once it is there).
+    let projected = !cx.root.exists(&payload) && cx.preview && !p.actions.is_empty();
+    if !cx.root.exists(&payload) && !projected {
         // The plugin package carries the module source; without it there is nothing to build.
         p.notes.push(format!(
             "{} not installed yet (the xdna plugin package carries it)",
@@ -59,9 +63,32 @@ pub fn plan_dkms(cx: &StepCtx, target: Option<&str>, p: &mut Plan) -> Result<()>
     let dkms = cx.facts.dkms.ok();
     // Any version of the module installed for the target counts (a newer package may have
     // replaced ours; stack.provenance reports that).
-    if dkms.is_some_and(|d| {
-        d.entries.iter().any(|e| e.module == name && e.kernel.as_deref() == Some(target) && e.state == "installed")
-    }) {
+    let for_target = dkms.and_then(|d| {
+        d.entries.iter().find(|e| e.module == name && e.kernel.as_deref() == Some(target) && e.state == "installed")
+    });
+    if let Some(e) = for_target
+        && let Some(why) = crate::knowledge::kernels::dkms_rebuild(cx.facts, cx.recipes, target)
+        && !rebuilt_this_boot(cx, target)
+    {
+        // DKMS calls it installed, but the kernel refuses the file: build it again against
+        // the target's headers (and sign it under Secure Boot).
+        let mut argv = dkms_argv(cx);
+        argv.extend([
+            "install".into(),
+            "--force".into(),
+            "-m".into(),
+            e.module.clone(),
+            "-v".into(),
+            e.version.clone(),
+            "-k".into(),
+            target.to_string(),
+        ]);
+        p.actions.push(Action::Run { argv, why: format!("rebuild {}/{} for {target}: {why}", e.module, e.version) });
+        push_initramfs(cx, target, "with the rebuilt module", p);
+        p.reboot = Some(format!("the rebuilt {}/{} loads at the next boot of {target}", e.module, e.version));
+        return Ok(());
+    }
+    if for_target.is_some() {
         // Owed until the loaded amdxdna is this module: DKMS builds stamp MODULE_VERSION
         // "<version>_<date>,<hash>" (sys/module/amdxdna/version); the in-tree one has none.
         if let Some(k) = cx.facts.kernel.ok()
@@ -84,18 +111,26 @@ pub fn plan_dkms(cx: &StepCtx, target: Option<&str>, p: &mut Plan) -> Result<()>
             argv: vec!["tar".into(), "-xzf".into(), archive, "-C".into(), dest],
             why: format!("unpack the {name} source for DKMS (what dkms_driver.sh --install does)"),
         });
-        p.actions.push(Action::WriteFile { path: format!("{src_rel}/dkms.conf"), content: conf, mode: 0o644 });
-        // dkms.conf's PRE_BUILD runs configure_kernel.sh (it generates config_kernel.h that
-        // the Kbuild force-includes); dkms_driver.sh copies it next to dkms.conf.
-        let pre = format!("{}/configure_kernel.sh", m.payload_dir);
-        if let Some(script) = cx.root.read_optional(&pre)? {
-            p.actions.push(Action::WriteFile {
-                path: format!("{src_rel}/configure_kernel.sh"),
-                content: script,
-                mode: 0o755,
-            });
+        if projected {
+            p.notes.push(format!(
+                "the DKMS module {name}/{version} (recipe) is unpacked, registered and built for {target} once the plugin package is installed; its dkms.conf comes from the package"
+            ));
+        } else {
+            p.actions.push(Action::WriteFile { path: format!("{src_rel}/dkms.conf"), content: conf, mode: 0o644 });
+            // dkms.conf's PRE_BUILD runs configure_kernel.sh (it generates config_kernel.h
+            // that the Kbuild force-includes); dkms_driver.sh copies it next to dkms.conf.
+            let pre = format!("{}/configure_kernel.sh", m.payload_dir);
+            if let Some(script) = cx.root.read_optional(&pre)? {
+                p.actions.push(Action::WriteFile {
+                    path: format!("{src_rel}/configure_kernel.sh"),
+                    content: script,
+                    mode: 0o755,
+                });
+            }
         }
-        return Ok(());
+        if !cx.preview {
+            return Ok(());
+        }
     }
     let headers = cx.facts.kernel.ok().and_then(|k| k.installed(target)).is_some_and(|i| i.headers);
     if !headers {
@@ -103,10 +138,14 @@ pub fn plan_dkms(cx: &StepCtx, target: Option<&str>, p: &mut Plan) -> Result<()>
             p.blocked = Some(format!("headers for {target} are missing and there is no distro recipe to install them"));
             return Ok(());
         };
-        let mut argv = d.commands.install.clone();
-        argv.push(d.headers.replace("{kver}", target));
-        p.actions.push(Action::Run { argv, why: format!("kernel headers for the target kernel {target}") });
-        return Ok(());
+        let pkg = d.headers.replace("{kver}", target);
+        if let Err(e) = cx.install_packages(p, &[pkg], format!("kernel headers for the target kernel {target}")) {
+            p.blocked = Some(e);
+            return Ok(());
+        }
+        if !cx.preview {
+            return Ok(());
+        }
     }
     // Under Secure Boot DKMS signs with /var/lib/dkms/mok.key, creating the key on its first
     // signed build (dkms.8); enrollment is an interactive MokManager step at the next boot.
@@ -143,6 +182,29 @@ pub fn plan_dkms(cx: &StepCtx, target: Option<&str>, p: &mut Plan) -> Result<()>
         p.reboot = Some(format!("the {name} module loads at the next boot of {target}"));
     }
     Ok(())
+}
+
+/// The target kernel's amdxdna file was written after this boot began (a rebuild this boot):
+/// the refusal in this boot's log was about the file it replaced. Read through the root:
+/// the module file's mtime against `proc/uptime`.
+fn rebuilt_this_boot(cx: &StepCtx, target: &str) -> bool {
+    let Some(uptime) = cx
+        .root
+        .read_trimmed("proc/uptime")
+        .ok()
+        .flatten()
+        .and_then(|u| u.split_whitespace().next().and_then(|s| s.parse::<f64>().ok()))
+    else {
+        return false;
+    };
+    let boot = std::time::SystemTime::now() - std::time::Duration::from_secs_f64(uptime.max(0.0));
+    let Some(k) = cx.facts.kernel.ok().and_then(|k| k.installed(target)) else { return false };
+    k.amdxdna
+        .iter()
+        .filter(|m| m.origin != "in-tree")
+        .filter_map(|m| cx.root.metadata(m.path.trim_start_matches('/')).ok().flatten())
+        .filter_map(|md| md.modified().ok())
+        .any(|t| t > boot)
 }
 
 /// On the in-tree path: xdna-driver's DKMS module, when registered, only shadows the target

@@ -14,8 +14,10 @@ use anyhow::Result;
 use super::{Action, Plan, Step, StepCtx, action::FileEdit};
 use crate::edit::bls::edit_bls_options;
 use crate::edit::grub_default::edit_grub_default;
+use crate::edit::kargs::KargEdit;
 use crate::edit::kargs::edit_cmdline;
 use crate::edit::kernel_cmdline::edit_kernel_cmdline;
+use crate::host::boot::BootFacts;
 
 /// The kargs step.
 pub struct Kargs;
@@ -43,6 +45,9 @@ impl Step for Kargs {
             p.blocked = Some(format!("cannot read the boot configuration: {}", cx.facts.boot.reason().unwrap_or("")));
             return Ok(p);
         };
+        if b.ostree {
+            return Ok(plan_ostree(cx, b, &e));
+        }
         let mut removed: Vec<String> = Vec::new();
         let mut note_removed = |r: &[String]| {
             for x in r {
@@ -134,16 +139,7 @@ impl Step for Kargs {
             let argv: Vec<String> = d.commands.grub_mkconfig.iter().map(|a| a.replace("{grub_cfg}", cfg)).collect();
             p.actions.push(Action::Run { argv, why: format!("regenerate {cfg} from /etc/default/grub") });
         }
-        // The running kernel keeps its arguments until the reboot.
-        if let Some(running) = cx.facts.kernel.ok().and_then(|k| k.cmdline.as_deref()) {
-            let r = edit_cmdline(running, &e);
-            if r.changed {
-                p.reboot = Some(format!(
-                    "the running kernel still has {}; the new arguments apply at the next boot",
-                    r.removed.join(" ")
-                ));
-            }
-        }
+        p.reboot = running_keeps(cx, &e);
         if !removed.is_empty() {
             p.notes.push(format!(
                 "removes {} (policy: grub/policy.yaml); no other argument is touched",
@@ -158,4 +154,74 @@ impl Step for Kargs {
         }
         Ok(p)
     }
+}
+
+/// The running kernel keeps its arguments until the reboot: the reboot owed, if it has any
+/// the edit removes.
+fn running_keeps(cx: &StepCtx, e: &KargEdit) -> Option<String> {
+    let running = cx.facts.kernel.ok().and_then(|k| k.cmdline.as_deref())?;
+    let r = edit_cmdline(running, e);
+    r.changed.then(|| {
+        format!("the running kernel still has {}; the new arguments apply at the next boot", r.removed.join(" "))
+    })
+}
+
+/// The `rpm-ostree kargs` options that turn `old` into `new` (whitespace-separated
+/// arguments): `--delete=ARG` for one dropped, `--replace=KEY=OLD=NEW` for a value changed in
+/// place (`amd_iommu=off,fullflush` → `amd_iommu=fullflush`), `--append=ARG` for one added.
+pub(crate) fn ostree_kargs_options(old: &str, new: &str) -> Vec<String> {
+    let (o, n): (Vec<&str>, Vec<&str>) = (old.split_whitespace().collect(), new.split_whitespace().collect());
+    let mut gone: Vec<&str> = o.iter().copied().filter(|a| !n.contains(a)).collect();
+    let mut added: Vec<&str> = n.iter().copied().filter(|a| !o.contains(a)).collect();
+    gone.dedup();
+    added.dedup();
+    let key = |a: &str| a.split('=').next().unwrap_or(a).to_string();
+    let mut opts = Vec::new();
+    for g in gone {
+        if let Some(i) = added.iter().position(|a| key(a) == key(g) && g.contains('=') && a.contains('=')) {
+            let new_value = added.remove(i).split_once('=').map(|(_, v)| v.to_string()).unwrap_or_default();
+            opts.push(format!("--replace={g}={new_value}"));
+        } else {
+            opts.push(format!("--delete={g}"));
+        }
+    }
+    opts.extend(added.into_iter().map(|a| format!("--append={a}")));
+    opts
+}
+
+/// An image-based system (rpm-ostree / bootc): one `rpm-ostree kargs` stages a deployment
+/// with the policy's arguments, applied at the next boot; ostree writes the boot entries from
+/// its deployments, so grubby and direct edits of them would be lost
+/// (<https://docs.fedoraproject.org/en-US/fedora-coreos/kernel-args/>; the `--delete=KEY=VALUE`
+/// / `--replace` / `--append` options:
+/// <https://docs.redhat.com/en/documentation/red_hat_enterprise_linux/10/html/using_image_mode_for_rhel_to_build_deploy_and_manage_operating_systems/how-to-edit-kernel-arguments-in-bootc-systems>).
+fn plan_ostree(cx: &StepCtx, b: &BootFacts, e: &KargEdit) -> Plan {
+    let mut p = Plan::default();
+    let Some(next) = b.ostree_kargs.as_deref() else {
+        p.blocked = Some(
+            "an rpm-ostree system whose next deployment's kernel arguments cannot be read (`rpm-ostree kargs` failed); \
+             kernel arguments change only through rpm-ostree kargs here"
+                .into(),
+        );
+        return p;
+    };
+    let r = edit_cmdline(next, e);
+    let opts = ostree_kargs_options(next, &r.text);
+    if r.changed && !opts.is_empty() {
+        let mut argv = vec!["rpm-ostree".to_string(), "kargs".into()];
+        argv.extend(opts);
+        p.actions.push(Action::Run {
+            argv,
+            why: "stage a deployment without them (ostree writes its boot entries; applied at the next boot)".into(),
+        });
+        p.notes.push(format!(
+            "removes {} (policy: grub/policy.yaml) through rpm-ostree kargs; no other argument is touched",
+            r.removed.join(" ")
+        ));
+    }
+    p.reboot = running_keeps(cx, e);
+    if p.actions.is_empty() && p.reboot.is_none() {
+        p.notes.push("the next deployment's kernel arguments agree with the policy".into());
+    }
+    p
 }

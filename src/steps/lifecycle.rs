@@ -11,7 +11,7 @@
 //! (<https://github.com/dkms-project/dkms/blob/04154266549a7b3723f8e7a18515b59c34e921b1/Makefile>), so our hook sorts
 //! after them.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use super::{Action, Plan, Step, StepCtx};
 use crate::root::Root;
@@ -39,33 +39,61 @@ pub const FIRSTBOOT_CONFIG: &str = "etc/npu-setup/firstboot.yaml";
 /// The lifecycle step.
 pub struct Lifecycle;
 
-/// The npu-setup binary as the installed system will see it, and an action that puts it
-/// there when it is missing from a tree we install into.
+/// Where install places its own binary when no package provides one: a path that outlives
+/// the build tree it was run from (`target/release` vanishes with `cargo clean`).
+pub const STABLE_BINARY: &str = "usr/local/bin/npu-setup";
+
+/// Package-manager locations (the RPM's and the .deb's /usr/bin): a binary there is kept up
+/// to date by its package, so hooks run it as it is.
+const SYSTEM_BINARIES: &[&str] = &["usr/bin/npu-setup", "usr/sbin/npu-setup", "bin/npu-setup", "sbin/npu-setup"];
+
+/// The npu-setup binary the hooks and units run, as the installed system will see it, and
+/// an action that copies this binary to [`STABLE_BINARY`] (through the root, atomically)
+/// when it runs from anywhere else and the copy there differs.
 fn binary(cx: &StepCtx, p: &mut Plan) -> Result<Option<String>> {
-    for c in ["usr/bin/npu-setup", "usr/local/bin/npu-setup", "usr/sbin/npu-setup"] {
-        if cx.root.exists(c) {
-            return Ok(Some(format!("/{c}")));
+    let me = std::env::current_exe().ok().map(|m| std::fs::canonicalize(&m).unwrap_or(m));
+    let mine = me.as_deref().and_then(|m| cx.root.rel_of(m)).map(|r| r.display().to_string());
+    if let Some(rel) = &mine
+        && SYSTEM_BINARIES.contains(&rel.as_str())
+    {
+        return Ok(Some(format!("/{rel}")));
+    }
+    // A packaged binary in the tree (an image built with the RPM) is what its hooks run.
+    if let Some(c) = SYSTEM_BINARIES.iter().find(|c| cx.root.exists(c)) {
+        return Ok(Some(format!("/{c}")));
+    }
+    let Some(me) = me else {
+        // No way to copy ourselves: an admin's own copy at the stable path still does.
+        return Ok(cx.root.exists(STABLE_BINARY).then(|| format!("/{STABLE_BINARY}")));
+    };
+    if mine.as_deref() != Some(STABLE_BINARY) && !same_content(cx, &me)? {
+        p.actions.push(Action::CopyFile { from: me.display().to_string(), path: STABLE_BINARY.into(), mode: 0o755 });
+    }
+    Ok(Some(format!("/{STABLE_BINARY}")))
+}
+
+/// The copy at [`STABLE_BINARY`] is this binary: sizes first, then the bytes (a debug build
+/// is over 100 MB; comparing beats hashing it).
+fn same_content(cx: &StepCtx, me: &std::path::Path) -> Result<bool> {
+    use std::io::Read;
+    let Some(there) = cx.root.metadata(STABLE_BINARY)? else { return Ok(false) };
+    let here = std::fs::metadata(me).with_context(|| format!("reading {}", me.display()))?;
+    if there.len() != here.len() {
+        return Ok(false);
+    }
+    let Some(mut a) = cx.root.open_read(STABLE_BINARY)? else { return Ok(false) };
+    let mut b = std::fs::File::open(me).with_context(|| format!("opening {}", me.display()))?;
+    let (mut x, mut y) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+    loop {
+        let n = a.read(&mut x).with_context(|| format!("reading {}", Root::display(STABLE_BINARY)))?;
+        if n == 0 {
+            return Ok(true);
+        }
+        b.read_exact(&mut y[..n]).with_context(|| format!("reading {}", me.display()))?;
+        if x[..n] != y[..n] {
+            return Ok(false);
         }
     }
-    let Ok(me) = std::env::current_exe() else { return Ok(None) };
-    if !cx.foreign_root() {
-        return Ok(Some(me.display().to_string()));
-    }
-    // Installing into another tree: copy this binary in, so its units and hooks run it.
-    // `install -D` opens it on this machine: the path resolved inside the tree.
-    let dest = cx.root.host_path("usr/local/bin/npu-setup")?;
-    p.actions.push(Action::Run {
-        argv: vec![
-            "install".into(),
-            "-D".into(),
-            "-m".into(),
-            "0755".into(),
-            me.display().to_string(),
-            dest.display().to_string(),
-        ],
-        why: "the npu-setup binary for the installed system's hooks and units".into(),
-    });
-    Ok(Some("/usr/local/bin/npu-setup".into()))
 }
 
 /// A template with the binary path filled in and the managed-file marker after its first

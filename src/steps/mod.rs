@@ -48,6 +48,10 @@ pub struct Plan {
     pub blocked: Option<String>,
     /// The step is not available in this version (said in the plan, never silently).
     pub unavailable: Option<String>,
+    /// Packages this plan installs, so later steps planned in the same preview count on
+    /// them (e.g. `git` from build-deps before sources needs it).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub installs: Vec<String>,
 }
 
 impl Plan {
@@ -70,9 +74,11 @@ pub struct StepCtx<'a> {
     /// Install options.
     pub args: &'a InstallArgs,
     /// Planning ahead of any change (the printed plan): what an earlier step will produce
-    /// (a clone, a build) is not there yet, so a step depending on it notes that instead of
-    /// blocking.
+    /// (a clone, a build) is not there yet, so a step depending on it plans what it will do
+    /// once it is there instead of blocking.
     pub preview: bool,
+    /// In a preview: the packages earlier steps of the same plan install ([`Plan::installs`]).
+    pub planned: &'a [String],
 }
 
 impl StepCtx<'_> {
@@ -114,6 +120,57 @@ impl StepCtx<'_> {
             from: self.args.from,
         };
         crate::knowledge::strategy::choose(self.facts, self.recipes, &inputs)
+    }
+
+    /// An image-based system (rpm-ostree / bootc, `/run/ostree-booted`): `/usr` is read-only,
+    /// packages are layered into a new deployment and kernel arguments go through rpm-ostree.
+    pub fn ostree(&self) -> bool {
+        self.facts.boot.ok().is_some_and(|b| b.ostree)
+    }
+
+    /// A package is installed, or an earlier step of this preview installs it.
+    pub fn has_package(&self, name: &str) -> bool {
+        self.planned.iter().any(|p| p == name) || self.facts.packages.ok().is_some_and(|pk| pk.version(name).is_some())
+    }
+
+    /// The distro's package-manager command `base` (its `install` or `refresh` argv from the
+    /// recipe), pointed at a foreign root with the manager's own option. `Err` says why it
+    /// cannot be.
+    pub fn package_command(&self, d: &Distro, base: &[String]) -> std::result::Result<Vec<String>, String> {
+        let mut argv = base.to_vec();
+        if self.foreign_root() {
+            let root = self.root.path().display().to_string();
+            match d.package_manager {
+                crate::recipes::PackageManager::Rpm => argv.insert(1, format!("--installroot={root}")),
+                crate::recipes::PackageManager::Pacman => argv.extend(["--root".into(), root]),
+                crate::recipes::PackageManager::Dpkg => {
+                    return Err(
+                        "installing .deb packages into an offline root is not supported; run install inside the chroot"
+                            .into(),
+                    );
+                }
+            }
+        }
+        Ok(argv)
+    }
+
+    /// Installs `packages` from the distro's repositories: the metadata refresh first
+    /// (`commands.refresh`: apt-get update, dnf makecache, pacman -Sy), then the install —
+    /// both shown in the plan. Records them in [`Plan::installs`].
+    pub fn install_packages(&self, p: &mut Plan, packages: &[String], why: String) -> std::result::Result<(), String> {
+        let Some(d) = self.distro() else { return Err("no distro recipe: cannot install packages".into()) };
+
+        if !d.commands.refresh.is_empty() {
+            p.actions.push(Action::Run {
+                argv: self.package_command(d, &d.commands.refresh)?,
+                why: "refresh the package metadata before installing".into(),
+            });
+        }
+        let mut argv = self.package_command(d, &d.commands.install)?;
+        argv.extend(packages.iter().cloned());
+        p.actions.push(Action::Run { argv, why });
+        p.installs.extend(packages.iter().cloned());
+        Ok(())
     }
 
     /// The user install configures access for: `--user`, else the doctor's choice.
@@ -158,4 +215,84 @@ pub fn all() -> Vec<Box<dyn Step>> {
 /// Step ids in order.
 pub fn ids() -> Vec<&'static str> {
     all().iter().map(|s| s.id()).collect()
+}
+
+/// A step's plan on an image-based system (rpm-ostree / bootc): `/usr` is the read-only image,
+/// so what installs into it — `dnf`/`rpm` installs, source builds (they end in one), DKMS,
+/// initramfs rebuilds — is not done; the step says so with the exact commands instead
+/// (`unavailable`: the other steps, the kernel arguments among them, still run). Layered
+/// packages arrive with a new deployment, after a reboot, so a step that needs them cannot run
+/// in the same install
+/// (<https://coreos.github.io/rpm-ostree/administrator-handbook/#hybrid-imagepackaging-via-package-layering>).
+pub fn on_image_based(cx: &StepCtx, plan: Plan) -> Plan {
+    if !cx.ostree() || plan.blocked.is_some() {
+        return plan;
+    }
+    let mut packages: Vec<String> = Vec::new();
+    let mut other: Vec<String> = Vec::new();
+    let mut fetch: Vec<String> = Vec::new();
+    for a in &plan.actions {
+        match a {
+            Action::Run { argv, .. } if matches!(argv[0].as_str(), "dnf" | "rpm") => {
+                // `dnf install -y A B`, `dnf --installroot=R install -y A` (none without install).
+                let after = argv.iter().skip_while(|x| *x != "install").skip(1);
+                packages.extend(after.filter(|x| !x.starts_with('-')).cloned());
+            }
+            Action::Run { argv, .. } if matches!(argv[0].as_str(), "dkms" | "dracut") => other.push(argv.join(" ")),
+            Action::Build { .. } => other.push("a source build (its packages install with dnf)".into()),
+            Action::Download { url, path, .. } => {
+                fetch.push(format!("`curl -fLo /{} {url}`", path.trim_start_matches('/')))
+            }
+            _ => {}
+        }
+    }
+    if packages.is_empty() && other.is_empty() {
+        return plan;
+    }
+    let mut why = "not on an image-based (rpm-ostree) system, whose /usr is read-only".to_string();
+    if !other.is_empty() {
+        why.push_str(&format!(": this step would run {}", other.join("; ")));
+    }
+    if !packages.is_empty() {
+        let first = if fetch.is_empty() { String::new() } else { format!("{}, ", fetch.join(", ")) };
+        why.push_str(&format!(
+            "; layer the packages instead: {first}`sudo rpm-ostree install --idempotent {}`, `sudo systemctl reboot`, then run npu-setup install again",
+            packages.join(" ")
+        ));
+    }
+    Plan { unavailable: Some(why), notes: plan.notes, ..Default::default() }
+}
+
+/// The steps a step cannot do its work without (direct ones; `--only X` brings in the
+/// closure, [`with_prerequisites`]). Every step but `verify` needs `preflight` (root, distro
+/// recipe, NPU, kernel); the builds need their build dependencies and sources; the xdna
+/// plugin and FastFlowLM build against an installed XRT; models are pulled with flm. A
+/// prerequisite already in place plans nothing. Not prerequisites: what only upgrades an
+/// installed component (the service step configures whichever Lemonade is installed).
+pub fn prerequisites(id: &str) -> &'static [&'static str] {
+    match id {
+        "preflight" | "verify" => &[],
+        "sources" => &["preflight", "build-deps"],
+        "xrt" => &["preflight", "build-deps", "sources"],
+        "driver" | "flm" => &["preflight", "build-deps", "sources", "xrt"],
+        "models" => &["preflight", "flm"],
+        _ => &["preflight"],
+    }
+}
+
+/// `ids` and everything they need, in install order, with the ids that were brought in.
+pub fn with_prerequisites(ids: &[String]) -> (Vec<&'static str>, Vec<&'static str>) {
+    let mut want: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let mut i = 0;
+    while i < want.len() {
+        for p in prerequisites(want[i]) {
+            if !want.contains(p) {
+                want.push(p);
+            }
+        }
+        i += 1;
+    }
+    let ordered: Vec<&'static str> = self::ids().into_iter().filter(|s| want.contains(s)).collect();
+    let added = ordered.iter().copied().filter(|s| !ids.iter().any(|i| i == s)).collect();
+    (ordered, added)
 }

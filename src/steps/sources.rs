@@ -50,6 +50,44 @@ pub fn git(url: &str) -> Vec<String> {
     v
 }
 
+/// The sources of the builds this run does: all the strategy needs (also for `--only
+/// sources`), or — when sources comes in as a prerequisite, or with `--skip` — those of the
+/// build steps selected (`--only driver` clones no FastFlowLM).
+fn needed(cx: &StepCtx, s: &crate::knowledge::strategy::Strategy) -> Vec<String> {
+    let selected = if cx.args.only.is_empty() || cx.args.only.iter().any(|o| o == "sources") {
+        super::ids()
+    } else {
+        super::with_prerequisites(&cx.args.only).0
+    };
+    let runs = |build: &str| {
+        let step = if build.starts_with("driver-") { "driver" } else { build };
+        selected.contains(&step) && !cx.args.skip.iter().any(|k| k == step)
+    };
+    let mut out: Vec<String> = Vec::new();
+    for b in s.builds.iter().filter(|b| runs(b)) {
+        if let Some(src) = cx.recipes.sources.build(b).map(|b| b.source.clone())
+            && !out.contains(&src)
+        {
+            out.push(src);
+        }
+    }
+    out
+}
+
+/// The clone of a pinned source (with its submodules) at its ref into `dest`.
+fn clone(src: &Source, url: &str, dest: &str) -> Action {
+    let mut argv = git(url);
+    argv.extend([
+        "clone".into(),
+        "--recurse-submodules".into(),
+        "--branch".into(),
+        src.git_ref.clone(),
+        url.to_string(),
+        dest.to_string(),
+    ]);
+    Action::Run { argv, why: format!("{} {} ({})", src.id, src.git_ref, &src.commit[..12.min(src.commit.len())]) }
+}
+
 /// Reads a git value (trimmed stdout) from a tree; None when git fails.
 fn git_read(runner: &Runner, tree: &std::path::Path, args: &[&str]) -> Option<String> {
     let dir = tree.display().to_string();
@@ -74,7 +112,18 @@ impl Step for Sources {
         if let Some(w) = &s.warning {
             p.notes.push(w.clone());
         }
-        for id in &s.sources {
+        // Without git nothing here can be judged (a tree would look like a broken clone):
+        // in the printed plan, git that build-deps installs first is as good as present.
+        let wanted = needed(cx, &s);
+        let git_later = cx.runner.locate("git").is_none() && !wanted.is_empty();
+        if git_later && !(cx.preview && cx.planned.iter().any(|p| p == "git")) {
+            p.blocked = Some(format!(
+                "git is not installed and nothing in this plan installs it (the build-deps step does, unless skipped): install git, or run install without --skip build-deps; needed to clone {}",
+                wanted.join(", ")
+            ));
+            return Ok(p);
+        }
+        for id in &wanted {
             let Some(src) = cx.recipes.sources.source(id) else {
                 p.blocked = Some(format!("recipes/sources.yaml has no source {id:?}"));
                 return Ok(p);
@@ -82,6 +131,17 @@ impl Step for Sources {
             let dest = tree(cx, id)?;
             let u = url(cx, src);
             let dest_s = dest.display().to_string();
+            if git_later {
+                // Reachability and the tree are checked once git is there (the step plans
+                // again before it runs).
+                p.actions.push(clone(src, &u, &dest_s));
+                p.notes.push(format!(
+                    "git comes with build-deps: {u} is checked for {} before cloning{}",
+                    src.git_ref,
+                    if dest.exists() { format!("; the tree at {dest_s} is judged then") } else { String::new() }
+                ));
+                continue;
+            }
             let is_repo = dest.join(".git").exists();
             let head = if is_repo { git_read(cx.runner, &dest, &["rev-parse", "HEAD"]) } else { None };
             if dest.exists() && head.is_none() {
@@ -125,19 +185,7 @@ impl Step for Sources {
                             return Ok(p);
                         }
                     }
-                    let mut argv = git(&u);
-                    argv.extend([
-                        "clone".into(),
-                        "--recurse-submodules".into(),
-                        "--branch".into(),
-                        src.git_ref.clone(),
-                        u.clone(),
-                        dest_s.clone(),
-                    ]);
-                    p.actions.push(Action::Run {
-                        argv,
-                        why: format!("{id} {} ({})", src.git_ref, &src.commit[..12.min(src.commit.len())]),
-                    });
+                    p.actions.push(clone(src, &u, &dest_s));
                 }
                 Some(h) if h != src.commit => {
                     // Where does the pinned ref point in this tree?
@@ -200,8 +248,8 @@ impl Step for Sources {
                 }
             }
         }
-        if !s.sources.is_empty() && p.actions.is_empty() {
-            p.notes.push(format!("{} at the pinned commits", s.sources.join(", ")));
+        if !wanted.is_empty() && p.actions.is_empty() {
+            p.notes.push(format!("{} at the pinned commits", wanted.join(", ")));
         }
         Ok(p)
     }

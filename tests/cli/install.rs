@@ -179,10 +179,11 @@ fn dry_run_prints_the_exact_plan_and_changes_nothing() {
     assert!(out.contains("write /etc/ld.so.conf.d/npu-setup-xrt.conf"), "{out}");
     assert!(out.contains("dry run: "), "{out}");
     let (_, json, _) = install(&root, &["--dry-run", "--plan-json", "--user", "alice"]);
-    let v: serde_json::Value = serde_json::from_str(json.split("\ndry run:").next().unwrap()).unwrap();
+    // stdout is the JSON document alone (the summary goes to stderr).
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
     let kargs = v.as_array().unwrap().iter().find(|s| s["id"] == "kargs").unwrap();
     assert_eq!(kargs["plan"]["actions"][0]["action"], "edit-file");
-    // The hooks and units name the binary that wrote them (here: the test build's).
+    // The hooks and units name the stable copy (/usr/local/bin), never the test build.
     let exe = std::fs::canonicalize(env!("CARGO_BIN_EXE_npu-setup")).unwrap();
     let plan_text = out.replace(root.to_str().unwrap(), "<root>").replace(exe.to_str().unwrap(), "<npu-setup>");
     insta::assert_snapshot!("install-dry-run-fedora44", plan_text);
@@ -373,4 +374,100 @@ fn a_node_without_group_access_gets_a_udev_rule() {
     assert!(c.contains(&"usermod -aG render alice".to_string()), "{c:?}");
     let (_, out, _) = install(&root, &["--yes", "--only", "access", "--user", "alice"]);
     assert!(out.contains("Everything is in place"), "{out}");
+}
+
+#[test]
+fn only_driver_brings_its_prerequisites_and_shows_every_phase_before_asking() {
+    // Fedora 43 on 6.19 with no XRT, plugin or DKMS module: the DKMS path, from source.
+    let (_tmp, root) = copy_fixture("case02-halo-619-intree-proto7");
+    let (code, out, err) = install(&root, &["--dry-run", "--only", "driver", "--user", "alice"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.starts_with("--only driver also runs what it needs first: preflight, build-deps, sources, xrt"),
+        "{out}"
+    );
+    assert!(!out.contains("BLOCKED") && !out.contains("cannot run git"), "git comes with build-deps: {out}");
+    // Every phase is in the plan: refresh, build dependencies, clone (xdna-driver only), the
+    // builds, package installs, the DKMS module for the target kernel, the initramfs.
+    let kver = "6.19.10-200.fc43.x86_64";
+    let order = [
+        "run: dnf makecache",
+        "run: dnf install -y git cmake",
+        "run: git clone --recurse-submodules --branch 1.9 https://github.com/amd/xdna-driver.git",
+        "build xrt in ",
+        "run: dnf install -y ",
+        "build driver-dkms in ",
+        "# install driver-dkms 2.26.0 packages: the xdna plugin, the DKMS module source and the NPU firmware",
+        "run: tar -xzf ",
+        &format!("run: dnf install -y kernel-devel-{kver}"),
+        "run: dkms add -m xrt-amdxdna -v 2.26.0",
+        &format!("run: dkms install -m xrt-amdxdna -v 2.26.0 -k {kver}"),
+        &format!("run: dracut -f --kver {kver}"),
+    ];
+    let mut at = 0;
+    for needle in order {
+        let found = out[at..].find(needle).unwrap_or_else(|| panic!("{needle:?} not after byte {at}:\n{out}"));
+        at += found + needle.len();
+    }
+    assert!(!out.contains("FastFlowLM.git"), "--only driver clones no FastFlowLM: {out}");
+    // The count says what it shows, per step.
+    let shown = out.lines().filter(|l| l.starts_with("    - ")).count();
+    let line = out.lines().find(|l| l.starts_with("dry run: nothing changed; planned ")).unwrap();
+    assert!(
+        line.starts_with(&format!("dry run: nothing changed; planned {shown} change(s): build-deps 2, ")),
+        "{line}"
+    );
+    // --plan-json: the document alone on stdout.
+    let (_, json, err) = install(&root, &["--dry-run", "--plan-json", "--only", "driver", "--user", "alice"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    let ids: Vec<&str> = v.as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["preflight", "build-deps", "sources", "xrt", "driver"]);
+    assert!(err.contains("dry run: nothing changed"), "{err}");
+}
+
+#[test]
+fn on_rpm_ostree_kernel_arguments_go_through_rpm_ostree_kargs_and_doctor_knows_the_fix_is_staged() {
+    let (_tmp, root) = copy_fixture("silverblue44-72-ostree-iommu-off");
+    let (code, out, err) = install(&root, &["--dry-run", "--user", "alice"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("    - run: rpm-ostree kargs --delete=amd_iommu=off    # stage a deployment"), "{out}");
+    assert!(!out.contains("grubby") && !out.contains("/boot/loader/entries"), "ostree owns the entries: {out}");
+    // What would write into the read-only image is said, with the exact commands, not done.
+    assert!(out.contains("[lemonade] install the pinned Lemonade server package — not available: not on an image-based (rpm-ostree) system"), "{out}");
+    assert!(out.contains("`sudo rpm-ostree install --idempotent "), "{out}");
+    assert!(!out.contains("run: dnf install"), "{out}");
+    // rpm-ostree cannot run here: a fake keeps the next deployment's arguments in a file,
+    // prints them for `kargs` and stages `--delete=ARG` into it (the BLS entries change only
+    // when ostree finalizes the deployment at shutdown).
+    let next = root.parent().unwrap().join("next-kargs");
+    let replay = std::process::Command::new(root.join("usr/bin/rpm-ostree")).arg("kargs").output().unwrap();
+    std::fs::write(&next, &replay.stdout).unwrap();
+    write_shim(
+        &root,
+        "usr/bin/rpm-ostree",
+        &format!(
+            "f=\"$NPU_SETUP_ROOT/../next-kargs\"\n[ \"$1\" = kargs ] || exit 127\n[ $# = 1 ] && exec cat \"$f\"\n{RECORD}\n\
+             shift\nfor a in \"$@\"; do case \"$a\" in --delete=*) x=\"${{a#--delete=}}\"\n\
+             n=$(for w in $(cat \"$f\"); do [ \"$w\" = \"$x\" ] || printf '%s ' \"$w\"; done); echo \"$n\" > \"$f\";; *) exit 1;; esac; done\n\
+             echo 'Staging deployment... done'; echo 'Changes queued for next boot. Run \"systemctl reboot\" to start a reboot'"
+        ),
+    );
+    let entries = tree_digest(&root.join("boot/loader/entries"));
+    let (code, out, err) = install(&root, &["--yes", "--only", "kargs", "--user", "alice"]);
+    assert_eq!(code, 3, "converged, reboot owed: {out}\n{err}");
+    assert_eq!(calls(&root), ["rpm-ostree kargs --delete=amd_iommu=off"]);
+    assert!(!std::fs::read_to_string(&next).unwrap().contains("amd_iommu"));
+    assert_eq!(tree_digest(&root.join("boot/loader/entries")), entries, "BLS entries are ostree's");
+    // Doctor: the running kernel still has it, the next deployment does not: a reboot.
+    let (_, r) = doctor_json(&root, &[]);
+    let c = r["checks"].as_array().unwrap().iter().find(|c| c["id"] == "boot.iommu").unwrap();
+    assert_eq!(c["status"], "fail");
+    assert!(c["summary"].as_str().unwrap().ends_with("fixed for the next boot: reboot"), "{c}");
+    let cmds = c["remedy"]["commands"].to_string();
+    assert!(!cmds.contains("npu-setup install") && !cmds.contains("rpm-ostree kargs"), "{cmds}");
+    let next_boot = r["checks"].as_array().unwrap().iter().find(|c| c["id"] == "boot.next").unwrap();
+    assert_eq!(next_boot["status"], "pass", "{next_boot}");
+    // A second run changes nothing.
+    let (_, out, _) = install(&root, &["--yes", "--only", "kargs", "--user", "alice"]);
+    assert_eq!(calls(&root).len(), 1, "{out}");
 }

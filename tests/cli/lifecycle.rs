@@ -102,6 +102,10 @@ fn installed_hook(root: &Path, rel: &str) -> std::path::PathBuf {
     assert!(out.status.code().is_some_and(|c| c != 2) && !text.contains("install failed"), "{text}");
     let p = root.join(rel);
     assert!(p.is_file(), "{rel} written");
+    // Install copied itself to the stable path the hook names (never a build-tree path).
+    assert!(root.join("usr/local/bin/npu-setup").is_file(), "binary at /usr/local/bin");
+    let hook = std::fs::read_to_string(&p).unwrap();
+    assert!(hook.contains("NPU_SETUP=\"${NPU_SETUP:-/usr/local/bin/npu-setup}\""), "{hook}");
     p
 }
 
@@ -144,6 +148,9 @@ fn the_real_kernel_install_runs_the_plugin_which_warns_records_and_never_blocks(
             .env("BOOT_ROOT", &boot)
             .env("KERNEL_INSTALL_MACHINE_ID", "0123456789abcdef0123456789abcdef")
             .env("NPU_SETUP_ROOT", &root)
+            // The hook names /usr/local/bin/npu-setup, where install copied itself: inside
+            // the tree here, not on this machine.
+            .env("NPU_SETUP", root.join("usr/local/bin/npu-setup"))
             .env("NO_COLOR", "1");
         for (k, v) in extra {
             c.env(k, v);
@@ -188,6 +195,7 @@ fn debian_run_parts_runs_the_postinst_hook_which_exits_0() {
         .args(["--report", "--exit-on-error", "--arg=6.8.0-57-generic", "--arg=/boot/vmlinuz-6.8.0-57-generic"])
         .arg(&dir)
         .env("NPU_SETUP_ROOT", &root)
+        .env("NPU_SETUP", root.join("usr/local/bin/npu-setup"))
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);

@@ -15,6 +15,7 @@ mod lemonade;
 mod lifecycle;
 mod packaging;
 mod recipes;
+mod remedies;
 mod robustness;
 mod routes;
 mod smoke;

@@ -11,13 +11,49 @@ fn boot_iommu_passes_with_a_translated_domain() {
 
 #[test]
 fn boot_iommu_fails_when_the_running_kernel_has_the_iommu_off() {
-    let c =
-        expect(&Host::halo().cmdline("ro amd_iommu=off"), "boot.iommu", Fail, "amd_iommu=off on the running kernel");
+    // The next boot has it too: install's kargs step removes it.
+    let c = expect(
+        &Host::halo().cmdline("ro amd_iommu=off").next_boot_args("ro amd_iommu=off"),
+        "boot.iommu",
+        Fail,
+        "amd_iommu=off on the running kernel",
+    );
     assert_eq!(step(&c), Some("kargs"));
     assert!(remedy(&c).contains("grubby --update-kernel=ALL --remove-args=\"amd_iommu\""), "{}", remedy(&c));
     // The last occurrence wins, and AMD IOMMU options are comma-separated.
     expect(&Host::halo().cmdline("amd_iommu=off amd_iommu=on"), "boot.iommu", Pass, "IOMMU active");
     expect(&Host::halo().cmdline("amd_iommu=fullflush,off"), "boot.iommu", Fail, "amd_iommu=fullflush,off");
+}
+
+#[test]
+fn boot_iommu_says_a_fix_staged_for_the_next_boot_needs_only_a_reboot() {
+    // The running kernel has amd_iommu=off, the default entry no longer does (install's
+    // kargs step ran, or the user ran grubby): a reboot, not another install.
+    let c =
+        expect(&Host::halo().cmdline("ro amd_iommu=off"), "boot.iommu", Fail, "amd_iommu=off on the running kernel: ");
+    assert!(c.summary.ends_with("— fixed for the next boot: reboot"), "{}", c.summary);
+    let r = c.remedy.as_ref().unwrap();
+    assert_eq!((r.step.as_deref(), r.reboot), (None, true));
+    assert!(r.text.contains("the next boot (") && r.text.contains("no longer has amd_iommu=off"), "{}", r.text);
+    assert!(r.commands.iter().all(|c| !c.contains("npu-setup install") && !c.contains("grubby")), "{:?}", r.commands);
+    // The boot configuration cannot be read, but install recorded the owed reboot this boot.
+    let owed = |reasons: &[&str]| {
+        Host::halo().cmdline("ro amd_iommu=off").probe_error("boot", "unreadable").with(|f| {
+            f.install_state = crate::host::Probed::Ok(crate::host::install_state::InstallState {
+                reboot_owed: reasons.iter().map(|r| r.to_string()).collect(),
+                run: Some("run-1".into()),
+            })
+        })
+    };
+    let c = expect(&owed(&["kargs: kernel arguments changed"]), "boot.iommu", Fail, "fixed for the next boot");
+    assert!(
+        remedy(&c).contains("install removed amd_iommu=off for the next boot and owes the reboot"),
+        "{}",
+        remedy(&c)
+    );
+    // Owed by another step only: install --only kargs is still the fix.
+    let c = expect(&owed(&["driver: new module"]), "boot.iommu", Fail, "amd_iommu=off on the running kernel");
+    assert_eq!(step(&c), Some("kargs"));
 }
 
 #[test]

@@ -36,6 +36,22 @@ fn driver_module_fails_without_a_module() {
 }
 
 #[test]
+fn driver_module_says_a_driver_installed_for_the_next_kernel_needs_only_a_reboot() {
+    // The running kernel has no amdxdna; the next boot's kernel has one and its firmware.
+    let h = Host::halo().no_module().next_boot_kernel("7.1.5-200.fc44.x86_64");
+    let c = expect(&h, "driver.module", Fail, "no amdxdna module for kernel 7.1.4-200.fc44.x86_64");
+    assert!(c.summary.ends_with("— fixed for the next boot: reboot"), "{}", c.summary);
+    let r = c.remedy.as_ref().unwrap();
+    assert_eq!((r.step.as_deref(), r.reboot), (None, true));
+    assert!(r.text.contains("the next boot runs 7.1.5-200.fc44.x86_64"), "{}", r.text);
+    assert!(r.commands.iter().all(|c| !c.contains("npu-setup install")), "{:?}", r.commands);
+    // The next kernel lacks it too: install is still the fix.
+    let h = h.with(|f| f.kernel.ok_mut().installed[0].amdxdna.clear());
+    let c = expect(&h, "driver.module", Fail, "no amdxdna module");
+    assert_eq!(step(&c), Some("driver"));
+}
+
+#[test]
 fn driver_module_reports_module_errors_from_the_kernel_log() {
     let h = Host::halo().log(&["amdxdna: Unknown symbol drm_sched_job_arm (err -2)"]);
     expect(&h, "driver.module", Fail, "it needs symbol drm_sched_job_arm, which this kernel does not export");

@@ -89,3 +89,43 @@ fn blocks_without_the_boot_configuration() {
     let p = Scratch::running(&[]).plan(&Kargs, &Host::halo().probe_error("boot", "EIO"));
     assert_eq!(p.blocked.as_deref(), Some("cannot read the boot configuration: EIO"));
 }
+
+#[test]
+fn an_rpm_ostree_system_goes_through_rpm_ostree_kargs_only() {
+    let ostree = |next: Option<&str>| {
+        Host::halo().cmdline("ro amd_iommu=off").with(|f| {
+            let b = f.boot.ok_mut();
+            b.ostree = true;
+            b.ostree_kargs = next.map(str::to_string);
+        })
+    };
+    // The BLS entry and /etc/default/grub carry it too: neither is touched (ostree writes
+    // its entries from the deployment).
+    let s = Scratch::running(&[
+        (ENTRY, &entry("rhgb quiet amd_iommu=off ostree=/ostree/boot.1/fedora/abc/0")),
+        ("etc/default/grub", "GRUB_CMDLINE_LINUX=\"amd_iommu=off\"\n"),
+    ]);
+    let p = s.plan(&Kargs, &ostree(Some("rhgb quiet amd_iommu=off,fullflush amd_iommu=pt ostree=/ostree/x/0")));
+    assert_eq!(
+        runs(&p),
+        ["rpm-ostree kargs --replace=amd_iommu=off,fullflush=fullflush --delete=amd_iommu=pt"],
+        "{p:#?}"
+    );
+    assert_eq!(p.actions.len(), 1);
+    assert!(p.reboot.is_some());
+    // Staged already: the next deployment is clean, the running kernel still owes the reboot.
+    let p = s.plan(&Kargs, &ostree(Some("rhgb quiet ostree=/ostree/x/0")));
+    assert!(p.actions.is_empty() && p.reboot.is_some(), "{p:#?}");
+    // Unknown next deployment: refused, never guessed from the entries.
+    let b = s.plan(&Kargs, &ostree(None)).blocked.unwrap_or_default();
+    assert!(b.contains("rpm-ostree kargs"), "{b}");
+}
+
+#[test]
+fn ostree_kargs_options_delete_replace_and_append() {
+    use crate::steps::kargs::ostree_kargs_options as o;
+    assert_eq!(o("a amd_iommu=off b", "a b"), ["--delete=amd_iommu=off"]);
+    assert_eq!(o("amd_iommu=off,fullflush", "amd_iommu=fullflush"), ["--replace=amd_iommu=off,fullflush=fullflush"]);
+    assert_eq!(o("a", "a iommu=pt"), ["--append=iommu=pt"]);
+    assert!(o("a b", "a b").is_empty());
+}

@@ -3,7 +3,7 @@
 use super::*;
 use crate::steps::lifecycle::{
     BOOT_UNIT_NAME, FIRSTBOOT_CONFIG, FIRSTBOOT_MARKER, FIRSTBOOT_UNIT_NAME, Lifecycle, PACKAGED_PLUGIN, PLUGIN_PATH,
-    POSTINST_PATH,
+    POSTINST_PATH, STABLE_BINARY,
 };
 
 const BOOT_UNIT: &str = "etc/systemd/system/npu-setup-boot.service";
@@ -92,11 +92,48 @@ fn an_offline_tree_gets_the_first_boot_unit_its_options_and_the_marker() {
 }
 
 #[test]
-fn a_tree_without_npu_setup_gets_this_binary_copied_in() {
-    let s = Scratch::offline(&[]);
-    let p = s.plan(&Lifecycle, &Host::halo());
-    let Action::Run { argv, .. } = &p.actions[0] else { panic!("{p:#?}") };
-    assert_eq!(argv[..4], ["install", "-D", "-m", "0755"]);
-    assert_eq!(argv[5], format!("{}/usr/local/bin/npu-setup", s.path().display()));
-    assert!(content(&p, PLUGIN_PATH).contains("${NPU_SETUP:-/usr/local/bin/npu-setup}"));
+fn without_a_packaged_binary_this_one_is_copied_to_the_stable_path() {
+    for s in [Scratch::offline(&[]), Scratch::running(&[])] {
+        let p = s.plan(&Lifecycle, &Host::halo());
+        let me = std::fs::canonicalize(std::env::current_exe().unwrap()).unwrap();
+        let Action::CopyFile { from, path, mode } = &p.actions[0] else { panic!("{p:#?}") };
+        assert_eq!((from.as_str(), path.as_str(), *mode), (me.to_str().unwrap(), STABLE_BINARY, 0o755));
+        // Hooks and units name the stable path, never the build tree this runs from.
+        assert!(content(&p, PLUGIN_PATH).contains("${NPU_SETUP:-/usr/local/bin/npu-setup}"));
+        assert!(content(&p, BOOT_UNIT).contains("ExecStart=/usr/local/bin/npu-setup --color never"));
+        assert!(!format!("{p:?}").contains("ExecStart=/work"), "no build-tree path in a unit");
+        // Copied: the copy is this binary, so nothing more to copy.
+        std::fs::create_dir_all(s.path().join("usr/local/bin")).unwrap();
+        std::fs::copy(&me, s.path().join(STABLE_BINARY)).unwrap();
+        let again = s.plan(&Lifecycle, &Host::halo());
+        assert!(!again.actions.iter().any(|a| matches!(a, Action::CopyFile { .. })), "{:?}", summary(&again));
+        // A stale copy (an older npu-setup) is replaced.
+        s.write(STABLE_BINARY, "#!/bin/sh\necho old\n");
+        let stale = s.plan(&Lifecycle, &Host::halo());
+        assert!(matches!(stale.actions[0], Action::CopyFile { .. }), "{:?}", summary(&stale));
+    }
+}
+
+#[test]
+fn the_copy_is_atomic_and_executable() {
+    let s = Scratch::running(&[]);
+    let src = s.path().parent().unwrap().join("npu-setup");
+    std::fs::write(&src, "#!/bin/sh\necho new\n").unwrap();
+    s.write(STABLE_BINARY, "old");
+    let a = Action::CopyFile { from: src.display().to_string(), path: STABLE_BINARY.into(), mode: 0o755 };
+    assert_eq!(a.render(&s.root), format!("copy {} to /usr/local/bin/npu-setup (mode 0755)", src.display()));
+    let st = crate::state::StateDir::lock(&s.root).unwrap();
+    crate::steps::action::apply(&a, "lifecycle", &s.root, &s.runner, &st, 1, &|_| {}).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    let dest = s.path().join(STABLE_BINARY);
+    assert_eq!(std::fs::metadata(&dest).unwrap().permissions().mode() & 0o7777, 0o755);
+    assert_eq!(std::fs::read_to_string(&dest).unwrap(), "#!/bin/sh\necho new\n");
+    let left: Vec<_> = std::fs::read_dir(s.path().join("usr/local/bin")).unwrap().collect();
+    assert_eq!(left.len(), 1, "no temporary file left beside it");
+    // A missing source replaces nothing.
+    std::fs::remove_file(&src).unwrap();
+    let err =
+        format!("{:#}", crate::steps::action::apply(&a, "lifecycle", &s.root, &s.runner, &st, 2, &|_| {}).unwrap_err());
+    assert!(err.contains(&format!("opening {}", src.display())), "{err}");
+    assert_eq!(std::fs::read_to_string(&dest).unwrap(), "#!/bin/sh\necho new\n");
 }

@@ -4,6 +4,7 @@
 
 mod access;
 mod build_deps;
+mod driver;
 mod kargs;
 mod lemonade_service;
 mod lifecycle;
@@ -13,6 +14,7 @@ mod models;
 mod packages;
 mod preflight;
 mod repos;
+mod sources;
 
 use std::path::Path;
 use std::time::Duration;
@@ -83,7 +85,15 @@ impl Scratch {
 
     /// The plan `step` makes here for host `h` with `args`.
     pub(super) fn plan_with(&self, step: &dyn Step, h: &Host, args: &InstallArgs) -> Plan {
-        let cx = StepCtx { root: &self.root, runner: &self.runner, facts: h, recipes: recipes(), args, preview: false };
+        let cx = StepCtx {
+            root: &self.root,
+            runner: &self.runner,
+            facts: h,
+            recipes: recipes(),
+            args,
+            preview: false,
+            planned: &[],
+        };
         step.plan(&cx).unwrap_or_else(|e| panic!("{} failed to plan: {e:#}", step.id()))
     }
 
@@ -160,4 +170,24 @@ pub(super) fn noted(p: &Plan, needle: &str) -> bool {
 #[test]
 fn the_steps_are_the_contract() {
     assert_eq!(super::ids(), crate::model::STEP_IDS);
+}
+
+#[test]
+fn only_brings_in_what_a_step_needs_in_install_order() {
+    let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let (all, added) = super::with_prerequisites(&ids(&["driver"]));
+    assert_eq!(all, ["preflight", "build-deps", "sources", "xrt", "driver"]);
+    assert_eq!(added, ["preflight", "build-deps", "sources", "xrt"]);
+    let (all, added) = super::with_prerequisites(&ids(&["models", "kargs"]));
+    assert_eq!(all, ["preflight", "kargs", "build-deps", "sources", "xrt", "flm", "models"]);
+    assert!(!added.contains(&"kargs") && !added.contains(&"models"));
+    assert_eq!(super::with_prerequisites(&ids(&["verify"])).0, ["verify"]);
+    // Every prerequisite is a step that comes earlier.
+    let order = super::ids();
+    for id in &order {
+        for p in super::prerequisites(id) {
+            let (i, j) = (order.iter().position(|x| x == p).unwrap(), order.iter().position(|x| x == id).unwrap());
+            assert!(i < j, "{p} must come before {id}");
+        }
+    }
 }
