@@ -10,6 +10,7 @@ pub mod commands;
 pub mod firmware;
 pub mod identity;
 pub mod kernel;
+pub(crate) mod klog;
 pub mod memlock;
 pub mod os;
 pub mod pci;
