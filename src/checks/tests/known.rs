@@ -189,6 +189,9 @@ fn kernel_crashes_in_the_npu_stack_fail_kernel_log_and_need_a_reboot() {
     assert!(c.evidence.contains_key("crashes"));
     let c = expect(&crash(Host::halo(), FILL_SLOT_OOPS), "kernel.log", Fail, "(cmdlist-fill-slot-null)");
     assert!(c.summary.contains("aie2_cmdlist_fill_slot"), "{}", c.summary);
+    // A task hung in the driver (the hung-task report's shape, kernel/hung_task.c).
+    let hung = "INFO: task flm:4242 blocked for more than 122 seconds.\n      Not tainted 6.19.8-200.fc43.x86_64 #1\ntask:flm state:D stack:0 pid:4242 tgid:4242 ppid:1 flags:0x00004006\nCall Trace:\n <TASK>\n __schedule+0x3d0/0x1520\n amdxdna_drm_close+0xa5/0x130 [amdxdna]\n </TASK>\n";
+    expect(&crash(Host::halo(), hung), "kernel.log", Fail, "(task-hung-in-npu-driver)");
     // A crash the catalog does not know, but whose trace is amdxdna's.
     let text =
         "BUG: unable to handle page fault for address: ffffa7c13eaffff8\nRIP: 0010:aie2_new_thing+0x1/0x2 [amdxdna]\n";
