@@ -40,7 +40,7 @@ fn known_ids(c: &CheckResult) -> Vec<String> {
 const TESTED: &[&str] = &[
     "flm-krackan-rev20-hwctx",
     "lemonade-10.2-exact-flm-pin",
-    "lemonade-portable-flm-0.9.45-banner",
+    "flm-0.9.45-list-json-banner",
     "sva-disabled-x86-backport",
     "iommu-pt-sva-unbind-crash",
     "firmware-wedge-long-decode",
@@ -80,12 +80,16 @@ fn lemonade_10_2_rejects_every_flm_but_its_exact_pin() {
 }
 
 #[test]
-fn lemonade_11_with_the_first_portable_flm_0_9_45_is_named() {
-    // https://github.com/lemonade-sdk/lemonade/issues/2782.
-    let c = run(&lemonade(Host::halo(), "11.2.0").flm_version("0.9.45"), "lemonade.flm");
-    assert_eq!(known_ids(&c), ["lemonade-portable-flm-0.9.45-banner"], "{}", c.summary);
+fn flm_0_9_45_breaks_lemonades_model_discovery() {
+    // https://github.com/lemonade-sdk/lemonade/issues/2782 (Lemonade 11.0.0, flm 0.9.45).
+    let c = run(&lemonade(Host::halo(), "11.0.0").flm_version("0.9.45"), "lemonade.flm");
+    assert_eq!(known_ids(&c), ["flm-0.9.45-list-json-banner"], "{}", c.summary);
     assert!(matches!(c.status, Warn | Fail), "{c:?}");
     assert!(known_ids(&run(&lemonade(Host::halo(), "11.5.1").flm_version("0.9.46"), "lemonade.flm")).is_empty());
+    // Without Lemonade there is nobody to list FLM's models.
+    let h =
+        Host::halo().flm_version("0.9.45").with(|f| f.lemonade = crate::host::Probed::Skipped("no Lemonade".into()));
+    assert!(known_ids(&run(&h, "lemonade.flm")).is_empty());
 }
 
 #[test]
