@@ -259,7 +259,7 @@ pub fn capture_into(runner: &Runner, recipes: &Recipes, dest: &Path, opts: &Capt
     fs::create_dir_all(dest).with_context(|| format!("creating {}", dest.display()))?;
     let mut cap = Capture::new(&root, &red, dest.to_path_buf());
     if let Some(log) = facts.kernel_log.ok() {
-        cap.log_keep = log.lines.iter().cloned().collect();
+        cap.log_keep = log.kept_lines().cloned().collect();
     }
 
     let kver = facts.kernel.ok().and_then(|k| k.running.clone());

@@ -266,7 +266,14 @@ pub fn kernel_log(c: &Ctx) -> Outcome {
     }
     let Some(log) = c.f.kernel_log.ok() else { unreachable!() };
     let matches = &c.a.log;
-    let base = |o: Outcome| o.ev("source", &log.source).ev("lines_read", log.total_lines).ev("matches", matches);
+    let base = |o: Outcome| {
+        let o = o.ev("source", &log.source).ev("lines_read", log.total_lines).ev("matches", matches);
+        let o = if log.crashes.is_empty() { o } else { o.ev("crashes", &log.crashes) };
+        match log.truncation() {
+            Some(t) => o.ev("truncated", t),
+            None => o,
+        }
+    };
     let worst = |sev: Severity| matches.iter().find(|m| m.severity == sev);
     if let Some(m) = worst(Severity::Fail) {
         let owners: Vec<&'static str> = matches

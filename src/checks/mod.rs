@@ -426,6 +426,7 @@ pub fn run_checks(f: &Facts, r: &Recipes, opts: &CheckOptions, only: &[String], 
             suspects: out.suspects,
         });
     }
+    known_issues(&ctx, &mut results);
     attribute_causes(&mut results);
     results
 }
@@ -450,6 +451,102 @@ fn without_install(mut r: Remedy) -> Remedy {
         r.step = None;
     }
     r
+}
+
+/// Reports each known upstream issue the host matches in the check it names: a pass there
+/// becomes the entry's severity (a warning when the entry rests on unverified facts); a
+/// check that already warns or fails names the issue too. A skipped check (not selected,
+/// not applicable) stays skipped.
+fn known_issues(ctx: &Ctx, results: &mut [CheckResult]) {
+    for m in crate::knowledge::known_issues::matching(ctx.f, ctx.r, ctx.a) {
+        let k = &m.issue;
+        let Some(res) = results.iter_mut().find(|c| c.id == k.check) else { continue };
+        if res.status == Status::Skip {
+            continue;
+        }
+        let unverified: Vec<String> = if k.unverified.any() {
+            let what = if k.unverified.fields().is_empty() {
+                "the whole entry".to_string()
+            } else {
+                k.unverified.fields().join(", ")
+            };
+            vec![format!("{what} of known issue {} (its sources are in known_issues)", k.id)]
+        } else {
+            Vec::new()
+        };
+        let text = format!("known issue {}: {}", k.id, k.title);
+        let mut status = match k.severity {
+            crate::recipes::Severity::Fail => Status::Fail,
+            _ => Status::Warn,
+        };
+        if status == Status::Fail && !unverified.is_empty() {
+            status = Status::Warn;
+        }
+        let worse = |a: Status, b: Status| {
+            let rank = |s: Status| match s {
+                Status::Pass | Status::Skip => 0,
+                Status::Warn => 1,
+                Status::Error => 2,
+                Status::Fail => 3,
+            };
+            if rank(b) > rank(a) { b } else { a }
+        };
+        if res.status == Status::Pass {
+            res.summary = text;
+        } else {
+            res.summary = format!("{} (known issue {})", res.summary, k.id);
+        }
+        res.status = worse(res.status, status);
+        if !unverified.is_empty() && res.status == Status::Warn {
+            res.summary = format!("{} (UNVERIFIED: {})", res.summary, unverified.join("; "));
+        }
+        let fixed = k.fixed_in.as_ref().map(|f| format!(" Fixed in: {f}.")).unwrap_or_default();
+        let advice = format!("{}: {}. {}{fixed}", k.id, k.cause, k.workaround);
+        match &mut res.remedy {
+            Some(r) => {
+                r.text = format!("{}\nKnown issue {advice}", r.text);
+                if r.step.is_none()
+                    && let Some(st) = &k.step
+                {
+                    r.commands.push(install_cmd(st));
+                    r.step = Some(st.clone());
+                }
+                r.reboot |= k.reboot;
+                if r.docs.is_none() {
+                    r.docs = k.sources.first().cloned();
+                }
+            }
+            None => {
+                res.remedy = Some(Remedy {
+                    text: format!("Known issue {advice}"),
+                    commands: k.step.iter().map(|s| install_cmd(s)).collect(),
+                    step: k.step.clone(),
+                    reboot: k.reboot,
+                    docs: k.sources.first().cloned(),
+                })
+            }
+        }
+        let entry = serde_json::json!({
+            "id": k.id,
+            "title": k.title,
+            "matched": m.matched,
+            "line": m.line,
+            "fixed_in": k.fixed_in,
+            "sources": k.sources,
+        });
+        match res.evidence.get_mut("known_issues").and_then(Value::as_array_mut) {
+            Some(list) => list.push(entry),
+            None => {
+                res.evidence.insert("known_issues".into(), Value::Array(vec![entry]));
+            }
+        }
+        if !unverified.is_empty() {
+            let list = res.evidence.entry("unverified".to_string()).or_insert_with(|| Value::Array(Vec::new()));
+            if let Some(list) = list.as_array_mut() {
+                list.extend(unverified.into_iter().map(Value::String));
+            }
+        }
+    }
 }
 
 /// Links each failure to the first failing suspect, so the verdict names the root cause

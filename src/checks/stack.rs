@@ -464,9 +464,17 @@ pub fn flm_validate(c: &Ctx) -> Outcome {
     match stack::flm_validate(c.f, c.r) {
         stack::FlmValidateVerdict::NotProbed => unreachable!("the probe was checked above"),
         stack::FlmValidateVerdict::NotInstalled => Outcome::skip("flm not installed (see flm.install)"),
-        stack::FlmValidateVerdict::NoResult { error } => {
-            Outcome::error(format!("flm validate gave no result: {error}"))
-        }
+        stack::FlmValidateVerdict::NoResult { error } => match c.a.crash() {
+            // A probe that hangs after the NPU stack crashed (or wedged) this boot hangs
+            // because of it: name the crash, and the reboot it needs.
+            Some(m) => Outcome::error(format!(
+                "flm validate gave no result: {error} — the kernel log shows why: {} ({})",
+                m.cause, m.id
+            ))
+            .ev("kernel_log", &m.line)
+            .remedy(super::device::log_remedy(m)),
+            None => Outcome::error(format!("flm validate gave no result: {error}")),
+        },
         stack::FlmValidateVerdict::Ready => {
             let v = f.validate.as_ref();
             let d = v.and_then(|v| v.devices.first());

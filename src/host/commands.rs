@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::Probed;
+use super::klog::LogFilter;
 use crate::parse::dkms::{DkmsEntry, parse_dkms_status};
 use crate::parse::flm::{FlmValidate, parse_flm_validate, parse_flm_version};
-use crate::parse::kernel_log::normalize_kernel_log;
 use crate::parse::ldconfig::parse_ldconfig_p;
 use crate::parse::modinfo::{ModInfo, parse_modinfo};
 use crate::parse::mokutil::{EnrolledKey, efivar_secure_boot, parse_list_enrolled, parse_sb_state};
@@ -25,73 +25,42 @@ use crate::runner::{CmdError, Runner};
 pub struct KernelLog {
     /// Where the log came from (`journalctl -k -b 0`, `dmesg`, a file).
     pub source: String,
-    /// Lines mentioning amdxdna, amdnpu, the IOMMU, lockdown or module signing.
+    /// Lines mentioning amdxdna, amdnpu, the IOMMU, lockdown or module signing, and
+    /// module-loader lines near amdxdna's (`host::klog`), in log order.
     pub lines: Vec<String>,
     /// Lines read in total.
     pub total_lines: usize,
+    /// Kernel crash reports (oops, BUG, GPF, hung task) whose trace touches amdxdna, the
+    /// IOMMU SVA code, `aie2_*` or `/dev/accel`, and the crashes that followed them: each
+    /// block's lines.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub crashes: Vec<Vec<String>>,
+    /// Lines left out over the budget of their kind (`amdxdna`, `module-loader`,
+    /// `iommu-fault`, `iommu`, `module-signing`, `crash-blocks`, `crash-block-lines`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub dropped: BTreeMap<String, usize>,
+    /// Repeats of a kept line, kept once.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub repeated: usize,
 }
 
-/// Words that make a kernel-log line worth keeping.
-const LOG_KEYWORDS: &[&str] = &[
-    "amdxdna",
-    "amdnpu",
-    "AMD-Vi",
-    "iommu",
-    "IOMMU",
-    "Lockdown",
-    "SVA",
-    "PASID",
-    "module verification",
-    "Key was rejected",
-];
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
 
-/// Module-loader messages that do not name the module they refuse: the ELF checks of
-/// kernel/module/main.c (`Invalid ELF header len|magic|type`, `Invalid (module )architecture in
-/// ELF header`), the x86 relocation check (`x86/modules: Invalid relocation target, existing
-/// value is nonzero for …`, older kernels `Skipping invalid relocation target …`,
-/// arch/x86/kernel/module.c) and signature enforcement (`Loading of unsigned module is
-/// rejected`, kernel/module/signing.c): <https://github.com/torvalds/linux/blob/master/kernel/module/main.c>,
-/// <https://github.com/torvalds/linux/blob/master/arch/x86/kernel/module.c>,
-/// <https://github.com/torvalds/linux/blob/master/kernel/module/signing.c>. The named ones
-/// (`amdxdna: Unknown symbol …`, `amdxdna: disagrees about version of symbol …`) carry
-/// `amdxdna` and are kept by [`LOG_KEYWORDS`].
-const UNNAMED_LOADER_LINES: &[&str] = &[
-    "Invalid ELF header",
-    "architecture in ELF header",
-    "invalid relocation target",
-    "Invalid relocation target",
-    "Loading of unsigned module is rejected",
-    "Loading of module with unavailable key is rejected",
-    "Loading of module with unsupported crypto is rejected",
-];
-
-/// How many log lines before or after an amdxdna line an unnamed loader line may sit and
-/// still be attributed to amdxdna's load (the journal has no timestamps in `-o cat`; a boot
-/// interleaves the udev-triggered loads of many modules).
-const LOADER_WINDOW: usize = 25;
-
-/// Keeps the relevant lines — those naming the NPU stack, and module-loader lines near
-/// amdxdna's load even when they do not name it; caps the count so a log storm cannot bloat
-/// the report.
-fn filter_log(source: &str, text: &str) -> KernelLog {
-    let all = normalize_kernel_log(text);
-    let total_lines = all.len();
-    let anchors: Vec<usize> =
-        all.iter().enumerate().filter(|(_, l)| l.contains("amdxdna") || l.contains("amdnpu")).map(|(i, _)| i).collect();
-    let near_amdxdna = |i: usize| anchors.iter().any(|a| a.abs_diff(i) <= LOADER_WINDOW);
-    let mut lines: Vec<String> = all
-        .into_iter()
-        .enumerate()
-        .filter(|(i, l)| {
-            LOG_KEYWORDS.iter().any(|k| l.contains(k))
-                || (UNNAMED_LOADER_LINES.iter().any(|k| l.contains(k)) && near_amdxdna(*i))
-        })
-        .map(|(_, l)| l)
-        .collect();
-    if lines.len() > 400 {
-        lines.drain(..lines.len() - 400);
+impl KernelLog {
+    /// Every line kept, crash blocks included (what a captured log must keep to replay).
+    pub fn kept_lines(&self) -> impl Iterator<Item = &String> {
+        self.lines.iter().chain(self.crashes.iter().flatten())
     }
-    KernelLog { source: source.to_string(), lines, total_lines }
+
+    /// What was left out, for the evidence (`None` when nothing was).
+    pub fn truncation(&self) -> Option<String> {
+        (!self.dropped.is_empty()).then(|| {
+            let parts: Vec<String> = self.dropped.iter().map(|(k, n)| format!("{n} {k}")).collect();
+            format!("left out over their budgets: {}", parts.join(", "))
+        })
+    }
 }
 
 /// Reads the current boot's kernel log: `journalctl -k -b 0`, then `dmesg`, then log files.
@@ -101,26 +70,59 @@ pub fn probe_kernel_log(runner: &Runner) -> Probed<KernelLog> {
         return Probed::Skipped("offline root: there is no running kernel to read a log from".into());
     }
     let mut why = Vec::new();
-    match runner.run("journalctl", &["-k", "-b", "0", "-o", "cat", "--no-pager"]) {
-        Ok(o) if o.success() && !o.stdout.trim().is_empty() => {
-            return Probed::Ok(filter_log("journalctl -k -b 0", &o.stdout));
+    for (program, args, label) in [
+        ("journalctl", &["-k", "-b", "0", "-o", "cat", "--no-pager"][..], "journalctl -k -b 0"),
+        ("dmesg", &[][..], "dmesg"),
+    ] {
+        let mut filter = LogFilter::default();
+        match runner.run_lines(program, args, &mut |l| filter.feed(l)) {
+            Ok(o) if o.success() && filter.raw_lines() > 0 => return Probed::Ok(filter.finish(label)),
+            Ok(o) => why.push(format!("{program} exited {:?}: {}", o.code, o.tail())),
+            Err(e) => why.push(e.to_string()),
         }
-        Ok(o) => why.push(format!("journalctl exited {:?}: {}", o.code, o.tail())),
-        Err(e) => why.push(e.to_string()),
-    }
-    match runner.run("dmesg", &[]) {
-        Ok(o) if o.success() && !o.stdout.trim().is_empty() => return Probed::Ok(filter_log("dmesg", &o.stdout)),
-        Ok(o) => why.push(format!("dmesg exited {:?}: {}", o.code, o.tail())),
-        Err(e) => why.push(e.to_string()),
     }
     for rel in ["var/log/kern.log", "var/log/dmesg"] {
-        match root.read_optional(rel) {
-            Ok(Some(text)) if !text.trim().is_empty() => return Probed::Ok(filter_log(&format!("/{rel}"), &text)),
+        match stream_file(root, rel) {
+            Ok(Some(filter)) if filter.raw_lines() > 0 => return Probed::Ok(filter.finish(&format!("/{rel}"))),
             Ok(_) => why.push(format!("/{rel}: absent or empty")),
             Err(e) => why.push(format!("{e:#}")),
         }
     }
     Probed::Error(format!("no kernel log could be read ({})", why.join("; ")))
+}
+
+/// Reads a log file under the root line by line through the filter (never whole: a log file
+/// has no size limit); a line over 64 KiB is handed over in pieces.
+fn stream_file(root: &crate::root::Root, rel: &str) -> anyhow::Result<Option<LogFilter>> {
+    use std::io::Read;
+    const MAX_LINE: usize = 64 * 1024;
+    let Some(mut file) = root.open_read(rel)? else { return Ok(None) };
+    let mut filter = LogFilter::default();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut line: Vec<u8> = Vec::new();
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(anyhow::Error::new(e).context(format!("reading /{rel}"))),
+        };
+        for chunk in buf[..n].split_inclusive(|b| *b == b'\n') {
+            let (body, ends) = match chunk.strip_suffix(b"\n") {
+                Some(b) => (b, true),
+                None => (chunk, false),
+            };
+            line.extend_from_slice(body);
+            if ends || line.len() >= MAX_LINE {
+                filter.feed(&line);
+                line.clear();
+            }
+        }
+    }
+    if !line.is_empty() {
+        filter.feed(&line);
+    }
+    Ok(Some(filter))
 }
 
 /// Package states from the distro's package manager.
@@ -476,42 +478,4 @@ pub fn probe_flm(runner: &Runner) -> Probed<FlmFacts> {
         Err(_) => facts.validate_error = Some("internal error".into()),
     }
     Probed::Ok(facts)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn loader_lines_near_amdxdna_are_kept_even_without_its_name() {
-        // amd/xdna-driver#1469: a DKMS amdxdna refused on 6.17.0-35 while the in-tree one runs.
-        let filler: Vec<String> = (0..40).map(|i| format!("usb 1-{i}: new high-speed USB device")).collect();
-        let text = [
-            vec!["module: x86/modules: Invalid relocation target, existing value is nonzero for type 1, loc 00000000c3a1b2d4, val ffffffffc1a2b3c4".to_string()],
-            filler[..10].to_vec(),
-            vec![
-                "amdxdna 0000:c6:00.1: [drm] Load firmware amdnpu/17f0_11/npu.sbin".to_string(),
-                "amdxdna: disagrees about version of symbol drm_sched_init".to_string(),
-            ],
-            filler[10..].to_vec(),
-            // 30 lines after the last amdxdna line: another module's business.
-            vec![
-                "Invalid ELF header magic: != \x7fELF".to_string(),
-                "nvidia: Unknown symbol drm_gem_object_free (err -2)".to_string(),
-            ],
-        ]
-        .concat()
-        .join("\n");
-        let log = filter_log("dmesg", &text);
-        assert_eq!(
-            log.lines,
-            [
-                "module: x86/modules: Invalid relocation target, existing value is nonzero for type 1, loc 00000000c3a1b2d4, val ffffffffc1a2b3c4",
-                "amdxdna 0000:c6:00.1: [drm] Load firmware amdnpu/17f0_11/npu.sbin",
-                "amdxdna: disagrees about version of symbol drm_sched_init",
-            ]
-        );
-        // With no amdxdna line at all, an unnamed loader line cannot be attributed.
-        assert!(filter_log("dmesg", "Invalid ELF header magic: != \x7fELF\n").lines.is_empty());
-    }
 }

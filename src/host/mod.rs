@@ -11,6 +11,7 @@ pub mod firmware;
 pub mod identity;
 pub mod install_state;
 pub mod kernel;
+pub(crate) mod klog;
 pub mod memlock;
 pub mod os;
 pub mod pci;

@@ -81,7 +81,20 @@ pub struct LogMatch {
     /// A module-loader refusal (the reason a module file did not load).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub loader: bool,
+    /// A kernel crash report (`line` is its first line; `groups["trace"]` the line of the
+    /// trace that names it).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub crash: bool,
 }
+
+/// The id of an amdxdna error line no signature knows.
+pub const UNRECOGNISED: &str = "unrecognised-driver-error";
+
+/// The id of a kept crash report no crash signature knows.
+pub const UNRECOGNISED_CRASH: &str = "unrecognised-crash";
+
+/// How to report what doctor does not recognise.
+pub const REPORT_COMMAND: &str = "sudo npu-setup doctor --bundle npu-bug.tar.gz";
 
 /// Shared derivations.
 #[derive(Debug, Clone, Default)]
@@ -116,7 +129,8 @@ impl<'a> Analysis<'a> {
         let k = f.kernel.ok();
         a.running = k.and_then(|k| k.running.as_deref()).and_then(parse_kernel_release);
         a.target = k.and_then(|k| k.target.as_deref()).and_then(parse_kernel_release);
-        a.log = match_log(f, r);
+        a.log = match_crashes(f, r);
+        a.log.extend(match_log(f, r));
         a.drm_version = a
             .log
             .iter()
@@ -165,6 +179,15 @@ impl<'a> Analysis<'a> {
     /// Kernel-log lines where the module loader refused a module (any owning check).
     pub fn loader_refusals(&self) -> Vec<&LogMatch> {
         self.log.iter().filter(|m| m.loader).collect()
+    }
+
+    /// The first kernel crash in the NPU stack this boot, or a wedge that needs a reboot (a
+    /// command timeout, a failed reset): what a hung probe afterwards is explained by.
+    pub fn crash(&self) -> Option<&LogMatch> {
+        self.log
+            .iter()
+            .find(|m| m.crash)
+            .or_else(|| self.log.iter().find(|m| m.severity == Severity::Fail && m.reboot && m.check.is_none()))
     }
 
     /// Flavour of the target kernel.
@@ -216,8 +239,10 @@ fn match_log(f: &Facts, r: &Recipes) -> Vec<LogMatch> {
         r.signatures.iter().filter_map(|s| regex::Regex::new(&s.pattern).ok().map(|re| (s, re))).collect();
     let mut out = Vec::new();
     for line in &log.lines {
+        let mut matched = false;
         for (sig, re) in &compiled {
             if let Some(c) = re.captures(line) {
+                matched = true;
                 let mut groups = BTreeMap::new();
                 for name in re.capture_names().flatten() {
                     if let Some(m) = c.name(name) {
@@ -237,10 +262,87 @@ fn match_log(f: &Facts, r: &Recipes) -> Vec<LogMatch> {
                     line: line.clone(),
                     groups,
                     loader: sig.loader,
+                    crash: false,
                 });
                 break;
             }
         }
+        // After a failure the catalog knows, the driver's further errors are its cascade
+        // (the smu/power-off lines after a rejected firmware, amd/xdna-driver#1257).
+        let after_failure = out.iter().any(|m: &LogMatch| m.severity == Severity::Fail);
+        if !matched && !after_failure && is_driver_error(line) {
+            out.push(LogMatch {
+                id: UNRECOGNISED.into(),
+                severity: Severity::Warn,
+                check: None,
+                cause: format!("unrecognised driver error: {line}"),
+                remedy: Some(format!(
+                    "doctor does not know this amdxdna error. If the NPU misbehaves, report it with a support bundle ({REPORT_COMMAND}) to https://github.com/amd/xdna-driver/issues."
+                )),
+                step: None,
+                reboot: false,
+                line: line.clone(),
+                groups: BTreeMap::new(),
+                loader: false,
+                crash: false,
+            });
+        }
+    }
+    out
+}
+
+/// An amdxdna line that reports an error (`*ERROR*`, `failed`).
+fn is_driver_error(line: &str) -> bool {
+    line.contains("amdxdna") && (line.contains("*ERROR*") || line.to_ascii_lowercase().contains("failed"))
+}
+
+/// Names each kept crash report: a crash signature, else an unrecognised crash in the NPU
+/// stack; a crash that only followed one (no tie of its own) is part of that one.
+fn match_crashes(f: &Facts, r: &Recipes) -> Vec<LogMatch> {
+    let Some(log) = f.kernel_log.ok() else { return Vec::new() };
+    let ties = ["amdxdna", "iommu_sva_", "aie2_", "/dev/accel", "amdnpu"];
+    let mut out = Vec::new();
+    for block in &log.crashes {
+        let Some(first) = block.first() else { continue };
+        let known = r.crashes.iter().find_map(|c| {
+            let start = regex::Regex::new(&c.start).ok()?;
+            let trace = regex::Regex::new(&c.trace).ok()?;
+            if !start.is_match(first) {
+                return None;
+            }
+            block.iter().find(|l| trace.is_match(l)).map(|l| (c, l))
+        });
+        let (id, cause, remedy, check, step, trace) = match known {
+            Some((c, l)) => {
+                (c.id.clone(), c.cause.clone(), c.remedy.clone(), c.check.clone(), c.step.clone(), l.clone())
+            }
+            None => {
+                let Some(tie) = block.iter().find(|l| ties.iter().any(|t| l.contains(t))) else { continue };
+                (
+                    UNRECOGNISED_CRASH.to_string(),
+                    format!("the kernel crashed in the NPU stack ({first}; {tie})"),
+                    format!(
+                        "Reboot: the NPU stays unusable until then. doctor does not know this crash; report it with a support bundle ({REPORT_COMMAND}) to https://github.com/amd/xdna-driver/issues."
+                    ),
+                    None,
+                    None,
+                    tie.clone(),
+                )
+            }
+        };
+        out.push(LogMatch {
+            id,
+            severity: Severity::Fail,
+            check,
+            cause,
+            remedy: Some(remedy),
+            step,
+            reboot: true,
+            line: first.clone(),
+            groups: BTreeMap::from([("trace".to_string(), trace)]),
+            loader: false,
+            crash: true,
+        });
     }
     out
 }

@@ -10,6 +10,7 @@ pub mod freshness;
 pub mod identify;
 pub mod kargs;
 pub mod kernels;
+pub mod known_issues;
 pub mod lemonade;
 pub mod routes;
 pub mod secureboot;

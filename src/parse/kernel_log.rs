@@ -96,34 +96,35 @@ fn strip_host_ident(s: &str, kernel_only: bool) -> &str {
     rest.trim_start()
 }
 
-/// Normalise kernel log text to one message per line without timestamps/prefixes.
-pub fn normalize_kernel_log(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for line in s.lines() {
-        let line = line.trim_end();
-        let t = line.trim_start();
-        if t.starts_with("-- ") && t.ends_with(" --") {
-            continue;
-        }
-        let mut m = strip_facility(strip_priority(t));
-        let (after_bracket, had_bracket) = strip_bracket_time(m);
-        m = after_bracket;
-        if had_bracket {
-            m = strip_host_ident(m, true);
-        } else {
-            let (after_date, had_date) = strip_date(m);
-            if had_date {
-                m = strip_host_ident(after_date, false);
-                let (again, _) = strip_bracket_time(m);
-                m = again;
-            }
-        }
-        let m = m.trim();
-        if !m.is_empty() {
-            out.push(m.to_string());
+/// Normalise one kernel-log line to its bare message; `None` for a line that carries none
+/// (empty, a journalctl `-- Boot … --` marker, a prefix alone). The streaming probe calls it
+/// per line, only on lines its byte-level prefilter keeps.
+pub fn normalize_line(line: &str) -> Option<&str> {
+    let line = line.trim_end();
+    let t = line.trim_start();
+    if t.starts_with("-- ") && t.ends_with(" --") {
+        return None;
+    }
+    let mut m = strip_facility(strip_priority(t));
+    let (after_bracket, had_bracket) = strip_bracket_time(m);
+    m = after_bracket;
+    if had_bracket {
+        m = strip_host_ident(m, true);
+    } else {
+        let (after_date, had_date) = strip_date(m);
+        if had_date {
+            m = strip_host_ident(after_date, false);
+            let (again, _) = strip_bracket_time(m);
+            m = again;
         }
     }
-    out
+    let m = m.trim();
+    (!m.is_empty()).then_some(m)
+}
+
+/// Normalise kernel log text to one message per line without timestamps/prefixes.
+pub fn normalize_kernel_log(s: &str) -> Vec<String> {
+    s.lines().filter_map(normalize_line).map(str::to_string).collect()
 }
 
 #[cfg(test)]

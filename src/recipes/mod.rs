@@ -7,6 +7,7 @@
 
 pub mod bundle;
 pub mod flm;
+pub mod known;
 pub mod lemonade;
 pub mod meta;
 pub mod routes;
@@ -233,6 +234,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("recipes/routes.yaml", include_str!("../../recipes/routes.yaml")),
     ("grub/policy.yaml", include_str!("../../grub/policy.yaml")),
     ("recipes/meta.yaml", include_str!("../../recipes/meta.yaml")),
+    ("recipes/known-issues.yaml", include_str!("../../recipes/known-issues.yaml")),
 ];
 
 /// A malformed data file.
@@ -647,10 +649,37 @@ pub struct Signature {
     pub source: String,
 }
 
+/// A kernel crash report (oops, BUG, general protection fault, hung task) the kernel-log
+/// probe kept because its trace touches the NPU stack: which one it is.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrashSignature {
+    /// Stable id.
+    pub id: String,
+    /// Regex over the block's first line (`general protection fault`, `BUG: kernel NULL…`).
+    pub start: String,
+    /// Regex that some line of the block matches (the function in the trace).
+    pub trace: String,
+    /// The check that owns the cause (default: `kernel.log`).
+    #[serde(default)]
+    pub check: Option<String>,
+    /// What it means.
+    pub cause: String,
+    /// What to do (the reboot a crash needs comes first).
+    pub remedy: String,
+    /// Install step that fixes it.
+    #[serde(default)]
+    pub step: Option<String>,
+    /// Where the fact comes from.
+    pub source: String,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SignaturesFile {
     signatures: Vec<Signature>,
+    #[serde(default)]
+    crashes: Vec<CrashSignature>,
 }
 
 /// Package names per role.
@@ -895,6 +924,10 @@ pub struct Recipes {
     pub drivers: DriverMatrix,
     /// Kernel-log signatures (compiled lazily by the checks).
     pub signatures: Vec<Signature>,
+    /// Kernel crash signatures (`crashes:` of recipes/kernel-log.yaml).
+    pub crashes: Vec<CrashSignature>,
+    /// Known upstream issues (`recipes/known-issues.yaml`).
+    pub known_issues: Vec<known::KnownIssue>,
     /// Distros.
     pub distros: Vec<Distro>,
     /// Distros built on one of `distros`.
@@ -1020,6 +1053,13 @@ impl Recipes {
             regex::Regex::new(&s.pattern)
                 .with_context(|| format!("{sig_name}: signature {:?} has a bad pattern", s.id))?;
         }
+        for c in &signatures.crashes {
+            for re in [&c.start, &c.trace] {
+                regex::Regex::new(re)
+                    .with_context(|| format!("{sig_name}: crash signature {:?} has a bad pattern", c.id))?;
+            }
+        }
+        let known: known::KnownIssuesFile = parse_file(file("recipes/known-issues.yaml"))?;
         let distros: DistrosFile = parse_file(file("recipes/distros.yaml"))?;
         let policy: PolicyFile = parse_file(file("grub/policy.yaml"))?;
         let lemonade: LemonadeRecipe = parse_file(file("recipes/lemonade.yaml"))?;
@@ -1031,6 +1071,8 @@ impl Recipes {
             firmware_dirs: devices.firmware_dirs,
             drivers,
             signatures: signatures.signatures,
+            crashes: signatures.crashes,
+            known_issues: known.issues,
             distros: distros.distros,
             derivatives: distros.derivatives,
             generic: distros.generic,

@@ -64,6 +64,31 @@ pub(super) fn validate(r: &Recipes, t: &Texts) -> Vec<DataError> {
             ));
         }
     }
+    for c in &r.crashes {
+        if let Some(ch) = &c.check
+            && !CHECK_IDS.contains(&ch.as_str())
+        {
+            errors.push(t.error(
+                "recipes/kernel-log.yaml",
+                Some(&format!("id: {}", c.id)),
+                &format!("check: {ch}"),
+                format!("crash signature {:?} names check {ch:?}, which does not exist", c.id),
+            ));
+        }
+        if let Some(st) = &c.step
+            && !STEP_IDS.contains(&st.as_str())
+        {
+            errors.push(t.error(
+                "recipes/kernel-log.yaml",
+                Some(&format!("id: {}", c.id)),
+                &format!("step: {st}"),
+                format!("crash signature {:?} names step {st:?}, which does not exist", c.id),
+            ));
+        }
+    }
+    for (anchor, needle, message) in super::known::problems(&r.known_issues, CHECK_IDS, STEP_IDS) {
+        errors.push(t.error("recipes/known-issues.yaml", Some(&anchor), &needle, message));
+    }
     // Install paths are flavours, or `unsupported`.
     for p in &r.drivers.paths {
         let known = p.id == "unsupported" || r.drivers.flavours.iter().any(|f| f.id.as_str() == p.id);
@@ -425,6 +450,30 @@ mod tests {
         assert!(text.lines().nth(line - 1).unwrap().contains("check: firmware.compat"), "line {line}");
         let err = with("recipes/kernel-log.yaml", |t| t.replacen("step: driver", "step: drivers", 1));
         assert!(err.contains("names step \"drivers\""), "{err}");
+    }
+
+    #[test]
+    fn a_known_issue_naming_a_missing_check_or_with_a_bad_field_is_refused_with_file_and_line() {
+        let rel = "recipes/known-issues.yaml";
+        let text = EMBEDDED.iter().find(|(r, _)| *r == rel).unwrap().1;
+        let line_of = |err: &str| -> usize {
+            err.split("known-issues.yaml:").nth(1).unwrap().split(':').next().unwrap().parse().unwrap()
+        };
+        let err = with(rel, |t| t.replacen("check: flm.validate", "check: flm.validated", 1));
+        assert!(err.contains("names check \"flm.validated\", which does not exist"), "{err}");
+        assert!(text.lines().nth(line_of(&err) - 1).unwrap().contains("check: flm.validate"), "{err}");
+        // Unknown fields are refused by the parser, with their line.
+        let err = with(rel, |t| t.replacen("    title:", "    titel:", 1));
+        assert!(err.contains("recipes/known-issues.yaml:") && err.contains("titel"), "{err}");
+        let err = with(rel, |t| t.replacen("      flm: [{from: \"0.9.45\"}]", "      flm: [{form: \"0.9.45\"}]", 1));
+        assert!(err.contains("form"), "{err}");
+        // Bounds that are not versions, bad patterns, sources that are not URLs.
+        let err = with(rel, |t| t.replacen("{from: \"0.9.45\"}", "{from: \"latest\"}", 1));
+        assert!(err.contains("flm bound \"latest\" is not a version"), "{err}");
+        let err = with(rel, |t| t.replacen("log: 'SVA bind device failed, ret -95'", "log: 'SVA (bind'", 1));
+        assert!(err.contains("bad log pattern"), "{err}");
+        let err = with(rel, |t| t.replacen("- https://github.com/ROCm/FastFlowLM/issues/655", "- FastFlowLM#655", 1));
+        assert!(err.contains("every source is an https:// URL"), "{err}");
     }
 
     #[test]

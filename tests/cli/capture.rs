@@ -74,6 +74,13 @@ fn capture_of_the_protocol7_case_round_trips() {
 }
 
 #[test]
+fn capture_of_a_kernel_crash_keeps_the_whole_crash_report() {
+    // The oops lines carry no amdxdna keyword but the RIP line: the capture must keep every
+    // line of the report the probe kept, or the replay loses the crash.
+    round_trip("fedora44-71-npu-oops");
+}
+
+#[test]
 fn capture_refuses_a_non_empty_out_and_leaves_it_alone() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("cap");

@@ -5,6 +5,7 @@
 mod boot;
 mod device;
 mod firmware;
+mod known;
 mod recipes;
 mod services;
 mod stack;
