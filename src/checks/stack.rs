@@ -282,7 +282,7 @@ pub fn xrt_loader(c: &Ctx) -> Outcome {
     if let Some(cache) = cache {
         let stale: Vec<&str> = libs
             .iter()
-            .filter(|x| !x.found.is_empty() && !cache.iter().any(|(s, _)| s == &x.soname))
+            .filter(|x| !x.found.is_empty() && x.resolved_by.is_none() && !cache.iter().any(|(s, _)| s == &x.soname))
             .map(|x| x.soname.as_str())
             .collect();
         if !stale.is_empty() {
@@ -311,7 +311,14 @@ pub fn xrt_loader(c: &Ctx) -> Outcome {
     }
     base(Outcome::pass(
         libs.iter()
-            .map(|x| format!("{} -> {}", x.soname, x.resolvable_at.clone().unwrap_or_default()))
+            .map(|x| {
+                format!(
+                    "{} -> {}{}",
+                    x.soname,
+                    x.resolvable_at.clone().unwrap_or_default(),
+                    x.resolved_by.as_ref().map(|b| format!(" ({b})")).unwrap_or_default()
+                )
+            })
             .collect::<Vec<_>>()
             .join("; "),
     ))

@@ -17,7 +17,7 @@ use crate::parse::modinfo::{ModInfo, parse_modinfo};
 use crate::parse::mokutil::{EnrolledKey, efivar_secure_boot, parse_list_enrolled, parse_sb_state};
 use crate::parse::packages::{PkgState, parse_dpkg_query, parse_pacman_q, parse_rpm_q};
 use crate::recipes::Distro;
-use crate::root::RootMode;
+use crate::root::{Root, RootMode};
 use crate::runner::{CmdError, Runner};
 
 /// Kernel log lines that can matter to the NPU stack.
@@ -395,6 +395,10 @@ pub fn probe_ld_cache(runner: &Runner) -> Probed<Vec<(String, String)>> {
 pub struct FlmFacts {
     /// Host path of the `flm` found.
     pub binary: Option<String>,
+    /// Where `binary` leads after its symlinks, when elsewhere (a Nix store path behind a
+    /// profile link).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<String>,
     /// `flm version --json`.
     pub version: Option<String>,
     /// Why the version is unknown.
@@ -413,11 +417,32 @@ pub struct FlmFacts {
 /// <https://github.com/ROCm/FastFlowLM/issues/403>), and local installs.
 pub const FLM_LOCATIONS: &[&str] = &["opt/fastflowlm/bin/flm", "usr/bin/flm", "opt/flm/bin/flm", "usr/local/bin/flm"];
 
-/// Finds `flm`, then runs `flm version --json` and `flm validate --json` concurrently.
-pub fn probe_flm(runner: &Runner) -> Probed<FlmFacts> {
+/// The directories beyond the FHS ones where a user's programs live: the NixOS system
+/// profile, the user's per-user profile and `~/.nix-profile`
+/// (<https://nixos.org/manual/nixos/stable/#sec-package-management>), as root-relative
+/// directories, for `user` with home `home`.
+pub fn profile_bin_dirs(user: Option<&str>, home: Option<&str>) -> Vec<String> {
+    let mut out: Vec<String> = crate::host::memlock::NIX_BIN_DIRS.iter().map(|s| s.to_string()).collect();
+    if let Some(u) = user {
+        out.push(format!("etc/profiles/per-user/{u}/bin"));
+    }
+    if let Some(h) = home.map(|h| h.trim_start_matches('/').trim_end_matches('/')).filter(|h| !h.is_empty()) {
+        out.push(format!("{h}/.nix-profile/bin"));
+    }
+    out
+}
+
+/// Finds `flm` (the FHS places, then `profiles`: the system and user profiles), then runs
+/// `flm version --json` and `flm validate --json` concurrently.
+pub fn probe_flm(runner: &Runner, profiles: &[String]) -> Probed<FlmFacts> {
     let root = runner.root();
     let mut facts = FlmFacts::default();
-    let found = FLM_LOCATIONS.iter().find(|p| runner.locate(&format!("/{p}")).is_some()).map(|p| format!("/{p}"));
+    let candidates: Vec<String> = FLM_LOCATIONS
+        .iter()
+        .map(|p| p.to_string())
+        .chain(profiles.iter().map(|d| format!("{}/flm", d.trim_end_matches('/'))))
+        .collect();
+    let found = candidates.iter().find(|p| runner.locate(&format!("/{p}")).is_some()).map(|p| format!("/{p}"));
     let program = match (&found, root.mode()) {
         (Some(p), _) => p.clone(),
         (None, RootMode::Live) => match runner.locate("flm") {
@@ -427,6 +452,8 @@ pub fn probe_flm(runner: &Runner) -> Probed<FlmFacts> {
         (None, _) => return Probed::Ok(facts),
     };
     facts.binary = Some(program.clone());
+    facts.resolved =
+        root.resolve(program.trim_start_matches('/')).ok().map(|p| Root::display(&p)).filter(|p| *p != program);
     if root.mode() == RootMode::Offline {
         facts.validate_error = Some("offline root: flm validate needs the running system's NPU".into());
         facts.version_error = Some("offline root: not run".into());

@@ -190,6 +190,9 @@ pub fn probe_all(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions) -> Fac
     let kernels: Vec<String> = kernel.ok().map(|k| k.kernels_of_interest()).unwrap_or_default();
     let module_files: Vec<String> = kernel.ok().map(|k| k.competing_module_files(&kernels)).unwrap_or_default();
     let lemonade_files = services::probe_lemonade_files(root);
+    // Where the target user's programs live beyond the FHS (NixOS profiles).
+    let home = users.ok().and_then(|u| users::Accounts::read(root).ok()?.user(&u.name).map(|p| p.home.clone()));
+    let profiles = commands::profile_bin_dirs(users.ok().map(|u| u.name.as_str()), home.as_deref());
     let provenance = Probed::from_result(crate::provenance::probe(root));
 
     // Phase 2: every command and HTTP probe at once, so the wall time is the slowest one
@@ -202,7 +205,7 @@ pub fn probe_all(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions) -> Fac
             let dkms = s.spawn(|| commands::probe_dkms(runner));
             let secureboot = s.spawn(|| commands::probe_secureboot(runner));
             let ld_cache = s.spawn(|| commands::probe_ld_cache(runner));
-            let flm = s.spawn(|| commands::probe_flm(runner));
+            let flm = s.spawn(|| commands::probe_flm(runner, &profiles));
             let lemonade = s.spawn(move || services::probe_lemonade(runner, lemonade_files, opts, recipes));
             let gpu = s.spawn(|| services::probe_gpu(runner, opts));
             let resources = s.spawn(|| resources::probe_resources(root));

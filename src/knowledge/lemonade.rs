@@ -374,8 +374,13 @@ pub fn flm(f: &Facts, r: &Recipes) -> LemonadeFlm {
         }
     }
     let installed_flm = f.flm.ok().and_then(|x| x.binary.clone().map(|b| (b, x.version.clone())));
+    // The installed flm by either of its names (a profile link, or the store path it leads to).
+    let installed_resolved = f.flm.ok().and_then(|x| x.resolved.clone());
+    let is_installed = |binary: &str| {
+        installed_flm.as_ref().is_some_and(|(b, _)| b == binary) || installed_resolved.as_deref() == Some(binary)
+    };
     let version_of = |binary: &str| {
-        installed_flm.as_ref().filter(|(b, _)| b == binary).and_then(|(_, v)| v.clone()).map(|v| strip_v(&v))
+        installed_flm.as_ref().filter(|_| is_installed(binary)).and_then(|(_, v)| v.clone()).map(|v| strip_v(&v))
     };
     let exists = |p: &str| u.npu_bin_paths.iter().find(|(q, _)| q == p).is_none_or(|(_, e)| *e);
     let own = |expected: Option<String>, setting: Option<String>, source: FlmSource| {
@@ -483,7 +488,7 @@ pub fn flm(f: &Facts, r: &Recipes) -> LemonadeFlm {
         }
         // Against the FastFlowLM installed on the host.
         if let Some((ib, iv)) = &installed_flm
-            && c.binary.as_deref() != Some(ib.as_str())
+            && !c.binary.as_deref().is_some_and(is_installed)
         {
             let same = iv.as_deref().map(strip_v).zip(c.version.clone()).is_some_and(|(a, b)| a == b);
             let installed = format!("{ib} {}", iv.clone().unwrap_or_else(|| "(version unknown)".into()));

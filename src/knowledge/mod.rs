@@ -11,6 +11,7 @@ pub mod identify;
 pub mod kargs;
 pub mod kernels;
 pub mod lemonade;
+pub mod paths;
 pub mod secureboot;
 pub mod stack;
 pub mod strategy;
