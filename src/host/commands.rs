@@ -10,12 +10,13 @@ use serde::{Deserialize, Serialize};
 
 use super::Probed;
 use crate::parse::dkms::{DkmsEntry, parse_dkms_status};
-use crate::parse::flm::{FlmValidate, parse_flm_validate, parse_flm_version};
+use crate::parse::flm::{FlmList, FlmValidate, parse_flm_list, parse_flm_validate, parse_flm_version};
 use crate::parse::kernel_log::normalize_kernel_log;
 use crate::parse::ldconfig::parse_ldconfig_p;
 use crate::parse::modinfo::{ModInfo, parse_modinfo};
 use crate::parse::mokutil::{EnrolledKey, efivar_secure_boot, parse_list_enrolled, parse_sb_state};
 use crate::parse::packages::{PkgState, parse_dpkg_query, parse_pacman_q, parse_rpm_q};
+use crate::parse::xrt::{XrtDevice, parse_xrt_examine};
 use crate::recipes::Distro;
 use crate::root::{Root, RootMode};
 use crate::runner::{CmdError, Runner};
@@ -409,6 +410,48 @@ pub struct FlmFacts {
     pub validate_error: Option<String>,
     /// validate's exit code.
     pub validate_code: Option<i32>,
+    /// `flm list --json` (how Lemonade discovers FLM's models), parsed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list: Option<FlmList>,
+    /// Its exit code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list_code: Option<i32>,
+    /// Why it has no result (could not run, timed out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list_error: Option<String>,
+}
+
+/// `xrt-smi examine`: the devices XRT enumerates.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct XrtFacts {
+    /// Host path of the xrt-smi run.
+    pub binary: String,
+    /// Exit code.
+    #[serde(default)]
+    pub code: Option<i32>,
+    /// The devices listed; None when the output had no device section.
+    #[serde(default)]
+    pub devices: Option<Vec<XrtDevice>>,
+    /// The last lines of its output when it listed nothing (for the evidence).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+}
+
+/// Runs `xrt-smi examine` (read-only: it reports, it changes nothing) where the loader probe
+/// found xrt-smi.
+pub fn probe_xrt(runner: &Runner, xrt_smi: Option<&str>) -> Probed<XrtFacts> {
+    if runner.root().mode() == RootMode::Offline {
+        return Probed::Skipped("offline root: XRT enumerates the running system's devices".into());
+    }
+    let Some(bin) = xrt_smi else { return Probed::Skipped("xrt-smi not installed".into()) };
+    match runner.run(bin, &["examine"]) {
+        Ok(o) => {
+            let devices = parse_xrt_examine(&format!("{}\n{}", o.stdout, o.stderr));
+            let output = devices.as_ref().is_none_or(|d| d.is_empty()).then(|| o.tail());
+            Probed::Ok(XrtFacts { binary: bin.to_string(), code: o.code, devices, output })
+        }
+        Err(e) => Probed::Error(e.to_string()),
+    }
 }
 
 /// Places FLM installs to: `cmake --install` preset, Fedora COPR, the Arch package
@@ -459,11 +502,20 @@ pub fn probe_flm(runner: &Runner, profiles: &[String]) -> Probed<FlmFacts> {
         facts.version_error = Some("offline root: not run".into());
         return Probed::Ok(facts);
     }
-    let (version, validate) = std::thread::scope(|s| {
+    let (version, validate, list) = std::thread::scope(|s| {
         let v = s.spawn(|| runner.run(&program, &["version", "--json"]));
         let c = s.spawn(|| runner.run(&program, &["validate", "--json"]));
-        (v.join(), c.join())
+        let l = s.spawn(|| runner.run(&program, &["list", "--json"]));
+        (v.join(), c.join(), l.join())
     });
+    match list {
+        Ok(Ok(o)) => {
+            facts.list_code = o.code;
+            facts.list = Some(parse_flm_list(&o.stdout, &o.stderr));
+        }
+        Ok(Err(e)) => facts.list_error = Some(e.to_string()),
+        Err(_) => facts.list_error = Some("internal error".into()),
+    }
     match version {
         Ok(Ok(o)) => match parse_flm_version(&o.stdout) {
             Some(v) => facts.version = Some(v),

@@ -354,6 +354,8 @@ fn probe_loader_within(root: &Root, max_files: usize) -> Result<LoaderFacts> {
             .iter()
             .map(|(v, _)| format!("{}/bin/xrt-smi", v.trim_start_matches('/').trim_end_matches('/'))),
     );
+    // Last: where a captured fixture keeps its replay shims (capture writes bin/<name>).
+    smi.push("bin/xrt-smi".into());
     facts.xrt_smi = smi.iter().find(|p| root.exists(p)).map(Root::display);
     Ok(facts)
 }

@@ -151,6 +151,8 @@ pub struct Facts {
     pub smoke_whisper: Probed<smoke::WhisperSmokeFacts>,
     /// Milliseconds spent probing.
     pub probe_millis: u64,
+    /// `xrt-smi examine`: the devices XRT enumerates.
+    pub xrt: Probed<commands::XrtFacts>,
 }
 
 /// The file-only probes everything else builds on.
@@ -197,7 +199,7 @@ pub fn probe_all(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions) -> Fac
 
     // Phase 2: every command and HTTP probe at once, so the wall time is the slowest one
     // (bounded by the runner's timeout), not the sum.
-    let (kernel_log, packages, modinfo, dkms, secureboot, ld_cache, flm, lemonade, gpu, resources) =
+    let (kernel_log, packages, modinfo, dkms, secureboot, ld_cache, flm, lemonade, gpu, resources, xrt) =
         std::thread::scope(|s| {
             let kernel_log = s.spawn(|| commands::probe_kernel_log(runner));
             let packages = s.spawn(|| commands::probe_packages(runner, distro.as_ref(), &kernels));
@@ -206,6 +208,7 @@ pub fn probe_all(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions) -> Fac
             let secureboot = s.spawn(|| commands::probe_secureboot(runner));
             let ld_cache = s.spawn(|| commands::probe_ld_cache(runner));
             let flm = s.spawn(|| commands::probe_flm(runner, &profiles));
+            let xrt = s.spawn(|| commands::probe_xrt(runner, loader.ok().and_then(|l| l.xrt_smi.as_deref())));
             let lemonade = s.spawn(move || services::probe_lemonade(runner, lemonade_files, opts, recipes));
             let gpu = s.spawn(|| services::probe_gpu(runner, opts));
             let resources = s.spawn(|| resources::probe_resources(root));
@@ -220,6 +223,7 @@ pub fn probe_all(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions) -> Fac
                 join(lemonade),
                 join(gpu),
                 join(resources),
+                join(xrt),
             )
         });
 
@@ -262,6 +266,7 @@ pub fn probe_all(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions) -> Fac
         smoke_gpu,
         smoke_whisper,
         probe_millis: started.elapsed().as_millis() as u64,
+        xrt,
     }
 }
 

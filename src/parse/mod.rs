@@ -19,4 +19,5 @@ pub mod secret;
 pub mod shellvars;
 pub mod systemctl;
 pub mod version;
+pub mod xrt;
 pub mod yaml;
