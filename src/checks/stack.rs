@@ -267,10 +267,12 @@ pub fn xrt_loader(c: &Ctx) -> Outcome {
             .ev("cache", cache.map(|c| c.iter().filter(|(s, _)| s.starts_with("libxrt")).collect::<Vec<_>>()))
             .ev("cache_error", c.f.ld_cache.reason())
     };
-    if libs.iter().all(|x| x.found.is_empty()) {
+    let via = |so: &str| crate::knowledge::paths::xrt_lib(c.f, so);
+    if libs.iter().all(|x| x.found.is_empty() && via(&x.soname).is_none()) {
         return base(Outcome::skip("XRT libraries not installed (see xrt.install)")).suspects(&["xrt.install"]);
     }
-    let unresolvable: Vec<_> = libs.iter().filter(|x| !x.found.is_empty() && x.resolvable_at.is_none()).collect();
+    let unresolvable: Vec<_> =
+        libs.iter().filter(|x| !x.found.is_empty() && x.resolvable_at.is_none() && via(&x.soname).is_none()).collect();
     if let Some(u) = unresolvable.first() {
         let dir = u.found[0].rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default();
         let conf = crate::root::Root::display(&c.r.files.loader_conf);
@@ -304,7 +306,8 @@ pub fn xrt_loader(c: &Ctx) -> Outcome {
             });
         }
     }
-    let missing: Vec<&str> = libs.iter().filter(|x| x.found.is_empty()).map(|x| x.soname.as_str()).collect();
+    let missing: Vec<&str> =
+        libs.iter().filter(|x| x.found.is_empty() && via(&x.soname).is_none()).map(|x| x.soname.as_str()).collect();
     if !missing.is_empty() {
         return base(Outcome::fail(format!("{} not installed", missing.join(", ")))).suspects(&["xrt.install"]).remedy(
             Remedy {
@@ -317,13 +320,12 @@ pub fn xrt_loader(c: &Ctx) -> Outcome {
     }
     let found = libs
         .iter()
-        .map(|x| {
-            format!(
-                "{} -> {}{}",
-                x.soname,
-                x.resolvable_at.clone().unwrap_or_default(),
-                x.resolved_by.as_ref().map(|b| format!(" ({b})")).unwrap_or_default()
-            )
+        .map(|x| match (&x.resolvable_at, via(&x.soname)) {
+            (Some(at), _) => {
+                format!("{} -> {at}{}", x.soname, x.resolved_by.as_ref().map(|b| format!(" ({b})")).unwrap_or_default())
+            }
+            (None, Some((at, how))) => format!("{} -> {at} ({how})", x.soname),
+            (None, None) => format!("{} -> ", x.soname),
         })
         .collect::<Vec<_>>()
         .join("; ");

@@ -410,6 +410,13 @@ pub struct FlmFacts {
     pub validate_error: Option<String>,
     /// validate's exit code.
     pub validate_code: Option<i32>,
+    /// The binary's RUNPATH (else RPATH), `$ORIGIN` expanded: where its own libraries come
+    /// from before ld.so's configuration (every Nix store binary has one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runpath: Vec<String>,
+    /// The XRT libraries found along that RUNPATH: (soname, host path).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runpath_libs: Vec<(String, String)>,
     /// `flm list --json` (how Lemonade discovers FLM's models), parsed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub list: Option<FlmList>,
@@ -419,6 +426,27 @@ pub struct FlmFacts {
     /// Why it has no result (could not run, timed out).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub list_error: Option<String>,
+}
+
+/// Reads the RUNPATH of the flm found (following its links) and looks for the XRT libraries
+/// along it. A script (a wrapper, a fixture's replay shim) has none.
+fn runpath(root: &Root, facts: &mut FlmFacts) {
+    let Some(path) = facts.resolved.clone().or_else(|| facts.binary.clone()) else { return };
+    let Ok(Some(mut file)) = root.open_read(path.trim_start_matches('/')) else { return };
+    let Some(entries) = crate::parse::elf::elf_runpath(&mut file) else { return };
+    let origin = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+    facts.runpath = entries.iter().map(|e| crate::parse::elf::expand_origin(e, origin)).collect();
+    for so in crate::host::memlock::XRT_LIBS {
+        let hit = facts
+            .runpath
+            .iter()
+            .filter(|d| d.starts_with('/'))
+            .map(|d| format!("{}/{so}", d.trim_end_matches('/')))
+            .find(|p| root.exists(p.trim_start_matches('/')));
+        if let Some(p) = hit {
+            facts.runpath_libs.push((so.to_string(), p));
+        }
+    }
 }
 
 /// `xrt-smi examine`: the devices XRT enumerates.
@@ -497,6 +525,7 @@ pub fn probe_flm(runner: &Runner, profiles: &[String]) -> Probed<FlmFacts> {
     facts.binary = Some(program.clone());
     facts.resolved =
         root.resolve(program.trim_start_matches('/')).ok().map(|p| Root::display(&p)).filter(|p| *p != program);
+    runpath(root, &mut facts);
     if root.mode() == RootMode::Offline {
         facts.validate_error = Some("offline root: flm validate needs the running system's NPU".into());
         facts.version_error = Some("offline root: not run".into());
@@ -547,6 +576,42 @@ pub fn probe_flm(runner: &Runner, profiles: &[String]) -> Probed<FlmFacts> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A Nix store flm finds XRT through its RUNPATH (and `$ORIGIN`), not ld.so.conf.
+    #[test]
+    fn the_runpath_of_flm_leads_to_xrt() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = |rel: &str, bytes: &[u8]| {
+            let p = dir.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, bytes).unwrap();
+        };
+        let elf = crate::parse::elf::tests::elf_with_runpath("/nix/store/b-xrt/lib:$ORIGIN/../lib", 29);
+        w("nix/store/a-flm/bin/flm", &elf);
+        w("nix/store/b-xrt/lib/libxrt_coreutil.so.2", b"elf");
+        w("nix/store/a-flm/lib/libxrt_driver_xdna.so.2", b"elf");
+        std::fs::create_dir_all(dir.path().join("run/current-system/sw/bin")).unwrap();
+        std::os::unix::fs::symlink("/nix/store/a-flm/bin/flm", dir.path().join("run/current-system/sw/bin/flm"))
+            .unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        let mut facts = FlmFacts {
+            binary: Some("/run/current-system/sw/bin/flm".into()),
+            resolved: Some("/nix/store/a-flm/bin/flm".into()),
+            ..Default::default()
+        };
+        runpath(&root, &mut facts);
+        assert_eq!(facts.runpath, ["/nix/store/b-xrt/lib", "/nix/store/a-flm/bin/../lib"]);
+        assert_eq!(
+            facts.runpath_libs,
+            [
+                ("libxrt_coreutil.so.2".to_string(), "/nix/store/b-xrt/lib/libxrt_coreutil.so.2".to_string()),
+                (
+                    "libxrt_driver_xdna.so.2".to_string(),
+                    "/nix/store/a-flm/bin/../lib/libxrt_driver_xdna.so.2".to_string()
+                ),
+            ]
+        );
+    }
 
     #[test]
     fn loader_lines_near_amdxdna_are_kept_even_without_its_name() {

@@ -85,3 +85,20 @@ pub fn session_memlock(f: &Facts, user: Option<&UserFacts>) -> SessionMemlock {
     }
     out
 }
+
+/// Where flm gets an XRT library, and how: the loader's search (ld.so.conf, the trusted
+/// directories, `XILINX_XRT` in the Nix store), else flm's own RUNPATH.
+pub fn xrt_lib(f: &Facts, soname: &str) -> Option<(String, String)> {
+    let l = f.loader.ok()?;
+    let lib = l.libs.iter().find(|x| x.soname == soname);
+    if let Some(at) = lib.and_then(|x| x.resolvable_at.clone()) {
+        let how = lib.and_then(|x| x.resolved_by.clone()).unwrap_or_else(|| "the dynamic loader's path".into());
+        return Some((at, how));
+    }
+    f.flm
+        .ok()?
+        .runpath_libs
+        .iter()
+        .find(|(s, _)| s == soname)
+        .map(|(_, p)| (p.clone(), "the RUNPATH of flm".to_string()))
+}

@@ -33,6 +33,7 @@ pub struct XrtInstall {
 /// True when the loader facts found `soname` somewhere on disk.
 pub fn lib_on_disk(f: &Facts, soname: &str) -> bool {
     f.loader.ok().is_some_and(|l| l.libs.iter().any(|x| x.soname == soname && !x.found.is_empty()))
+        || f.flm.ok().is_some_and(|x| x.runpath_libs.iter().any(|(s, _)| s == soname))
 }
 
 /// Judges the XRT layer from packages and the libraries on disk.

@@ -7,6 +7,7 @@
 pub mod bls;
 pub mod cmdline;
 pub mod dkms;
+pub mod elf;
 pub mod flm;
 pub mod kernel_log;
 pub mod ldconfig;

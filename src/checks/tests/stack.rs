@@ -414,3 +414,28 @@ fn flm_validate_also_reads_flm_list() {
         .flm_validate(|v| v.memlock_ok = Some(false));
     expect(&not_ready, "flm.validate", Fail, "memlock limit");
 }
+
+/// XRT only along flm's RUNPATH (a Nix store build): installed and loadable for flm.
+#[test]
+fn xrt_through_the_runpath_of_flm() {
+    let h = Host::halo().with(|f| {
+        for l in &mut f.loader.ok_mut().libs {
+            l.found.clear();
+            l.resolvable_at = None;
+        }
+        f.packages.ok_mut().packages.clear();
+        let x = f.flm.ok_mut();
+        x.runpath = vec!["/nix/store/b-xrt/lib".into()];
+        x.runpath_libs = ["libxrt_coreutil.so.2", "libxrt_core.so.2", "libxrt_driver_xdna.so.2"]
+            .iter()
+            .map(|s| (s.to_string(), format!("/nix/store/b-xrt/lib/{s}")))
+            .collect();
+    });
+    expect(&h, "xrt.install", Pass, "XRT libraries present");
+    expect(
+        &h,
+        "xrt.loader",
+        Pass,
+        "libxrt_coreutil.so.2 -> /nix/store/b-xrt/lib/libxrt_coreutil.so.2 (the RUNPATH of flm)",
+    );
+}
