@@ -29,11 +29,22 @@ pub fn firmware_files(c: &Ctx) -> Outcome {
     let pkg = c.remedy_text(|r| &r.install, &[("packages", &firmware_pkgs)]);
     match verdict {
         firmware::Files::Unknown(why) => Outcome::skip(why),
-        firmware::Files::None { log } => {
-            let o = base(Outcome::fail(format!(
-                "no NPU firmware in /lib/firmware/amdnpu/{} (nor in updates/)",
-                e.firmware_dir
-            )));
+        firmware::Files::None { log, unsearched } => {
+            let dirs = firmware::search_dirs(c.f, c.a);
+            let custom = c.f.firmware.ok().and_then(|x| x.custom_path.clone());
+            let mut what = match (&custom, dirs.len()) {
+                (Some((p, _)), _) => format!(
+                    "no NPU firmware along the kernel's search path (firmware_class.path {p}, then /lib/firmware/updates and /lib/firmware)"
+                ),
+                _ => format!("no NPU firmware in /lib/firmware/amdnpu/{} (nor in updates/)", e.firmware_dir),
+            };
+            if let Some(u) = unsearched.first() {
+                what.push_str(&format!(
+                    "; {u} exists, but the kernel does not search /usr/lib/firmware (/lib is not a link to /usr/lib here)"
+                ));
+            }
+            let o = base(Outcome::fail(what)).ev("search_path", &dirs).ev("firmware_class_path", &custom);
+            let o = if unsearched.is_empty() { o } else { o.ev("unsearched", &unsearched) };
             let o = match log {
                 Some(m) => o.ev("kernel_log", &m.line),
                 None => o,

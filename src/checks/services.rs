@@ -28,6 +28,15 @@ pub fn lemonade_install(c: &Ctx) -> Outcome {
             .ev("units", l.units.iter().map(|u| &u.fragment).collect::<Vec<_>>())
             .ev("version", &ver)
     };
+    let running = lemonade::running(c.f);
+    let url = l.base_url.clone().unwrap_or_default();
+    if let lemonade::Running::Unmanaged { version, binary_here: false } = &running {
+        return base(Outcome::pass(format!(
+            "Lemonade {} is running at {url} (not managed by a unit on this host: a container, or started elsewhere)",
+            version.clone().unwrap_or_else(|| "of unknown version".into())
+        )))
+        .ev("running", &running);
+    }
     if l.binaries.is_empty() {
         return base(Outcome::fail("Lemonade server is not installed (no lemond / lemonade-router)")).remedy(Remedy {
             text: "Install the Lemonade server release package for your distro (lemonade-server-<ver>.rpm / .deb)."
@@ -39,10 +48,14 @@ pub fn lemonade_install(c: &Ctx) -> Outcome {
         });
     }
     if l.units.is_empty() {
-        return base(Outcome::warn(
-            "Lemonade is installed but has no systemd unit (lemond.service / lemonade-server.service)",
-        ))
-        .remedy(Remedy {
+        let what = match &running {
+            lemonade::Running::Unmanaged { version, .. } => format!(
+                "Lemonade {} is running at {url} (not managed by a unit on this host: started by hand); without a unit it does not start at boot",
+                version.clone().unwrap_or_else(|| "of unknown version".into())
+            ),
+            _ => "Lemonade is installed but has no systemd unit (lemond.service / lemonade-server.service)".into(),
+        };
+        return base(Outcome::warn(what)).remedy(Remedy {
             text: "Install the unit so Lemonade starts at boot.".into(),
             commands: vec![install_cmd("lemonade-service")],
             step: Some("lemonade-service".into()),
@@ -66,6 +79,11 @@ pub fn lemonade_service(c: &Ctx) -> Outcome {
     }
     let Some(l) = c.f.lemonade.ok() else { unreachable!() };
     let Some(u) = l.unit() else {
+        if let lemonade::Running::Unmanaged { .. } = lemonade::running(c.f) {
+            return Outcome::skip(
+                "Lemonade runs without a unit on this host (a container, or started by hand): no service to judge",
+            );
+        }
         if l.binaries.is_empty() {
             return Outcome::skip("Lemonade not installed (see lemonade.install)");
         }
@@ -178,6 +196,11 @@ pub fn lemonade_service(c: &Ctx) -> Outcome {
 pub fn lemonade_flm(c: &Ctx) -> Outcome {
     if let Some(o) = probe_problem(&c.f.lemonade, "Lemonade") {
         return o;
+    }
+    if let lemonade::Running::Unmanaged { binary_here: false, .. } = lemonade::running(c.f) {
+        return Outcome::skip(
+            "the Lemonade answering here runs elsewhere (a container): its flm is judged there (see lemonade.api)",
+        );
     }
     let j = match lemonade::flm(c.f, c.r) {
         LemonadeFlm::NotApplicable { reason } => return Outcome::skip(reason),
@@ -482,6 +505,40 @@ pub fn lemonade_api(c: &Ctx) -> Outcome {
                 text: "Run doctor as root so it can read the service's EnvironmentFile with LEMONADE_API_KEY.".into(),
                 ..Default::default()
             });
+    }
+    if let Some(d) = lemonade::device_unreachable(c.f) {
+        let gid = d.gid.map(|g| g.to_string()).unwrap_or_else(|| "<gid>".into());
+        let group = d.group.clone().unwrap_or_else(|| gid.clone());
+        let (where_, text, commands) = if d.unmanaged {
+            (
+                "from where it runs (its container or its user)".to_string(),
+                format!(
+                    "This host's NPU works ({node} exists and is usable here), so Lemonade's answer means flm cannot open {node} as the server's user. In a container: pass the device (`--device {node}`; compose `devices:`, not a volume) and its group by number (`--group-add {gid}`, {group} on this host: the group ids inside the image differ); Lemonade's image runs as an unprivileged user since 11.0 (lemonade#2742). A rootless container sees the node as nobody:nogroup (65534) and cannot open it even with the group added (lemonade#2746): run it rootful. Check inside with `flm validate` as the server's user.",
+                    node = d.node
+                ),
+                vec![format!("docker run --device {} --group-add {gid} …", d.node), "flm validate".into()],
+            )
+        } else {
+            (
+                format!("as {}", d.unit_user.clone().unwrap_or_else(|| "its user".into())),
+                format!(
+                    "This host's NPU works, so flm cannot open {} as the service's user: add that user to the {group} group (accel.node judges the target user only).",
+                    d.node
+                ),
+                vec![format!("sudo usermod -aG {group} {}", d.unit_user.clone().unwrap_or_else(|| "<user>".into()))],
+            )
+        };
+        return base(Outcome::fail(format!(
+            "Lemonade says its NPU backend is {}, but this host's NPU works: the server cannot open {} {where_}",
+            d.lemonade_says, d.node
+        )))
+        .ev("device_unreachable", &d)
+        .remedy(Remedy {
+            text,
+            commands,
+            docs: Some("https://github.com/lemonade-sdk/lemonade/issues/2742".into()),
+            ..Default::default()
+        });
     }
     let bad: Vec<&(String, String)> = states.iter().filter(|(_, s)| !s.starts_with("installed")).collect();
     if let Some((_, s)) = bad.first()

@@ -218,6 +218,12 @@ pub fn xrt_install(c: &Ctx) -> Outcome {
             .ev("libs", loader.map(|l| &l.libs))
     };
     let how = c.remedy_text(|r| &r.xrt, &[]);
+    if !base_ok
+        && !plugin_ok
+        && let Some(why) = userspace_elsewhere(c)
+    {
+        return o(Outcome::skip(format!("no XRT on this host; {why}")));
+    }
     if !base_ok || !plugin_ok {
         let missing = match (base_ok, plugin_ok) {
             (false, false) => "XRT and the xdna plugin are not installed",
@@ -270,10 +276,12 @@ pub fn xrt_loader(c: &Ctx) -> Outcome {
             .ev("cache", cache.map(|c| c.iter().filter(|(s, _)| s.starts_with("libxrt")).collect::<Vec<_>>()))
             .ev("cache_error", c.f.ld_cache.reason())
     };
-    if libs.iter().all(|x| x.found.is_empty()) {
+    let via = |so: &str| crate::knowledge::paths::xrt_lib(c.f, so);
+    if libs.iter().all(|x| x.found.is_empty() && via(&x.soname).is_none()) {
         return base(Outcome::skip("XRT libraries not installed (see xrt.install)")).suspects(&["xrt.install"]);
     }
-    let unresolvable: Vec<_> = libs.iter().filter(|x| !x.found.is_empty() && x.resolvable_at.is_none()).collect();
+    let unresolvable: Vec<_> =
+        libs.iter().filter(|x| !x.found.is_empty() && x.resolvable_at.is_none() && via(&x.soname).is_none()).collect();
     if let Some(u) = unresolvable.first() {
         let dir = u.found[0].rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default();
         let conf = crate::root::Root::display(&c.r.files.loader_conf);
@@ -291,7 +299,7 @@ pub fn xrt_loader(c: &Ctx) -> Outcome {
     if let Some(cache) = cache {
         let stale: Vec<&str> = libs
             .iter()
-            .filter(|x| !x.found.is_empty() && !cache.iter().any(|(s, _)| s == &x.soname))
+            .filter(|x| !x.found.is_empty() && x.resolved_by.is_none() && !cache.iter().any(|(s, _)| s == &x.soname))
             .map(|x| x.soname.as_str())
             .collect();
         if !stale.is_empty() {
@@ -307,7 +315,8 @@ pub fn xrt_loader(c: &Ctx) -> Outcome {
             });
         }
     }
-    let missing: Vec<&str> = libs.iter().filter(|x| x.found.is_empty()).map(|x| x.soname.as_str()).collect();
+    let missing: Vec<&str> =
+        libs.iter().filter(|x| x.found.is_empty() && via(&x.soname).is_none()).map(|x| x.soname.as_str()).collect();
     if !missing.is_empty() {
         return base(Outcome::fail(format!("{} not installed", missing.join(", ")))).suspects(&["xrt.install"]).remedy(
             Remedy {
@@ -318,12 +327,40 @@ pub fn xrt_loader(c: &Ctx) -> Outcome {
             },
         );
     }
-    base(Outcome::pass(
-        libs.iter()
-            .map(|x| format!("{} -> {}", x.soname, x.resolvable_at.clone().unwrap_or_default()))
-            .collect::<Vec<_>>()
-            .join("; "),
-    ))
+    let found = libs
+        .iter()
+        .map(|x| match (&x.resolvable_at, via(&x.soname)) {
+            (Some(at), _) => {
+                format!("{} -> {at}{}", x.soname, x.resolved_by.as_ref().map(|b| format!(" ({b})")).unwrap_or_default())
+            }
+            (None, Some((at, how))) => format!("{} -> {at} ({how})", x.soname),
+            (None, None) => format!("{} -> ", x.soname),
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let smi = c.f.xrt.ok();
+    match stack::xrt_devices(c.f) {
+        stack::XrtDevices::NoneWithNode { node } => base(Outcome::fail(format!(
+            "XRT enumerates no device (`xrt-smi examine`) although {node} exists: FLM models run through XRT and fail with \"No such device with index '0'\" while flm validate passes"
+        )))
+        .ev("xrt_smi", smi.map(|x| &x.binary))
+        .ev("xrt_smi_output", smi.and_then(|x| x.output.clone()))
+        .remedy(Remedy {
+            text: format!(
+                "XRT loads its xdna plugin (libxrt_driver_xdna.so.2) from its own library directory ({}). Install the plugin of the same XRT release next to libxrt_coreutil.so.2 (on NixOS: one XILINX_XRT tree holding both), then run `xrt-smi examine` again (amd/xdna-driver#50).",
+                libs.iter().find_map(|x| x.resolvable_at.as_ref()).and_then(|p| p.rsplit_once('/')).map(|(d, _)| d).unwrap_or("its lib directory")
+            ),
+            commands: vec![c.remedy_text(|r| &r.xrt, &[]), "xrt-smi examine".into()],
+            step: Some("xrt".into()),
+            docs: Some("https://github.com/amd/xdna-driver/issues/50".into()),
+            ..Default::default()
+        }),
+        stack::XrtDevices::Lists(d) => base(Outcome::pass(format!(
+            "{found}; xrt-smi examine lists {}",
+            d.iter().map(|x| format!("{} ({})", x.name, x.bdf)).collect::<Vec<_>>().join(", ")
+        ))),
+        _ => base(Outcome::pass(found)),
+    }
 }
 
 /// `flm.install`.
@@ -355,6 +392,9 @@ pub fn flm_install(c: &Ctx) -> Outcome {
     match stack::flm_install(c.f, c.r) {
         stack::FlmInstall::NotProbed => unreachable!("the probe was checked above"),
         stack::FlmInstall::Missing if let Some(own) = lemonade_own_flm(c) => base(own),
+        stack::FlmInstall::Missing if let Some(why) = userspace_elsewhere(c) => {
+            base(Outcome::skip(format!("no flm on this host; {why}")))
+        }
         stack::FlmInstall::Missing => base(Outcome::fail(format!(
             "flm not found ({}, /usr/bin, /opt/flm/bin, /usr/local/bin)",
             flm.layout.binary.trim_end_matches("/flm")
@@ -429,6 +469,19 @@ pub fn flm_install(c: &Ctx) -> Outcome {
     }
 }
 
+/// The NPU userspace (XRT, FLM) of a Lemonade that answers but that no unit and no binary of
+/// this host runs lives where it runs (its container image): this host's copies are not
+/// needed (knowledge::lemonade::running).
+fn userspace_elsewhere(c: &Ctx) -> Option<String> {
+    match crate::knowledge::lemonade::running(c.f) {
+        crate::knowledge::lemonade::Running::Unmanaged { version, binary_here: false } => Some(format!(
+            "the Lemonade {} answering here runs elsewhere (a container) with its own (see lemonade.api)",
+            version.unwrap_or_else(|| "server".into())
+        )),
+        _ => None,
+    }
+}
+
 /// A host whose only FLM is the one Lemonade (10.10 on) downloaded for itself: nothing for
 /// FastFlowLM to install; a pass when it is the version Lemonade wants, else a skip that
 /// leaves the verdict to `lemonade.flm` (knowledge::lemonade).
@@ -445,8 +498,52 @@ fn lemonade_own_flm(c: &Ctx) -> Option<Outcome> {
     Some(if j.problems.is_empty() { Outcome::pass(what) } else { Outcome::skip(format!("{what}: see lemonade.flm")) })
 }
 
-/// `flm.validate`.
+/// `flm.validate`: `flm validate` (the DRM path), then `flm list --json` (the model list
+/// Lemonade discovers FLM's models with).
 pub fn flm_validate(c: &Ctx) -> Outcome {
+    let o = flm_validate_only(c);
+    if o.status() != crate::model::Status::Pass {
+        return o;
+    }
+    let list = c.f.flm.ok().and_then(|f| f.list.as_ref());
+    match stack::flm_list(c.f) {
+        stack::FlmListVerdict::Banner { line } => Outcome::fail(format!(
+            "flm validate is ready, but `flm list --json` prints \"{line}\" before its JSON: Lemonade cannot parse it and lists no FLM model (\"FLM model discovery failed\")"
+        ))
+        .ev("flm_list", list)
+        .remedy(Remedy {
+            text: "A FastFlowLM build that prints a banner on stdout in JSON mode (lemonade#2782). Install a FastFlowLM release without it (Lemonade's own copy: `lemonade backends install flm:npu` pulls the fixed build), then restart Lemonade.".into(),
+            // No `install --only flm`: it keeps an flm at or above the source pin (0.9.45, the
+            // release with the banner), so it would do nothing here.
+            commands: vec![c.remedy_text(|r| &r.flm, &[])],
+            docs: Some("https://github.com/lemonade-sdk/lemonade/issues/2782".into()),
+            ..Default::default()
+        }),
+        stack::FlmListVerdict::Failed { code, error } => Outcome::fail(format!(
+            "flm validate is ready, but `flm list --json` fails (exit {}): {}",
+            code.map(|c| c.to_string()).unwrap_or_else(|| "unknown".into()),
+            error.clone().unwrap_or_else(|| "no JSON".into())
+        ))
+        .ev("flm_list", list)
+        .remedy(Remedy {
+            text: "flm aborts while listing its models, so Lemonade finds none. FLM reads its model list (model_list.json next to the binary or under share/flm, FLM_CONFIG_PATH) and per-user state under ~/.config/flm; an empty or damaged file there gives this parse error (FastFlowLM#576, where the maintainers asked about a custom ~/.config/flm). Run `flm list` by hand to see where it stops.".into(),
+            commands: vec!["flm list".into()],
+            docs: Some("https://github.com/ROCm/FastFlowLM/issues/576".into()),
+            ..Default::default()
+        }),
+        stack::FlmListVerdict::NoResult { error } => Outcome::warn(format!(
+            "flm validate is ready, but `flm list --json` gave no result: {error}"
+        ))
+        .remedy(Remedy {
+            text: "Lemonade discovers FLM models with `flm list --json`; run it by hand.".into(),
+            commands: vec!["flm list --json".into()],
+            ..Default::default()
+        }),
+        _ => o,
+    }
+}
+
+fn flm_validate_only(c: &Ctx) -> Outcome {
     if let Some(o) = probe_problem(&c.f.flm, "FastFlowLM") {
         return o;
     }

@@ -8,7 +8,7 @@
 
 use super::{Ctx, Outcome, Remedy, install_cmd, probe_problem};
 use crate::host::users::{NodeInfo, UserFacts};
-use crate::parse::limits::{Memlock, parse_memlock_value, parse_systemd_limit};
+use crate::parse::limits::{Memlock, parse_systemd_limit};
 
 /// Why `user` can or cannot open a node for read and write.
 pub fn access(user: &UserFacts, node: &NodeInfo) -> Result<String, String> {
@@ -88,35 +88,6 @@ pub fn accel_node(c: &Ctx) -> Outcome {
     }
 }
 
-/// What pam_limits gives a user's login sessions: (soft, hard), later lines overriding
-/// earlier ones, `-` setting both (limits.conf(5)).
-fn session_limit(c: &Ctx, user: Option<&UserFacts>) -> (Option<Memlock>, Option<Memlock>, Vec<String>) {
-    let mut soft = None;
-    let mut hard = None;
-    let mut used = Vec::new();
-    let Some(m) = c.f.memlock.ok() else { return (None, None, used) };
-    for l in &m.limits {
-        let applies = l.domain == "*"
-            || user.is_some_and(|u| {
-                l.domain == u.name || l.domain.strip_prefix('@').is_some_and(|g| u.groups.iter().any(|(n, _)| n == g))
-            });
-        if !applies {
-            continue;
-        }
-        let Some(v) = parse_memlock_value(&l.value) else { continue };
-        used.push(format!("{}: {} {} memlock {}", l.file, l.domain, l.kind, l.value));
-        match l.kind.as_str() {
-            "soft" => soft = Some(v),
-            "hard" => hard = Some(v),
-            _ => {
-                soft = Some(v);
-                hard = Some(v);
-            }
-        }
-    }
-    (soft, hard, used)
-}
-
 /// A pam_limits value; `distro` names whose default applies when nothing sets it.
 fn show(m: Option<Memlock>, distro: &str) -> String {
     match m {
@@ -133,7 +104,8 @@ pub fn limits_memlock(c: &Ctx) -> Outcome {
     }
     let Some(m) = c.f.memlock.ok() else { unreachable!() };
     let user = c.f.users.ok();
-    let (soft, hard, used) = session_limit(c, user);
+    let session = crate::knowledge::paths::session_memlock(c.f, user);
+    let (soft, hard, used) = (session.soft, session.hard, &session.used);
     let needs_user_service = c.distro().is_some_and(|d| d.user_service_memlock);
     // Whose defaults and whose systemd user sessions these are: the host's distro by name
     // (a derivative with its base), never a fixed one.
@@ -149,7 +121,7 @@ pub fn limits_memlock(c: &Ctx) -> Outcome {
     let base = |o: Outcome| {
         o.ev("login_soft", show(soft))
             .ev("login_hard", show(hard))
-            .ev("limits_lines", &used)
+            .ev("limits_lines", used)
             .ev("user_service", &m.user_service)
             .ev("needs_user_service_dropin", needs_user_service)
             .ev("lemonade_unit_limit", &unit_limit)
@@ -177,6 +149,27 @@ pub fn limits_memlock(c: &Ctx) -> Outcome {
         docs: Some("https://github.com/amd/xdna-driver#faq".into()),
     };
     let unlimited = |x: Option<Memlock>| x == Some(Memlock::Unlimited);
+    // PAM reads a conf= file instead of limits.conf + limits.d (NixOS renders
+    // security.pam.loginLimits into one): the limit must be set there.
+    if let Some(conf) = &session.conf
+        && conf != "/etc/security/limits.conf"
+        && !(unlimited(soft) && unlimited(hard))
+    {
+        return base(Outcome::fail(format!(
+            "login sessions get memlock soft {} / hard {} from {conf} (pam_limits conf= of {}; limits.d is not read); NPU buffers need unlimited",
+            show(soft),
+            show(hard),
+            session.service.as_deref().unwrap_or("PAM")
+        )))
+        .ev("pam_limits_conf", conf)
+        .remedy(Remedy {
+            text: format!(
+                "PAM's pam_limits reads {conf} (its conf= argument), not /etc/security/limits.d. Set memlock unlimited in the configuration that generates it (on NixOS: security.pam.loginLimits with domain \"*\", type \"-\", item \"memlock\", value \"unlimited\"; then nixos-rebuild switch) and log in again."
+            ),
+            docs: Some("https://github.com/NixOS/nixpkgs/blob/408b8b5725c3e6fff75aef772da248d3e95ff414/nixos/modules/security/pam.nix".into()),
+            ..Default::default()
+        });
+    }
     if !(unlimited(soft) && unlimited(hard)) {
         return base(Outcome::fail(format!(
             "login sessions get memlock soft {} / hard {}; NPU buffers need unlimited",
@@ -204,9 +197,19 @@ pub fn limits_memlock(c: &Ctx) -> Outcome {
             },
         );
     }
-    base(Outcome::pass(format!(
-        "unlimited for login sessions{}{}",
+    let o = base(Outcome::pass(format!(
+        "unlimited for login sessions{}{}{}",
+        session
+            .conf
+            .as_ref()
+            .filter(|c| *c != "/etc/security/limits.conf")
+            .map(|c| format!(" ({c}, pam_limits conf=)"))
+            .unwrap_or_default(),
         if needs_user_service { " and user@.service" } else { "" },
         unit.map(|u| format!(" and {}", u.name)).unwrap_or_default()
-    )))
+    )));
+    match &session.conf {
+        Some(conf) => o.ev("pam_limits_conf", conf).ev("pam_service", &session.service),
+        None => o,
+    }
 }

@@ -11,13 +11,14 @@ use serde::{Deserialize, Serialize};
 use super::Probed;
 use super::klog::LogFilter;
 use crate::parse::dkms::{DkmsEntry, parse_dkms_status};
-use crate::parse::flm::{FlmValidate, parse_flm_validate, parse_flm_version};
+use crate::parse::flm::{FlmList, FlmValidate, parse_flm_list, parse_flm_validate, parse_flm_version};
 use crate::parse::ldconfig::parse_ldconfig_p;
 use crate::parse::modinfo::{ModInfo, parse_modinfo};
 use crate::parse::mokutil::{EnrolledKey, efivar_secure_boot, parse_list_enrolled, parse_sb_state};
 use crate::parse::packages::{PkgState, parse_dpkg_query, parse_pacman_q, parse_rpm_q};
+use crate::parse::xrt::{XrtDevice, parse_xrt_examine};
 use crate::recipes::Distro;
-use crate::root::RootMode;
+use crate::root::{Root, RootMode};
 use crate::runner::{CmdError, Runner};
 
 /// Kernel log lines that can matter to the NPU stack.
@@ -410,6 +411,10 @@ pub fn probe_ld_cache(runner: &Runner) -> Probed<Vec<(String, String)>> {
 pub struct FlmFacts {
     /// Host path of the `flm` found.
     pub binary: Option<String>,
+    /// Where `binary` leads after its symlinks, when elsewhere (a Nix store path behind a
+    /// profile link).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<String>,
     /// `flm version --json`.
     pub version: Option<String>,
     /// Why the version is unknown.
@@ -420,6 +425,76 @@ pub struct FlmFacts {
     pub validate_error: Option<String>,
     /// validate's exit code.
     pub validate_code: Option<i32>,
+    /// The binary's RUNPATH (else RPATH), `$ORIGIN` expanded: where its own libraries come
+    /// from before ld.so's configuration (every Nix store binary has one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runpath: Vec<String>,
+    /// The XRT libraries found along that RUNPATH: (soname, host path).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runpath_libs: Vec<(String, String)>,
+    /// `flm list --json` (how Lemonade discovers FLM's models), parsed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list: Option<FlmList>,
+    /// Its exit code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list_code: Option<i32>,
+    /// Why it has no result (could not run, timed out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list_error: Option<String>,
+}
+
+/// Reads the RUNPATH of the flm found (following its links) and looks for the XRT libraries
+/// along it. A script (a wrapper, a fixture's replay shim) has none.
+fn runpath(root: &Root, facts: &mut FlmFacts) {
+    let Some(path) = facts.resolved.clone().or_else(|| facts.binary.clone()) else { return };
+    let Ok(Some(mut file)) = root.open_read(path.trim_start_matches('/')) else { return };
+    let Some(entries) = crate::parse::elf::elf_runpath(&mut file) else { return };
+    let origin = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+    facts.runpath = entries.iter().map(|e| crate::parse::elf::expand_origin(e, origin)).collect();
+    for so in crate::host::memlock::XRT_LIBS {
+        let hit = facts
+            .runpath
+            .iter()
+            .filter(|d| d.starts_with('/'))
+            .map(|d| format!("{}/{so}", d.trim_end_matches('/')))
+            .find(|p| root.exists(p.trim_start_matches('/')));
+        if let Some(p) = hit {
+            facts.runpath_libs.push((so.to_string(), p));
+        }
+    }
+}
+
+/// `xrt-smi examine`: the devices XRT enumerates.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct XrtFacts {
+    /// Host path of the xrt-smi run.
+    pub binary: String,
+    /// Exit code.
+    #[serde(default)]
+    pub code: Option<i32>,
+    /// The devices listed; None when the output had no device section.
+    #[serde(default)]
+    pub devices: Option<Vec<XrtDevice>>,
+    /// The last lines of its output when it listed nothing (for the evidence).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+}
+
+/// Runs `xrt-smi examine` (read-only: it reports, it changes nothing) where the loader probe
+/// found xrt-smi.
+pub fn probe_xrt(runner: &Runner, xrt_smi: Option<&str>) -> Probed<XrtFacts> {
+    if runner.root().mode() == RootMode::Offline {
+        return Probed::Skipped("offline root: XRT enumerates the running system's devices".into());
+    }
+    let Some(bin) = xrt_smi else { return Probed::Skipped("xrt-smi not installed".into()) };
+    match runner.run(bin, &["examine"]) {
+        Ok(o) => {
+            let devices = parse_xrt_examine(&format!("{}\n{}", o.stdout, o.stderr));
+            let output = devices.as_ref().is_none_or(|d| d.is_empty()).then(|| o.tail());
+            Probed::Ok(XrtFacts { binary: bin.to_string(), code: o.code, devices, output })
+        }
+        Err(e) => Probed::Error(e.to_string()),
+    }
 }
 
 /// Places FLM installs to: `cmake --install` preset, Fedora COPR, the Arch package
@@ -428,11 +503,32 @@ pub struct FlmFacts {
 /// <https://github.com/ROCm/FastFlowLM/issues/403>), and local installs.
 pub const FLM_LOCATIONS: &[&str] = &["opt/fastflowlm/bin/flm", "usr/bin/flm", "opt/flm/bin/flm", "usr/local/bin/flm"];
 
-/// Finds `flm`, then runs `flm version --json` and `flm validate --json` concurrently.
-pub fn probe_flm(runner: &Runner) -> Probed<FlmFacts> {
+/// The directories beyond the FHS ones where a user's programs live: the NixOS system
+/// profile, the user's per-user profile and `~/.nix-profile`
+/// (<https://nixos.org/manual/nixos/stable/#sec-package-management>), as root-relative
+/// directories, for `user` with home `home`.
+pub fn profile_bin_dirs(user: Option<&str>, home: Option<&str>) -> Vec<String> {
+    let mut out: Vec<String> = crate::host::memlock::NIX_BIN_DIRS.iter().map(|s| s.to_string()).collect();
+    if let Some(u) = user {
+        out.push(format!("etc/profiles/per-user/{u}/bin"));
+    }
+    if let Some(h) = home.map(|h| h.trim_start_matches('/').trim_end_matches('/')).filter(|h| !h.is_empty()) {
+        out.push(format!("{h}/.nix-profile/bin"));
+    }
+    out
+}
+
+/// Finds `flm` (the FHS places, then `profiles`: the system and user profiles), then runs
+/// `flm version --json` and `flm validate --json` concurrently.
+pub fn probe_flm(runner: &Runner, profiles: &[String]) -> Probed<FlmFacts> {
     let root = runner.root();
     let mut facts = FlmFacts::default();
-    let found = FLM_LOCATIONS.iter().find(|p| runner.locate(&format!("/{p}")).is_some()).map(|p| format!("/{p}"));
+    let candidates: Vec<String> = FLM_LOCATIONS
+        .iter()
+        .map(|p| p.to_string())
+        .chain(profiles.iter().map(|d| format!("{}/flm", d.trim_end_matches('/'))))
+        .collect();
+    let found = candidates.iter().find(|p| runner.locate(&format!("/{p}")).is_some()).map(|p| format!("/{p}"));
     let program = match (&found, root.mode()) {
         (Some(p), _) => p.clone(),
         (None, RootMode::Live) => match runner.locate("flm") {
@@ -442,16 +538,28 @@ pub fn probe_flm(runner: &Runner) -> Probed<FlmFacts> {
         (None, _) => return Probed::Ok(facts),
     };
     facts.binary = Some(program.clone());
+    facts.resolved =
+        root.resolve(program.trim_start_matches('/')).ok().map(|p| Root::display(&p)).filter(|p| *p != program);
+    runpath(root, &mut facts);
     if root.mode() == RootMode::Offline {
         facts.validate_error = Some("offline root: flm validate needs the running system's NPU".into());
         facts.version_error = Some("offline root: not run".into());
         return Probed::Ok(facts);
     }
-    let (version, validate) = std::thread::scope(|s| {
+    let (version, validate, list) = std::thread::scope(|s| {
         let v = s.spawn(|| runner.run(&program, &["version", "--json"]));
         let c = s.spawn(|| runner.run(&program, &["validate", "--json"]));
-        (v.join(), c.join())
+        let l = s.spawn(|| runner.run(&program, &["list", "--json"]));
+        (v.join(), c.join(), l.join())
     });
+    match list {
+        Ok(Ok(o)) => {
+            facts.list_code = o.code;
+            facts.list = Some(parse_flm_list(&o.stdout, &o.stderr));
+        }
+        Ok(Err(e)) => facts.list_error = Some(e.to_string()),
+        Err(_) => facts.list_error = Some("internal error".into()),
+    }
     match version {
         Ok(Ok(o)) => match parse_flm_version(&o.stdout) {
             Some(v) => facts.version = Some(v),
@@ -478,4 +586,45 @@ pub fn probe_flm(runner: &Runner) -> Probed<FlmFacts> {
         Err(_) => facts.validate_error = Some("internal error".into()),
     }
     Probed::Ok(facts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Nix store flm finds XRT through its RUNPATH (and `$ORIGIN`), not ld.so.conf.
+    #[test]
+    fn the_runpath_of_flm_leads_to_xrt() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = |rel: &str, bytes: &[u8]| {
+            let p = dir.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, bytes).unwrap();
+        };
+        let elf = crate::parse::elf::tests::elf_with_runpath("/nix/store/b-xrt/lib:$ORIGIN/../lib", 29);
+        w("nix/store/a-flm/bin/flm", &elf);
+        w("nix/store/b-xrt/lib/libxrt_coreutil.so.2", b"elf");
+        w("nix/store/a-flm/lib/libxrt_driver_xdna.so.2", b"elf");
+        std::fs::create_dir_all(dir.path().join("run/current-system/sw/bin")).unwrap();
+        std::os::unix::fs::symlink("/nix/store/a-flm/bin/flm", dir.path().join("run/current-system/sw/bin/flm"))
+            .unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        let mut facts = FlmFacts {
+            binary: Some("/run/current-system/sw/bin/flm".into()),
+            resolved: Some("/nix/store/a-flm/bin/flm".into()),
+            ..Default::default()
+        };
+        runpath(&root, &mut facts);
+        assert_eq!(facts.runpath, ["/nix/store/b-xrt/lib", "/nix/store/a-flm/bin/../lib"]);
+        assert_eq!(
+            facts.runpath_libs,
+            [
+                ("libxrt_coreutil.so.2".to_string(), "/nix/store/b-xrt/lib/libxrt_coreutil.so.2".to_string()),
+                (
+                    "libxrt_driver_xdna.so.2".to_string(),
+                    "/nix/store/a-flm/bin/../lib/libxrt_driver_xdna.so.2".to_string()
+                ),
+            ]
+        );
+    }
 }

@@ -52,6 +52,25 @@ pub struct MemlockFacts {
     pub system_default: Vec<UnitLimit>,
     /// Soft/hard memlock of this process (`proc/self/limits`), live roots only.
     pub process: Option<(String, String)>,
+    /// Every `pam_limits.so` session line in `/etc/pam.d`, in file order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pam: Vec<PamLimits>,
+    /// memlock lines of the files PAM names with `conf=` (other than limits.conf).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conf_limits: Vec<MemlockLine>,
+}
+
+/// One PAM service loading pam_limits.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PamLimits {
+    /// The service (`login`, `systemd-user`, the file's name in /etc/pam.d).
+    pub service: String,
+    /// Its `conf=` file (host path), or None for the default limits.conf + limits.d.
+    #[serde(default)]
+    pub conf: Option<String>,
+    /// The conf file exists.
+    #[serde(default)]
+    pub conf_exists: bool,
 }
 
 /// Reads memlock configuration under the root.
@@ -74,6 +93,34 @@ pub fn probe_memlock(root: &Root) -> Result<MemlockFacts> {
                     value: l.value,
                 });
             }
+        }
+    }
+    // PAM services that load pam_limits, and the files they name with conf= (NixOS).
+    let mut services = root.list_dir("etc/pam.d")?;
+    services.sort();
+    for service in services {
+        let rel = format!("etc/pam.d/{service}");
+        if root.is_dir(&rel) {
+            continue;
+        }
+        let Some(text) = root.read_optional(&rel)? else { continue };
+        for conf in crate::parse::limits::parse_pam_limits(&text) {
+            let conf_exists = conf.as_deref().is_some_and(|c| root.is_file(c));
+            if let Some(c) = conf.as_deref().filter(|_| conf_exists)
+                && !facts.conf_limits.iter().any(|l| l.file == c)
+                && c.trim_start_matches('/') != "etc/security/limits.conf"
+                && let Some(text) = root.read_optional(c)?
+            {
+                for l in parse_limits_conf(&text).into_iter().filter(|l| l.item == "memlock") {
+                    facts.conf_limits.push(MemlockLine {
+                        file: c.to_string(),
+                        domain: l.domain,
+                        kind: l.kind,
+                        value: l.value,
+                    });
+                }
+            }
+            facts.pam.push(PamLimits { service: service.clone(), conf, conf_exists });
         }
     }
     facts.user_service = unit_settings(
@@ -149,6 +196,11 @@ pub struct LibFacts {
     pub found: Vec<String>,
     /// Host path of the first copy in a directory the loader searches.
     pub resolvable_at: Option<String>,
+    /// How that copy is found when not through ld.so.conf or the trusted directories:
+    /// `XILINX_XRT` pointing into the Nix store, whose binaries carry the store directory
+    /// in their RUNPATH.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_by: Option<String>,
 }
 
 /// Loader facts.
@@ -162,6 +214,39 @@ pub struct LoaderFacts {
     pub xrt_prefix: bool,
     /// `xrt-smi` under the root.
     pub xrt_smi: Option<String>,
+    /// `XILINX_XRT` as the system environment sets it: (value, file that sets it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub xilinx_xrt: Vec<(String, String)>,
+}
+
+/// Files that set the system-wide environment of login shells: NixOS's generated
+/// `/etc/set-environment` (environment.variables and sessionVariables), and profile.d.
+pub const ENVIRONMENT_FILES: &[&str] = &["etc/set-environment", "etc/environment"];
+
+/// Where NixOS puts the system profile's and the users' programs
+/// (<https://nixos.org/manual/nixos/stable/#sec-package-management>).
+pub const NIX_BIN_DIRS: &[&str] = &["run/current-system/sw/bin"];
+
+/// `XILINX_XRT=` assignments in the system environment files (values unquoted).
+fn xilinx_xrt(root: &Root) -> Result<Vec<(String, String)>> {
+    let mut files: Vec<String> = ENVIRONMENT_FILES.iter().map(|s| s.to_string()).collect();
+    let mut pd = root.list_dir("etc/profile.d")?;
+    pd.sort();
+    files.extend(pd.into_iter().filter(|n| n.ends_with(".sh")).map(|n| format!("etc/profile.d/{n}")));
+    let mut out = Vec::new();
+    for rel in files {
+        let Some(text) = root.read_optional(&rel)? else { continue };
+        for line in text.lines() {
+            let l = line.trim().trim_start_matches("export ").trim();
+            if let Some(v) = l.strip_prefix("XILINX_XRT=") {
+                let v = v.trim().trim_matches(['"', '\'']).to_string();
+                if v.starts_with('/') {
+                    out.push((v, Root::display(&rel)));
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Most configuration files the ld.so.conf include walk reads. glibc's ldconfig has no
@@ -219,13 +304,30 @@ fn probe_loader_within(root: &Root, max_files: usize) -> Result<LoaderFacts> {
             }
         }
     }
+    facts.xilinx_xrt = xilinx_xrt(root)?;
+    // XRT in the Nix store: found through XILINX_XRT, loaded through the RUNPATH every store
+    // binary carries; a non-store XILINX_XRT only says where XRT is (ld.so ignores it).
+    let env_dirs: Vec<(String, bool)> = facts
+        .xilinx_xrt
+        .iter()
+        .flat_map(|(v, _)| {
+            let base = v.trim_start_matches('/').trim_end_matches('/').to_string();
+            let store = base.starts_with("nix/store/");
+            [(format!("{base}/lib"), store), (format!("{base}/lib64"), store)]
+        })
+        .collect();
     let conf: Vec<String> = facts.conf_dirs.iter().map(|(d, _)| d.trim_start_matches('/').to_string()).collect();
     let searched: Vec<String> = conf.iter().cloned().chain(TRUSTED_DIRS.iter().map(|s| s.to_string())).collect();
     for soname in XRT_LIBS {
         let mut found = Vec::new();
         let mut resolvable_at = None;
-        let candidates = searched.iter().cloned().chain(XRT_DIRS.iter().map(|s| s.to_string()));
-        for dir in candidates {
+        let mut resolved_by = None;
+        let candidates = searched
+            .iter()
+            .map(|d| (d.clone(), false))
+            .chain(XRT_DIRS.iter().map(|s| (s.to_string(), false)))
+            .chain(env_dirs.iter().cloned());
+        for (dir, store) in candidates {
             let rel = format!("{dir}/{soname}");
             if root.exists(&rel) {
                 let shown = Root::display(&rel);
@@ -234,14 +336,27 @@ fn probe_loader_within(root: &Root, max_files: usize) -> Result<LoaderFacts> {
                 }
                 if resolvable_at.is_none() && searched.contains(&dir) {
                     resolvable_at = Some(shown);
+                } else if resolvable_at.is_none() && store {
+                    resolvable_at = Some(shown);
+                    resolved_by = Some("XILINX_XRT in the Nix store (store binaries carry it in their RUNPATH)".into());
                 }
             }
         }
-        facts.libs.push(LibFacts { soname: soname.to_string(), found, resolvable_at });
+        facts.libs.push(LibFacts { soname: soname.to_string(), found, resolvable_at, resolved_by });
     }
     facts.xrt_prefix = root.is_dir("opt/xilinx/xrt");
-    facts.xrt_smi =
-        ["opt/xilinx/xrt/bin/xrt-smi", "usr/bin/xrt-smi"].iter().find(|p| root.exists(p)).map(Root::display);
+    let mut smi: Vec<String> =
+        ["opt/xilinx/xrt/bin/xrt-smi", "usr/bin/xrt-smi"].iter().map(|s| s.to_string()).collect();
+    smi.extend(NIX_BIN_DIRS.iter().map(|d| format!("{d}/xrt-smi")));
+    smi.extend(
+        facts
+            .xilinx_xrt
+            .iter()
+            .map(|(v, _)| format!("{}/bin/xrt-smi", v.trim_start_matches('/').trim_end_matches('/'))),
+    );
+    // Last: where a captured fixture keeps its replay shims (capture writes bin/<name>).
+    smi.push("bin/xrt-smi".into());
+    facts.xrt_smi = smi.iter().find(|p| root.exists(p)).map(Root::display);
     Ok(facts)
 }
 

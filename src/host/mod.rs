@@ -158,6 +158,8 @@ pub struct Facts {
     pub smoke_whisper: Probed<smoke::WhisperSmokeFacts>,
     /// Milliseconds spent probing.
     pub probe_millis: u64,
+    /// `xrt-smi examine`: the devices XRT enumerates.
+    pub xrt: Probed<commands::XrtFacts>,
 }
 
 /// The file-only probes everything else builds on.
@@ -203,12 +205,15 @@ pub fn probe_all(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions) -> Fac
     let route_packages = distro.as_ref().map(|d| recipes.routes.package_names(&d.id)).unwrap_or_default();
     let module_files: Vec<String> = kernel.ok().map(|k| k.competing_module_files(&kernels)).unwrap_or_default();
     let lemonade_files = services::probe_lemonade_files(root);
+    // Where the target user's programs live beyond the FHS (NixOS profiles).
+    let home = users.ok().and_then(|u| users::Accounts::read(root).ok()?.user(&u.name).map(|p| p.home.clone()));
+    let profiles = commands::profile_bin_dirs(users.ok().map(|u| u.name.as_str()), home.as_deref());
     let provenance = Probed::from_result(crate::provenance::probe(root));
     let install_state = Probed::Ok(install_state::probe_install_state(root));
 
     // Phase 2: every command and HTTP probe at once, so the wall time is the slowest one
     // (bounded by the runner's timeout), not the sum.
-    let (kernel_log, packages, modinfo, dkms, secureboot, ld_cache, flm, lemonade, gpu, resources) =
+    let (kernel_log, packages, modinfo, dkms, secureboot, ld_cache, flm, lemonade, gpu, resources, xrt) =
         std::thread::scope(|s| {
             let kernel_log = s.spawn(|| commands::probe_kernel_log(runner));
             let packages = s.spawn(|| commands::probe_packages(runner, distro.as_ref(), &route_packages, &kernels));
@@ -216,7 +221,8 @@ pub fn probe_all(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions) -> Fac
             let dkms = s.spawn(|| commands::probe_dkms(runner));
             let secureboot = s.spawn(|| commands::probe_secureboot(runner));
             let ld_cache = s.spawn(|| commands::probe_ld_cache(runner));
-            let flm = s.spawn(|| commands::probe_flm(runner));
+            let flm = s.spawn(|| commands::probe_flm(runner, &profiles));
+            let xrt = s.spawn(|| commands::probe_xrt(runner, loader.ok().and_then(|l| l.xrt_smi.as_deref())));
             let lemonade = s.spawn(move || services::probe_lemonade(runner, lemonade_files, opts, recipes));
             let gpu = s.spawn(|| services::probe_gpu(runner, opts));
             let resources = s.spawn(|| resources::probe_resources(root));
@@ -231,6 +237,7 @@ pub fn probe_all(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions) -> Fac
                 join(lemonade),
                 join(gpu),
                 join(resources),
+                join(xrt),
             )
         });
 
@@ -275,6 +282,7 @@ pub fn probe_all(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions) -> Fac
         smoke_gpu,
         smoke_whisper,
         probe_millis: started.elapsed().as_millis() as u64,
+        xrt,
     }
 }
 

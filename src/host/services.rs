@@ -298,6 +298,16 @@ pub fn probe_lemonade_files(root: &Root) -> Result<(Vec<String>, Vec<UnitFacts>,
         u.environment = redact(env);
         units.push(u);
     }
+    // A unit's ExecStart names the server wherever it lives (a Nix store path on NixOS).
+    let mut binaries = binaries;
+    for u in &units {
+        if let Some(p) = u.exec_start.first().filter(|p| p.starts_with('/'))
+            && root.is_file(p)
+            && !binaries.contains(p)
+        {
+            binaries.push(p.clone());
+        }
+    }
     Ok((binaries, units, api_key))
 }
 

@@ -18,6 +18,8 @@ pub enum Files {
     None {
         /// A kernel-log line showing the failed load, if any.
         log: Option<LogMatch>,
+        /// Blobs in `/usr/lib/firmware`, a directory the kernel does not search here.
+        unsearched: Vec<String>,
     },
     /// This candidate is a dangling link.
     Dangling {
@@ -45,7 +47,7 @@ pub fn files(a: &Analysis) -> Files {
     let Some(fw) = a.firmware else { return Files::Unknown("no firmware facts for this NPU") };
     let log = a.log_for("firmware.files", &["fail"]).first().map(|m| (*m).clone());
     if fw.files.iter().all(|f| f.dangling) {
-        return Files::None { log };
+        return Files::None { log, unsearched: fw.unsearched.clone() };
     }
     if let Some(d) = fw.files.iter().find(|f| f.dangling) {
         return Files::Dangling { path: d.path.clone() };
@@ -54,6 +56,13 @@ pub fn files(a: &Analysis) -> Files {
         Some(m) => Files::LoadFailed(m),
         None => Files::Present,
     }
+}
+
+/// The directories the running kernel searches for firmware, in its order, each with
+/// `amdnpu/<dir>` appended (for messages naming where nothing was found).
+pub fn search_dirs(f: &Facts, a: &Analysis) -> Vec<String> {
+    let (Some(e), Some(fw)) = (a.entry, f.firmware.ok()) else { return Vec::new() };
+    fw.search_path.iter().map(|d| format!("{}/amdnpu/{}", d.trim_end_matches('/'), e.firmware_dir)).collect()
 }
 
 /// Whether the driver will accept the firmware, and whether FLM accepts what is loaded.

@@ -419,8 +419,13 @@ pub fn flm(f: &Facts, r: &Recipes) -> LemonadeFlm {
         }
     }
     let installed_flm = f.flm.ok().and_then(|x| x.binary.clone().map(|b| (b, x.version.clone())));
+    // The installed flm by either of its names (a profile link, or the store path it leads to).
+    let installed_resolved = f.flm.ok().and_then(|x| x.resolved.clone());
+    let is_installed = |binary: &str| {
+        installed_flm.as_ref().is_some_and(|(b, _)| b == binary) || installed_resolved.as_deref() == Some(binary)
+    };
     let version_of = |binary: &str| {
-        installed_flm.as_ref().filter(|(b, _)| b == binary).and_then(|(_, v)| v.clone()).map(|v| strip_v(&v))
+        installed_flm.as_ref().filter(|_| is_installed(binary)).and_then(|(_, v)| v.clone()).map(|v| strip_v(&v))
     };
     let exists = |p: &str| u.npu_bin_paths.iter().find(|(q, _)| q == p).is_none_or(|(_, e)| *e);
     let own = |expected: Option<String>, setting: Option<String>, source: FlmSource| {
@@ -528,7 +533,7 @@ pub fn flm(f: &Facts, r: &Recipes) -> LemonadeFlm {
         }
         // Against the FastFlowLM installed on the host.
         if let Some((ib, iv)) = &installed_flm
-            && c.binary.as_deref() != Some(ib.as_str())
+            && !c.binary.as_deref().is_some_and(is_installed)
         {
             let same = iv.as_deref().map(strip_v).zip(c.version.clone()).is_some_and(|(a, b)| a == b);
             let installed = format!("{ib} {}", iv.clone().unwrap_or_else(|| "(version unknown)".into()));
@@ -558,4 +563,99 @@ pub fn flm(f: &Facts, r: &Recipes) -> LemonadeFlm {
         unverified,
         notes,
     }))
+}
+
+/// How the Lemonade answering on its port is run on this host.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum Running {
+    /// Nothing answers.
+    NotAnswering,
+    /// A unit on this host runs it.
+    Unit {
+        /// The unit.
+        name: String,
+    },
+    /// It answers, but no unit of this host runs it: a container (Lemonade's image,
+    /// <https://github.com/lemonade-sdk/lemonade/issues/2742>) or `lemond` started by hand
+    /// (<https://github.com/lemonade-sdk/lemonade/issues/2094>).
+    Unmanaged {
+        /// The version its API reports.
+        version: Option<String>,
+        /// A Lemonade binary is installed on this host (started by hand) or not (a
+        /// container, another host's port forward).
+        binary_here: bool,
+    },
+}
+
+/// Judges who runs the Lemonade that answers.
+pub fn running(f: &Facts) -> Running {
+    let Some(l) = f.lemonade.ok() else { return Running::NotAnswering };
+    let answers = l.live.as_ref().is_some_and(|x| x.ok()) || l.health.as_ref().is_some_and(|x| x.ok());
+    if !answers {
+        return Running::NotAnswering;
+    }
+    if let Some(u) = l.unit() {
+        return Running::Unit { name: u.name.clone() };
+    }
+    let version = l.health.as_ref().and_then(|h| h.json()).and_then(|j| j["version"].as_str().map(str::to_string));
+    Running::Unmanaged { version, binary_here: !l.binaries.is_empty() }
+}
+
+/// Lemonade says its FLM backend cannot use the NPU while this host's NPU stack works:
+/// the server cannot open the device from where it runs (its container or its user).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeviceUnreachable {
+    /// Lemonade's words (`unsupported: Requires AMD XDNA 2 AMD NPU`).
+    pub lemonade_says: String,
+    /// The host's accel node that works.
+    pub node: String,
+    /// Its group id (to map into a container).
+    pub gid: Option<u32>,
+    /// Its group name on this host.
+    pub group: Option<String>,
+    /// The server runs outside any unit of this host (a container or by hand).
+    pub unmanaged: bool,
+    /// The unit's `User=`, when a unit runs it.
+    pub unit_user: Option<String>,
+}
+
+/// Lemonade's FLM backend state when it says no usable NPU is there — from `system-info`'s
+/// `recipes.flm.backends.*`.
+fn npu_refusal(info: &serde_json::Value) -> Option<String> {
+    let backends = info["recipes"]["flm"]["backends"].as_object()?;
+    backends.values().find_map(|b| {
+        let state = b["state"].as_str().unwrap_or("");
+        let msg = b["message"].as_str().unwrap_or("");
+        // The words Lemonade uses when flm found no NPU it can open (lemonade#2742); other
+        // "unsupported" reasons are left to the generic verdict.
+        let refuses = state != "installed" && (msg.contains("Requires AMD XDNA") || msg.contains("No NPU device"));
+        refuses.then(|| if msg.is_empty() { state.to_string() } else { format!("{state}: {msg}") })
+    })
+}
+
+/// When Lemonade refuses the NPU although the host's NPU works (the accel node exists and
+/// `flm validate`, if run here, is ready): Lemonade's "Requires AMD XDNA 2 AMD NPU" then
+/// means flm could not open the device as the server's user inside its container
+/// (<https://github.com/lemonade-sdk/lemonade/issues/2742>,
+/// <https://github.com/lemonade-sdk/lemonade/pull/2746>).
+pub fn device_unreachable(f: &Facts) -> Option<DeviceUnreachable> {
+    let l = f.lemonade.ok()?;
+    let info = l.system_info.as_ref()?.json()?;
+    let says = npu_refusal(&info)?;
+    let node = f.nodes.ok()?.accel.iter().find(|a| a.stat.is_some())?;
+    let validate_here = f.flm.ok().and_then(|x| x.validate.as_ref()).map(|v| v.ready == Some(true));
+    if validate_here == Some(false) {
+        return None;
+    }
+    let gid = node.stat.as_ref().map(|s| s.gid);
+    let group = f.users.ok().and_then(|u| u.all_groups.iter().find(|(_, g)| Some(*g) == gid).map(|(n, _)| n.clone()));
+    Some(DeviceUnreachable {
+        lemonade_says: says,
+        node: node.path.clone(),
+        gid,
+        group,
+        unmanaged: l.unit().is_none(),
+        unit_user: l.unit().and_then(|u| u.user.clone()),
+    })
 }

@@ -12,6 +12,7 @@ pub mod kargs;
 pub mod kernels;
 pub mod known_issues;
 pub mod lemonade;
+pub mod paths;
 pub mod routes;
 pub mod secureboot;
 pub mod stack;

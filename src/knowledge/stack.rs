@@ -33,6 +33,7 @@ pub struct XrtInstall {
 /// True when the loader facts found `soname` somewhere on disk.
 pub fn lib_on_disk(f: &Facts, soname: &str) -> bool {
     f.loader.ok().is_some_and(|l| l.libs.iter().any(|x| x.soname == soname && !x.found.is_empty()))
+        || f.flm.ok().is_some_and(|x| x.runpath_libs.iter().any(|(s, _)| s == soname))
 }
 
 /// Judges the XRT layer from packages and the libraries on disk.
@@ -377,4 +378,100 @@ pub fn flm_validate(f: &Facts, r: &Recipes) -> FlmValidateVerdict {
         reasons.push(FlmReason { what: "not ready".into(), suspects: Vec::new() });
     }
     FlmValidateVerdict::NotReady { reasons, stopped_at_kernel }
+}
+
+/// What XRT enumerates (`xrt-smi examine`), against the accel node the driver registered.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "verdict", rename_all = "kebab-case")]
+pub enum XrtDevices {
+    /// Not probed (why): no xrt-smi, offline root.
+    NotProbed(String),
+    /// xrt-smi printed no device section (an error of its own): not a finding.
+    Unreadable {
+        /// Its exit code.
+        code: Option<i32>,
+    },
+    /// XRT lists these devices.
+    Lists(Vec<crate::parse::xrt::XrtDevice>),
+    /// XRT lists no device although the driver registered an accel node: XRT did not load
+    /// its xdna plugin, or the plugin does not speak this driver's interface. FLM models run
+    /// through XRT, so they fail with "No such device with index '0'" while `flm validate`
+    /// (the DRM path) passes (<https://github.com/amd/xdna-driver/issues/50>,
+    /// <https://github.com/ROCm/FastFlowLM/issues/416>).
+    NoneWithNode {
+        /// The accel node that exists.
+        node: String,
+    },
+    /// XRT lists no device, and there is no accel node either (the driver layer's problem).
+    NoneNoNode,
+}
+
+/// Judges XRT's enumeration.
+pub fn xrt_devices(f: &Facts) -> XrtDevices {
+    let x = match &f.xrt {
+        crate::host::Probed::Ok(x) => x,
+        other => return XrtDevices::NotProbed(other.reason().unwrap_or_default().to_string()),
+    };
+    match &x.devices {
+        None => XrtDevices::Unreadable { code: x.code },
+        Some(d) if !d.is_empty() => XrtDevices::Lists(d.clone()),
+        Some(_) => {
+            let node = f.nodes.ok().and_then(|n| n.accel.iter().find(|a| a.stat.is_some())).map(|a| a.path.clone());
+            match node {
+                Some(node) => XrtDevices::NoneWithNode { node },
+                None => XrtDevices::NoneNoNode,
+            }
+        }
+    }
+}
+
+/// What `flm list --json` said: how Lemonade discovers the models FLM can serve.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "verdict", rename_all = "kebab-case")]
+pub enum FlmListVerdict {
+    /// Not run (no flm, offline root, an older Facts value).
+    NotRun,
+    /// Parsed.
+    Listed {
+        /// Models listed.
+        models: usize,
+        /// Installed ones.
+        installed: usize,
+    },
+    /// JSON preceded by text on stdout: Lemonade's parse fails and it lists no FLM model
+    /// ("FLM model discovery failed with unknown error",
+    /// <https://github.com/lemonade-sdk/lemonade/issues/2782>).
+    Banner {
+        /// The line before the JSON.
+        line: String,
+    },
+    /// No JSON: FLM aborted (its own error line), e.g. a JSON parse error of one of its own
+    /// files (<https://github.com/ROCm/FastFlowLM/issues/576>).
+    Failed {
+        /// Exit code.
+        code: Option<i32>,
+        /// FLM's error line.
+        error: Option<String>,
+    },
+    /// Could not run or did not finish (timeout).
+    NoResult {
+        /// Why.
+        error: String,
+    },
+}
+
+/// Judges `flm list --json`.
+pub fn flm_list(f: &Facts) -> FlmListVerdict {
+    let Some(x) = f.flm.ok() else { return FlmListVerdict::NotRun };
+    if let Some(e) = &x.list_error {
+        return FlmListVerdict::NoResult { error: e.clone() };
+    }
+    let Some(l) = &x.list else { return FlmListVerdict::NotRun };
+    match (l.models, &l.leading_text) {
+        (Some(_), Some(line)) => FlmListVerdict::Banner { line: line.clone() },
+        (Some(models), None) if x.list_code.unwrap_or(0) == 0 => {
+            FlmListVerdict::Listed { models, installed: l.installed.unwrap_or(0) }
+        }
+        _ => FlmListVerdict::Failed { code: x.list_code, error: l.error.clone() },
+    }
 }

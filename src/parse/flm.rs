@@ -309,9 +309,78 @@ pub fn parse_flm_version(s: &str) -> Option<String> {
     })
 }
 
+/// What `flm list --json` printed, read the way Lemonade reads it: the whole stdout must be
+/// one JSON document `{"models": [...]}` (Lemonade parses stdout with `2>/dev/null`,
+/// <https://github.com/lemonade-sdk/lemonade/issues/2782>; the shape:
+/// <https://github.com/ROCm/FastFlowLM/blob/8b8399c1f259d31bba2c42c2e3038c2b69856b89/src/src/main.cpp>).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct FlmList {
+    /// Models listed (when stdout parsed).
+    #[serde(default)]
+    pub models: Option<usize>,
+    /// Of those, installed.
+    #[serde(default)]
+    pub installed: Option<usize>,
+    /// A line printed on stdout before the JSON (`[FLM]  Fetching models from: …`): the JSON
+    /// is there, but a strict parser fails on it.
+    #[serde(default)]
+    pub leading_text: Option<String>,
+    /// FLM's own error line (`Error: [json.exception.parse_error.101] …`), when no JSON came.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// Parse `flm list --json` output (stdout, then stderr for the error line).
+pub fn parse_flm_list(stdout: &str, stderr: &str) -> FlmList {
+    let mut out = FlmList::default();
+    let strict = serde_json::from_str::<serde_json::Value>(stdout.trim()).ok();
+    let lenient = strict.clone().or_else(|| {
+        let start = stdout.find('{')?;
+        serde_json::from_str::<serde_json::Value>(stdout[start..].trim()).ok()
+    });
+    if let Some(v) = lenient.as_ref().and_then(|v| v.get("models")).and_then(|m| m.as_array()) {
+        out.models = Some(v.len());
+        out.installed = Some(v.iter().filter(|m| m["installed"].as_bool() == Some(true)).count());
+        if strict.is_none() {
+            out.leading_text = stdout.lines().map(str::trim).find(|l| !l.is_empty()).map(str::to_string);
+        }
+        return out;
+    }
+    out.error = stdout
+        .lines()
+        .chain(stderr.lines())
+        .map(str::trim)
+        .find(|l| l.starts_with("Error") || l.starts_with("[ERROR]") || l.contains("exception"))
+        .or_else(|| stdout.lines().chain(stderr.lines()).map(str::trim).rfind(|l| !l.is_empty()))
+        .map(str::to_string);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flm_list_strict_banner_and_error() {
+        let json =
+            r#"{"models": [{"name": "qwen3:4b", "installed": true}, {"name": "gemma3:1b", "installed": false}]}"#;
+        let ok = parse_flm_list(json, "");
+        assert_eq!((ok.models, ok.installed, ok.leading_text, ok.error), (Some(2), Some(1), None, None));
+        // lemonade#2782: a stdout banner before the JSON.
+        let banner = parse_flm_list(
+            &format!("[FLM]  Fetching models from: /opt/fastflowlm/share/flm/model_list.json\n{json}"),
+            "",
+        );
+        assert_eq!(banner.models, Some(2));
+        assert_eq!(
+            banner.leading_text.as_deref(),
+            Some("[FLM]  Fetching models from: /opt/fastflowlm/share/flm/model_list.json")
+        );
+        // FastFlowLM#576: exit 1 with a parse error of FLM's own.
+        let e = "Error: [json.exception.parse_error.101] parse error at line 1, column 1: attempting to parse an empty input; check that your input string or stream contains the expected JSON";
+        let err = parse_flm_list(&format!("{e}\n"), "");
+        assert_eq!((err.models, err.error.as_deref()), (None, Some(e)));
+    }
 
     fn dev(path: &str, fw: Option<&str>, fw_ok: Option<bool>, cols: Option<u32>) -> FlmDevice {
         FlmDevice { device: path.into(), fw_version: fw.map(Into::into), fw_ok, cols, busy: None }

@@ -24,6 +24,38 @@ pub struct LimitLine {
     pub value: String,
 }
 
+/// The `pam_limits.so` session lines of one `/etc/pam.d` file, each as its `conf=` argument
+/// (None: the default `limits.conf` + `limits.d`). pam.d(5) syntax: `type control module
+/// args…`, `-type` for an optional module, a bracketed control may hold spaces; the module is
+/// a name or a full path (NixOS writes store paths). With `conf=` pam_limits reads that file
+/// only, not `limits.d` (pam_limits(8),
+/// <https://github.com/linux-pam/linux-pam/blob/master/modules/pam_limits/pam_limits.8.xml>).
+pub fn parse_pam_limits(s: &str) -> Vec<Option<String>> {
+    let mut out = Vec::new();
+    for line in s.lines() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        let mut rest = line;
+        let Some((ty, after)) = rest.split_once(char::is_whitespace) else { continue };
+        if !ty.trim_start_matches('-').eq_ignore_ascii_case("session") {
+            continue;
+        }
+        rest = after.trim_start();
+        // The control: a word, or `[value=action …]`.
+        let after_control = if rest.starts_with('[') {
+            rest.split_once(']').map(|(_, r)| r)
+        } else {
+            rest.split_once(char::is_whitespace).map(|(_, r)| r)
+        };
+        let mut words = after_control.unwrap_or("").split_whitespace();
+        let Some(module) = words.next() else { continue };
+        if module.rsplit('/').next() != Some("pam_limits.so") {
+            continue;
+        }
+        out.push(words.find_map(|a| a.strip_prefix("conf=")).map(str::to_string));
+    }
+    out
+}
+
 /// Parse a limits.conf / limits.d file; comments stripped, lines without exactly four
 /// fields skipped (pam_limits rejects them too).
 pub fn parse_limits_conf(s: &str) -> Vec<LimitLine> {
@@ -174,6 +206,19 @@ a b c d e
         for (input, want) in cases {
             assert_eq!(parse_systemd_limit(input), want, "{input:?}");
         }
+    }
+
+    #[test]
+    fn pam_limits_lines_and_their_conf() {
+        // NixOS renders security.pam.loginLimits into a store file passed as conf=
+        // (https://github.com/NixOS/nixpkgs/blob/408b8b5725c3e6fff75aef772da248d3e95ff414/nixos/modules/security/pam.nix).
+        let nixos = "# Account management.\naccount required pam_unix.so # unix (order 10900)\n\
+            session required /nix/store/abc-linux-pam-1.6.1/lib/security/pam_limits.so conf=/nix/store/xyz-limits.conf # limits (order 12200)\n";
+        assert_eq!(parse_pam_limits(nixos), [Some("/nix/store/xyz-limits.conf".to_string())]);
+        let debian = "@include common-session\nsession    required   pam_limits.so\n-session optional pam_systemd.so\n\
+            session [success=ok ignore=ignore module_unknown=ignore default=bad] pam_limits.so conf=/etc/x.conf\n\
+            #session required pam_limits.so conf=/nope\nauth required pam_limits.so conf=/auth\n";
+        assert_eq!(parse_pam_limits(debian), [None, Some("/etc/x.conf".to_string())]);
     }
 
     #[test]

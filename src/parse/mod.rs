@@ -7,6 +7,7 @@
 pub mod bls;
 pub mod cmdline;
 pub mod dkms;
+pub mod elf;
 pub mod flm;
 pub mod kernel_log;
 pub mod ldconfig;
@@ -20,4 +21,5 @@ pub mod secret;
 pub mod shellvars;
 pub mod systemctl;
 pub mod version;
+pub mod xrt;
 pub mod yaml;

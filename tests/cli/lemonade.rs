@@ -140,6 +140,11 @@ fn fedora44_without_lemonade() -> (tempfile::TempDir, PathBuf) {
     for rel in ["etc/systemd/system/lemond.service.d", "etc/lemonade", "var/lib/flm", "var/lib/lemonade/.cache"] {
         let _ = std::fs::remove_dir_all(root.join(rel));
     }
+    // Nothing answers on Lemonade's port either: an answering Lemonade without a unit here
+    // would be one running elsewhere (a container), not a missing one.
+    let meta = std::fs::read_to_string(root.join(".fixture.yaml")).unwrap();
+    let meta: String = meta.lines().filter(|l| !l.contains(":13305/")).map(|l| format!("{l}\n")).collect();
+    std::fs::write(root.join(".fixture.yaml"), meta).unwrap();
     // rpm: the real database in the tree answers first; packages this test does not install
     // (XRT, FLM) come from the fixture's captured answers.
     let replay = std::fs::read_to_string(root.join("usr/bin/rpm")).unwrap();

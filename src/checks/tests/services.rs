@@ -15,14 +15,78 @@ fn lemonade_install() {
         Pass,
         "Lemonade 10.0.0-1 (/opt/bin/lemonade-router), unit lemonade-server.service",
     );
-    let gone = Host::halo().lemonade(|l| {
+    let gone = Host::halo()
+        .lemonade(|l| {
+            l.binaries.clear();
+            l.units.clear();
+        })
+        .lemonade_answer("live", None, "")
+        .lemonade_answer("health", None, "");
+    let c = expect(&gone, "lemonade.install", Fail, "Lemonade server is not installed");
+    assert_eq!(step(&c), Some("lemonade"));
+    let no_unit = Host::halo()
+        .lemonade(|l| l.units.clear())
+        .lemonade_answer("live", None, "")
+        .lemonade_answer("health", None, "");
+    let c = expect(&no_unit, "lemonade.install", Warn, "has no systemd unit");
+    assert_eq!(step(&c), Some("lemonade-service"));
+}
+
+/// A Lemonade that answers on its port without a unit of this host: a container, or
+/// `lemond &` (lemonade#2742, lemonade#2094).
+#[test]
+fn lemonade_running_without_a_unit() {
+    let container = Host::halo().lemonade(|l| {
         l.binaries.clear();
         l.units.clear();
     });
-    let c = expect(&gone, "lemonade.install", Fail, "Lemonade server is not installed");
-    assert_eq!(step(&c), Some("lemonade"));
-    let c = expect(&Host::halo().lemonade(|l| l.units.clear()), "lemonade.install", Warn, "has no systemd unit");
-    assert_eq!(step(&c), Some("lemonade-service"));
+    expect(
+        &container,
+        "lemonade.install",
+        Pass,
+        "Lemonade 11.7.0 is running at http://127.0.0.1:13305 (not managed by a unit on this host",
+    );
+    expect(&container, "lemonade.service", Skip, "runs without a unit on this host");
+    expect(&container, "lemonade.flm", Skip, "runs elsewhere (a container)");
+    let gone_here = container.clone().with(|f| {
+        f.flm.ok_mut().binary = None;
+        f.packages.ok_mut().packages.clear();
+        for l in &mut f.loader.ok_mut().libs {
+            l.found.clear();
+            l.resolvable_at = None;
+        }
+    });
+    expect(&gone_here, "xrt.install", Skip, "no XRT on this host; the Lemonade 11.7.0 answering here runs elsewhere");
+    expect(&gone_here, "flm.install", Skip, "no flm on this host");
+    let by_hand = Host::halo().lemonade(|l| l.units.clear());
+    expect(
+        &by_hand,
+        "lemonade.install",
+        Warn,
+        "is running at http://127.0.0.1:13305 (not managed by a unit on this host: started by hand)",
+    );
+}
+
+/// system-info refuses the NPU while the host's NPU works: the server cannot open the device
+/// from where it runs (lemonade#2742).
+#[test]
+fn lemonade_api_names_a_device_the_server_cannot_open() {
+    let info = r#"{"recipes":{"flm":{"backends":{"npu":{"devices":["amd_npu"],"state":"unsupported","message":"Requires AMD XDNA 2 AMD NPU"}}}}}"#;
+    let container = Host::halo()
+        .lemonade(|l| {
+            l.binaries.clear();
+            l.units.clear();
+        })
+        .lemonade_answer("system_info", Some(200), info);
+    let c = expect(&container, "lemonade.api", Fail, "the server cannot open /dev/accel/accel0 from where it runs");
+    assert!(remedy(&c).contains("--device /dev/accel/accel0"), "{}", remedy(&c));
+    assert!(remedy(&c).contains("rootless"), "{}", remedy(&c));
+    let unit = Host::halo().lemonade_answer("system_info", Some(200), info);
+    let c = expect(&unit, "lemonade.api", Fail, "cannot open /dev/accel/accel0 as lemonade");
+    assert!(remedy(&c).contains("usermod -aG"), "{}", remedy(&c));
+    // When the NPU fails here too, the host's own checks name the cause instead.
+    let broken_here = unit.flm_validate(|v| v.ready = Some(false));
+    expect(&broken_here, "lemonade.api", Fail, "its FLM backend is unsupported");
 }
 
 #[test]
@@ -35,12 +99,19 @@ fn lemonade_service_passes_when_the_unit_finds_everything() {
 
 #[test]
 fn lemonade_service_without_a_unit() {
-    let gone = Host::halo().lemonade(|l| {
-        l.binaries.clear();
-        l.units.clear();
-    });
+    let gone = Host::halo()
+        .lemonade(|l| {
+            l.binaries.clear();
+            l.units.clear();
+        })
+        .lemonade_answer("live", None, "")
+        .lemonade_answer("health", None, "");
     expect(&gone, "lemonade.service", Skip, "Lemonade not installed");
-    let c = expect(&Host::halo().lemonade(|l| l.units.clear()), "lemonade.service", Fail, "no Lemonade unit");
+    let no_unit = Host::halo()
+        .lemonade(|l| l.units.clear())
+        .lemonade_answer("live", None, "")
+        .lemonade_answer("health", None, "");
+    let c = expect(&no_unit, "lemonade.service", Fail, "no Lemonade unit");
     assert_eq!(step(&c), Some("lemonade-service"));
 }
 

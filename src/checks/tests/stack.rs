@@ -354,3 +354,88 @@ fn flm_install_knows_releases_and_the_libraries_flm_needs() {
     assert_eq!((step(&c), c.suspects.clone()), (Some("xrt"), vec!["xrt.install", "xrt.loader"]));
     assert!(remedy(&c).contains("flm links libxrt_coreutil.so.2"), "{}", remedy(&c));
 }
+
+/// `xrt-smi examine`: XRT's own enumeration of the NPU (models run through XRT).
+#[test]
+fn xrt_loader_judges_what_xrt_enumerates() {
+    use crate::host::commands::XrtFacts;
+    use crate::parse::xrt::XrtDevice;
+    let with = |devices: Option<Vec<XrtDevice>>| {
+        Host::halo().with(move |f| {
+            f.xrt = crate::host::Probed::Ok(XrtFacts {
+                binary: "/usr/bin/xrt-smi".into(),
+                code: Some(0),
+                devices,
+                output: None,
+            })
+        })
+    };
+    let one = vec![XrtDevice { bdf: "0000:c6:00.1".into(), name: "NPU Strix Halo".into() }];
+    expect(&with(Some(one)), "xrt.loader", Pass, "xrt-smi examine lists NPU Strix Halo (0000:c6:00.1)");
+    let c = expect(
+        &with(Some(vec![])),
+        "xrt.loader",
+        Fail,
+        "XRT enumerates no device (`xrt-smi examine`) although /dev/accel/accel0 exists",
+    );
+    assert_eq!(step(&c), Some("xrt"));
+    // No device section: not a finding.
+    let c = expect(&with(None), "xrt.loader", Pass, "libxrt_coreutil.so.2 ->");
+    assert!(!c.summary.contains("xrt-smi"), "{}", c.summary);
+    // No accel node: the driver layer's failure, not XRT's.
+    let no_node = with(Some(vec![])).with(|f| f.nodes.ok_mut().accel.clear());
+    expect(&no_node, "xrt.loader", Pass, "libxrt_coreutil.so.2 ->");
+}
+
+/// `flm list --json`: how Lemonade discovers FLM's models (lemonade#2782, FastFlowLM#576).
+#[test]
+fn flm_validate_also_reads_flm_list() {
+    use crate::parse::flm::FlmList;
+    let with = |list: FlmList, code: i32| {
+        Host::halo().with(move |f| {
+            let x = f.flm.ok_mut();
+            x.list = Some(list);
+            x.list_code = Some(code);
+        })
+    };
+    let ok = FlmList { models: Some(3), installed: Some(1), ..Default::default() };
+    expect(&with(ok.clone(), 0), "flm.validate", Pass, "ready");
+    let banner = FlmList { leading_text: Some("[FLM]  Fetching models from: x".into()), ..ok };
+    let c = expect(&with(banner, 0), "flm.validate", Fail, "prints \"[FLM]  Fetching models from: x\" before its JSON");
+    assert_eq!(step(&c), Some("flm"));
+    let err =
+        FlmList { error: Some("Error: [json.exception.parse_error.101] parse error".into()), ..Default::default() };
+    let c = expect(&with(err, 1), "flm.validate", Fail, "`flm list --json` fails (exit 1): Error: [json.exception");
+    assert!(remedy(&c).contains("~/.config/flm"), "{}", remedy(&c));
+    let hung = Host::halo().with(|f| f.flm.ok_mut().list_error = Some("timed out after 10 s".into()));
+    expect(&hung, "flm.validate", Warn, "gave no result: timed out after 10 s");
+    // validate's own verdict comes first.
+    let not_ready = with(FlmList { error: Some("Error".into()), ..Default::default() }, 1)
+        .flm_validate(|v| v.memlock_ok = Some(false));
+    expect(&not_ready, "flm.validate", Fail, "memlock limit");
+}
+
+/// XRT only along flm's RUNPATH (a Nix store build): installed and loadable for flm.
+#[test]
+fn xrt_through_the_runpath_of_flm() {
+    let h = Host::halo().with(|f| {
+        for l in &mut f.loader.ok_mut().libs {
+            l.found.clear();
+            l.resolvable_at = None;
+        }
+        f.packages.ok_mut().packages.clear();
+        let x = f.flm.ok_mut();
+        x.runpath = vec!["/nix/store/b-xrt/lib".into()];
+        x.runpath_libs = ["libxrt_coreutil.so.2", "libxrt_core.so.2", "libxrt_driver_xdna.so.2"]
+            .iter()
+            .map(|s| (s.to_string(), format!("/nix/store/b-xrt/lib/{s}")))
+            .collect();
+    });
+    expect(&h, "xrt.install", Pass, "XRT libraries present");
+    expect(
+        &h,
+        "xrt.loader",
+        Pass,
+        "libxrt_coreutil.so.2 -> /nix/store/b-xrt/lib/libxrt_coreutil.so.2 (the RUNPATH of flm)",
+    );
+}

@@ -110,3 +110,33 @@ fn limits_memlock_names_the_hosts_distro() {
         .with(|f| f.memlock.ok_mut().user_service.clear());
     expect(&nobara, "limits.memlock", Fail, "Nobara (Fedora base)'s systemd user sessions keep a low ulimit -l");
 }
+
+/// NixOS: pam_limits reads the store file it names with conf=, never limits.d
+/// (https://github.com/NixOS/nixpkgs/blob/408b8b5725c3e6fff75aef772da248d3e95ff414/nixos/modules/security/pam.nix).
+#[test]
+fn limits_memlock_reads_the_file_pam_names_with_conf() {
+    use crate::host::memlock::{MemlockLine, PamLimits};
+    let conf = "/nix/store/x-limits.conf";
+    let nixos = |value: &str| {
+        let value = value.to_string();
+        Host::halo().memlock_limits(&[]).with(move |f| {
+            let m = f.memlock.ok_mut();
+            for service in ["sshd", "login"] {
+                m.pam.push(PamLimits { service: service.into(), conf: Some(conf.into()), conf_exists: true });
+            }
+            m.conf_limits = vec![MemlockLine {
+                file: conf.into(),
+                domain: "@wheel".into(),
+                kind: "-".into(),
+                value: value.clone(),
+            }];
+        })
+    };
+    let c = expect(&nixos("unlimited"), "limits.memlock", Pass, "(/nix/store/x-limits.conf, pam_limits conf=)");
+    assert_eq!(c.evidence["pam_service"], "login");
+    let c = expect(&nixos("65536"), "limits.memlock", Fail, "from /nix/store/x-limits.conf (pam_limits conf= of login");
+    assert!(remedy(&c).contains("security.pam.loginLimits"), "{}", remedy(&c));
+    // limits.d alone does not help once PAM names a conf= file.
+    let h = nixos("65536").memlock_limits(&[("*", "-", "unlimited")]);
+    expect(&h, "limits.memlock", Fail, "limits.d is not read");
+}

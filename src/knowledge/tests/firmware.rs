@@ -18,11 +18,11 @@ fn files_verdicts() {
     assert!(matches!(on_disk(&Host::halo().npu_id("17f0", "ff")), Files::Unknown(w) if w.contains("not in the table")));
     assert!(matches!(on_disk(&Host::halo().with(|f| f.firmware.ok_mut().npus.clear())), Files::Unknown(_)));
     let none = Host::halo().with(|f| f.firmware.ok_mut().npus[0].files.clear());
-    assert_eq!(on_disk(&none), Files::None { log: None });
+    assert_eq!(on_disk(&none), Files::None { log: None, unsearched: vec![] });
     let all_dangling = Host::halo().firmware_dangling("npu.sbin").firmware_dangling("npu_7.sbin");
     assert!(matches!(on_disk(&all_dangling), Files::None { .. }));
     let missing = "Direct firmware load for amdnpu/17f0_11/npu_7.sbin failed with error -2";
-    assert!(matches!(on_disk(&none.log(&[missing])), Files::None { log: Some(m) } if m.id == "firmware-missing"));
+    assert!(matches!(on_disk(&none.log(&[missing])), Files::None { log: Some(m), .. } if m.id == "firmware-missing"));
     let v = on_disk(&Host::halo().firmware_dangling("npu.sbin"));
     assert_eq!(v, Files::Dangling { path: "/lib/firmware/amdnpu/17f0_11/npu.sbin.xz".into() });
     assert!(v.fails());

@@ -1,0 +1,140 @@
+//! The `RUNPATH`/`RPATH` of an ELF executable: the directories its own libraries come from
+//! before the loader's configuration (ld.so(8)). Nix builds every binary with the store
+//! directories of its libraries there, so on NixOS this, not ld.so.conf, finds XRT. Only
+//! 64-bit little-endian ELF (x86_64) is read: the ELF header, the program headers, the
+//! `PT_DYNAMIC` segment and the string it points into (`DT_STRTAB` mapped through the
+//! `PT_LOAD` segments), never the whole file. Layout: the System V gABI
+//! (<https://refspecs.linuxfoundation.org/elf/gabi4+/ch5.dynamic.html>).
+
+use std::io::{Read, Seek, SeekFrom};
+
+const PT_LOAD: u32 = 1;
+const PT_DYNAMIC: u32 = 2;
+const DT_NULL: u64 = 0;
+const DT_STRTAB: u64 = 5;
+const DT_RPATH: u64 = 15;
+const DT_RUNPATH: u64 = 29;
+/// Most program headers or dynamic entries read (real binaries have tens).
+const MAX_ENTRIES: usize = 4096;
+/// Longest run path read.
+const MAX_STRING: usize = 64 * 1024;
+
+fn u16_at(b: &[u8], o: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(b.get(o..o + 2)?.try_into().ok()?))
+}
+fn u32_at(b: &[u8], o: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?))
+}
+fn u64_at(b: &[u8], o: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(b.get(o..o + 8)?.try_into().ok()?))
+}
+
+fn read_at<R: Read + Seek>(r: &mut R, off: u64, len: usize) -> Option<Vec<u8>> {
+    r.seek(SeekFrom::Start(off)).ok()?;
+    let mut buf = Vec::new();
+    r.take(len as u64).read_to_end(&mut buf).ok()?;
+    (buf.len() == len).then_some(buf)
+}
+
+/// The entries of `DT_RUNPATH` (else `DT_RPATH`) as written (`$ORIGIN` unexpanded); None
+/// for anything that is not a 64-bit little-endian ELF with a dynamic segment (a script, a
+/// static binary).
+pub fn elf_runpath<R: Read + Seek>(r: &mut R) -> Option<Vec<String>> {
+    let h = read_at(r, 0, 64)?;
+    if h.get(0..4)? != b"\x7fELF" || h[4] != 2 || h[5] != 1 {
+        return None;
+    }
+    let (phoff, phentsize, phnum) = (u64_at(&h, 0x20)?, u16_at(&h, 0x36)? as usize, u16_at(&h, 0x38)? as usize);
+    if phentsize < 56 || phnum > MAX_ENTRIES {
+        return None;
+    }
+    let ph = read_at(r, phoff, phentsize * phnum)?;
+    let mut loads = Vec::new();
+    let mut dynamic = None;
+    for i in 0..phnum {
+        let p = &ph[i * phentsize..];
+        let (ty, off, vaddr, filesz) = (u32_at(p, 0)?, u64_at(p, 8)?, u64_at(p, 16)?, u64_at(p, 32)?);
+        match ty {
+            PT_LOAD => loads.push((vaddr, off, filesz)),
+            PT_DYNAMIC => dynamic = Some((off, filesz)),
+            _ => {}
+        }
+    }
+    let (doff, dsize) = dynamic?;
+    let n = (dsize as usize / 16).min(MAX_ENTRIES);
+    let d = read_at(r, doff, n * 16)?;
+    let (mut strtab, mut runpath, mut rpath) = (None, None, None);
+    for i in 0..n {
+        let (tag, val) = (u64_at(&d, i * 16)?, u64_at(&d, i * 16 + 8)?);
+        match tag {
+            DT_NULL => break,
+            DT_STRTAB => strtab = Some(val),
+            DT_RUNPATH => runpath = Some(val),
+            DT_RPATH => rpath = Some(val),
+            _ => {}
+        }
+    }
+    let (strtab, index) = (strtab?, runpath.or(rpath)?);
+    // DT_STRTAB is an address: the file offset is where a PT_LOAD segment maps it.
+    let file_off = loads.iter().find(|(v, _, sz)| strtab >= *v && strtab < v + sz).map(|(v, o, _)| strtab - v + o)?;
+    r.seek(SeekFrom::Start(file_off + index)).ok()?;
+    let mut buf = Vec::new();
+    r.take(MAX_STRING as u64).read_to_end(&mut buf).ok()?;
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    let s = String::from_utf8(buf[..end].to_vec()).ok()?;
+    Some(s.split(':').filter(|p| !p.is_empty()).map(str::to_string).collect())
+}
+
+/// Expands `$ORIGIN`/`${ORIGIN}` (the binary's directory) in a run path entry.
+pub fn expand_origin(entry: &str, origin: &str) -> String {
+    entry.replace("${ORIGIN}", origin).replace("$ORIGIN", origin)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A minimal ELF64 LE executable: one PT_LOAD mapping the file at 0x400000, a PT_DYNAMIC
+    /// with DT_STRTAB and DT_RUNPATH (or DT_RPATH), and the string table.
+    pub(crate) fn elf_with_runpath(path: &str, tag: u64) -> Vec<u8> {
+        let mut f = vec![0u8; 0x200];
+        f[0..4].copy_from_slice(b"\x7fELF");
+        f[4] = 2;
+        f[5] = 1;
+        f[0x20..0x28].copy_from_slice(&0x40u64.to_le_bytes());
+        f[0x36..0x38].copy_from_slice(&56u16.to_le_bytes());
+        f[0x38..0x3a].copy_from_slice(&2u16.to_le_bytes());
+        let ph = |f: &mut Vec<u8>, at: usize, ty: u32, off: u64, vaddr: u64, size: u64| {
+            f[at..at + 4].copy_from_slice(&ty.to_le_bytes());
+            f[at + 8..at + 16].copy_from_slice(&off.to_le_bytes());
+            f[at + 16..at + 24].copy_from_slice(&vaddr.to_le_bytes());
+            f[at + 32..at + 40].copy_from_slice(&size.to_le_bytes());
+        };
+        ph(&mut f, 0x40, PT_LOAD, 0, 0x400000, 0x1000);
+        ph(&mut f, 0x78, PT_DYNAMIC, 0x100, 0x400100, 48);
+        let dynent = |f: &mut Vec<u8>, at: usize, tag: u64, val: u64| {
+            f[at..at + 8].copy_from_slice(&tag.to_le_bytes());
+            f[at + 8..at + 16].copy_from_slice(&val.to_le_bytes());
+        };
+        dynent(&mut f, 0x100, DT_STRTAB, 0x400180);
+        dynent(&mut f, 0x110, tag, 1);
+        dynent(&mut f, 0x120, DT_NULL, 0);
+        f[0x181..0x181 + path.len()].copy_from_slice(path.as_bytes());
+        f
+    }
+
+    #[test]
+    fn runpath_rpath_and_not_elf() {
+        let rp = "/nix/store/x-xrt-2.21.0/lib:$ORIGIN/../lib";
+        let e = elf_with_runpath(rp, DT_RUNPATH);
+        assert_eq!(
+            elf_runpath(&mut std::io::Cursor::new(e)).unwrap(),
+            ["/nix/store/x-xrt-2.21.0/lib", "$ORIGIN/../lib"]
+        );
+        let e = elf_with_runpath("/opt/xilinx/xrt/lib", DT_RPATH);
+        assert_eq!(elf_runpath(&mut std::io::Cursor::new(e)).unwrap(), ["/opt/xilinx/xrt/lib"]);
+        assert_eq!(elf_runpath(&mut std::io::Cursor::new(b"#!/bin/sh\necho\n".to_vec())), None);
+        assert_eq!(elf_runpath(&mut std::io::Cursor::new(vec![0x7f, b'E', b'L', b'F'])), None);
+        assert_eq!(expand_origin("$ORIGIN/../lib", "/opt/fastflowlm/bin"), "/opt/fastflowlm/bin/../lib");
+    }
+}
