@@ -2,7 +2,7 @@
 //!
 //! The bundle is a gzip'd tar with one top directory: a host fixture written by
 //! [`capture_into`] (the same code as `dev capture-fixture`: the files the probes read,
-//! replay shims for the commands they ran, HTTP answers, a kernel-log excerpt, a firmware
+//! the commands they ran as data (never executed on replay), HTTP answers, a kernel-log excerpt, a firmware
 //! listing, unit files), plus the doctor report (`report.json`, `report.txt`), the facts
 //! (`facts.json`), excerpts for reading (`kernel-log.txt`, `firmware.txt`, `packages.txt`)
 //! and a `MANIFEST` saying what is inside and what was redacted (counts, never values). So
@@ -274,7 +274,7 @@ fn manifest(tree: &Path, top: &str, report: &serde_json::Value, cap: &Captured) 
         ("firmware.txt", "amdnpu firmware files: names, sizes, SHA-256, links"),
         ("packages.txt", "package versions the probes queried"),
         (".fixture.yaml", "device nodes, HTTP answers, capture date, firmware listing, skipped paths"),
-        ("bin/, usr/bin/…", "replay shims for the commands the probes ran; outputs under .replay/"),
+        ("bin/, usr/bin/…", "placeholders for the commands the probes ran (never executed); outputs under .replay/"),
         ("etc/, sys/, …", "the files the probes read (etc, proc, sys, boot, lib, usr, opt, var, dev)"),
     ] {
         line(w, &format!("  {f:<16} {what}"));

@@ -299,6 +299,52 @@ fn bundles_of_fixtures_replay_their_verdicts() {
 }
 
 #[test]
+fn replaying_a_bundle_executes_nothing_from_it() {
+    let name = "fedora44-71-intree-healthy";
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("npu-bug.tar.gz");
+    let (code, err) = make_bundle(&fixture(name), &file, &[]);
+    assert!(code == 0 || code == 1, "exit {code}: {err}");
+    let top = extract(&file, &tmp.path().join("x"));
+    // Recorded runs are data in .fixture.yaml, and what stands at a program's path is no script.
+    let yaml = std::fs::read_to_string(top.join(".fixture.yaml")).unwrap();
+    assert!(yaml.contains("commands:") && yaml.contains("program: bin/rpm"), "{yaml}");
+    assert!(!std::fs::read_to_string(top.join("bin/rpm")).unwrap().starts_with("#!"));
+    // A hostile sender turns every file under bin/ into a script that leaves a marker, and
+    // adds one for a program the capture did not record.
+    let marker = tmp.path().join("pwned");
+    let script = format!("#!/bin/sh\ntouch {}\necho hijacked\n", marker.display());
+    let mut scripts = 0;
+    for e in std::fs::read_dir(top.join("bin")).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_file() {
+            std::fs::write(&p, &script).unwrap();
+            scripts += 1;
+        }
+    }
+    assert!(scripts > 3, "{scripts} programs replayed");
+    write_shim(&top, "bin/dkms", &format!("touch {}", marker.display()));
+    let run = |cmd: &mut assert_cmd::Command| {
+        let o = cmd.env_remove("NPU_SETUP_FIXTURE_SCRIPTS").output().unwrap();
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let report = run(bin().arg("--root").arg(&top).args(["doctor", "--format", "json"]));
+    assert!(!marker.exists(), "doctor ran a script from the bundle");
+    let (want_checks, want) = verdict(&fixture(name), &[]);
+    let checks: Vec<(String, String)> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["id"].as_str().unwrap().to_string(), c["status"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(checks, want_checks, "the replay still reaches the same verdicts");
+    assert_eq!(report["diagnosis"], want);
+    // Nor do the facts.
+    let _ = bin().env_remove("NPU_SETUP_FIXTURE_SCRIPTS").arg("--root").arg(&top).args(["dev", "facts"]).output();
+    assert!(!marker.exists(), "a replay ran a script from the bundle");
+}
+
+#[test]
 fn a_bundle_replaces_an_old_one_whole() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("b.tar.gz");
