@@ -34,6 +34,10 @@ const SECRETS: &[&str] = &[
     "200eb11b39b7df6bcbbdd3b41e27fd0b",
     "1f0e2d3c-4b5a-4978-8a9b-0c1d2e3f4a5b",
     "1f0e2d3c4b5a49788a9b0c1d2e3f4a5b",
+    "flagsecret99",
+    "tok-flag-77",
+    "pw-flag-55",
+    "miievqibadanbgkqhkig9w0baqefaasc",
 ];
 
 const API_KEY: &str = "sk-live-4f9c2a7e1b3d5f60a8c9e2d4b6f1a3c5";
@@ -94,6 +98,7 @@ fn seeded() -> (tempfile::TempDir, PathBuf) {
         "etc/systemd/system/lemond.service.d/10-secrets.conf",
         &format!(
             "[Service]\nEnvironment=\"LEMONADE_API_KEY={API_KEY}\" \"HF_TOKEN={HF_TOKEN}\"\n\
+             Environment=\"LEMOND_ARGS=--api-key FLAGSECRET99 --token=tok-flag-77 -p pw-flag-55\"\n\
              EnvironmentFile=/etc/lemonade/secrets.conf\n"
         ),
     );
@@ -110,6 +115,12 @@ fn seeded() -> (tempfile::TempDir, PathBuf) {
         "usr/bin/systemctl",
         "DropInPaths=/etc/systemd/system/lemond.service.d/override.conf",
         "DropInPaths=/etc/systemd/system/lemond.service.d/10-secrets.conf /etc/systemd/system/lemond.service.d/override.conf",
+    );
+    // A private key under an innocuous name.
+    write(
+        r,
+        "etc/lemonade/conf.d/90-site.conf",
+        "# site settings\nLEMONADE_LOG_LEVEL=info\n-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n",
     );
     // Lines the excerpt drops (no NPU keyword) and, to prove redaction inside what it keeps,
     // synthetic IOMMU lines carrying the same identifiers.
@@ -222,6 +233,9 @@ fn bundle_of_a_seeded_host_carries_no_secret_and_replays_its_verdict() {
     assert!(secrets.contains("UPSTREAM_URL=http://192.0.2."), "{secrets}");
     let dropin = std::fs::read_to_string(top.join("etc/systemd/system/lemond.service.d/10-secrets.conf")).unwrap();
     assert!(dropin.contains("Environment=\"LEMONADE_API_KEY=<redacted>\" \"HF_TOKEN=<redacted>\""), "{dropin}");
+    assert!(dropin.contains("LEMOND_ARGS=--api-key <redacted> --token=<redacted> -p <redacted>"), "{dropin}");
+    let site = std::fs::read_to_string(top.join("etc/lemonade/conf.d/90-site.conf")).unwrap();
+    assert!(site.contains("-----BEGIN PRIVATE KEY-----\n<redacted>\n-----END PRIVATE KEY-----"), "{site}");
     let passwd = std::fs::read_to_string(top.join("etc/passwd")).unwrap();
     assert!(passwd.contains("user1:x:1000:1000::/home/user1:/bin/bash"), "{passwd}");
     assert!(passwd.contains("user2:x:1001:1001::/home/user2:/bin/bash"), "{passwd}");
