@@ -53,13 +53,21 @@ fn write_bundle(cli: &Cli, facts: &Facts, report: &Report, path: &Path) -> Resul
     let (dir, name) = destination(path)?;
     // Both temporaries live next to FILE: the rename is atomic, and an unwritable
     // destination fails here, before the capture runs.
+    // A killed bundle run left its staging directory and archive here: ours by prefix,
+    // removed once their process is gone (a bundle being written right now is not).
+    let ours = crate::fsx::pid_prefix(crate::fsx::BUNDLE_PREFIX, '-');
+    for (is_dir, what) in [(true, "directory"), (false, "file")] {
+        for p in crate::fsx::sweep(&dir, crate::fsx::BUNDLE_PREFIX, '-', is_dir) {
+            eprintln!("removed {} (a {what} left by an interrupted `doctor --bundle`)", p.display());
+        }
+    }
     let mut out = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
+        .prefix(&format!("{ours}{name}."))
         .suffix(".tmp")
         .tempfile_in(&dir)
         .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
     let stage = tempfile::Builder::new()
-        .prefix(".npu-setup-bundle-")
+        .prefix(&ours)
         .tempdir_in(&dir)
         .with_context(|| format!("creating a temporary directory in {}", dir.display()))?;
     let tree = stage.path().join("tree");

@@ -363,8 +363,12 @@ fn a_bundle_replaces_an_old_one_whole() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("b.tar.gz");
     std::fs::write(&file, "old").unwrap();
+    // What a killed bundle run left (its pid is gone: pid_max is at most 2^22) goes.
+    std::fs::create_dir_all(tmp.path().join(".npu-setup-bundle-4194305-Ab12Cd/tree/etc")).unwrap();
+    std::fs::write(tmp.path().join(".npu-setup-bundle-4194305-b.tar.gz.Xy12Zw.tmp"), "half").unwrap();
     let (code, err) = make_bundle(&fixture("case02-halo-619-intree-proto7"), &file, &[]);
     assert_eq!(code, 1, "{err}");
+    assert!(err.contains("left by an interrupted `doctor --bundle`"), "{err}");
     assert_ne!(std::fs::read(&file).unwrap(), b"old");
     let names: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names, vec![std::ffi::OsString::from("b.tar.gz")]);
