@@ -8,8 +8,11 @@ use npu_setup::edit;
 use npu_setup::edit::kargs::KargEdit;
 use npu_setup::parse;
 
+/// A target: arbitrary bytes in, a panic on a broken property.
+pub type Target = fn(&[u8]);
+
 /// Every target by name, in a fixed order.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("parse_bls", parse_bls),
     ("parse_cmdline", parse_cmdline),
     ("parse_dkms", parse_dkms),
