@@ -122,8 +122,19 @@ struct StepPlan<'a> {
     plan: Plan,
 }
 
+/// The facts steps plan on: the same options as the closing verdict's without `--smoke`,
+/// so a converged run judges on the facts it planned on instead of probing again.
 fn probe(runner: &Runner, recipes: &Recipes, args: &InstallArgs) -> Facts {
-    probe_all(runner, recipes, &ProbeOptions { user: args.user.clone(), ..Default::default() })
+    probe_all(
+        runner,
+        recipes,
+        &ProbeOptions {
+            user: args.user.clone(),
+            gpu_url: args.gpu_url.clone(),
+            gpu_model: args.gpu_model.clone(),
+            ..Default::default()
+        },
+    )
 }
 
 fn selected(args: &InstallArgs) -> Result<Vec<Box<dyn Step>>> {
@@ -278,7 +289,7 @@ fn converge(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> 
             }
         }
         let smoke = reasons.is_empty() && verifying(&steps);
-        let report = verdict(cli, &mut out, &runner, &recipes, &args, smoke)?;
+        let report = verdict(cli, &mut out, &runner, &recipes, &args, smoke, Some(facts))?;
         if !reasons.is_empty() {
             writeln!(out, "reboot required: {}", reasons.join("; "))?;
             return Ok(exit::REBOOT);
@@ -324,12 +335,19 @@ fn converge(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> 
         all.extend(carried.iter().filter(|r| !reasons.contains(r)).cloned());
         (!all.is_empty()).then(|| RebootPending { reasons: all, boot_id: boot_id.clone(), run: st.run_id().into() })
     };
+    // The preview's facts hold until something changes: a step that applied nothing leaves
+    // the host as it was, so the next step plans on the same facts (no probe per step).
+    let mut facts = facts;
+    let mut changed = false;
     for s in &steps {
         if s.id() == "verify" {
             continue;
         }
         // Re-probe: earlier steps changed the host.
-        let facts = probe(&runner, &recipes, &args);
+        if changed {
+            facts = probe(&runner, &recipes, &args);
+            changed = false;
+        }
         let cx =
             StepCtx { root: &root, runner: &runner, facts: &facts, recipes: &recipes, args: &args, preview: false };
         let plan = s.plan(&cx).with_context(|| format!("planning step {}", s.id()))?;
@@ -376,10 +394,12 @@ fn converge(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> 
                 }
                 applied += 1;
             }
+            changed |= applied > 0;
             if error.is_some() {
                 break;
             }
-            let facts = probe(&runner, &recipes, &args);
+            facts = probe(&runner, &recipes, &args);
+            changed = false;
             let cx =
                 StepCtx { root: &root, runner: &runner, facts: &facts, recipes: &recipes, args: &args, preview: false };
             let again = s.plan(&cx)?;
@@ -423,7 +443,7 @@ fn converge(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> 
     st.save(&state)?;
 
     let smoke = failed.is_none() && state.reboot.is_none() && verifying(&steps);
-    let report = verdict(cli, &mut out, &runner, &recipes, &args, smoke)?;
+    let report = verdict(cli, &mut out, &runner, &recipes, &args, smoke, None)?;
     writeln!(out, "logs: {}", st.log_dir_display())?;
     if let Some(f) = failed {
         writeln!(
@@ -466,22 +486,30 @@ fn verdict(
     recipes: &Recipes,
     args: &InstallArgs,
     smoke: bool,
+    probed: Option<Facts>,
 ) -> Result<Report> {
     let models = if args.model.is_empty() { recipes.lemonade.models.clone() } else { args.model.clone() };
     let defaults = crate::host::smoke::HostDefaults::from_tags(&models);
-    let facts = probe_all(
-        runner,
-        recipes,
-        &ProbeOptions {
-            user: args.user.clone(),
-            smoke,
-            npu_model: defaults.npu,
-            whisper_model: defaults.whisper,
-            gpu_url: args.gpu_url.clone(),
-            gpu_model: args.gpu_model.clone(),
-            ..Default::default()
-        },
-    );
+    let opts = ProbeOptions {
+        user: args.user.clone(),
+        smoke,
+        npu_model: defaults.npu,
+        whisper_model: defaults.whisper,
+        gpu_url: args.gpu_url.clone(),
+        gpu_model: args.gpu_model.clone(),
+        ..Default::default()
+    };
+    // The facts install planned on (nothing changed since) are the verdict's; only the
+    // smoke probes are added.
+    let facts = match probed {
+        Some(mut f) => {
+            if smoke {
+                crate::host::probe_smoke(runner, recipes, &opts, &mut f);
+            }
+            f
+        }
+        None => probe_all(runner, recipes, &opts),
+    };
     let copts = CheckOptions { smoke, today: super::recipes::today(runner.root())? };
     let results = run_checks(&facts, recipes, &copts, &[], &[]);
     let report = crate::checks::report(&facts, recipes, results);

@@ -68,7 +68,12 @@ pub fn probe_pci(root: &Root, recipes: &Recipes) -> Result<PciFacts> {
         let attr = |n: &str| -> Result<String> {
             Ok(root.read_trimmed(format!("{base}/{n}"))?.unwrap_or_default().trim_start_matches("0x").to_lowercase())
         };
+        // Vendor first: only AMD's functions (NPU 1022, GPU 1002) are read further, so a host
+        // with hundreds of functions costs one read each.
         let vendor = attr("vendor")?;
+        if vendor != "1022" && vendor != "1002" {
+            continue;
+        }
         let device = attr("device")?;
         let class = attr("class")?;
         let is_npu = vendor == "1022" && (recipes.is_npu_id(&vendor, &device) || class.starts_with("1180"));

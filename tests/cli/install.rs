@@ -323,6 +323,18 @@ fn a_kill_between_steps_loses_no_owed_reboot_and_the_next_run_sweeps_leftovers()
 }
 
 #[test]
+fn a_converged_install_probes_once() {
+    let (_tmp, root) = copy_fixture("fedora44-71-intree-healthy");
+    std::fs::rename(root.join("usr/bin/rpm"), root.join("usr/bin/rpm.real")).unwrap();
+    write_shim(&root, "usr/bin/rpm", &format!("{RECORD}\nexec \"$0.real\" \"$@\""));
+    let (code, out, err) = install(&root, &["--yes", "--user", "alice", "--skip", "lifecycle"]);
+    assert!(out.contains("Everything is in place"), "{out}\n{err}");
+    assert_eq!(code, 0, "{out}");
+    let queries = calls(&root).iter().filter(|c| c.starts_with("rpm -q")).count();
+    assert_eq!(queries, 1, "the plan and the verdict share one probe: {:?}", calls(&root));
+}
+
+#[test]
 fn no_permission_is_a_clear_error() {
     use std::os::unix::fs::PermissionsExt;
     if !nix::unistd::geteuid().is_root() {
