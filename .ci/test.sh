@@ -102,6 +102,12 @@ trap 'rm -f "$log"' EXIT
 set +e
 CI=true cargo test --locked --lib --bins --tests 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+# The stable seeded fuzz loop over every parser and editor (fuzz/targets.rs), a minute in
+# all; it prints executions per target and keeps any finding under target/fuzz-findings/.
+if [ "$status" -eq 0 ]; then
+    NPU_SETUP_FUZZ_SECS=${NPU_SETUP_FUZZ_SECS:-60} cargo test --locked --test cli -- --ignored fuzz:: --nocapture 2>&1 | tee -a "$log"
+    status=${PIPESTATUS[0]}
+fi
 set -e
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "%d passed, %d failed\n", p, f }' "$log"

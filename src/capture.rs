@@ -1,7 +1,9 @@
 //! `npu-setup dev capture-fixture`: copies exactly what the probes read from a host into a
 //! fixture tree (format: tests/fixtures/hosts/README.md), records the commands they run as
-//! replay shims and their HTTP answers in `.fixture.yaml`, and redacts what identifies the
-//! host or its people (`crate::redact`). A capture of a fixture round-trips: `doctor` reaches
+//! recorded runs and their HTTP answers in `.fixture.yaml`, and redacts what identifies the
+//! host or its people (`crate::redact`). Recorded commands are data (`commands:` in
+//! `.fixture.yaml`, outputs under `.replay/`), never scripts: replaying a capture executes
+//! nothing from it. A capture of a fixture round-trips: `doctor` reaches
 //! the same verdicts. Replayed kernel logs keep only the lines the kernel-log probe keeps;
 //! firmware blobs become placeholders, listed with size and SHA-256 in `.fixture.yaml`.
 //!
@@ -29,7 +31,7 @@ use crate::parse::kernel_log::normalize_kernel_log;
 use crate::parse::ldconfig::parse_ld_so_conf;
 use crate::recipes::Recipes;
 use crate::redact::Redactor;
-use crate::root::{FIXTURE_FILE, Root, RootMode};
+use crate::root::{CommandReplay, FIXTURE_FILE, Root, RootMode};
 use crate::runner::{CmdError, CmdOutput, Runner};
 
 /// Largest prefix of a file copied; the probes read no more than this (`Root::read_optional`).
@@ -288,6 +290,7 @@ pub fn capture_into(runner: &Runner, recipes: &Recipes, dest: &Path, opts: &Capt
         user: target_user.map(|u| red.text(&u)),
         nodes,
         http,
+        commands: std::mem::take(&mut cap.commands),
         captured: CapturedOut {
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
             date: timestamp(now),
@@ -369,6 +372,8 @@ struct MetaOut {
     user: Option<String>,
     nodes: BTreeMap<String, NodeOut>,
     http: BTreeMap<String, HttpOut>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    commands: Vec<CommandReplay>,
     captured: CapturedOut,
 }
 
@@ -415,6 +420,8 @@ struct Capture<'a> {
     written: usize,
     /// The kernel-log lines (normalised) the probe kept; replayed logs keep only these.
     log_keep: BTreeSet<String>,
+    /// The recorded command runs, for `.fixture.yaml` `commands:`.
+    commands: Vec<CommandReplay>,
     firmware: Vec<FirmwareFile>,
 }
 
@@ -429,6 +436,7 @@ impl<'a> Capture<'a> {
             written: 0,
             log_keep: BTreeSet::new(),
             firmware: Vec::new(),
+            commands: Vec::new(),
         }
     }
 
@@ -1024,7 +1032,7 @@ impl<'a> Capture<'a> {
                     Reply::Output { stdout: self.red.text(&stdout), stderr: self.red.text(&o.stderr), code: o.code }
                 }
                 Err(CmdError::NotFound { .. }) => continue,
-                Err(e @ CmdError::Timeout { .. }) => Reply::Timeout(self.red.text(&e.to_string())),
+                Err(CmdError::Timeout { .. }) => Reply::Timeout,
                 Err(e) => {
                     self.skip(&j.program, e.to_string());
                     continue;
@@ -1035,29 +1043,50 @@ impl<'a> Capture<'a> {
         }
         let count = by_shim.len();
         for (shim, (name, arms)) in by_shim {
-            self.write_shim(&shim, &name, arms)?;
+            let entries = self.write_replay(&shim, &name, arms)?;
+            self.commands.extend(entries);
         }
         Ok(count)
     }
 
-    fn write_shim(&mut self, shim: &str, name: &str, mut arms: Vec<Arm>) -> Result<()> {
-        // Longest tail first: `case` takes the first match, and `-p` is a suffix of `-r X -p`.
+    /// Writes a command's recorded runs as data: the outputs under `.replay/<name>/` next to
+    /// where the program is found, one `commands:` entry per run (for `.fixture.yaml`), and
+    /// at the program's path a placeholder that is never run (its presence says installed;
+    /// the runner answers from the data).
+    fn write_replay(&mut self, shim: &str, name: &str, mut arms: Vec<Arm>) -> Result<Vec<CommandReplay>> {
         arms.sort_by(|a, b| b.key.len().cmp(&a.key.len()).then_with(|| a.key.cmp(&b.key)));
         arms.dedup_by(|a, b| a.key == b.key);
         let dir = shim.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
         let replay = join_rel(dir, &format!(".replay/{name}"));
-        let mut files: Vec<(String, String)> = Vec::new();
+        let mut entries = Vec::new();
         for (n, arm) in arms.iter().enumerate() {
-            if let Reply::Output { stdout, stderr, .. } = &arm.reply {
-                files.push((format!("{replay}/{}.out", n + 1), stdout.clone()));
-                files.push((format!("{replay}/{}.err", n + 1), stderr.clone()));
-            }
+            let entry = match &arm.reply {
+                Reply::Output { stdout, stderr, code } => {
+                    let (out, err) = (format!("{replay}/{}.out", n + 1), format!("{replay}/{}.err", n + 1));
+                    self.write_plain(&out, stdout.as_bytes(), 0o644)?;
+                    self.write_plain(&err, stderr.as_bytes(), 0o644)?;
+                    CommandReplay {
+                        program: shim.to_string(),
+                        args: arm.key.clone(),
+                        exit: *code,
+                        stdout: Some(out),
+                        stderr: Some(err),
+                        timeout: false,
+                    }
+                }
+                Reply::Timeout => CommandReplay {
+                    program: shim.to_string(),
+                    args: arm.key.clone(),
+                    exit: None,
+                    stdout: None,
+                    stderr: None,
+                    timeout: true,
+                },
+            };
+            entries.push(entry);
         }
-        for (rel, text) in files {
-            self.write_plain(&rel, text.as_bytes(), 0o644)?;
-        }
-        let script = shim_script(name, &arms);
-        self.write_plain(shim, script.as_bytes(), 0o755)
+        self.write_plain(shim, replay_placeholder(name).as_bytes(), 0o755)?;
+        Ok(entries)
     }
 
     /// Writes a file the capture generated (already redacted; the path is not a source path).
@@ -1101,9 +1130,8 @@ enum Reply {
         stderr: String,
         code: Option<i32>,
     },
-    /// The command hung on the source: replayed as the timeout message and exit 124
-    /// (timeout(1)'s code), never as a hang.
-    Timeout(String),
+    /// The command hung on the source: replayed as a timeout, never as a hang.
+    Timeout,
 }
 
 /// Drops the options that point a tool at an offline root (`--root R`, `-b R`, `-r R`,
@@ -1126,34 +1154,10 @@ fn strip_root_args(args: &[String], root: &Path) -> Vec<String> {
     out
 }
 
-/// A `/bin/sh` replay shim in the README's format: suffix-glob `case` arms, captured output
-/// from `.replay/<name>/<n>.{out,err}` next to the shim, 127 for anything not captured.
-fn shim_script(name: &str, arms: &[Arm]) -> String {
-    let mut s = format!(
-        "#!/bin/sh\n# replay shim for {name}, captured by `npu-setup dev capture-fixture`\n\
-         r=\"${{0%/*}}/.replay/{name}\"\ncase \"$*\" in\n"
-    );
-    for (n, arm) in arms.iter().enumerate() {
-        let pat = dq_escape(&arm.key);
-        match &arm.reply {
-            Reply::Output { code, .. } => {
-                let exit = match code {
-                    Some(c) => format!("exit {c}"),
-                    // Killed by a signal on the source: die the same way.
-                    None => "kill -9 $$".to_string(),
-                };
-                s.push_str(&format!(
-                    "  *\"{pat}\") cat \"$r/{i}.out\"; cat \"$r/{i}.err\" >&2; {exit} ;;\n",
-                    i = n + 1
-                ));
-            }
-            Reply::Timeout(msg) => {
-                s.push_str(&format!("  *\"{pat}\") echo {} >&2; exit 124 ;;\n", crate::runner::quote_arg(msg)));
-            }
-        }
-    }
-    s.push_str(&format!("  *) echo \"{name}: no capture for: $*\" >&2; exit 127 ;;\nesac\n"));
-    s
+/// What stands where a replayed program is found: never run (the runner serves the
+/// fixture's `commands:` data), so it is plain text, not a script.
+fn replay_placeholder(name: &str) -> String {
+    format!("placeholder for {name}: its recorded runs are data in .fixture.yaml `commands:`; never executed\n")
 }
 
 /// A program present on the source that the probes never run.
@@ -1162,18 +1166,6 @@ fn stub_shim(name: &str) -> String {
         "#!/bin/sh\n# placeholder for {name}: present on the captured host, never run by the probes\n\
          echo \"{name}: no capture for: $*\" >&2\nexit 127\n"
     )
-}
-
-/// Escapes text for a double-quoted shell word (where globs are literal).
-fn dq_escape(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '\\' | '"' | '$' | '`') {
-            o.push('\\');
-        }
-        o.push(c);
-    }
-    o
 }
 
 /// Splits a command line written by [`crate::runner::quote_argv`] back into words
@@ -1342,32 +1334,37 @@ mod tests {
     }
 
     #[test]
-    fn generated_shims_replay_and_refuse_the_unknown() {
+    fn recorded_runs_are_data_the_runner_serves() {
         let dir = tempfile::tempdir().unwrap();
         let arms = vec![
             Arm {
                 key: "-W -f ${Package} ${Version} ${db:Status-Abbrev}\\n xrt".into(),
                 reply: Reply::Output { stdout: "xrt 2.19 ii \n".into(), stderr: "".into(), code: Some(0) },
             },
-            Arm { key: "validate --json".into(), reply: Reply::Timeout("`flm validate --json` did not finish".into()) },
+            Arm { key: "validate --json".into(), reply: Reply::Timeout },
             Arm {
                 key: "".into(),
                 reply: Reply::Output { stdout: "bare\n".into(), stderr: "e\n".into(), code: Some(3) },
             },
         ];
-        let root = Root::open(dir.path()).unwrap();
+        let src = Root::open(dir.path()).unwrap();
         let r = Redactor::default();
-        let mut cap = Capture::new(&root, &r, dir.path().join("out"));
-        cap.write_shim("bin/tool", "tool", arms).unwrap();
-        let shim = dir.path().join("out/bin/tool");
-        let run = |args: &[&str]| std::process::Command::new(&shim).args(args).output().unwrap();
-        let o = run(&["-W", "-f", "${Package} ${Version} ${db:Status-Abbrev}\\n", "xrt"]);
-        assert_eq!((o.status.code(), String::from_utf8_lossy(&o.stdout).as_ref()), (Some(0), "xrt 2.19 ii \n"));
-        let o = run(&["validate", "--json"]);
-        assert_eq!(o.status.code(), Some(124));
-        assert!(String::from_utf8_lossy(&o.stderr).contains("did not finish"));
-        let o = run(&[]);
-        assert_eq!((o.status.code(), String::from_utf8_lossy(&o.stdout).as_ref()), (Some(3), "bare\n"));
+        let out = dir.path().join("out");
+        let mut cap = Capture::new(&src, &r, out.clone());
+        let commands = cap.write_replay("bin/tool", "tool", arms).unwrap();
+        let meta = serde_yaml::to_string(&serde_json::json!({ "commands": commands })).unwrap();
+        fs::write(out.join(FIXTURE_FILE), meta).unwrap();
+        // Scripts allowed or not: a recorded program is answered from the data.
+        for scripts in [false, true] {
+            let runner = Runner::new(Root::open(&out).unwrap(), Duration::from_secs(5)).with_fixture_scripts(scripts);
+            let o = runner.run("tool", &["-W", "-f", "${Package} ${Version} ${db:Status-Abbrev}\\n", "xrt"]).unwrap();
+            assert_eq!((o.code, o.stdout.as_str()), (Some(0), "xrt 2.19 ii \n"));
+            assert!(matches!(runner.run("tool", &["validate", "--json"]), Err(CmdError::Timeout { .. })));
+            let o = runner.run("tool", &[]).unwrap();
+            assert_eq!((o.code, o.stdout.as_str(), o.stderr.as_str()), (Some(3), "bare\n", "e\n"));
+        }
+        let placeholder = fs::read_to_string(out.join("bin/tool")).unwrap();
+        assert!(!placeholder.starts_with("#!"), "{placeholder}");
     }
 
     #[test]

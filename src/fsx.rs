@@ -15,8 +15,62 @@ use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 use xattr::FileExt;
 
-/// Prefix of our temporary files (a crash leaves them recognisable).
+/// Prefix of our temporary files (a crash leaves them recognisable): `.npu-setup.<pid>.XXXXXX`,
+/// so a later run tells a dead writer's leftover from a live writer's file ([`sweep`]).
 pub const TEMP_PREFIX: &str = ".npu-setup.";
+
+/// Prefix of `doctor --bundle`'s staging directory and archive next to the bundle:
+/// `.npu-setup-bundle-<pid>-…`.
+pub const BUNDLE_PREFIX: &str = ".npu-setup-bundle-";
+
+/// How old a leftover without a pid in its name (written by an older version) must be before
+/// [`sweep`] takes it for abandoned.
+const LEGACY_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// This process's temporary-file prefix: `prefix` + pid + separator.
+pub fn pid_prefix(prefix: &str, sep: char) -> String {
+    format!("{prefix}{}{sep}", std::process::id())
+}
+
+/// Whether a process with this pid exists (EPERM: it exists, owned by someone else).
+fn alive(pid: u32) -> bool {
+    let Ok(raw) = i32::try_from(pid) else { return false };
+    if raw <= 0 {
+        return false;
+    }
+    !matches!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), None), Err(nix::errno::Errno::ESRCH))
+}
+
+/// Removes our own leftovers directly in `dir` (not below): entries named `prefix<pid><sep>…`
+/// whose process no longer runs, and entries named `prefix…` without a pid (an older
+/// version's) untouched for an hour. `dirs` says whether the leftovers are directories
+/// (removed with their contents) or regular files; anything else is left alone, and so is
+/// a symlink. Returns the paths removed; a directory that cannot be listed is skipped.
+pub fn sweep(dir: &Path, prefix: &str, sep: char, dirs: bool) -> Vec<std::path::PathBuf> {
+    let mut removed = Vec::new();
+    let Ok(rd) = fs::read_dir(dir) else { return removed };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(prefix)) else { continue };
+        let Ok(meta) = fs::symlink_metadata(e.path()) else { continue };
+        if (dirs && !meta.is_dir()) || (!dirs && !meta.is_file()) {
+            continue;
+        }
+        let pid = rest.split_once(sep).and_then(|(p, _)| p.parse::<u32>().ok());
+        let stale = match pid {
+            Some(pid) => pid != std::process::id() && !alive(pid),
+            None => meta.modified().ok().and_then(|m| m.elapsed().ok()).is_some_and(|age| age >= LEGACY_AGE),
+        };
+        if !stale {
+            continue;
+        }
+        let gone = if dirs { fs::remove_dir_all(e.path()) } else { fs::remove_file(e.path()) };
+        if gone.is_ok() {
+            removed.push(e.path());
+        }
+    }
+    removed
+}
 
 /// How the permissions of a replaced file are chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +108,7 @@ pub fn replace_with<T>(path: &Path, perms: Perms, fill: impl FnOnce(&mut fs::Fil
     let parent = path.parent().with_context(|| format!("{} has no parent directory", path.display()))?;
     let old = fs::symlink_metadata(path).ok().filter(|m| m.is_file());
     let mut tmp = tempfile::Builder::new()
-        .prefix(TEMP_PREFIX)
+        .prefix(&pid_prefix(TEMP_PREFIX, '.'))
         .tempfile_in(parent)
         .with_context(|| format!("creating a temporary file in {}", parent.display()))?;
     let out = fill(tmp.as_file_mut())?;
@@ -183,6 +237,35 @@ mod tests {
         let err = format!("{:#}", atomic_write(&bad, b"x", 0o644, None).unwrap_err());
         assert!(err.contains("/f"), "{err}");
         assert_eq!(fs::read(&p).unwrap(), b"old");
+    }
+
+    #[test]
+    fn sweep_removes_only_dead_writers_leftovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = |n: &str| dir.path().join(n);
+        // pid_max is at most 2^22: this pid never runs.
+        fs::write(p(".npu-setup.4194305.AbC123"), "half").unwrap();
+        fs::write(p(&format!(".npu-setup.{}.Live01", std::process::id())), "mine").unwrap();
+        fs::write(p(".npu-setup.1.Init01"), "pid 1 runs").unwrap();
+        fs::write(p(".npu-setup.Fresh1"), "legacy, new").unwrap();
+        let old = p(".npu-setup.Old123");
+        fs::write(&old, "legacy, old").unwrap();
+        let t = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        fs::File::options().write(true).open(&old).unwrap().set_modified(t).unwrap();
+        fs::write(p("grub"), "not ours").unwrap();
+        fs::create_dir(p(".npu-setup.4194305.dir")).unwrap();
+        let mut removed: Vec<String> = sweep(dir.path(), TEMP_PREFIX, '.', false)
+            .iter()
+            .map(|x| x.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        removed.sort();
+        assert_eq!(removed, [".npu-setup.4194305.AbC123", ".npu-setup.Old123"]);
+        for kept in [".npu-setup.1.Init01", ".npu-setup.Fresh1", "grub", ".npu-setup.4194305.dir"] {
+            assert!(p(kept).exists(), "{kept}");
+        }
+        fs::create_dir_all(p(".npu-setup-bundle-4194305-x/tree/etc")).unwrap();
+        assert_eq!(sweep(dir.path(), BUNDLE_PREFIX, '-', true).len(), 1);
+        assert!(!p(".npu-setup-bundle-4194305-x").exists());
     }
 
     #[test]

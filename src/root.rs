@@ -77,6 +77,32 @@ pub struct HttpReplay {
     pub error: Option<String>,
 }
 
+/// One recorded run of a command in a fixture (`commands:`), served by the runner as data:
+/// nothing in a captured tree is ever executed (a support bundle comes from someone else).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CommandReplay {
+    /// Where the probes find the program, relative to the root (`usr/bin/rpm`).
+    pub program: String,
+    /// The recorded arguments, space-joined; a run matches when its own space-joined
+    /// arguments end with them (the longest match wins), so a path argument matches under
+    /// whatever directory the tree was unpacked in.
+    #[serde(default)]
+    pub args: String,
+    /// Exit code; absent when the command was killed by a signal.
+    #[serde(default)]
+    pub exit: Option<i32>,
+    /// Root-relative file holding the recorded stdout.
+    #[serde(default)]
+    pub stdout: Option<String>,
+    /// Root-relative file holding the recorded stderr.
+    #[serde(default)]
+    pub stderr: Option<String>,
+    /// The command did not finish on the source within its timeout: replayed as a timeout.
+    #[serde(default)]
+    pub timeout: bool,
+}
+
 /// Contents of a fixture's `.fixture.yaml`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -96,6 +122,9 @@ pub struct FixtureMeta {
     /// Replayed HTTP answers keyed by URL.
     #[serde(default)]
     pub http: BTreeMap<String, HttpReplay>,
+    /// Recorded command runs, served as data (what captures and support bundles write).
+    #[serde(default)]
+    pub commands: Vec<CommandReplay>,
     /// Expectations, read by the test-suite only.
     #[serde(default)]
     pub expect: Option<serde_json::Value>,

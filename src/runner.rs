@@ -54,6 +54,13 @@ const MAX_LINE: usize = 64 * 1024;
 /// the pipe already; a background process it left may hold the pipe open for ever.
 const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(200);
 
+/// The environment variable that lets a fixture's own `bin/` scripts run (`1`): hand-written
+/// test fixtures use scripts, and the test suite sets it (`.cargo/config.toml`). Without it
+/// nothing inside a fixture tree is ever executed: a command is answered from the fixture's
+/// `commands:` data (what captures and support bundles record), or as not captured (127).
+/// A support bundle comes from someone else; replaying it must not run its files.
+pub const FIXTURE_SCRIPTS_ENV: &str = "NPU_SETUP_FIXTURE_SCRIPTS";
+
 /// What happened when a command ran to completion (any exit status).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct CmdOutput {
@@ -163,12 +170,84 @@ pub struct Runner {
     root: Root,
     timeout: Duration,
     log: Mutex<Vec<CmdRecord>>,
+    /// A fixture's own scripts may run ([`FIXTURE_SCRIPTS_ENV`]).
+    fixture_scripts: bool,
+}
+
+/// What a fixture's `commands:` data says a command did.
+enum Replay {
+    Ran { stdout: Vec<u8>, stderr: Vec<u8>, code: Option<i32> },
+    TimedOut,
 }
 
 impl Runner {
     /// A runner bound to a root with a default per-command timeout.
     pub fn new(root: Root, timeout: Duration) -> Self {
-        Runner { root, timeout, log: Mutex::new(Vec::new()) }
+        // A support bundle (its MANIFEST at the top) never runs its files, whatever the
+        // environment says: the variable is for the repository's hand-written fixtures.
+        let bundle = root.mode() == RootMode::Fixture && root.is_file("MANIFEST");
+        let fixture_scripts = !bundle && std::env::var_os(FIXTURE_SCRIPTS_ENV).is_some_and(|v| v == "1");
+        Runner { root, timeout, log: Mutex::new(Vec::new()), fixture_scripts }
+    }
+
+    /// Lets (or stops) a fixture's own `bin/` scripts run, whatever [`FIXTURE_SCRIPTS_ENV`] says.
+    pub fn with_fixture_scripts(mut self, allow: bool) -> Self {
+        self.fixture_scripts = allow;
+        self
+    }
+
+    /// On a fixture root, what the fixture's data says `path args…` did, when it is to be
+    /// served instead of running anything: the recorded run (longest matching `args`), or
+    /// "no capture" (127) for a program the data knows with other arguments, or for any
+    /// program when the fixture's scripts may not run. `None`: run the program (not a
+    /// fixture, or a hand-written fixture's script with scripts allowed).
+    fn replay(&self, path: &Path, args: &[&str]) -> Option<Result<Replay, CmdError>> {
+        if self.root.mode() != RootMode::Fixture {
+            return None;
+        }
+        let rel = self.root.rel_of(path)?.to_string_lossy().into_owned();
+        let name = rel.rsplit('/').next().unwrap_or(&rel).to_string();
+        let key = args.join(" ");
+        let mut arms: Vec<&crate::root::CommandReplay> = self
+            .root
+            .fixture()
+            .map(|f| f.commands.iter().filter(|c| c.program.trim_start_matches('/') == rel).collect())
+            .unwrap_or_default();
+        if arms.is_empty() && self.fixture_scripts {
+            return None;
+        }
+        let refused =
+            |why: String| Some(Ok(Replay::Ran { stdout: Vec::new(), stderr: why.into_bytes(), code: Some(127) }));
+        if arms.is_empty() {
+            return refused(format!(
+                "{name}: not run: a fixture's own files are never executed (its `commands:` data records no run of /{rel}; \
+                 hand-written test fixtures set {FIXTURE_SCRIPTS_ENV}=1)\n"
+            ));
+        }
+        arms.sort_by_key(|c| std::cmp::Reverse(c.args.len()));
+        let Some(arm) = arms.into_iter().find(|c| key.ends_with(c.args.as_str())) else {
+            return refused(format!("{name}: no capture for: {key}\n"));
+        };
+        if arm.timeout {
+            return Some(Ok(Replay::TimedOut));
+        }
+        let read = |file: &Option<String>| -> Result<Vec<u8>, CmdError> {
+            match file {
+                None => Ok(Vec::new()),
+                Some(f) => match self.root.read_bytes_optional(f) {
+                    Ok(b) => Ok(b.unwrap_or_default()),
+                    Err(e) => Err(CmdError::Spawn {
+                        argv: quote_argv(
+                            &std::iter::once(format!("/{rel}"))
+                                .chain(args.iter().map(|a| a.to_string()))
+                                .collect::<Vec<_>>(),
+                        ),
+                        message: format!("the fixture's recorded output: {e:#}"),
+                    }),
+                },
+            }
+        };
+        Some((|| Ok(Replay::Ran { stdout: read(&arm.stdout)?, stderr: read(&arm.stderr)?, code: arm.exit }))())
     }
 
     /// The root commands are resolved under.
@@ -283,6 +362,24 @@ impl Runner {
         let started = Instant::now();
         let mut out = Tail::new(MAX_CAPTURE);
         let mut err = Tail::new(MAX_CAPTURE);
+        if let Some(replay) = self.replay(Path::new(&argv[0]), args) {
+            let Replay::Ran { stdout, stderr, code } = replay? else {
+                return Err(CmdError::Timeout { argv: quoted, secs: timeout.as_secs_f64() });
+            };
+            out.push(&stdout);
+            err.push(&stderr);
+            let ((stdout, stdout_dropped), (stderr, stderr_dropped)) = (out.finish(), err.finish());
+            return Ok(CmdOutput {
+                argv,
+                code,
+                stdout,
+                stderr,
+                millis: 0,
+                stdout_dropped,
+                stderr_dropped,
+                pipe_held: false,
+            });
+        }
         let done = exec(cmd, Outputs::Separate(&mut out, &mut err), timeout, true)
             .map_err(|e| CmdError::Spawn { argv: quoted.clone(), message: e.to_string() })?;
         let Some(status) = done.status else {
@@ -318,6 +415,25 @@ impl Runner {
             let (cmd, argv, quoted) = self.command(program, args, None, &[])?;
             let mut lines = Lines::new(on_line);
             let mut err = Tail::new(MAX_CAPTURE);
+            if let Some(replay) = self.replay(Path::new(&argv[0]), args) {
+                let Replay::Ran { stdout, stderr, code } = replay? else {
+                    return Err(CmdError::Timeout { argv: quoted, secs: timeout.as_secs_f64() });
+                };
+                lines.push(&stdout);
+                lines.finish();
+                err.push(&stderr);
+                let (stderr, stderr_dropped) = err.finish();
+                return Ok(CmdOutput {
+                    argv,
+                    code,
+                    stdout: String::new(),
+                    stderr,
+                    millis: 0,
+                    stdout_dropped: 0,
+                    stderr_dropped,
+                    pipe_held: false,
+                });
+            }
             let done = exec(cmd, Outputs::LinesAndTail(&mut lines, &mut err), timeout, true)
                 .map_err(|e| CmdError::Spawn { argv: quoted.clone(), message: e.to_string() })?;
             lines.finish();
@@ -386,6 +502,29 @@ impl Runner {
             on_line(l.trim_end_matches('\r'));
         };
         let mut lines = Lines::new(&mut text_line);
+        if let Some(replay) = self.replay(Path::new(&argv[0]), args) {
+            let Replay::Ran { stdout, stderr, code } = replay? else {
+                self.record(CmdRecord { argv: quoted.clone(), code: None, millis: 0, error: None, truncated: None });
+                return Err(CmdError::Timeout { argv: quoted, secs: timeout.as_secs_f64() });
+            };
+            for part in [&stdout, &stderr] {
+                lines.push(part);
+                lines.finish();
+                kept.push(part);
+            }
+            let (stdout, stdout_dropped) = kept.finish();
+            self.record(CmdRecord { argv: quoted, code, millis: 0, error: None, truncated: None });
+            return Ok(CmdOutput {
+                argv,
+                code,
+                stdout,
+                stderr: String::new(),
+                millis: 0,
+                stdout_dropped,
+                stderr_dropped: 0,
+                pipe_held: false,
+            });
+        }
         // A mutating command may start a service that outlives it: its leftovers are not
         // killed, only no longer read.
         let done = exec(cmd, Outputs::Merged(&mut lines, &mut kept), timeout, false)

@@ -179,6 +179,39 @@ impl StateDir {
         Ok(StateDir { root: root.clone(), run, _lock: lock })
     }
 
+    /// Removes what killed runs left behind (under the lock, before anything else is
+    /// written): temporary files of atomic writes (`.npu-setup.<pid>.…` of a process that no
+    /// longer runs) in `dirs` (root-relative: the directories install writes), in the state
+    /// directory and in the directory of every file the journal says was written. Returns
+    /// the removed paths (host view), for the log.
+    pub fn sweep_leftovers(&self, dirs: &[String]) -> Vec<String> {
+        let mut all: std::collections::BTreeSet<String> =
+            dirs.iter().map(|d| d.trim_matches('/').to_string()).collect();
+        all.insert(STATE_DIR.to_string());
+        all.insert(format!("{STATE_DIR}/recipes"));
+        if let Ok(Some(journal)) = self.root.read_whole_text(format!("{STATE_DIR}/journal.jsonl")) {
+            for line in journal.lines() {
+                let Ok(e) = serde_json::from_str::<JournalEntry>(line) else { continue };
+                if e.action == "run" {
+                    continue;
+                }
+                if let Some(parent) = std::path::Path::new(&e.target).parent() {
+                    all.insert(parent.to_string_lossy().trim_matches('/').to_string());
+                }
+            }
+        }
+        let mut removed = Vec::new();
+        for dir in all {
+            let Ok(host) = self.root.host_path(&dir) else { continue };
+            for p in crate::fsx::sweep(&host, crate::fsx::TEMP_PREFIX, '.', false) {
+                let shown = self.root.rel_of(&p).map(Root::display).unwrap_or_else(|| p.display().to_string());
+                tracing::info!("removed {shown}, left by an interrupted run");
+                removed.push(shown);
+            }
+        }
+        removed
+    }
+
     /// This run's id.
     pub fn run_id(&self) -> &str {
         &self.run

@@ -2,7 +2,7 @@
 //!
 //! The bundle is a gzip'd tar with one top directory: a host fixture written by
 //! [`capture_into`] (the same code as `dev capture-fixture`: the files the probes read,
-//! replay shims for the commands they ran, HTTP answers, a kernel-log excerpt, a firmware
+//! the commands they ran as data (never executed on replay), HTTP answers, a kernel-log excerpt, a firmware
 //! listing, unit files), plus the doctor report (`report.json`, `report.txt`), the facts
 //! (`facts.json`), excerpts for reading (`kernel-log.txt`, `firmware.txt`, `packages.txt`)
 //! and a `MANIFEST` saying what is inside and what was redacted (counts, never values). So
@@ -53,13 +53,21 @@ fn write_bundle(cli: &Cli, facts: &Facts, report: &Report, path: &Path) -> Resul
     let (dir, name) = destination(path)?;
     // Both temporaries live next to FILE: the rename is atomic, and an unwritable
     // destination fails here, before the capture runs.
+    // A killed bundle run left its staging directory and archive here: ours by prefix,
+    // removed once their process is gone (a bundle being written right now is not).
+    let ours = crate::fsx::pid_prefix(crate::fsx::BUNDLE_PREFIX, '-');
+    for (is_dir, what) in [(true, "directory"), (false, "file")] {
+        for p in crate::fsx::sweep(&dir, crate::fsx::BUNDLE_PREFIX, '-', is_dir) {
+            eprintln!("removed {} (a {what} left by an interrupted `doctor --bundle`)", p.display());
+        }
+    }
     let mut out = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
+        .prefix(&format!("{ours}{name}."))
         .suffix(".tmp")
         .tempfile_in(&dir)
         .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
     let stage = tempfile::Builder::new()
-        .prefix(".npu-setup-bundle-")
+        .prefix(&ours)
         .tempdir_in(&dir)
         .with_context(|| format!("creating a temporary directory in {}", dir.display()))?;
     let tree = stage.path().join("tree");
@@ -274,7 +282,7 @@ fn manifest(tree: &Path, top: &str, report: &serde_json::Value, cap: &Captured) 
         ("firmware.txt", "amdnpu firmware files: names, sizes, SHA-256, links"),
         ("packages.txt", "package versions the probes queried"),
         (".fixture.yaml", "device nodes, HTTP answers, capture date, firmware listing, skipped paths"),
-        ("bin/, usr/bin/…", "replay shims for the commands the probes ran; outputs under .replay/"),
+        ("bin/, usr/bin/…", "placeholders for the commands the probes ran (never executed); outputs under .replay/"),
         ("etc/, sys/, …", "the files the probes read (etc, proc, sys, boot, lib, usr, opt, var, dev)"),
     ] {
         line(w, &format!("  {f:<16} {what}"));

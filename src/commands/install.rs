@@ -12,6 +12,11 @@ use clap::parser::ValueSource;
 use serde::Serialize;
 
 use crate::checks::{CheckOptions, run_checks};
+
+/// Directories of the files install edits (beside `recipes/files.yaml`'s, and whatever the
+/// journal names), swept for a killed run's temporary files at startup.
+const LEFTOVER_DIRS: &[&str] =
+    &["etc/default", "etc/kernel", "boot/loader/entries", "efi/loader/entries", "boot/efi/loader/entries"];
 use crate::cli::{Cli, InstallArgs, RebootPolicy};
 use crate::host::{Facts, ProbeOptions, probe_all};
 use crate::recipes::Recipes;
@@ -118,8 +123,19 @@ struct StepPlan<'a> {
     plan: Plan,
 }
 
+/// The facts steps plan on: the same options as the closing verdict's without `--smoke`,
+/// so a converged run judges on the facts it planned on instead of probing again.
 fn probe(runner: &Runner, recipes: &Recipes, args: &InstallArgs) -> Facts {
-    probe_all(runner, recipes, &ProbeOptions { user: args.user.clone(), ..Default::default() })
+    probe_all(
+        runner,
+        recipes,
+        &ProbeOptions {
+            user: args.user.clone(),
+            gpu_url: args.gpu_url.clone(),
+            gpu_model: args.gpu_model.clone(),
+            ..Default::default()
+        },
+    )
 }
 
 /// Steps in install order, and the prerequisites `--only` brought in.
@@ -316,7 +332,7 @@ fn converge(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> 
             }
         }
         let smoke = reasons.is_empty() && verifying(&steps);
-        let report = verdict(cli, &mut out, &runner, &recipes, &args, smoke)?;
+        let report = verdict(cli, &mut out, &runner, &recipes, &args, smoke, Some(facts))?;
         if !reasons.is_empty() {
             writeln!(out, "reboot required: {}", reasons.join("; "))?;
             return Ok(exit::REBOOT);
@@ -330,6 +346,16 @@ fn converge(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> 
     }
 
     let st = StateDir::lock(&root)?;
+    // What a killed run left: its temporary files in the directories install writes.
+    let f = &recipes.files;
+    let written: Vec<String> = [&f.memlock_limits, &f.memlock_user_dropin, &f.loader_conf, &f.accel_udev_rule]
+        .iter()
+        .filter_map(|p| p.rsplit_once('/').map(|(d, _)| d.to_string()))
+        .chain(LEFTOVER_DIRS.iter().map(|d| d.to_string()))
+        .collect();
+    for p in st.sweep_leftovers(&written) {
+        writeln!(out, "removed {p} (left by an interrupted run)")?;
+    }
     let mut state = st.load()?;
     state.version = 1;
     state.tool_version = env!("CARGO_PKG_VERSION").to_string();
@@ -346,12 +372,26 @@ fn converge(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> 
     let mut failed: Option<String> = None;
     let mut reboot_reasons: Vec<String> = Vec::new();
     let mut seq = 0;
+    // The reboot owed so far (this run's reasons, then those carried from this boot), as
+    // state.json records it after every step: a kill between steps loses nothing.
+    let owed = |reasons: &[String]| {
+        let mut all = reasons.to_vec();
+        all.extend(carried.iter().filter(|r| !reasons.contains(r)).cloned());
+        (!all.is_empty()).then(|| RebootPending { reasons: all, boot_id: boot_id.clone(), run: st.run_id().into() })
+    };
+    // The preview's facts hold until something changes: a step that applied nothing leaves
+    // the host as it was, so the next step plans on the same facts (no probe per step).
+    let mut facts = facts;
+    let mut changed = false;
     for s in &steps {
         if s.id() == "verify" {
             continue;
         }
         // Re-probe: earlier steps changed the host.
-        let facts = probe(&runner, &recipes, &args);
+        if changed {
+            facts = probe(&runner, &recipes, &args);
+            changed = false;
+        }
         let cx = StepCtx {
             root: &root,
             runner: &runner,
@@ -375,7 +415,16 @@ fn converge(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> 
         }
         if let Some(u) = plan.unavailable {
             state.steps.insert(s.id().into(), record("unavailable", u));
+            st.save(&state)?;
             continue;
+        }
+        // A step that will owe a reboot records it before it changes anything: killed
+        // half-way, the next run (which may find the step converged) still knows.
+        if let Some(r) = plan.reboot.as_ref().filter(|_| !plan.actions.is_empty()) {
+            let mut pending = reboot_reasons.clone();
+            pending.push(format!("{}: {r}", s.id()));
+            state.reboot = owed(&pending);
+            st.save(&state)?;
         }
         // Apply, re-probe, re-plan — until the step plans nothing. Multi-phase steps
         // (clone then verify, build then install) converge over a few rounds; a round that
@@ -396,10 +445,12 @@ fn converge(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> 
                 }
                 applied += 1;
             }
+            changed |= applied > 0;
             if error.is_some() {
                 break;
             }
-            let facts = probe(&runner, &recipes, &args);
+            facts = probe(&runner, &recipes, &args);
+            changed = false;
             let cx = StepCtx {
                 root: &root,
                 runner: &runner,
@@ -429,6 +480,10 @@ fn converge(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> 
         }
         let plan = Plan { reboot, ..plan };
         if let Some(e) = error {
+            // What it applied before failing may already need the reboot.
+            if let Some(r) = plan.reboot.as_ref().filter(|_| applied > 0) {
+                reboot_reasons.push(format!("{}: {r}", s.id()));
+            }
             progress.line(s.id(), &format!("FAILED: {e}"));
             state.steps.insert(s.id().into(), record("failed", e.clone()));
             failed = Some(format!("[{}] {e}", s.id()));
@@ -439,22 +494,14 @@ fn converge(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> 
         }
         let msg = if applied == 0 { "nothing to do".to_string() } else { format!("{applied} change(s) applied") };
         state.steps.insert(s.id().into(), record("done", msg));
+        state.reboot = owed(&reboot_reasons);
         st.save(&state)?;
     }
-    for r in carried {
-        if !reboot_reasons.contains(&r) {
-            reboot_reasons.push(r);
-        }
-    }
-    state.reboot = (!reboot_reasons.is_empty()).then(|| RebootPending {
-        reasons: reboot_reasons.clone(),
-        boot_id: boot_id.clone(),
-        run: st.run_id().into(),
-    });
+    state.reboot = owed(&reboot_reasons);
     st.save(&state)?;
 
     let smoke = failed.is_none() && state.reboot.is_none() && verifying(&steps);
-    let report = verdict(cli, &mut out, &runner, &recipes, &args, smoke)?;
+    let report = verdict(cli, &mut out, &runner, &recipes, &args, smoke, None)?;
     writeln!(out, "logs: {}", st.log_dir_display())?;
     if let Some(f) = failed {
         writeln!(
@@ -497,22 +544,30 @@ fn verdict(
     recipes: &Recipes,
     args: &InstallArgs,
     smoke: bool,
+    probed: Option<Facts>,
 ) -> Result<Report> {
     let models = if args.model.is_empty() { recipes.lemonade.models.clone() } else { args.model.clone() };
     let defaults = crate::host::smoke::HostDefaults::from_tags(&models);
-    let facts = probe_all(
-        runner,
-        recipes,
-        &ProbeOptions {
-            user: args.user.clone(),
-            smoke,
-            npu_model: defaults.npu,
-            whisper_model: defaults.whisper,
-            gpu_url: args.gpu_url.clone(),
-            gpu_model: args.gpu_model.clone(),
-            ..Default::default()
-        },
-    );
+    let opts = ProbeOptions {
+        user: args.user.clone(),
+        smoke,
+        npu_model: defaults.npu,
+        whisper_model: defaults.whisper,
+        gpu_url: args.gpu_url.clone(),
+        gpu_model: args.gpu_model.clone(),
+        ..Default::default()
+    };
+    // The facts install planned on (nothing changed since) are the verdict's; only the
+    // smoke probes are added.
+    let facts = match probed {
+        Some(mut f) => {
+            if smoke {
+                crate::host::probe_smoke(runner, recipes, &opts, &mut f);
+            }
+            f
+        }
+        None => probe_all(runner, recipes, &opts),
+    };
     let copts = CheckOptions { smoke, today: super::recipes::today(runner.root())? };
     let results = run_checks(&facts, recipes, &copts, &[], &[]);
     let report = crate::checks::report(&facts, recipes, results);

@@ -242,16 +242,7 @@ pub fn probe_all(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions) -> Fac
         });
 
     // Phase 3 (only with --smoke): real completions, after the service facts they need.
-    let models = smoke::HostDefaults::for_host(root, recipes);
-    let (smoke_npu, smoke_gpu, smoke_whisper) = std::thread::scope(|s| {
-        let n = s.spawn(|| smoke::smoke_npu(runner, opts, lemonade.ok(), models.npu.as_deref()));
-        let g = s.spawn(|| smoke::smoke_gpu(runner, opts, gpu.ok(), models.gpu_model.as_deref()));
-        // After the chat smoke: Lemonade loads one model at a time per type, and the NPU
-        // serves one FLM process at a time.
-        let n = join(n);
-        let w = smoke::smoke_whisper(runner, opts, lemonade.ok(), models.whisper.as_deref());
-        (n, join(g), w)
-    });
+    let (smoke_npu, smoke_gpu, smoke_whisper) = smoke_phase(runner, recipes, opts, lemonade.ok(), gpu.ok());
 
     Facts {
         root: root.path().display().to_string(),
@@ -284,6 +275,37 @@ pub fn probe_all(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions) -> Fac
         probe_millis: started.elapsed().as_millis() as u64,
         xrt,
     }
+}
+
+type SmokeResults = (Probed<smoke::SmokeFacts>, Probed<smoke::SmokeFacts>, Probed<smoke::WhisperSmokeFacts>);
+
+/// The smoke probes (nothing without `opts.smoke`), on the service facts they need.
+fn smoke_phase(
+    runner: &Runner,
+    recipes: &Recipes,
+    opts: &ProbeOptions,
+    lemonade: Option<&services::LemonadeFacts>,
+    gpu: Option<&services::GpuFacts>,
+) -> SmokeResults {
+    let models = smoke::HostDefaults::for_host(runner.root(), recipes);
+    std::thread::scope(|s| {
+        let n = s.spawn(|| smoke::smoke_npu(runner, opts, lemonade, models.npu.as_deref()));
+        let g = s.spawn(|| smoke::smoke_gpu(runner, opts, gpu, models.gpu_model.as_deref()));
+        // After the chat smoke: Lemonade loads one model at a time per type, and the NPU
+        // serves one FLM process at a time.
+        let n = join(n);
+        let w = smoke::smoke_whisper(runner, opts, lemonade, models.whisper.as_deref());
+        (n, join(g), w)
+    })
+}
+
+/// Adds the smoke probes (`opts.smoke`) to facts probed without them, instead of probing
+/// everything again (install's closing verdict on a host it did not change).
+pub fn probe_smoke(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions, facts: &mut Facts) {
+    let started = Instant::now();
+    let (n, g, w) = smoke_phase(runner, recipes, opts, facts.lemonade.ok(), facts.gpu.ok());
+    (facts.smoke_npu, facts.smoke_gpu, facts.smoke_whisper) = (n, g, w);
+    facts.probe_millis += started.elapsed().as_millis() as u64;
 }
 
 /// Probes only what per-kernel readiness needs (`npu-setup check`, the kernel-install

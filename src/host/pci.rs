@@ -68,7 +68,12 @@ pub fn probe_pci(root: &Root, recipes: &Recipes) -> Result<PciFacts> {
         let attr = |n: &str| -> Result<String> {
             Ok(root.read_trimmed(format!("{base}/{n}"))?.unwrap_or_default().trim_start_matches("0x").to_lowercase())
         };
+        // Vendor first: only AMD's functions (NPU 1022, GPU 1002) are read further, so a host
+        // with hundreds of functions costs one read each.
         let vendor = attr("vendor")?;
+        if vendor != "1022" && vendor != "1002" {
+            continue;
+        }
         let device = attr("device")?;
         let class = attr("class")?;
         let is_npu = vendor == "1022" && (recipes.is_npu_id(&vendor, &device) || class.starts_with("1180"));
@@ -123,4 +128,37 @@ fn pci_name(vendor: &str, device: &str) -> Option<String> {
     let pid = u16::from_str_radix(device, 16).ok()?;
     let d = pci_ids::Device::from_vid_pid(vid, pid)?;
     Some(format!("{} {}", d.vendor().name(), d.name()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_amd_functions_are_read_past_their_vendor() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = |rel: &str, text: &str| {
+            let p = dir.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        let npu = "sys/bus/pci/devices/0000:c6:00.1";
+        w(&format!("{npu}/vendor"), "0x1022\n");
+        w(&format!("{npu}/device"), "0x17f0\n");
+        w(&format!("{npu}/class"), "0x118000\n");
+        w(&format!("{npu}/revision"), "0x11\n");
+        // Another vendor's function whose other attributes cannot be read (a directory where
+        // a file belongs is an error): never read, so never an error.
+        w("sys/bus/pci/devices/0000:01:00.0/vendor", "0x8086\n");
+        for attr in ["device", "class", "revision"] {
+            std::fs::create_dir_all(dir.path().join(format!("sys/bus/pci/devices/0000:01:00.0/{attr}"))).unwrap();
+        }
+        let root = Root::open(dir.path()).unwrap();
+        let facts = probe_pci(&root, crate::host::testkit::recipes()).unwrap();
+        assert_eq!(facts.scanned, 2);
+        assert_eq!(
+            facts.npus.iter().map(|n| (n.bdf.as_str(), n.revision.as_str())).collect::<Vec<_>>(),
+            [("0000:c6:00.1", "11")]
+        );
+    }
 }

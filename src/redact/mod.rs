@@ -1,7 +1,8 @@
 //! Redaction of what identifies a host or its people, shared by `dev capture-fixture` and
 //! `doctor --bundle`: host and domain names, user names, machine and boot ids, DMI serials,
 //! UUIDs, MAC, IPv4 and IPv6 addresses, e-mail addresses and secrets (API keys, tokens,
-//! passwords, credentials in URLs).
+//! passwords, credentials in URLs, bearer tokens, secret-named options such as `--api-key X`
+//! and a service's `-p X`, PEM private-key bodies under any file name).
 //!
 //! It errs on the side of removing: a `NAME=value` whose name merely looks secret loses its
 //! value, and a token that looks like an API key is removed wherever it appears. What it
@@ -302,8 +303,10 @@ impl Redactor {
     /// - IPv6 addresses other than `::1` and `::` -> `2001:db8::N`;
     /// - host names -> [`HOST`], their domain -> [`DOMAIN`], users -> `user1`, `user2`…
     pub fn text(&self, text: &str) -> String {
-        let s = self.literals(text);
+        let s = self.pem(text);
+        let s = self.literals(&s);
         let s = self.assignments(&s);
+        let s = self.flags(&s);
         let s = self.secret_patterns(&s);
         let s = self.replace_all(&EMAIL_RE, &s, |r, c| {
             let m = &c[0];
@@ -361,6 +364,11 @@ impl Redactor {
                 {
                     self.note(Kind::Secret, value);
                     *value = SECRET.to_string();
+                } else if let [Value::String(name), Value::String(value)] = a.as_mut_slice()
+                    && ENV_NAME.is_match(name)
+                {
+                    // A service's environment value: its options are a command line's.
+                    *value = self.short_p(value);
                 }
                 a.iter_mut().for_each(|x| self.json(x));
             }
@@ -468,6 +476,54 @@ impl Redactor {
         }
         out.push_str(&text[pos..]);
         out
+    }
+
+    /// The body of every PEM private-key block (the BEGIN and END lines stay: they say what
+    /// was there).
+    fn pem(&self, text: &str) -> String {
+        self.replace_all(&PEM_PRIVATE, text, |r, c| {
+            let body = c[2].trim();
+            if body.is_empty() || body == SECRET {
+                return c[0].to_string();
+            }
+            r.note(Kind::Secret, body);
+            format!("{}\n{SECRET}\n{}", &c[1], &c[3])
+        })
+    }
+
+    /// Secrets given as options: `--api-key X`, `--token=X`, `--password "x y"` anywhere (the
+    /// option's name judged like a variable's), and `-p X` / `-p=X` on the lines that start a
+    /// service (`ExecStart=`, `Environment=`, `systemctl show`'s `argv[]=`).
+    fn flags(&self, text: &str) -> String {
+        let s = self.replace_all(&FLAG_SECRET, text, |r, c| {
+            let (name, v) = (&c[2], &c[3]);
+            let lower = name.to_ascii_lowercase();
+            // Options that name where a secret is, not the secret.
+            let pointer = ["-file", "-path", "-dir", "-stdin", "-fd", "-env", "-cmd", "-command"]
+                .iter()
+                .any(|suffix| lower.ends_with(suffix));
+            let inner = v.trim_matches(|ch| ch == '"' || ch == '\'');
+            if !is_secret_name(name) || pointer || inner.is_empty() || inner == SECRET || inner.starts_with('-') {
+                return c[0].to_string();
+            }
+            r.note(Kind::Secret, inner);
+            let q = if v.len() >= 2 && (v.starts_with('"') || v.starts_with('\'')) { &v[..1] } else { "" };
+            format!("{}{q}{SECRET}{q}", &c[1])
+        });
+        self.replace_all(&SERVICE_LINE, &s, |r, line| r.short_p(&line[0]))
+    }
+
+    /// `-p X` / `-p=X` in text that belongs to a service (a unit's command line or
+    /// environment value).
+    fn short_p(&self, text: &str) -> String {
+        self.replace_all(&SHORT_P, text, |r, c| {
+            let inner = c[2].trim_matches(|ch| ch == '"' || ch == '\'');
+            if inner.is_empty() || inner == SECRET {
+                return c[0].to_string();
+            }
+            r.note(Kind::Secret, inner);
+            format!("{}{SECRET}", &c[1])
+        })
     }
 
     /// Secrets found by their key in JSON, YAML and HTTP headers, or by their shape.

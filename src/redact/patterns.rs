@@ -74,3 +74,20 @@ pub(super) static UUID_RE: LazyLock<Regex> =
 pub(super) static HEX_RUN: LazyLock<Regex> = LazyLock::new(|| re(r"[0-9A-Fa-f]{2}(?:[:-][0-9A-Fa-f]{2})+"));
 pub(super) static IPV4_RE: LazyLock<Regex> = LazyLock::new(|| re(r"\b(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\b"));
 pub(super) static IPV6_RUN: LazyLock<Regex> = LazyLock::new(|| re(r"[0-9A-Fa-f:][0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*"));
+/// A PEM private-key block of any kind (`RSA`, `EC`, `ENCRYPTED`, OpenSSH…), under whatever
+/// file name it sits; an unterminated block runs to the end of the text.
+pub(super) static PEM_PRIVATE: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?s)(-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----)(.*?)(-----END [A-Z0-9 ]*PRIVATE KEY-----|\z)"));
+/// A long option and its value, `--api-key X`, `--token=X`, `--password "x y"`: the option
+/// name is judged by [`super::is_secret_name`]. Preceded by the start, a space, a quote,
+/// `=` or `[` (systemd's `argv[]=`).
+pub(super) static FLAG_SECRET: LazyLock<Regex> = LazyLock::new(|| {
+    re(r#"(?m)((?:^|[\s"'=\[])--([A-Za-z][A-Za-z0-9_.-]*)(?:=|[ \t]+))("[^"\n]*"|'[^'\n]*'|[^\s"';]+)"#)
+});
+/// `-p X`, `-p=X` (a password in mysql-style tools): only on the lines that start a service
+/// (`ExecStart…=`, `Environment=`, systemd's `argv[]=`), where `-p` is almost always one.
+pub(super) static SHORT_P: LazyLock<Regex> =
+    LazyLock::new(|| re(r#"((?:^|[\s"'=])-p(?:[ \t]+|=))("[^"\n]*"|'[^'\n]*'|[^\s"';-][^\s"';]*)"#));
+/// The lines [`SHORT_P`] applies to.
+pub(super) static SERVICE_LINE: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?m)^[ \t]*(?:Exec[A-Za-z]*|Environment)\s*=.*$|argv\[\]=[^;\n]*"));

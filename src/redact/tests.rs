@@ -224,3 +224,77 @@ fn secret_names() {
         assert!(is_secret_name(header), "{header}");
     }
 }
+
+#[test]
+fn secrets_given_as_options() {
+    table(&[
+        (
+            "ExecStart=/usr/bin/lemond --api-key s3cr3tvalue --port 13305",
+            "ExecStart=/usr/bin/lemond --api-key <redacted> --port 13305",
+        ),
+        ("ExecStart=/usr/bin/lemond --api-key=s3cr3tvalue", "ExecStart=/usr/bin/lemond --api-key=<redacted>"),
+        (
+            "ExecStart=/opt/x/serve --token abcdef123 --password \"two words\"",
+            "ExecStart=/opt/x/serve --token <redacted> --password \"<redacted>\"",
+        ),
+        ("ExecStartPre=/usr/bin/db-init -u admin -p hunter2", "ExecStartPre=/usr/bin/db-init -u admin -p <redacted>"),
+        ("Environment=\"OPTS=-p hunter2 -v\"", "Environment=\"OPTS=-p <redacted> -v\""),
+        (
+            "ExecStart={ path=/usr/bin/lemond ; argv[]=/usr/bin/lemond --auth-token=zz99yy88 -p hunter2 ; ignore_errors=no }",
+            "ExecStart={ path=/usr/bin/lemond ; argv[]=/usr/bin/lemond --auth-token=<redacted> -p <redacted> ; ignore_errors=no }",
+        ),
+        // Not secrets: options naming where a secret is, flags without a value, `-p` off a
+        // service line (`mkdir -p`, `systemctl show -p Id`), `-port`.
+        (
+            "ExecStart=/usr/bin/x --api-key-file /etc/x.key --password-stdin",
+            "ExecStart=/usr/bin/x --api-key-file /etc/x.key --password-stdin",
+        ),
+        ("ExecStart=/usr/bin/x --no-password --verbose", "ExecStart=/usr/bin/x --no-password --verbose"),
+        ("mkdir -p build && systemctl show -p Id lemond", "mkdir -p build && systemctl show -p Id lemond"),
+        ("ExecStart=/usr/bin/x -port 80", "ExecStart=/usr/bin/x -port 80"),
+    ]);
+}
+
+#[test]
+fn pem_private_keys_under_any_name() {
+    let key = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\n-----END PRIVATE KEY-----\n";
+    let out = red().text(&format!("# innocuous.conf\nport = 1\n{key}tail\n"));
+    assert_eq!(
+        out,
+        "# innocuous.conf\nport = 1\n-----BEGIN PRIVATE KEY-----\n<redacted>\n-----END PRIVATE KEY-----\ntail\n"
+    );
+    for kind in ["RSA ", "EC ", "ENCRYPTED ", "OPENSSH "] {
+        let text = format!(
+            "-----BEGIN {kind}PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ==\n-----END {kind}PRIVATE KEY-----"
+        );
+        let out = red().text(&text);
+        assert!(!out.contains("b3BlbnNzaC1rZXkt") && out.contains(SECRET), "{kind}: {out}");
+    }
+    // Cut off mid-body: the rest of the text goes.
+    let out = red().text("x\n-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAu1SU1LfVLPHCozMx\n");
+    assert_eq!(out, "x\n-----BEGIN RSA PRIVATE KEY-----\n<redacted>\n");
+    // A certificate is public: kept.
+    let cert = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----";
+    assert_eq!(red().text(cert), cert);
+    // A service's environment in the facts (`["NAME", "value"]` pairs): `-p` there too.
+    let mut v = serde_json::json!({ "environment": [["LEMOND_ARGS", "--token=abc123 -p hunter2"]] });
+    red().json(&mut v);
+    assert_eq!(v["environment"][0][1], "--token=<redacted> -p <redacted>");
+    // Inside JSON strings too.
+    let mut v = serde_json::json!({ "body": key });
+    red().json(&mut v);
+    assert!(!v.to_string().contains("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"), "{v}");
+}
+
+#[test]
+fn bearer_tokens_and_url_credentials() {
+    table(&[
+        ("curl -H 'Authorization: Bearer abcdefgh12345678' http://x", "curl -H 'Authorization: <redacted>' http://x"),
+        ("token was Bearer abcdefgh12345678 ok", "token was Bearer <redacted> ok"),
+        ("proxy=https://bob:hunter2@proxy.internal:3128/", "proxy=https://<redacted>@proxy.internal:3128/"),
+        (
+            "git clone https://oauth2:glpat-abcdefgh12345@gitlab.example/x.git",
+            "git clone https://<redacted>@gitlab.example/x.git",
+        ),
+    ]);
+}

@@ -34,6 +34,10 @@ const SECRETS: &[&str] = &[
     "200eb11b39b7df6bcbbdd3b41e27fd0b",
     "1f0e2d3c-4b5a-4978-8a9b-0c1d2e3f4a5b",
     "1f0e2d3c4b5a49788a9b0c1d2e3f4a5b",
+    "flagsecret99",
+    "tok-flag-77",
+    "pw-flag-55",
+    "miievqibadanbgkqhkig9w0baqefaasc",
 ];
 
 const API_KEY: &str = "sk-live-4f9c2a7e1b3d5f60a8c9e2d4b6f1a3c5";
@@ -94,6 +98,7 @@ fn seeded() -> (tempfile::TempDir, PathBuf) {
         "etc/systemd/system/lemond.service.d/10-secrets.conf",
         &format!(
             "[Service]\nEnvironment=\"LEMONADE_API_KEY={API_KEY}\" \"HF_TOKEN={HF_TOKEN}\"\n\
+             Environment=\"LEMOND_ARGS=--api-key FLAGSECRET99 --token=tok-flag-77 -p pw-flag-55\"\n\
              EnvironmentFile=/etc/lemonade/secrets.conf\n"
         ),
     );
@@ -110,6 +115,12 @@ fn seeded() -> (tempfile::TempDir, PathBuf) {
         "usr/bin/systemctl",
         "DropInPaths=/etc/systemd/system/lemond.service.d/override.conf",
         "DropInPaths=/etc/systemd/system/lemond.service.d/10-secrets.conf /etc/systemd/system/lemond.service.d/override.conf",
+    );
+    // A private key under an innocuous name.
+    write(
+        r,
+        "etc/lemonade/conf.d/90-site.conf",
+        "# site settings\nLEMONADE_LOG_LEVEL=info\n-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n",
     );
     // Lines the excerpt drops (no NPU keyword) and, to prove redaction inside what it keeps,
     // synthetic IOMMU lines carrying the same identifiers.
@@ -222,6 +233,9 @@ fn bundle_of_a_seeded_host_carries_no_secret_and_replays_its_verdict() {
     assert!(secrets.contains("UPSTREAM_URL=http://192.0.2."), "{secrets}");
     let dropin = std::fs::read_to_string(top.join("etc/systemd/system/lemond.service.d/10-secrets.conf")).unwrap();
     assert!(dropin.contains("Environment=\"LEMONADE_API_KEY=<redacted>\" \"HF_TOKEN=<redacted>\""), "{dropin}");
+    assert!(dropin.contains("LEMOND_ARGS=--api-key <redacted> --token=<redacted> -p <redacted>"), "{dropin}");
+    let site = std::fs::read_to_string(top.join("etc/lemonade/conf.d/90-site.conf")).unwrap();
+    assert!(site.contains("-----BEGIN PRIVATE KEY-----\n<redacted>\n-----END PRIVATE KEY-----"), "{site}");
     let passwd = std::fs::read_to_string(top.join("etc/passwd")).unwrap();
     assert!(passwd.contains("user1:x:1000:1000::/home/user1:/bin/bash"), "{passwd}");
     assert!(passwd.contains("user2:x:1001:1001::/home/user2:/bin/bash"), "{passwd}");
@@ -299,12 +313,66 @@ fn bundles_of_fixtures_replay_their_verdicts() {
 }
 
 #[test]
+fn replaying_a_bundle_executes_nothing_from_it() {
+    let name = "fedora44-71-intree-healthy";
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("npu-bug.tar.gz");
+    let (code, err) = make_bundle(&fixture(name), &file, &[]);
+    assert!(code == 0 || code == 1, "exit {code}: {err}");
+    let top = extract(&file, &tmp.path().join("x"));
+    // Recorded runs are data in .fixture.yaml, and what stands at a program's path is no script.
+    let yaml = std::fs::read_to_string(top.join(".fixture.yaml")).unwrap();
+    assert!(yaml.contains("commands:") && yaml.contains("program: bin/rpm"), "{yaml}");
+    assert!(!std::fs::read_to_string(top.join("bin/rpm")).unwrap().starts_with("#!"));
+    // A hostile sender turns every file under bin/ into a script that leaves a marker, and
+    // adds one for a program the capture did not record.
+    let marker = tmp.path().join("pwned");
+    let script = format!("#!/bin/sh\ntouch {}\necho hijacked\n", marker.display());
+    let mut scripts = 0;
+    for e in std::fs::read_dir(top.join("bin")).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_file() {
+            std::fs::write(&p, &script).unwrap();
+            scripts += 1;
+        }
+    }
+    assert!(scripts > 3, "{scripts} programs replayed");
+    write_shim(&top, "bin/dkms", &format!("touch {}", marker.display()));
+    let run = |cmd: &mut assert_cmd::Command| {
+        let o = cmd.env_remove("NPU_SETUP_FIXTURE_SCRIPTS").output().unwrap();
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let report = run(bin().arg("--root").arg(&top).args(["doctor", "--format", "json"]));
+    assert!(!marker.exists(), "doctor ran a script from the bundle");
+    let (want_checks, want) = verdict(&fixture(name), &[]);
+    let checks: Vec<(String, String)> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["id"].as_str().unwrap().to_string(), c["status"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(checks, want_checks, "the replay still reaches the same verdicts");
+    assert_eq!(report["diagnosis"], want);
+    // Nor do the facts.
+    let _ = bin().env_remove("NPU_SETUP_FIXTURE_SCRIPTS").arg("--root").arg(&top).args(["dev", "facts"]).output();
+    assert!(!marker.exists(), "a replay ran a script from the bundle");
+    // Not even where the hand-written fixtures' variable is set (as `cargo` sets it in this
+    // repository): a tree with a bundle's MANIFEST never runs its files.
+    let _ = bin().env("NPU_SETUP_FIXTURE_SCRIPTS", "1").arg("--root").arg(&top).args(["doctor"]).output();
+    assert!(!marker.exists(), "a replay ran a script from the bundle with NPU_SETUP_FIXTURE_SCRIPTS=1");
+}
+
+#[test]
 fn a_bundle_replaces_an_old_one_whole() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("b.tar.gz");
     std::fs::write(&file, "old").unwrap();
+    // What a killed bundle run left (its pid is gone: pid_max is at most 2^22) goes.
+    std::fs::create_dir_all(tmp.path().join(".npu-setup-bundle-4194305-Ab12Cd/tree/etc")).unwrap();
+    std::fs::write(tmp.path().join(".npu-setup-bundle-4194305-b.tar.gz.Xy12Zw.tmp"), "half").unwrap();
     let (code, err) = make_bundle(&fixture("case02-halo-619-intree-proto7"), &file, &[]);
     assert_eq!(code, 1, "{err}");
+    assert!(err.contains("left by an interrupted `doctor --bundle`"), "{err}");
     assert_ne!(std::fs::read(&file).unwrap(), b"old");
     let names: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names, vec![std::ffi::OsString::from("b.tar.gz")]);

@@ -282,6 +282,60 @@ fn killed_mid_run_then_rerun_converges_without_half_written_files() {
 }
 
 #[test]
+fn a_kill_between_steps_loses_no_owed_reboot_and_the_next_run_sweeps_leftovers() {
+    let (_tmp, root) = broken_fedora("fedora44-71-intree-healthy");
+    std::fs::create_dir_all(root.join("proc/sys/kernel/random")).unwrap();
+    std::fs::write(root.join("proc/sys/kernel/random/boot_id"), "0c7e1bde-5b1e-4a3f-9d1c-6e2f8a4b7c90\n").unwrap();
+    // Leftovers of earlier killed runs: a dead writer's temp file (pid_max is at most 2^22),
+    // an old one from a version without pids, and a live writer's (this test's pid) that
+    // must survive.
+    let dead = root.join("etc/default/.npu-setup.4194305.AbC123");
+    std::fs::write(&dead, "half a grub file").unwrap();
+    let legacy = root.join("etc/kernel/.npu-setup.Old123");
+    std::fs::write(&legacy, "half a cmdline").unwrap();
+    let t = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    std::fs::File::options().write(true).open(&legacy).unwrap().set_modified(t).unwrap();
+    std::fs::create_dir_all(root.join("var/lib/npu-setup")).unwrap();
+    let live = root.join(format!("var/lib/npu-setup/.npu-setup.{}.Live01", std::process::id()));
+    std::fs::write(&live, "being written").unwrap();
+    // kargs applies (and owes a reboot); the loader step's ldconfig then kills install.
+    write_shim(
+        &root,
+        "usr/sbin/ldconfig",
+        "[ \"$1\" = -p ] || { kill -9 $PPID; sleep 5; }\nexec /sbin/ldconfig -r \"$NPU_SETUP_ROOT\" \"$@\"",
+    );
+    let (code, out, err) = install(&root, &["--yes", "--user", "alice"]);
+    assert_eq!(code, -1, "killed by a signal\n{out}\n{err}");
+    assert!(!dead.exists() && !legacy.exists(), "stale temporary files are removed at startup\n{out}");
+    assert!(out.contains("removed /etc/default/.npu-setup.4194305.AbC123 (left by an interrupted run)"), "{out}");
+    assert!(live.exists(), "a live writer's file is left alone");
+    // What the killed run did is recorded: the steps it finished and the reboot kargs owes.
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("var/lib/npu-setup/state.json")).unwrap()).unwrap();
+    assert_eq!(state["steps"]["kargs"]["status"], "done", "{state:#}");
+    let reasons = state["reboot"]["reasons"].as_array().unwrap_or_else(|| panic!("no owed reboot: {state:#}"));
+    assert!(reasons.iter().any(|r| r.as_str().unwrap().starts_with("kargs: ")), "{state:#}");
+    assert_eq!(state["reboot"]["boot_id"], "0c7e1bde-5b1e-4a3f-9d1c-6e2f8a4b7c90");
+    // The next run finds kargs converged, finishes the rest and still owes the reboot.
+    tooling(&root);
+    let (code, out, err) = install(&root, &["--yes", "--user", "alice"]);
+    assert_eq!(code, 3, "reboot still owed\n{out}\n{err}");
+    assert!(out.contains("reboot required: kargs"), "{out}");
+}
+
+#[test]
+fn a_converged_install_probes_once() {
+    let (_tmp, root) = copy_fixture("fedora44-71-intree-healthy");
+    std::fs::rename(root.join("usr/bin/rpm"), root.join("usr/bin/rpm.real")).unwrap();
+    write_shim(&root, "usr/bin/rpm", &format!("{RECORD}\nexec \"$0.real\" \"$@\""));
+    let (code, out, err) = install(&root, &["--yes", "--user", "alice", "--skip", "lifecycle"]);
+    assert!(out.contains("Everything is in place"), "{out}\n{err}");
+    assert_eq!(code, 0, "{out}");
+    let queries = calls(&root).iter().filter(|c| c.starts_with("rpm -q")).count();
+    assert_eq!(queries, 1, "the plan and the verdict share one probe: {:?}", calls(&root));
+}
+
+#[test]
 fn no_permission_is_a_clear_error() {
     use std::os::unix::fs::PermissionsExt;
     if !nix::unistd::geteuid().is_root() {

@@ -8,6 +8,7 @@ mod capture;
 mod doctor;
 mod facts;
 mod fleet;
+mod fuzz;
 mod hostile;
 mod install;
 mod kickstart;

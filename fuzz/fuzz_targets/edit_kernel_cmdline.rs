@@ -1,0 +1,8 @@
+//! libFuzzer target `edit_kernel_cmdline`: see fuzz/targets.rs.
+#![no_main]
+
+#[path = "../targets.rs"]
+#[allow(dead_code)]
+mod targets;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| targets::edit_kernel_cmdline(data));
