@@ -75,6 +75,31 @@ pub enum Command {
     /// Developer tools (fixtures, facts)
     #[command(hide = true)]
     Dev(DevArgs),
+    /// Put back what an install run changed (default: the last run), from its journal and
+    /// backups; packages it installed are listed with their removal commands
+    Undo(UndoArgs),
+}
+
+/// `undo` arguments.
+#[derive(Debug, Clone, Args, Default)]
+pub struct UndoArgs {
+    /// The install run to undo, as the journal names it (default: the last run not undone)
+    #[arg(value_name = "RUN")]
+    pub run: Option<String>,
+    /// Print what would be put back, removed and listed; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also run the removal commands of the packages, repositories and DKMS modules the run
+    /// installed (without it they are only listed)
+    #[arg(long)]
+    pub packages: bool,
+    /// Undo even when files changed since the run (those changes are lost) or the run was
+    /// undone already
+    #[arg(long)]
+    pub force: bool,
+    /// Do not ask for confirmation
+    #[arg(short, long)]
+    pub yes: bool,
 }
 
 /// `doctor` arguments.

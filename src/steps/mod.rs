@@ -20,6 +20,7 @@ pub mod preflight;
 pub mod sources;
 #[cfg(test)]
 mod tests;
+pub mod undo;
 pub mod verify;
 
 use anyhow::Result;

@@ -19,7 +19,7 @@ pub(crate) fn install(root: &Path, args: &[&str]) -> (i32, String, String) {
 
 /// Replaces the fixture's static shims for mutating tools with recording wrappers around the
 /// real tools (ldconfig, usermod) or fakes (grubby, systemctl).
-fn tooling(root: &Path) {
+pub(crate) fn tooling(root: &Path) {
     // `ldconfig -p` only reads the cache: record the calls that rebuild it.
     write_shim(
         root,

@@ -17,6 +17,7 @@ mod packaging;
 mod recipes;
 mod robustness;
 mod smoke;
+mod undo;
 
 use std::path::{Path, PathBuf};
 use std::process::Command as StdCommand;
