@@ -1,6 +1,7 @@
-//! `check --kernel KVER` (one kernel, recorded under /var/lib/npu-setup/kernels/) and
+//! `check --kernel KVER` (one kernel; with `--record`, recorded under
+//! /var/lib/npu-setup/kernels/) and
 //! `check --next-boot` (the readiness matrix of every installed kernel). The kernel-install
-//! plugin and the Debian postinst.d hook call `check --kernel KVER --hook`: warnings on
+//! plugin and the Debian postinst.d hook call `check --kernel KVER --hook --record`: warnings on
 //! stderr, the result recorded, exit 0 whatever happens — a kernel install is never blocked.
 
 use std::io::Write;
@@ -103,7 +104,8 @@ fn check(cli: &Cli, args: &CheckArgs) -> Result<i32> {
         );
     }
     let k = judge(&facts, &recipes, kver);
-    let recorded = record(&runner, &k);
+    // Written only when asked (the kernel hooks ask): a check is otherwise read-only.
+    let recorded = args.record.then(|| record(&runner, &k));
     if args.hook {
         // Quiet success; a clear warning otherwise (kernel-install shows plugin stderr).
         if !ready(k.status) || k.status == Status::Warn || k.dkms_unneeded.is_some() || cli.verbose > 0 {
@@ -120,11 +122,11 @@ fn check(cli: &Cli, args: &CheckArgs) -> Result<i32> {
         emit(&mut out, cli.format, "check", &k, |w| render_one(w, &k, super::unicode()), None)?;
     }
     match recorded {
-        Ok(path) if !args.hook && !cli.quiet && matches!(cli.format, Format::Human) => {
+        Some(Ok(path)) if !args.hook && !cli.quiet && matches!(cli.format, Format::Human) => {
             writeln!(out, "recorded: {path}")?
         }
-        Ok(_) => {}
-        Err(e) => eprintln!("npu-setup: warning: result not recorded: {e:#}"),
+        Some(Err(e)) => eprintln!("npu-setup: warning: result not recorded: {e:#}"),
+        _ => {}
     }
     Ok(if ready(k.status) { exit::OK } else { exit::PROBLEMS })
 }

@@ -5,6 +5,7 @@ mod architecture;
 mod builds;
 mod bundle;
 mod capture;
+mod contract;
 mod doctor;
 mod facts;
 mod fleet;
