@@ -63,7 +63,7 @@ for f in text_string_to_metric_families(text):
 print(json.dumps(out))
 "##;
 
-fn parse_metrics(text: &str) -> Value {
+pub(crate) fn parse_metrics(text: &str) -> Value {
     use std::io::Write;
     let (_, prom) = tools();
     let mut child = Command::new("python3")

@@ -178,9 +178,11 @@ fn dry_run_prints_the_exact_plan_and_changes_nothing() {
     assert!(out.contains("+*\tsoft\tmemlock\tunlimited"), "{out}");
     assert!(out.contains("write /etc/ld.so.conf.d/npu-setup-xrt.conf"), "{out}");
     assert!(out.contains("dry run: "), "{out}");
-    let (_, json, _) = install(&root, &["--dry-run", "--plan-json", "--user", "alice"]);
-    let v: serde_json::Value = serde_json::from_str(json.split("\ndry run:").next().unwrap()).unwrap();
-    let kargs = v.as_array().unwrap().iter().find(|s| s["id"] == "kargs").unwrap();
+    let mut cmd = bin();
+    let cmd = cmd.arg("--root").arg(&root).args(["--format", "json", "install", "--dry-run", "--user", "alice"]);
+    let json = String::from_utf8(cmd.output().unwrap().stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("one document: {e}\n{json}"));
+    let kargs = v["plan"].as_array().unwrap().iter().find(|s| s["id"] == "kargs").unwrap();
     assert_eq!(kargs["plan"]["actions"][0]["action"], "edit-file");
     // The hooks and units name the binary that wrote them (here: the test build's).
     let exe = std::fs::canonicalize(env!("CARGO_BIN_EXE_npu-setup")).unwrap();

@@ -41,7 +41,7 @@ fn check_kernel_names_each_broken_aspect_and_records_it() {
             &std::fs::read_to_string(root.join(format!("var/lib/npu-setup/kernels/{kver}.json"))).unwrap(),
         )
         .unwrap();
-        assert_eq!(rec["schema"], "npu-setup/kernel/v1");
+        assert_eq!((rec["apiVersion"].as_str(), rec["kind"].as_str()), (Some("npu-setup/v1"), Some("KernelReadiness")));
         assert_eq!(rec["kernel"], kver);
         assert_eq!(rec[aspect]["status"], "fail");
     }

@@ -116,7 +116,7 @@ fn fish_completion_parses_and_completes() {
     assert_eq!(offered("npu-setup doc"), ["doctor"]);
     assert_eq!(offered("npu-setup doctor --sm"), ["--smoke"]);
     let top = offered("npu-setup ");
-    for sub in ["doctor", "install", "bench", "config", "check", "status", "completions"] {
+    for sub in ["doctor", "install", "bench", "config", "check", "status", "completions", "undo"] {
         assert!(top.iter().any(|o| o == sub), "{sub} not offered: {top:?}");
     }
 }
@@ -136,6 +136,7 @@ fn expected_pages() -> BTreeSet<String> {
         "-recipes-show",
         "-recipes-update",
         "-completions",
+        "-undo",
     ]
     .iter()
     .map(|s| format!("npu-setup{s}.1"))
