@@ -14,6 +14,7 @@ mod install;
 mod kickstart;
 mod lemonade;
 mod lifecycle;
+mod litellm;
 mod packaging;
 mod recipes;
 mod robustness;
