@@ -42,7 +42,7 @@ pub fn run(cli: &Cli, args: &UndoArgs) -> Result<i32> {
     // Read before the lock for a dry run (which writes nothing, not even the lock file);
     // read again under the lock before changing anything.
     let (entries, run) = load(&root, args)?;
-    let plan = undo::plan(&root, &runner, &entries, &run).context("refusing to undo")?;
+    let plan = planned(&root, &runner, &entries, &run, args)?;
     if !plan.changed_since.is_empty() && !args.force {
         bail!(
             "refusing to undo run {run}: changed since the run: {}; `undo --force` puts back what the run found anyway (those changes are lost)",
@@ -81,7 +81,7 @@ pub fn run(cli: &Cli, args: &UndoArgs) -> Result<i32> {
     }
     let st = StateDir::lock(&root)?;
     let (entries, _) = load(&root, &UndoArgs { run: Some(run.clone()), ..args.clone() })?;
-    let plan = undo::plan(&root, &runner, &entries, &run).context("refusing to undo")?;
+    let plan = planned(&root, &runner, &entries, &run, args)?;
     let mut done = undo::apply_files(&root, &plan)?;
     let mut failed = None;
     if args.packages {
@@ -122,6 +122,18 @@ pub fn run(cli: &Cli, args: &UndoArgs) -> Result<i32> {
     Ok(exit::OK)
 }
 
+/// The plan; for a run undone already, `--packages` runs only the removals (its files were
+/// put back then).
+fn planned(root: &Root, runner: &Runner, entries: &[JournalEntry], run: &str, args: &UndoArgs) -> Result<UndoPlan> {
+    let mut plan = undo::plan(root, runner, entries, run).context("refusing to undo")?;
+    if undo::is_undone(entries, run) && args.packages && !args.force {
+        plan.files.clear();
+        plan.changed_since.clear();
+        plan.not_undone.retain(|n| !n.contains("no backup was kept"));
+    }
+    Ok(plan)
+}
+
 /// The journal and the run to undo; refusals name the journal.
 fn load(root: &Root, args: &UndoArgs) -> Result<(Vec<JournalEntry>, String)> {
     let journal = Root::display(journal_path());
@@ -133,7 +145,7 @@ fn load(root: &Root, args: &UndoArgs) -> Result<(Vec<JournalEntry>, String)> {
         None => undo::last_run(&entries)
             .with_context(|| format!("nothing to undo: {journal} records no install run that is not undone"))?,
     };
-    if undo::is_undone(&entries, &run) && !args.force {
+    if undo::is_undone(&entries, &run) && !args.force && !args.packages {
         bail!("run {run} was undone already ({journal}); `undo --force {run}` does it again");
     }
     Ok((entries, run))

@@ -356,7 +356,7 @@ pub fn render(p: &UndoPlan, packages: bool) -> String {
         s.push_str(if packages {
             "  removal commands (run, --packages):\n"
         } else {
-            "  installed by the run; remove with these commands (or undo --packages):\n"
+            "  installed by the run; remove them with these commands, or `npu-setup undo --packages RUN`:\n"
         });
         for c in &p.commands {
             s.push_str(&format!("    $ {}\n", quote_argv(&c.argv)));

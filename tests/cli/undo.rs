@@ -187,9 +187,14 @@ fn packages_are_listed_and_removed_only_with_packages() {
     let (code, out, err) = undo(&root, &["--yes", run]);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(calls(&root).is_empty(), "listed only: {:?}", calls(&root));
+    assert!(out.contains("`npu-setup undo --packages RUN`"), "{out}");
+    // Undone: again is refused, but --packages may still remove what it installed.
+    let (code, _, err) = undo(&root, &["--yes", run]);
+    assert_eq!(code, 2);
+    assert!(err.contains(&format!("run {run} was undone already")), "{err}");
     // With --packages the removals run, newest first; a failing one leaves the run not undone.
     write_shim(&root, "usr/sbin/dkms", &format!("{RECORD}\nexit 3"));
-    let (code, out, err) = undo(&root, &["--yes", "--force", "--packages", run]);
+    let (code, out, err) = undo(&root, &["--yes", "--packages", run]);
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(err.contains("a removal command failed"), "{err}");
     assert_eq!(calls(&root), ["dkms remove -m amdxdna -v 1.9 --all"]);
