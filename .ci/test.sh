@@ -84,6 +84,10 @@ export ASR_PYTHONPATH
 # parser) from PyPI for the fleet tests.
 eval "$(bash .ci/ansible.sh)"
 export ANSIBLE_PYTHONPATH PROMETHEUS_CLIENT_PYTHONPATH
+# A real LiteLLM proxy (litellm[proxy] from PyPI, wheels only, ~4 minutes and ~720 MB the
+# first time, then cached) loads `config litellm`'s output in tests/cli/litellm.rs.
+eval "$(bash .ci/litellm.sh)"
+export LITELLM_PYTHONPATH
 # Kickstart tests: a debootstrap'd Debian userland to chroot into (debootstrap from Debian),
 # and pykickstart's ksvalidator (PyPI).
 eval "$(bash .ci/chroot-base.sh)"

@@ -75,6 +75,31 @@ pub enum Command {
     /// Developer tools (fixtures, facts)
     #[command(hide = true)]
     Dev(DevArgs),
+    /// Put back what an install run changed (default: the last run), from its journal and
+    /// backups; packages it installed are listed with their removal commands
+    Undo(UndoArgs),
+}
+
+/// `undo` arguments.
+#[derive(Debug, Clone, Args, Default)]
+pub struct UndoArgs {
+    /// The install run to undo, as the journal names it (default: the last run not undone)
+    #[arg(value_name = "RUN")]
+    pub run: Option<String>,
+    /// Print what would be put back, removed and listed; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also run the removal commands of the packages, repositories and DKMS modules the run
+    /// installed (without it they are only listed)
+    #[arg(long)]
+    pub packages: bool,
+    /// Undo even when files changed since the run (those changes are lost) or the run was
+    /// undone already
+    #[arg(long)]
+    pub force: bool,
+    /// Do not ask for confirmation
+    #[arg(short, long)]
+    pub yes: bool,
 }
 
 /// `doctor` arguments.
@@ -129,7 +154,7 @@ pub struct DoctorArgs {
 /// `check` arguments.
 #[derive(Debug, Args, Default)]
 pub struct CheckArgs {
-    /// Judge this installed kernel (release as in /lib/modules) and record the result
+    /// Judge this installed kernel (release as in /lib/modules)
     #[arg(long, value_name = "KVER", conflicts_with = "next_boot")]
     pub kernel: Option<String>,
     /// Readiness matrix for every installed kernel (the default)
@@ -138,6 +163,10 @@ pub struct CheckArgs {
     /// Hook mode (kernel-install / postinst.d plugins): warn on stderr, always exit 0
     #[arg(long, hide = true)]
     pub hook: bool,
+    /// Also record the --kernel result in /var/lib/npu-setup/kernels/KVER.json (the kernel
+    /// hooks do); without it check writes nothing
+    #[arg(long, requires = "kernel")]
+    pub record: bool,
 }
 
 /// `status` arguments.
@@ -221,8 +250,10 @@ pub struct BenchArgs {
     /// Also run NPU and GPU at the same time and compare with sequential
     #[arg(long)]
     pub concurrent: bool,
-    /// Save the result as a named baseline (under /var/lib/npu-setup/bench/)
-    #[arg(long, value_name = "NAME")]
+    /// Keep the result when every side had a successful run: as
+    /// /var/lib/npu-setup/bench/last.json (doctor's metrics, `--baseline last`) and, given a
+    /// NAME, as the baseline NAME too; without it bench writes nothing
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "last")]
     pub save: Option<String>,
     /// Compare with a saved baseline; exit 1 when decode speed dropped beyond --tolerance
     #[arg(long, value_name = "NAME")]

@@ -22,6 +22,7 @@ fn main() {
         Command::Recipes(args) => commands::recipes::run(&cli, &args.command),
         Command::Completions { shell } => commands::completions::run(*shell),
         Command::Dev(args) => commands::dev::run(&cli, &args.command),
+        Command::Undo(args) => commands::undo::run(&cli, args),
     };
     let code = match result {
         Ok(code) => code,

@@ -115,6 +115,53 @@ pub struct JournalEntry {
     pub before: Option<String>,
     /// SHA-256 after, or the exit code for commands.
     pub after: Option<String>,
+    /// Directories this change created (host view, outermost first): `undo` removes them
+    /// again when they are empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub created: Vec<String>,
+    /// The argv of a command (`run`), as run: `undo` derives removals from it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub argv: Vec<String>,
+}
+
+/// The journal's path, root-relative.
+pub fn journal_path() -> String {
+    format!("{STATE_DIR}/journal.jsonl")
+}
+
+/// Every line of the journal, in order; `Ok(None)` when there is no journal. A line that is
+/// not a journal entry is an error naming the file and the line (nothing is guessed).
+pub fn read_journal(root: &Root) -> Result<Option<Vec<JournalEntry>>> {
+    let rel = journal_path();
+    let Some(bytes) = root.read_whole_optional(&rel)? else { return Ok(None) };
+    let text = String::from_utf8(bytes).with_context(|| format!("{} is damaged: not UTF-8", Root::display(&rel)))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let e: JournalEntry = serde_json::from_str(line)
+            .with_context(|| format!("{} is damaged at line {}", Root::display(&rel), i + 1))?;
+        out.push(e);
+    }
+    Ok(Some(out))
+}
+
+/// The directories a write to `rel` (with `itself`: a mkdir of `rel`) would create, host
+/// view, outermost first: what `undo` removes again.
+pub fn missing_dirs(root: &Root, rel: &str, itself: bool) -> Vec<String> {
+    let p = std::path::Path::new(rel.trim_start_matches('/'));
+    let mut out = Vec::new();
+    let mut cur = if itself { Some(p) } else { p.parent() };
+    while let Some(d) = cur {
+        if d.as_os_str().is_empty() || root.exists(d) {
+            break;
+        }
+        out.push(Root::display(d));
+        cur = d.parent();
+    }
+    out.reverse();
+    out
 }
 
 /// The pid in the lock file: its first line (the holder writes it over the old content,
@@ -246,7 +293,7 @@ impl StateDir {
     /// Appends one journal line and flushes it to disk before the change it records is made
     /// durable elsewhere.
     pub fn journal(&self, e: &JournalEntry) -> Result<()> {
-        let rel = format!("{STATE_DIR}/journal.jsonl");
+        let rel = journal_path();
         let path = Root::display(&rel);
         let mut f = self.root.open_append(&rel).with_context(|| format!("opening the journal {path}"))?;
         let mut line = serde_json::to_vec(e)?;
@@ -256,8 +303,13 @@ impl StateDir {
     }
 
     /// Copies a root-relative file into this run's backup dir; returns the backup's host path.
+    /// A file changed twice in one run keeps its first backup: the file as it was before
+    /// the run, which is what `undo` restores.
     pub fn backup(&self, rel: &str) -> Result<Option<String>> {
         let rel_b = format!("{STATE_DIR}/backups/{}/{}", self.run, rel.trim_start_matches('/'));
+        if self.root.is_file(&rel_b) {
+            return Ok(Some(Root::display(&rel_b)));
+        }
         if !self.root.copy_file(rel, &rel_b).with_context(|| format!("backing up {}", Root::display(rel)))? {
             return Ok(None);
         }

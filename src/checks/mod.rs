@@ -585,6 +585,13 @@ pub fn diagnose(results: &[CheckResult], f: &Facts) -> Diagnosis {
     } else if let Some(id) = &first {
         let r = results.iter().find(|r| &r.id == id);
         ("broken", format!("First broken layer: {} ({}).", id, r.map(|r| r.summary.as_str()).unwrap_or("")))
+    } else if results.iter().all(|r| r.status == Status::Skip) {
+        // `--only` checks that did not apply, or layers below that were not run: nothing was
+        // judged, which is not "ready".
+        (
+            "inconclusive",
+            "No check ran: every check was skipped (not requested, not applicable here, or its layer was not run); nothing was judged.".to_string(),
+        )
     } else if results.iter().any(|r| matches!(r.status, Status::Warn | Status::Error)) {
         ("degraded", "The NPU stack works; some checks warn or could not run.".to_string())
     } else {

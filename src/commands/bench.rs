@@ -171,20 +171,28 @@ pub fn run(cli: &Cli, a: &BenchArgs) -> Result<i32> {
             }
         }
     }
-    if let Some(name) = &a.save {
-        let rel = baseline_path(name)?;
-        root.write(&rel, &serde_json::to_vec_pretty(&report)?, crate::root::Perms::Set { mode: 0o644, owner: None })
-            .with_context(|| format!("saving baseline {}", Root::display(&rel)))?;
-        eprintln!("bench: saved baseline {name} ({})", Root::display(&rel));
-    }
-    // Kept after the baseline comparison, so `--baseline last` compares with the run before.
-    // Not being allowed to write it (bench as a user on /) costs the metric, not the bench.
-    let last = crate::state::bench_last_path();
-    if let Err(e) =
-        root.write(&last, &serde_json::to_vec_pretty(&report)?, crate::root::Perms::Set { mode: 0o644, owner: None })
-        && !cli.quiet
-    {
-        eprintln!("warning: bench: not kept for doctor's metrics ({}): {e:#}", Root::display(&last));
+    // Written only with --save, and only a result worth comparing with: every side ran.
+    let failed: Vec<&str> = report.sides.iter().filter(|s| s.runs.is_empty()).map(|s| s.side.as_str()).collect();
+    match &a.save {
+        Some(_) if !failed.is_empty() => {
+            eprintln!("bench: not saved: no run succeeded on {} (the kept result stays as it was)", failed.join(", "))
+        }
+        Some(name) => {
+            let data = serde_json::to_vec_pretty(&report)?;
+            let perms = crate::root::Perms::Set { mode: 0o644, owner: None };
+            if name != "last" {
+                let rel = baseline_path(name)?;
+                root.write(&rel, &data, perms).with_context(|| format!("saving baseline {}", Root::display(&rel)))?;
+                eprintln!("bench: saved baseline {name} ({})", Root::display(&rel));
+            }
+            // After the baseline comparison, so `--baseline last` compares with the run before.
+            let last = crate::state::bench_last_path();
+            root.write(&last, &data, perms).with_context(|| format!("saving {}", Root::display(&last)))?;
+            if !cli.quiet {
+                eprintln!("bench: saved {} (doctor's metrics, --baseline last)", Root::display(&last));
+            }
+        }
+        None => {}
     }
     let mut out = std::io::stdout().lock();
     let metrics = |w: &mut dyn Write| -> Result<()> {
@@ -199,8 +207,7 @@ pub fn run(cli: &Cli, a: &BenchArgs) -> Result<i32> {
         |w| Ok(render(w, &report)?),
         Some(&metrics),
     )?;
-    let failed_side = report.sides.iter().any(|s| s.runs.is_empty());
-    Ok(if failed_side || !report.regressions.is_empty() { exit::PROBLEMS } else { exit::OK })
+    Ok(if !failed.is_empty() || !report.regressions.is_empty() { exit::PROBLEMS } else { exit::OK })
 }
 
 fn fmt(s: &Option<Stat>) -> String {

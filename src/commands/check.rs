@@ -1,6 +1,7 @@
-//! `check --kernel KVER` (one kernel, recorded under /var/lib/npu-setup/kernels/) and
+//! `check --kernel KVER` (one kernel; with `--record`, recorded under
+//! /var/lib/npu-setup/kernels/) and
 //! `check --next-boot` (the readiness matrix of every installed kernel). The kernel-install
-//! plugin and the Debian postinst.d hook call `check --kernel KVER --hook`: warnings on
+//! plugin and the Debian postinst.d hook call `check --kernel KVER --hook --record`: warnings on
 //! stderr, the result recorded, exit 0 whatever happens — a kernel install is never blocked.
 
 use std::io::Write;
@@ -15,10 +16,13 @@ use crate::knowledge::kernels::{KernelReadiness, all_kernels, judge};
 use crate::report::{emit, exit};
 use crate::state::STATE_DIR;
 
-/// What `check --kernel` records (`/var/lib/npu-setup/kernels/<KVER>.json`).
+/// What `check --kernel` prints and, with `--record`, records
+/// (`/var/lib/npu-setup/kernels/<KVER>.json`): `apiVersion: npu-setup/v1`, `kind: KernelReadiness`.
 #[derive(Debug, Serialize)]
 struct Record<'a> {
-    schema: &'static str,
+    #[serde(rename = "apiVersion")]
+    api_version: &'static str,
+    kind: &'static str,
     tool_version: &'static str,
     /// Seconds since the epoch.
     checked_at: u64,
@@ -26,10 +30,12 @@ struct Record<'a> {
     readiness: &'a KernelReadiness,
 }
 
-/// The `--next-boot` matrix.
+/// The `--next-boot` matrix: `apiVersion: npu-setup/v1`, `kind: KernelMatrix`.
 #[derive(Debug, Serialize)]
 struct Matrix<'a> {
-    schema: &'static str,
+    #[serde(rename = "apiVersion")]
+    api_version: &'static str,
+    kind: &'static str,
     /// The kernel that boots next.
     default: Option<&'a str>,
     /// The running kernel.
@@ -69,9 +75,6 @@ pub fn run(cli: &Cli, args: &CheckArgs) -> Result<i32> {
 }
 
 fn check(cli: &Cli, args: &CheckArgs) -> Result<i32> {
-    if matches!(cli.format, Format::Prometheus) {
-        bail!("check has no prometheus form; use --format json or yaml");
-    }
     let (runner, recipes) = super::setup(cli)?;
     let mut out = std::io::stdout().lock();
     let Some(kver) = &args.kernel else {
@@ -83,13 +86,15 @@ fn check(cli: &Cli, args: &CheckArgs) -> Result<i32> {
         let k = facts.kernel.ok();
         let default = k.and_then(|k| k.target.as_deref());
         let m = Matrix {
-            schema: "npu-setup/kernels/v1",
+            api_version: "npu-setup/v1",
+            kind: "KernelMatrix",
             default,
             running: k.and_then(|k| k.running.as_deref()),
             ready: kernels.iter().find(|x| x.default).is_some_and(|x| ready(x.status)),
             kernels: &kernels,
         };
-        emit(&mut out, cli.format, "check", &m, |w| render_matrix(w, &m, super::unicode()), None)?;
+        let metrics = |w: &mut dyn Write| metrics(w, &kernels);
+        emit(&mut out, cli.format, "check", &m, |w| render_matrix(w, &m, super::unicode()), Some(&metrics))?;
         return Ok(if m.ready { exit::OK } else { exit::PROBLEMS });
     };
     if kver.is_empty() || kver.contains('/') || kver.starts_with('.') {
@@ -103,7 +108,15 @@ fn check(cli: &Cli, args: &CheckArgs) -> Result<i32> {
         );
     }
     let k = judge(&facts, &recipes, kver);
-    let recorded = record(&runner, &k);
+    // Written only when asked (the kernel hooks ask): a check is otherwise read-only.
+    let rec = Record {
+        api_version: "npu-setup/v1",
+        kind: "KernelReadiness",
+        tool_version: env!("CARGO_PKG_VERSION"),
+        checked_at: crate::state::now(),
+        readiness: &k,
+    };
+    let recorded = args.record.then(|| record(&runner, &rec));
     if args.hook {
         // Quiet success; a clear warning otherwise (kernel-install shows plugin stderr).
         if !ready(k.status) || k.status == Status::Warn || k.dkms_unneeded.is_some() || cli.verbose > 0 {
@@ -117,31 +130,68 @@ fn check(cli: &Cli, args: &CheckArgs) -> Result<i32> {
             }
         }
     } else {
-        emit(&mut out, cli.format, "check", &k, |w| render_one(w, &k, super::unicode()), None)?;
+        let metrics = |w: &mut dyn Write| metrics(w, std::slice::from_ref(&k));
+        emit(&mut out, cli.format, "check", &rec, |w| render_one(w, &k, super::unicode()), Some(&metrics))?;
     }
     match recorded {
-        Ok(path) if !args.hook && !cli.quiet && matches!(cli.format, Format::Human) => {
+        Some(Ok(path)) if !args.hook && !cli.quiet && matches!(cli.format, Format::Human) => {
             writeln!(out, "recorded: {path}")?
         }
-        Ok(_) => {}
-        Err(e) => eprintln!("npu-setup: warning: result not recorded: {e:#}"),
+        Some(Err(e)) => eprintln!("npu-setup: warning: result not recorded: {e:#}"),
+        _ => {}
     }
     Ok(if ready(k.status) { exit::OK } else { exit::PROBLEMS })
 }
 
 /// Writes `kernels/<KVER>.json` under the state dir (atomic). Never on a fixture's
 /// read-only probes: only the record is written.
-fn record(runner: &crate::runner::Runner, k: &KernelReadiness) -> Result<String> {
+fn record(runner: &crate::runner::Runner, rec: &Record) -> Result<String> {
+    let k = rec.readiness;
     let rel = format!("{STATE_DIR}/kernels/{}.json", k.kernel);
-    let rec = Record {
-        schema: "npu-setup/kernel/v1",
-        tool_version: env!("CARGO_PKG_VERSION"),
-        checked_at: crate::state::now(),
-        readiness: k,
-    };
     let data = serde_json::to_string_pretty(&rec)?;
     runner.root().write(&rel, data.as_bytes(), crate::root::Perms::Set { mode: 0o644, owner: None })?;
     Ok(crate::root::Root::display(&rel))
+}
+
+/// `--format prometheus`: per kernel, whether it is ready and the status of each aspect
+/// (every status exported, 1 for the one that holds, so a change flips a series), in the
+/// text exposition format doctor's metrics use.
+fn metrics(w: &mut dyn Write, kernels: &[KernelReadiness]) -> Result<()> {
+    use crate::report::prometheus::escape_label;
+    const STATUSES: [Status; 5] = [Status::Pass, Status::Warn, Status::Fail, Status::Skip, Status::Error];
+    writeln!(w, "# HELP npu_setup_kernel_ready 1 when the NPU will work with this kernel (pass or warn).")?;
+    writeln!(w, "# TYPE npu_setup_kernel_ready gauge")?;
+    for k in kernels {
+        writeln!(
+            w,
+            "npu_setup_kernel_ready{{kernel=\"{}\",default=\"{}\",running=\"{}\"}} {}",
+            escape_label(&k.kernel),
+            k.default,
+            k.running,
+            u8::from(ready(k.status))
+        )?;
+    }
+    writeln!(
+        w,
+        "# HELP npu_setup_kernel_aspect Status of one aspect of a kernel's readiness (module, firmware, kargs, signing)."
+    )?;
+    writeln!(w, "# TYPE npu_setup_kernel_aspect gauge")?;
+    for k in kernels {
+        for (name, a) in
+            [("module", &k.module), ("firmware", &k.firmware), ("kargs", &k.kargs), ("signing", &k.signing)]
+        {
+            for s in STATUSES {
+                writeln!(
+                    w,
+                    "npu_setup_kernel_aspect{{kernel=\"{}\",aspect=\"{name}\",status=\"{}\"}} {}",
+                    escape_label(&k.kernel),
+                    s.as_str(),
+                    u8::from(a.status == s)
+                )?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn render_one(out: &mut dyn Write, k: &KernelReadiness, unicode: bool) -> Result<()> {

@@ -84,12 +84,20 @@ fn list(out: &mut dyn Write, format: Format) -> Result<()> {
         layer: &'static str,
         description: &'static str,
     }
+    /// `apiVersion: npu-setup/v1`, `kind: CheckCatalog`.
+    #[derive(serde::Serialize)]
+    struct Catalog<'a> {
+        #[serde(rename = "apiVersion")]
+        api_version: &'static str,
+        kind: &'static str,
+        checks: &'a [Row],
+    }
     let rows: Vec<Row> = CATALOG.iter().map(|c| Row { id: c.id, layer: c.layer, description: c.description }).collect();
     emit(
         out,
         format,
         "--list",
-        &rows,
+        &Catalog { api_version: "npu-setup/v1", kind: "CheckCatalog", checks: &rows },
         |w| {
             for r in &rows {
                 writeln!(w, "{:<20} {:<11} {}", r.id, r.layer, r.description)?;

@@ -12,12 +12,7 @@ use clap::parser::ValueSource;
 use serde::Serialize;
 
 use crate::checks::{CheckOptions, run_checks};
-
-/// Directories of the files install edits (beside `recipes/files.yaml`'s, and whatever the
-/// journal names), swept for a killed run's temporary files at startup.
-const LEFTOVER_DIRS: &[&str] =
-    &["etc/default", "etc/kernel", "boot/loader/entries", "efi/loader/entries", "boot/efi/loader/entries"];
-use crate::cli::{Cli, InstallArgs, RebootPolicy};
+use crate::cli::{Cli, Format, InstallArgs, RebootPolicy};
 use crate::host::{Facts, ProbeOptions, probe_all};
 use crate::recipes::Recipes;
 use crate::report::human::{HumanOptions, render};
@@ -25,6 +20,11 @@ use crate::report::{Report, exit};
 use crate::runner::{Runner, quote_argv};
 use crate::state::{RebootPending, StateDir, StepRecord, now};
 use crate::steps::{self, Plan, Step, StepCtx, action};
+
+/// Directories of the files install edits (beside `recipes/files.yaml`'s, and whatever the
+/// journal names), swept for a killed run's temporary files at startup.
+const LEFTOVER_DIRS: &[&str] =
+    &["etc/default", "etc/kernel", "boot/loader/entries", "efi/loader/entries", "boot/efi/loader/entries"];
 
 /// Apply/re-plan rounds a step may take before it counts as not converging.
 const MAX_ROUNDS: usize = 4;
@@ -116,7 +116,7 @@ fn key_line(text: &str, key: &str) -> Option<usize> {
 }
 
 /// One step's plan, as printed and as JSON.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 struct StepPlan<'a> {
     id: &'a str,
     summary: &'a str,
@@ -236,20 +236,84 @@ pub fn run(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> R
     }
     a.yes = true;
     let code = converge(cli, &a, matches)?;
+    // After a document (--format json|yaml) nothing more goes to stdout.
+    let say = |m: String| if cli.format == Format::Human && !a.plan_json { println!("{m}") } else { eprintln!("{m}") };
     if code == exit::OK && root.exists(FIRSTBOOT_MARKER) {
         root.remove_file(FIRSTBOOT_MARKER)?;
-        println!("first boot: install finished; {} will not run again", crate::steps::lifecycle::FIRSTBOOT_UNIT_NAME);
+        say(format!(
+            "first boot: install finished; {} will not run again",
+            crate::steps::lifecycle::FIRSTBOOT_UNIT_NAME
+        ));
     } else if code != exit::OK {
-        println!(
+        say(format!(
             "first boot: not finished (exit {code}); {} runs again at the next boot",
             crate::steps::lifecycle::FIRSTBOOT_UNIT_NAME
-        );
+        ));
     }
     Ok(code)
 }
 
-/// One install run: plan, confirm, apply, verify.
+/// `install --format json|yaml`: the plan and what became of it, as one document
+/// (`apiVersion: npu-setup/v1`, `kind: Install`). The text install prints is not in it;
+/// progress still goes to stderr.
+#[derive(Debug, Default, Serialize)]
+struct InstallDoc {
+    #[serde(rename = "apiVersion")]
+    api_version: &'static str,
+    kind: &'static str,
+    /// Planned only (`--dry-run`).
+    dry_run: bool,
+    /// The steps `--only` brought in because the selected ones need them.
+    prerequisites: Vec<&'static str>,
+    /// Per selected step, what it planned before anything was applied.
+    plan: Vec<StepPlan<'static>>,
+    /// The step that blocked the install, and why.
+    blocked: Option<String>,
+    /// The run id (the journal's, for `undo`), when something was applied.
+    run: Option<String>,
+    /// What each step did in this run.
+    steps: std::collections::BTreeMap<String, StepRecord>,
+    /// The step that failed, and why.
+    failed: Option<String>,
+    /// Why a reboot is required (empty: none).
+    reboot: Vec<String>,
+    /// This run's log directory.
+    logs: Option<String>,
+    /// The doctor verdict after the install.
+    verdict: Option<Report>,
+    /// The exit code install returns.
+    exit_code: i32,
+}
+
+/// One install run: plan, confirm, apply, verify. With `--format json|yaml` (or the
+/// deprecated `--plan-json`) the text goes nowhere and one document is printed at the end.
 fn converge(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> Result<i32> {
+    let format = match (cli.format, cli_args.plan_json) {
+        (Format::Prometheus, _) => bail!("install has no prometheus form; use --format json or yaml"),
+        (Format::Human, true) => {
+            eprintln!("warning: --plan-json is deprecated: use --format json (the plan and its result, one document)");
+            Format::Json
+        }
+        (f, _) => f,
+    };
+    if format == Format::Human {
+        let mut out = std::io::stdout().lock();
+        return converge_to(cli, cli_args, matches, &mut out, &mut InstallDoc::default());
+    }
+    let mut doc = InstallDoc { api_version: "npu-setup/v1", kind: "Install", ..Default::default() };
+    let code = converge_to(cli, cli_args, matches, &mut std::io::sink(), &mut doc)?;
+    doc.exit_code = code;
+    crate::report::emit(&mut std::io::stdout().lock(), format, "install", &doc, |_| Ok(()), None)?;
+    Ok(code)
+}
+
+fn converge_to(
+    cli: &Cli,
+    cli_args: &InstallArgs,
+    matches: Option<&ArgMatches>,
+    out: &mut dyn Write,
+    doc: &mut InstallDoc,
+) -> Result<i32> {
     let mut args = merge_config(cli_args, matches)?;
     if cli_args.firstboot {
         args.yes = true;
@@ -257,10 +321,8 @@ fn converge(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> 
     let (runner, recipes) = super::setup(cli)?;
     let root = runner.root().clone();
     let (steps, added) = selected(&args)?;
-    // With --plan-json stdout carries the JSON document only; everything said to people goes
-    // to stderr.
-    let mut out: Box<dyn Write> =
-        if args.plan_json { Box::new(std::io::stderr().lock()) } else { Box::new(std::io::stdout().lock()) };
+    doc.dry_run = args.dry_run;
+    doc.prerequisites = added.clone();
     if !added.is_empty() {
         writeln!(
             out,
@@ -305,15 +367,11 @@ fn converge(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> 
         planned.extend(plan.installs.iter().cloned());
         plans.push(StepPlan { id: s.id(), summary: s.summary(), plan });
     }
-    if args.plan_json {
-        let mut json = std::io::stdout().lock();
-        serde_json::to_writer_pretty(&mut json, &plans)?;
-        writeln!(json)?;
-    } else {
-        print_plan(&mut out, &root, &plans)?;
-    }
+    print_plan(out, &root, &plans)?;
+    doc.plan = plans.clone();
     if let Some(b) = plans.iter().find(|p| p.plan.blocked.is_some()) {
         writeln!(out, "\ninstall stops here: [{}] {}", b.id, b.plan.blocked.as_deref().unwrap_or(""))?;
+        doc.blocked = Some(format!("[{}] {}", b.id, b.plan.blocked.as_deref().unwrap_or("")));
         return Ok(exit::PROBLEMS);
     }
     let total: usize = plans.iter().map(|p| p.plan.actions.len()).sum();
@@ -332,7 +390,9 @@ fn converge(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> 
             }
         }
         let smoke = reasons.is_empty() && verifying(&steps);
-        let report = verdict(cli, &mut out, &runner, &recipes, &args, smoke, Some(facts))?;
+        let report = verdict(cli, out, &runner, &recipes, &args, smoke, Some(facts))?;
+        doc.verdict = Some(report.clone());
+        doc.reboot = reasons.clone();
         if !reasons.is_empty() {
             writeln!(out, "reboot required: {}", reasons.join("; "))?;
             return Ok(exit::REBOOT);
@@ -501,8 +561,14 @@ fn converge(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> 
     st.save(&state)?;
 
     let smoke = failed.is_none() && state.reboot.is_none() && verifying(&steps);
-    let report = verdict(cli, &mut out, &runner, &recipes, &args, smoke, None)?;
+    let report = verdict(cli, out, &runner, &recipes, &args, smoke, None)?;
     writeln!(out, "logs: {}", st.log_dir_display())?;
+    doc.verdict = Some(report.clone());
+    doc.run = Some(st.run_id().to_string());
+    doc.logs = Some(st.log_dir_display());
+    doc.steps = state.steps.iter().filter(|(_, r)| r.run == st.run_id()).map(|(k, v)| (k.clone(), v.clone())).collect();
+    doc.failed = failed.clone();
+    doc.reboot = state.reboot.as_ref().map(|r| r.reasons.clone()).unwrap_or_default();
     if let Some(f) = failed {
         writeln!(
             out,

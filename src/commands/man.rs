@@ -49,7 +49,13 @@ mod tests {
         let out = tmp.path().join("new/man1");
         let pages = write_pages(&out).unwrap();
         let names: Vec<String> = pages.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
-        for want in ["npu-setup.1", "npu-setup-doctor.1", "npu-setup-install.1", "npu-setup-config-litellm.1"] {
+        for want in [
+            "npu-setup.1",
+            "npu-setup-doctor.1",
+            "npu-setup-install.1",
+            "npu-setup-config-litellm.1",
+            "npu-setup-undo.1",
+        ] {
             assert!(names.iter().any(|n| n == want), "{want} missing from {names:?}");
         }
         assert!(!names.iter().any(|n| n.contains("dev")), "hidden dev pages written: {names:?}");

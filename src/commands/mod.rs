@@ -11,6 +11,7 @@ pub mod install;
 pub mod man;
 pub mod recipes;
 pub mod status;
+pub mod undo;
 
 use std::path::Path;
 use std::time::Duration;

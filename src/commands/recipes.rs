@@ -191,10 +191,12 @@ impl CopyDoc {
     }
 }
 
-/// `npu-setup/recipes/v1`: the copy in use and the others.
+/// `apiVersion: npu-setup/v1`, `kind: Recipes`: the copy in use and the others.
 #[derive(Debug, Serialize)]
 struct ShowDoc {
-    schema: &'static str,
+    #[serde(rename = "apiVersion")]
+    api_version: &'static str,
+    kind: &'static str,
     in_use: CopyDoc,
     age_days: Option<i64>,
     stale: bool,
@@ -225,7 +227,8 @@ fn show(cli: &Cli) -> Result<i32> {
         Freshness::NoClock => None,
     };
     let doc = ShowDoc {
-        schema: "npu-setup/recipes/v1",
+        api_version: "npu-setup/v1",
+        kind: "Recipes",
         in_use: CopyDoc::of(&sel.recipes),
         age_days,
         stale: matches!(fresh, Freshness::Stale { .. }),
@@ -275,10 +278,12 @@ fn render_show(w: &mut dyn Write, d: &ShowDoc) -> Result<()> {
     Ok(())
 }
 
-/// What `recipes update` did: `npu-setup/recipes-update/v1`.
+/// What `recipes update` did: `apiVersion: npu-setup/v1`, `kind: RecipesUpdate`.
 #[derive(Debug, Serialize)]
 struct UpdateDoc {
-    schema: &'static str,
+    #[serde(rename = "apiVersion")]
+    api_version: &'static str,
+    kind: &'static str,
     from: String,
     bundle: CopyDoc,
     previous: CopyDoc,
@@ -321,7 +326,8 @@ fn update(cli: &Cli, args: &RecipesUpdateArgs) -> Result<i32> {
         );
     }
     let mut doc = UpdateDoc {
-        schema: "npu-setup/recipes-update/v1",
+        api_version: "npu-setup/v1",
+        kind: "RecipesUpdate",
         from: url.to_string(),
         bundle: CopyDoc::of(&new),
         previous: CopyDoc::of(&current),

@@ -19,9 +19,14 @@ pub const STATUS_FILE: &str = "run/npu-setup/status.json";
 /// The recorded verdict.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Status {
-    /// `npu-setup/status/v1`.
-    pub schema: String,
-    /// `ready`, `degraded`, `broken`, `no-npu`; `unknown` when there is no usable record.
+    /// `npu-setup/v1` (earlier records said `schema: npu-setup/status/v1`: still read).
+    #[serde(rename = "apiVersion", alias = "schema")]
+    pub api_version: String,
+    /// `Status`.
+    #[serde(default = "status_kind")]
+    pub kind: String,
+    /// `ready`, `degraded`, `broken`, `no-npu`, `inconclusive`; `unknown` when there is no
+    /// usable record.
     pub state: String,
     /// First failing check, when broken.
     #[serde(default)]
@@ -56,7 +61,8 @@ impl Status {
             report.checks.iter().filter(|c| c.status == s).map(|c| c.id.clone()).collect::<Vec<_>>()
         };
         Status {
-            schema: "npu-setup/status/v1".into(),
+            api_version: "npu-setup/v1".into(),
+            kind: status_kind(),
             state: report.diagnosis.state.clone(),
             first_failure: report.diagnosis.first_failure.clone(),
             message: report.diagnosis.message.clone(),
@@ -71,7 +77,8 @@ impl Status {
 
     fn unknown(message: impl Into<String>) -> Self {
         Status {
-            schema: "npu-setup/status/v1".into(),
+            api_version: "npu-setup/v1".into(),
+            kind: status_kind(),
             state: "unknown".into(),
             first_failure: None,
             message: message.into(),
@@ -83,6 +90,10 @@ impl Status {
             tool_version: String::new(),
         }
     }
+}
+
+fn status_kind() -> String {
+    "Status".into()
 }
 
 /// Writes the record atomically under the root.
@@ -99,8 +110,10 @@ fn read(root: &Root) -> Result<Option<Status>, String> {
         Ok(None) => return Ok(None),
         Err(e) => return Err(format!("{e:#}")),
     };
-    let s: Status =
+    let mut s: Status =
         serde_json::from_str(&text).map_err(|e| format!("{} is corrupt: {e}", Root::display(STATUS_FILE)))?;
+    // An earlier record (`schema: npu-setup/status/v1`) is shown in today's form.
+    (s.api_version, s.kind) = ("npu-setup/v1".into(), status_kind());
     let boot = crate::state::boot_id(root);
     if s.boot_id.is_some() && boot.is_some() && s.boot_id != boot {
         return Ok(None); // written in another boot: not this boot's verdict
@@ -176,5 +189,21 @@ mod tests {
         assert_eq!((s.state.as_str(), s.exit_code), ("unknown", exit::CANNOT_RUN));
         let back: Status = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
         assert_eq!(back, s);
+    }
+
+    /// Every document says `apiVersion: npu-setup/v1` and its `kind`; a record written with
+    /// the old `schema: npu-setup/status/v1` key is still read, and shown in today's form.
+    #[test]
+    fn old_records_are_read_and_shown_in_the_one_style() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        let v = serde_json::to_value(Status::unknown("x")).unwrap();
+        assert_eq!((v["apiVersion"].as_str(), v["kind"].as_str()), (Some("npu-setup/v1"), Some("Status")));
+        assert!(v.get("schema").is_none());
+        let old = r#"{"schema": "npu-setup/status/v1", "state": "ready", "exit_code": 0}"#;
+        std::fs::create_dir_all(dir.path().join("run/npu-setup")).unwrap();
+        std::fs::write(dir.path().join(STATUS_FILE), old).unwrap();
+        let s = read(&root).unwrap().unwrap();
+        assert_eq!((s.api_version.as_str(), s.kind.as_str(), s.state.as_str()), ("npu-setup/v1", "Status", "ready"));
     }
 }

@@ -152,7 +152,8 @@ pub struct CheckResult {
 /// Overall verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Diagnosis {
-    /// `ready`, `degraded`, `broken` or `no-npu`.
+    /// `ready`, `degraded`, `broken`, `no-npu`, or `inconclusive` (no check ran: every one
+    /// selected was skipped).
     pub state: String,
     /// The first broken layer's check (root cause), in ladder order.
     pub first_failure: Option<String>,
@@ -170,6 +171,8 @@ pub mod exit {
     pub const CANNOT_RUN: i32 = 2;
     /// Converged, but a reboot is required.
     pub const REBOOT: i32 = 3;
+    /// doctor judged nothing: every check selected was skipped (`inconclusive`).
+    pub const INCONCLUSIVE: i32 = 4;
 }
 
 /// Kernel versions in the host summary.
@@ -255,6 +258,9 @@ impl Report {
     /// warnings fail only with `strict`.
     pub fn exit_code(&self, strict: bool) -> i32 {
         let s = &self.summary;
+        if self.diagnosis.state == "inconclusive" {
+            return exit::INCONCLUSIVE;
+        }
         if s.fail > 0 || s.error > 0 || self.diagnosis.state == "no-npu" || (strict && s.warn > 0) {
             exit::PROBLEMS
         } else {

@@ -18,7 +18,7 @@ use crate::model::bench::{BenchReport, SideResult};
 
 /// The diagnosis states, all exported so a state change flips a series instead of making one
 /// appear (alert rules can then compare against 0).
-const STATES: [&str; 4] = ["ready", "degraded", "broken", "no-npu"];
+const STATES: [&str; 5] = ["ready", "degraded", "broken", "no-npu", "inconclusive"];
 const STATUSES: [Status; 5] = [Status::Pass, Status::Warn, Status::Fail, Status::Skip, Status::Error];
 
 /// What the metrics need beyond the report.

@@ -143,6 +143,21 @@ impl Root {
         }
     }
 
+    /// Removes an empty directory (`undo` of one we created); `Ok(false)` when it is absent
+    /// or not empty (something else put files there since: it stays).
+    pub fn remove_empty_dir(&self, rel: impl AsRef<Path>) -> Result<bool> {
+        let rel = rel.as_ref();
+        let p = self.write_path_nofollow(rel)?;
+        if p == self.path {
+            bail!("refusing to remove {}: it is the root itself", Root::display(rel));
+        }
+        match fs::remove_dir(&p) {
+            Ok(()) => Ok(true),
+            Err(e) if is_absent(&e) || e.raw_os_error() == Some(nix::libc::ENOTEMPTY) => Ok(false),
+            Err(e) => Err(e).with_context(|| format!("removing {}", Root::display(rel))),
+        }
+    }
+
     /// Removes a directory tree inside the root (symlinks in it are removed, never
     /// followed); the root itself is refused.
     pub fn remove_tree(&self, rel: impl AsRef<Path>) -> Result<()> {

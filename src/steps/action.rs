@@ -299,7 +299,7 @@ pub const BUILD_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
 /// Runs a command, streaming its output to the per-run log and to `progress` (last line),
 /// and journals it. Errors name the command, its last output line and the log.
 #[allow(clippy::too_many_arguments)]
-fn run_logged(
+pub(crate) fn run_logged(
     runner: &Runner,
     st: &StateDir,
     step: &str,
@@ -338,6 +338,8 @@ fn run_logged(
         backup: None,
         before: None,
         after: Some(format!("exit {code:?}")),
+        created: Vec::new(),
+        argv: argv.to_vec(),
     })?;
     match out {
         Ok(o) if o.success() => Ok(()),
@@ -377,21 +379,32 @@ pub fn apply(
                 backup,
                 before,
                 after,
+                created: Vec::new(),
+                argv: Vec::new(),
             }
         };
+    // The directories a change to `path` creates, journalled with it so `undo` can remove
+    // them again.
+    let with_dirs = |mut e: JournalEntry, path: &str, itself: bool| {
+        e.created = crate::state::missing_dirs(root, path, itself);
+        e
+    };
     match a {
         Action::WriteFile { path, content, mode } => {
             let old = root.read_whole_optional(path)?;
-            // A file that exists and is not ours is backed up before we replace it.
-            let foreign =
-                old.as_deref().is_some_and(|o| !crate::edit::managed::is_managed(&String::from_utf8_lossy(o)));
-            let backup = if foreign { st.backup(path)? } else { None };
-            st.journal(&entry(
-                "write",
-                Root::display(path),
-                backup,
-                old.as_deref().map(fsx::sha256),
-                Some(fsx::sha256(content.as_bytes())),
+            // A file that exists is backed up before we replace it (ours too: `undo` puts
+            // back what this run found).
+            let backup = if old.is_some() { st.backup(path)? } else { None };
+            st.journal(&with_dirs(
+                entry(
+                    "write",
+                    Root::display(path),
+                    backup,
+                    old.as_deref().map(fsx::sha256),
+                    Some(fsx::sha256(content.as_bytes())),
+                ),
+                path,
+                false,
             ))?;
             root.write(path, content.as_bytes(), Perms::Set { mode: *mode, owner: Some((0, 0)) })
         }
@@ -419,12 +432,16 @@ pub fn apply(
                 return Ok(());
             }
             let backup = if old.is_some() { st.backup(path)? } else { None };
-            st.journal(&entry(
-                "edit",
-                Root::display(path),
-                backup,
-                old.as_deref().map(|o| fsx::sha256(o.as_bytes())),
-                Some(fsx::sha256(new.text.as_bytes())),
+            st.journal(&with_dirs(
+                entry(
+                    "edit",
+                    Root::display(path),
+                    backup,
+                    old.as_deref().map(|o| fsx::sha256(o.as_bytes())),
+                    Some(fsx::sha256(new.text.as_bytes())),
+                ),
+                path,
+                false,
             ))?;
             if old.is_some() {
                 return root.write(path, new.text.as_bytes(), Perms::Keep(*mode));
@@ -436,7 +453,12 @@ pub fn apply(
             root.write(path, new.text.as_bytes(), Perms::Set { mode: *mode, owner: ids })
         }
         Action::MakeDir { path, mode, owner } => {
-            st.journal(&entry("mkdir", Root::display(path), None, None, None))?;
+            // An existing directory may get another mode: its old mode is journalled.
+            let before = root.metadata(path)?.filter(|m| m.is_dir()).map(|m| {
+                use std::os::unix::fs::PermissionsExt;
+                format!("mode {:o}", m.permissions().mode() & 0o7777)
+            });
+            st.journal(&with_dirs(entry("mkdir", Root::display(path), None, before, None), path, true))?;
             root.create_dir_all(path, 0o755)?;
             root.set_mode(path, *mode)?;
             if let Some(o) = owner
@@ -460,8 +482,12 @@ pub fn apply(
             }
             Ok(())
         }
-        Action::Run { argv, .. } => run_logged(runner, st, step, seq, None, &[], argv, STEP_COMMAND_TIMEOUT, progress),
+        Action::Run { argv, .. } => {
+            journal_touches(root, st, step, argv)?;
+            run_logged(runner, st, step, seq, None, &[], argv, STEP_COMMAND_TIMEOUT, progress)
+        }
         Action::RunIn { dir, env, argv, .. } => {
+            journal_touches(root, st, step, argv)?;
             run_logged(runner, st, step, seq, dir.as_deref().map(Path::new), env, argv, STEP_COMMAND_TIMEOUT, progress)
         }
         Action::Build { build, dir, commands, marker } => {
@@ -662,6 +688,99 @@ pub(crate) fn primary_fingerprints(colons: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// The files a command changes besides the packages it installs (root-relative), so that
+/// they are backed up and journalled before it runs and `undo` can put them back: the boot
+/// entries grubby edits, the account files usermod rewrites (and the `-` copies it keeps),
+/// the loader cache, the links `systemctl enable` makes (from the unit's `[Install]`), the
+/// tree `tar -C` unpacks into, the grub.cfg and initramfs images regenerated.
+pub(crate) fn touched_by(root: &Root, argv: &[String]) -> Vec<String> {
+    let Some(prog) = argv.first() else { return Vec::new() };
+    let name = prog.rsplit('/').next().unwrap_or(prog);
+    let args: Vec<&str> = argv[1..].iter().map(String::as_str).collect();
+    let opt = |flag: &str| args.iter().position(|a| *a == flag).and_then(|i| args.get(i + 1)).map(|s| s.to_string());
+    let rel_of_host = |p: &str| root.rel_of(Path::new(p)).map(|r| r.display().to_string());
+    let mut out: Vec<String> = Vec::new();
+    match name {
+        "grubby" => {
+            out.extend(
+                root.list_dir("boot/loader/entries")
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|n| n.ends_with(".conf"))
+                    .map(|n| format!("boot/loader/entries/{n}")),
+            );
+            out.extend(["etc/default/grub", "etc/kernel/cmdline", "boot/grub2/grubenv"].map(String::from));
+        }
+        "usermod" | "gpasswd" | "useradd" | "groupadd" => {
+            for f in ["passwd", "group", "shadow", "gshadow", "subuid", "subgid"] {
+                out.push(format!("etc/{f}"));
+                out.push(format!("etc/{f}-"));
+            }
+            // shadow-utils' lock file, left behind.
+            out.push("etc/.pwd.lock".into());
+        }
+        "ldconfig" => out.extend(["etc/ld.so.cache", "var/cache/ldconfig/aux-cache"].map(String::from)),
+        "grub2-mkconfig" | "grub-mkconfig" => out.extend(opt("-o").and_then(|o| rel_of_host(&o).or(Some(o)))),
+        "update-grub" => out.push("boot/grub/grub.cfg".into()),
+        "dracut" => out.extend(opt("--kver").map(|k| format!("boot/initramfs-{k}.img"))),
+        "update-initramfs" => out.extend(opt("-k").map(|k| format!("boot/initrd.img-{k}"))),
+        "tar" => out.extend(opt("-C").and_then(|d| rel_of_host(&d))),
+        "systemctl" if args.contains(&"enable") => {
+            let units = args.iter().skip_while(|a| **a != "enable").skip(1).filter(|a| !a.starts_with('-'));
+            for u in units {
+                for dir in ["etc/systemd/system", "usr/lib/systemd/system", "lib/systemd/system"] {
+                    let Some(text) = root.read_optional(format!("{dir}/{u}")).ok().flatten() else { continue };
+                    let mut install = false;
+                    for l in text.lines().map(str::trim) {
+                        if l.starts_with('[') {
+                            install = l == "[Install]";
+                        } else if install && let Some((k, v)) = l.split_once('=') {
+                            let kind = match k.trim() {
+                                "WantedBy" => "wants",
+                                "RequiredBy" => "requires",
+                                _ => continue,
+                            };
+                            out.extend(v.split_whitespace().map(|t| format!("etc/systemd/system/{t}.{kind}/{u}")));
+                        }
+                    }
+                    break;
+                }
+            }
+        }
+        _ => {}
+    }
+    out.into_iter().map(|p| p.trim_start_matches('/').to_string()).collect()
+}
+
+/// Journals (and backs up) the files a command is about to change ([`touched_by`]): a
+/// regular file is copied into the run's backups; an absent path is recorded as absent (the
+/// command creates it); an empty directory as empty (the command fills it).
+fn journal_touches(root: &Root, st: &StateDir, step: &str, argv: &[String]) -> Result<()> {
+    for rel in touched_by(root, argv) {
+        let meta = std::fs::symlink_metadata(root.host_path_nofollow(&rel)?).ok();
+        let (backup, before) = match &meta {
+            None => (None, None),
+            Some(m) if m.is_file() => (st.backup(&rel)?, root.sha256(&rel)?),
+            Some(m) if m.is_dir() && root.list_dir(&rel)?.is_empty() => (None, Some("empty dir".to_string())),
+            // A link or a full directory that is already there: left as it is.
+            Some(_) => continue,
+        };
+        st.journal(&JournalEntry {
+            run: st.run_id().to_string(),
+            at: now(),
+            step: step.to_string(),
+            action: "touch".into(),
+            target: Root::display(&rel),
+            backup,
+            before,
+            after: None,
+            created: if meta.is_none() { crate::state::missing_dirs(root, &rel, false) } else { Vec::new() },
+            argv: Vec::new(),
+        })?;
+    }
+    Ok(())
 }
 
 /// Reads a host path the plan carries: through the root when it lies inside it (a build

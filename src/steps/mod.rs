@@ -22,6 +22,7 @@ pub mod repos;
 pub mod sources;
 #[cfg(test)]
 mod tests;
+pub mod undo;
 pub mod verify;
 
 use anyhow::Result;

@@ -50,8 +50,8 @@ pub struct InstallArgs {
     /// Continue without an NPU or a distro recipe (image builds)
     #[arg(long)]
     pub force: bool,
-    /// Print the plan as JSON instead of text (with --dry-run)
-    #[arg(long)]
+    /// Deprecated: use --format json (the plan and the result, one document)
+    #[arg(long, hide = true)]
     pub plan_json: bool,
     /// First-boot mode (the npu-setup-firstboot unit after a kickstart): apply without asking,
     /// finish the device-dependent steps, verify, and clear the first-boot marker once converged

@@ -84,7 +84,8 @@ fn doctor_writes_nothing() {
 fn list_prints_the_catalog_in_ladder_order() {
     let out = bin().args(["doctor", "--list", "--format", "json"]).output().unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let ids: Vec<&str> = v.as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!((v["apiVersion"].as_str(), v["kind"].as_str()), (Some("npu-setup/v1"), Some("CheckCatalog")));
+    let ids: Vec<&str> = v["checks"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
     assert_eq!(
         ids,
         [

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::{bin, copy_fixture, write_shim};
+use crate::{bin, copy_fixture, tree_digest, write_shim};
 
 const HEALTHY: &str = "fedora44-71-intree-healthy";
 const BROKEN: &str = "case09-iommu-off-70rc2";
@@ -63,7 +63,7 @@ for f in text_string_to_metric_families(text):
 print(json.dumps(out))
 "##;
 
-fn parse_metrics(text: &str) -> Value {
+pub(crate) fn parse_metrics(text: &str) -> Value {
     use std::io::Write;
     let (_, prom) = tools();
     let mut child = Command::new("python3")
@@ -228,14 +228,19 @@ fn the_last_bench_decode_speed_reaches_doctors_metrics() {
             .output()
             .unwrap()
     };
-    let out = bench("prometheus", &[]);
+    // Without --save nothing is written, not even into a fixture tree.
+    let untouched = tree_digest(&root);
+    let out = bench("json", &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(tree_digest(&root), untouched, "bench without --save wrote");
+    let out = bench("prometheus", &["--save"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let m = parse_metrics(&String::from_utf8(out.stdout).unwrap());
     let printed = value(&m, "npu_setup_bench_decode_tokens_per_second", &[("side", "gpu")]).unwrap();
     assert!(printed > 0.0, "{m}");
     assert_eq!(value(&m, "npu_setup_bench_runs_failed", &[("side", "gpu")]), Some(0.0));
 
-    // Every run keeps its result; doctor exports the decode speed from it.
+    // A saved run is kept; doctor exports the decode speed from it.
     let last: Value =
         serde_json::from_str(&std::fs::read_to_string(root.join("var/lib/npu-setup/bench/last.json")).unwrap())
             .unwrap();
@@ -250,6 +255,21 @@ fn the_last_bench_decode_speed_reaches_doctors_metrics() {
     // `--baseline last` compares with the run before (a tolerance no run can miss).
     let out = bench("json", &["--baseline", "last", "--tolerance", "99"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // A run where nothing succeeded is not saved: the kept result stays.
+    let kept_digest = tree_digest(&root);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let out = bin()
+        .arg("--root")
+        .arg(&root)
+        .args(["bench", "--only", "gpu", "--runs", "1", "--max-tokens", "4", "--save", "nightly"])
+        .args(["--gpu-url", &format!("http://127.0.0.1:{port}/health"), "--gpu-model", "m"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bench: not saved: no run succeeded on gpu"), "{err}");
+    assert_eq!(tree_digest(&root), kept_digest, "a failed bench wrote");
 }
 
 /// Runs the facts.d script (executed directly: its shebang and mode are part of the test).

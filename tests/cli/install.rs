@@ -19,7 +19,7 @@ pub(crate) fn install(root: &Path, args: &[&str]) -> (i32, String, String) {
 
 /// Replaces the fixture's static shims for mutating tools with recording wrappers around the
 /// real tools (ldconfig, usermod) or fakes (grubby, systemctl).
-fn tooling(root: &Path) {
+pub(crate) fn tooling(root: &Path) {
     // `ldconfig -p` only reads the cache: record the calls that rebuild it.
     write_shim(
         root,
@@ -178,10 +178,11 @@ fn dry_run_prints_the_exact_plan_and_changes_nothing() {
     assert!(out.contains("+*\tsoft\tmemlock\tunlimited"), "{out}");
     assert!(out.contains("write /etc/ld.so.conf.d/npu-setup-xrt.conf"), "{out}");
     assert!(out.contains("dry run: "), "{out}");
-    let (_, json, _) = install(&root, &["--dry-run", "--plan-json", "--user", "alice"]);
-    // stdout is the JSON document alone (the summary goes to stderr).
-    let v: serde_json::Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
-    let kargs = v.as_array().unwrap().iter().find(|s| s["id"] == "kargs").unwrap();
+    let mut cmd = bin();
+    let cmd = cmd.arg("--root").arg(&root).args(["--format", "json", "install", "--dry-run", "--user", "alice"]);
+    let json = String::from_utf8(cmd.output().unwrap().stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("one document: {e}\n{json}"));
+    let kargs = v["plan"].as_array().unwrap().iter().find(|s| s["id"] == "kargs").unwrap();
     assert_eq!(kargs["plan"]["actions"][0]["action"], "edit-file");
     // The hooks and units name the stable copy (/usr/local/bin), never the test build.
     let exe = std::fs::canonicalize(env!("CARGO_BIN_EXE_npu-setup")).unwrap();
@@ -471,12 +472,13 @@ fn only_driver_brings_its_prerequisites_and_shows_every_phase_before_asking() {
         line.starts_with(&format!("dry run: nothing changed; planned {shown} change(s): build-deps 2, ")),
         "{line}"
     );
-    // --plan-json: the document alone on stdout.
-    let (_, json, err) = install(&root, &["--dry-run", "--plan-json", "--only", "driver", "--user", "alice"]);
+    // --format json: the document alone on stdout, naming what --only brought in.
+    let (_, json, _) = install(&root, &["--dry-run", "--format", "json", "--only", "driver", "--user", "alice"]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
-    let ids: Vec<&str> = v.as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = v["plan"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["preflight", "build-deps", "sources", "xrt", "driver"]);
-    assert!(err.contains("dry run: nothing changed"), "{err}");
+    assert_eq!(v["prerequisites"], serde_json::json!(["preflight", "build-deps", "sources", "xrt"]));
+    assert_eq!(v["dry_run"], true);
 }
 
 #[test]

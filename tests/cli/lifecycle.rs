@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command as StdCommand;
 use std::time::{Duration, Instant};
 
-use crate::{bin, copy_fixture, fixture};
+use crate::{bin, copy_fixture, fixture, tree_digest};
 
 fn check_json(root: &Path, args: &[&str]) -> (i32, serde_json::Value, String) {
     let out = bin().arg("--root").arg(root).args(["--format", "json", "check"]).args(args).output().unwrap();
@@ -25,8 +25,13 @@ fn check_kernel_names_each_broken_aspect_and_records_it() {
         ("case22-ubuntu2404-611-dkms219", "6.8.0-57-generic", "module", "older than 6.10"),
     ];
     for (fx, kver, aspect, words) in cases {
+        // Without --record: the same verdict, and not a byte written into the fixture tree.
+        let before = tree_digest(&fixture(fx));
+        let (code, k, err) = check_json(&fixture(fx), &["--kernel", kver]);
+        assert_eq!(code, 1, "{fx}: {k} {err}");
+        assert_eq!(tree_digest(&fixture(fx)), before, "{fx}: check --kernel without --record wrote");
         let (_tmp, root) = copy_fixture(fx);
-        let (code, k, err) = check_json(&root, &["--kernel", kver]);
+        let (code, k, err) = check_json(&root, &["--kernel", kver, "--record"]);
         assert_eq!(code, 1, "{fx}: {k} {err}");
         assert_eq!(k["status"], "fail", "{fx}: {k}");
         assert_eq!(k[aspect]["status"], "fail", "{fx}: {k}");
@@ -36,7 +41,7 @@ fn check_kernel_names_each_broken_aspect_and_records_it() {
             &std::fs::read_to_string(root.join(format!("var/lib/npu-setup/kernels/{kver}.json"))).unwrap(),
         )
         .unwrap();
-        assert_eq!(rec["schema"], "npu-setup/kernel/v1");
+        assert_eq!((rec["apiVersion"].as_str(), rec["kind"].as_str()), (Some("npu-setup/v1"), Some("KernelReadiness")));
         assert_eq!(rec["kernel"], kver);
         assert_eq!(rec[aspect]["status"], "fail");
     }
@@ -89,7 +94,7 @@ fn check_refuses_what_is_not_an_installed_kernel_but_the_hook_never_fails() {
     // A record that cannot be written is a warning, not a failure.
     std::fs::create_dir_all(root.join("var/lib/npu-setup")).unwrap();
     std::fs::write(root.join("var/lib/npu-setup/kernels"), "a file where a directory belongs").unwrap();
-    let (code, k, err) = check_json(&root, &["--kernel", "7.1.4-200.fc44.x86_64"]);
+    let (code, k, err) = check_json(&root, &["--kernel", "7.1.4-200.fc44.x86_64", "--record"]);
     assert_eq!(code, 0, "{k} {err}");
     assert!(err.contains("result not recorded"), "{err}");
 }

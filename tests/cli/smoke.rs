@@ -31,7 +31,7 @@ fn server_paths() -> (PathBuf, PathBuf) {
 }
 
 /// A child process killed on drop.
-pub(crate) struct Proc(Child);
+pub(crate) struct Proc(pub(crate) Child);
 impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -39,7 +39,7 @@ impl Drop for Proc {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
@@ -88,7 +88,7 @@ fn asr_pythonpath() -> String {
 
 /// The Lemonade facade in front of a backend, with a chat catalogue and a Whisper model
 /// whose transcriptions PocketSphinx makes.
-fn facade(backend_port: u16) -> (Proc, u16) {
+pub(crate) fn facade(backend_port: u16) -> (Proc, u16) {
     facade_with_key(backend_port, "")
 }
 

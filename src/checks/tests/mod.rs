@@ -116,6 +116,23 @@ fn only_and_skip_select_checks() {
     assert_eq!((c.status, c.summary.as_str()), (Skip, "not selected (--only/--skip)"));
 }
 
+/// `doctor --only dkms.state,stack.provenance` on an in-tree host said "ready", exit 0,
+/// having judged nothing: a verdict from zero checks run is `inconclusive`, exit 4.
+#[test]
+fn a_verdict_from_no_check_run_is_inconclusive_not_ready() {
+    let h = Host::halo();
+    let only = ["dkms.state".to_string(), "stack.provenance".to_string()];
+    let results = run_checks(&h, recipes(), &CheckOptions::default(), &only, &[]);
+    assert!(results.iter().all(|c| c.status == Skip), "{results:?}");
+    let d = diagnose(&results, &h);
+    assert_eq!(d.state, "inconclusive", "{}", d.message);
+    let r = crate::checks::report(&h, recipes(), results);
+    assert_eq!(r.exit_code(false), crate::model::exit::INCONCLUSIVE);
+    // One check that ran is a verdict.
+    let results = run_checks(&h, recipes(), &CheckOptions::default(), &["host.kernel".into()], &[]);
+    assert_eq!(diagnose(&results, &h).state, "ready");
+}
+
 #[test]
 fn the_verdict_names_the_root_cause_not_the_symptom() {
     // The NPU did not bind because the 6.19 in-tree driver rejects protocol-7 firmware.
