@@ -221,7 +221,7 @@ fn converge(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> 
     let (runner, recipes) = super::setup(cli)?;
     let root = runner.root().clone();
     let steps = selected(&args)?;
-    let mut out = std::io::stdout().lock();
+    let mut out = super::stdout(cli.format);
 
     let facts = probe(&runner, &recipes, &args);
     if root_is_offline(&root) {
@@ -397,7 +397,9 @@ fn converge(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> 
 
     let smoke = failed.is_none() && state.reboot.is_none() && verifying(&steps);
     let report = verdict(cli, &mut out, &runner, &recipes, &args, smoke)?;
-    writeln!(out, "logs: {}", st.log_dir_display())?;
+    if let Some(dir) = st.log_dir() {
+        writeln!(out, "logs: {dir}")?;
+    }
     if let Some(f) = failed {
         writeln!(
             out,

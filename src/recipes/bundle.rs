@@ -157,7 +157,17 @@ pub fn unpack(bytes: &[u8]) -> Result<BTreeMap<String, String>, BundleError> {
         match entry.header().entry_type() {
             tar::EntryType::Directory => continue,
             tar::EntryType::Regular => {}
-            other => return Err(fmt(format!("entry {raw:?} is a {other:?}, not a regular file"))),
+            other => {
+                let kind = match other {
+                    tar::EntryType::Symlink => "symbolic link",
+                    tar::EntryType::Link => "hard link",
+                    tar::EntryType::Char => "character device",
+                    tar::EntryType::Block => "block device",
+                    tar::EntryType::Fifo => "FIFO",
+                    _ => "special entry",
+                };
+                return Err(fmt(format!("entry {raw:?} is a {kind}, not a regular file")));
+            }
         }
         let mut data = Vec::new();
         entry.read_to_end(&mut data).map_err(|e| fmt(format!("reading {path} (truncated?): {e}")))?;

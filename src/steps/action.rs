@@ -279,7 +279,8 @@ fn run_logged(
     };
     let out = runner.run_streaming_in(prog, &args, dir, env, timeout, &mut on_line);
     let code = out.as_ref().ok().and_then(|o| o.code);
-    let _ = writeln!(f, "--- exit {code:?}");
+    let ended = crate::runner::exit_text(code);
+    let _ = writeln!(f, "--- {ended}");
     st.journal(&JournalEntry {
         run: st.run_id().to_string(),
         at: now(),
@@ -288,16 +289,16 @@ fn run_logged(
         target: quote_argv(argv),
         backup: None,
         before: None,
-        after: Some(format!("exit {code:?}")),
+        after: Some(ended.clone()),
     })?;
     match out {
         Ok(o) if o.success() => Ok(()),
         Ok(o) => {
             let last: Vec<&str> = o.stdout.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect();
             bail!(
-                "`{}` exited {:?}; last lines:\n    {}\n(full output: {})",
+                "`{}` failed ({}); last lines:\n    {}\n(full output: {})",
                 quote_argv(argv),
-                o.code,
+                o.exit_text(),
                 last.join("\n    "),
                 log.display()
             )

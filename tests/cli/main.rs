@@ -9,6 +9,7 @@ mod doctor;
 mod facts;
 mod fleet;
 mod hostile;
+mod human;
 mod install;
 mod kickstart;
 mod lemonade;
