@@ -21,6 +21,8 @@ use crate::runner::{Runner, quote_argv};
 use crate::state::{RebootPending, StateDir, StepRecord, now};
 use crate::steps::{self, Plan, Step, StepCtx, action};
 
+use super::progress::Progress;
+
 /// Apply/re-plan rounds a step may take before it counts as not converging.
 const MAX_ROUNDS: usize = 4;
 
@@ -298,14 +300,13 @@ fn converge(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> 
     // Reasons recorded earlier in this same boot still hold; once the boot id changed (or
     // cannot be known) only what the steps observe now counts.
     let carried: Vec<String> = crate::state::pending_reboot(&root).map(|r| r.reasons).unwrap_or_default();
-    let progress = Progress::new(cli.quiet);
+    let progress = Progress::new(cli.quiet, super::colors_stderr(cli.color), super::unicode());
     let mut failed: Option<String> = None;
     let mut reboot_reasons: Vec<String> = Vec::new();
     let mut seq = 0;
-    for s in &steps {
-        if s.id() == "verify" {
-            continue;
-        }
+    let applying: Vec<&Box<dyn Step>> = steps.iter().filter(|s| s.id() != "verify").collect();
+    for (n, s) in applying.iter().enumerate() {
+        progress.step(n + 1, applying.len(), s.id());
         // Re-probe: earlier steps changed the host.
         let facts = probe(&runner, &recipes, &args);
         let cx =
@@ -318,11 +319,13 @@ fn converge(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> 
             message,
         };
         if let Some(b) = plan.blocked {
+            progress.step_done(&format!("BLOCKED: {b}"));
             failed = Some(format!("[{}] {b}", s.id()));
             state.steps.insert(s.id().into(), record("failed", b));
             break;
         }
         if let Some(u) = plan.unavailable {
+            progress.step_done(&format!("not available: {u}"));
             state.steps.insert(s.id().into(), record("unavailable", u));
             continue;
         }
@@ -338,11 +341,12 @@ fn converge(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> 
             rounds += 1;
             for a in &current {
                 seq += 1;
-                progress.line(s.id(), a.render(&root).lines().next().unwrap_or_default());
-                if let Err(e) = action::apply(a, s.id(), &root, &runner, &st, seq, &|l| progress.output(s.id(), l)) {
+                progress.action(a.render(&root).lines().next().unwrap_or_default());
+                if let Err(e) = action::apply(a, s.id(), &root, &runner, &st, seq, &|e| progress.event(e)) {
                     error = Some(format!("{e:#}"));
                     break;
                 }
+                progress.action_done();
                 applied += 1;
             }
             if error.is_some() {
@@ -371,7 +375,7 @@ fn converge(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> 
         }
         let plan = Plan { reboot, ..plan };
         if let Some(e) = error {
-            progress.line(s.id(), &format!("FAILED: {e}"));
+            progress.step_done(&format!("FAILED: {e}"));
             state.steps.insert(s.id().into(), record("failed", e.clone()));
             failed = Some(format!("[{}] {e}", s.id()));
             break;
@@ -380,6 +384,7 @@ fn converge(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> 
             reboot_reasons.push(format!("{}: {r}", s.id()));
         }
         let msg = if applied == 0 { "nothing to do".to_string() } else { format!("{applied} change(s) applied") };
+        progress.step_done(&msg);
         state.steps.insert(s.id().into(), record("done", msg));
         st.save(&state)?;
     }
@@ -482,48 +487,6 @@ fn verifying(steps: &[Box<dyn Step>]) -> bool {
 
 fn root_is_offline(root: &crate::root::Root) -> bool {
     root.mode() == crate::root::RootMode::Offline
-}
-
-/// Progress on stderr: a spinner with the current action on a terminal, plain lines otherwise.
-struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-    quiet: bool,
-}
-
-impl Progress {
-    fn new(quiet: bool) -> Self {
-        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
-            let b = indicatif::ProgressBar::new_spinner();
-            b.enable_steady_tick(std::time::Duration::from_millis(120));
-            b
-        });
-        Progress { bar, quiet }
-    }
-
-    fn line(&self, step: &str, msg: &str) {
-        match &self.bar {
-            Some(b) => b.println(format!("[{step}] {msg}")),
-            None if !self.quiet => eprintln!("[{step}] {msg}"),
-            None => {}
-        }
-    }
-
-    /// A command's output line: on a terminal the spinner shows the latest one (long builds
-    /// stay visibly alive); without one, lines go to the log only, not to stderr.
-    fn output(&self, step: &str, line: &str) {
-        if let Some(b) = &self.bar {
-            let l: String = line.chars().take(100).collect();
-            b.set_message(format!("[{step}] {l}"));
-        }
-    }
-}
-
-impl Drop for Progress {
-    fn drop(&mut self) {
-        if let Some(b) = &self.bar {
-            b.finish_and_clear();
-        }
-    }
 }
 
 #[cfg(test)]

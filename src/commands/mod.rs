@@ -9,6 +9,7 @@ pub mod dev;
 pub mod doctor;
 pub mod install;
 pub mod man;
+pub mod progress;
 pub mod recipes;
 pub mod status;
 

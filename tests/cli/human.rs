@@ -250,3 +250,23 @@ fn run_ids_read_as_dates_and_only_existing_log_dirs_are_named() {
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(out.contains("failed (exit status 127)") && !out.contains("Some("), "{out}");
 }
+
+/// Progress was one spinner, and nothing at all without a terminal. Without one it is plain
+/// timestamped lines: step n/m, each action, how each step ended and how long it took.
+#[test]
+fn progress_without_a_terminal_is_timestamped_lines_with_step_n_of_m() {
+    let (_tmp, root) = crate::install::broken_fedora("fedora44-71-intree-healthy");
+    let (code, out, err) = crate::install::install(&root, &["--yes", "--user", "alice", "--only", "kargs,limits"]);
+    assert_eq!(code, 3, "{out}\n{err}");
+    let line = regex::Regex::new(r"^\d\d:\d\d:\d\dZ \[[12]/2 (kargs|limits)\] ").unwrap();
+    let lines: Vec<&str> = err.lines().filter(|l| line.is_match(l)).collect();
+    assert!(lines.iter().any(|l| l.contains("[1/2 kargs] run: grubby")), "{err}");
+    assert!(lines.iter().any(|l| l.contains("[2/2 limits] write /etc/security/limits.d/")), "{err}");
+    let done = regex::Regex::new(r"\[1/2 kargs\] \d+ change\(s\) applied \(\d+\.\ds\)$").unwrap();
+    assert!(lines.iter().any(|l| done.is_match(l)), "{err}");
+    assert!(!err.contains('\u{1b}'), "no escapes without a terminal: {err}");
+    // -q: no progress at all.
+    let (_tmp, root) = crate::install::broken_fedora("fedora44-71-intree-healthy");
+    let (_, _, err) = crate::install::install(&root, &["-q", "--yes", "--user", "alice", "--only", "limits"]);
+    assert!(!err.contains("[1/1 limits]"), "{err}");
+}
