@@ -13,7 +13,7 @@ use crate::report::exit;
 pub const BIN_NAME: &str = "npu-setup";
 
 /// Prints the completion script for `shell` to stdout (packagers redirect it into the
-/// shell's completion directory; README "Packaging").
+/// shell's completion directory; docs/packaging.md).
 pub fn run(shell: clap_complete::Shell) -> Result<i32> {
     let script = script(shell);
     let mut out = std::io::stdout().lock();

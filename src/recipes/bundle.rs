@@ -20,7 +20,7 @@ use super::meta::{Meta, RECIPES_SCHEMA};
 
 /// The project's recipe-signing public key (minisign, key id 99B7A802E2AB418B; also in
 /// `docs/recipes-signing-key.pub`). Only bundles signed by its secret key are ever stored or
-/// used. README §"Recipe bundles" says how the maintainer signs, and how to rotate it.
+/// used. docs/recipes.md says how the maintainer signs, and how to rotate it.
 pub const PROJECT_KEY: &str = "RWSLQaviAqi3mRhYvbs8OzGhhwpdK93Eon0wq2CipItjcukDe1Td1oIY";
 
 /// Where `npu-setup recipes update` looks without `--from`: the newest release asset of the

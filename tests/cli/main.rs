@@ -18,6 +18,7 @@ mod packaging;
 mod recipes;
 mod robustness;
 mod smoke;
+mod walkthrough;
 
 use std::path::{Path, PathBuf};
 use std::process::Command as StdCommand;

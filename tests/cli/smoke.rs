@@ -88,7 +88,7 @@ fn asr_pythonpath() -> String {
 
 /// The Lemonade facade in front of a backend, with a chat catalogue and a Whisper model
 /// whose transcriptions PocketSphinx makes.
-fn facade(backend_port: u16) -> (Proc, u16) {
+pub(crate) fn facade(backend_port: u16) -> (Proc, u16) {
     facade_with_key(backend_port, "")
 }
 
