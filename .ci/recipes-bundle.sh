@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds and signs a recipes bundle: the knowledge in recipes/ and grub/ that
-# `npu-setup recipes update` downloads, verifies and stores (README "Recipe bundles").
+# `npu-setup recipes update` downloads, verifies and stores (docs/recipes.md).
 #
 #   bash .ci/recipes-bundle.sh --key SECRET_KEY --out DIR [--data DIR] [--pub PUBLIC_KEY]
 #                              [--bin NPU_SETUP] [--no-check]

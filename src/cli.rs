@@ -105,11 +105,11 @@ pub struct UndoArgs {
 /// `doctor` arguments.
 #[derive(Debug, Args, Default)]
 pub struct DoctorArgs {
-    /// Run only these checks (ids, repeatable or comma-separated)
-    #[arg(long, value_name = "ID", value_delimiter = ',')]
+    /// Run only these checks (ids, repeatable or comma-separated; `doctor --list` lists them)
+    #[arg(long, value_name = "ID", value_delimiter = ',', value_parser = check_ids(), hide_possible_values = true)]
     pub only: Vec<String>,
     /// Skip these checks (ids, repeatable or comma-separated)
-    #[arg(long, value_name = "ID", value_delimiter = ',')]
+    #[arg(long, value_name = "ID", value_delimiter = ',', value_parser = check_ids(), hide_possible_values = true)]
     pub skip: Vec<String>,
     /// The user whose access and limits to judge (default: SUDO_USER or you)
     #[arg(long, value_name = "NAME")]
@@ -321,6 +321,12 @@ pub enum DevCommand {
         #[arg(long, value_name = "MODEL")]
         load: Option<String>,
     },
+}
+
+/// The check ids as the values `--only`/`--skip` take: shell completions offer them, and a
+/// mistyped id is a usage error that names the closest one.
+pub fn check_ids() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(crate::model::CHECK_IDS.iter().copied())
 }
 
 /// Longest timeout or wait accepted: a day. More is a typo (`2e19`), and would overflow the

@@ -11,7 +11,10 @@ fn main() {
         Ok(c) => c,
         Err(e) => e.exit(),
     };
-    init_logging(cli.verbose, cli.quiet);
+    // Outside UTF-8 locales every human line is ASCII: reports, logs and errors alike.
+    let unicode = commands::unicode();
+    npu_setup::report::set_ascii_fallback(!unicode);
+    init_logging(cli.verbose, cli.quiet, commands::colors_stderr(cli.color), unicode);
     let result = match &cli.command {
         Command::Doctor(args) => commands::doctor::run(&cli, args),
         Command::Install(args) => commands::install::run(&cli, args, matches.subcommand_matches("install")),
@@ -26,8 +29,11 @@ fn main() {
     };
     let code = match result {
         Ok(code) => code,
+        // `npu-setup doctor | head -1`: the reader had what it wanted; not an error.
+        Err(e) if commands::is_broken_pipe(&e) => exit::OK,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            let msg = format!("error: {e:#}");
+            eprintln!("{}", npu_setup::report::ascii::localize(&msg, unicode));
             exit::CANNOT_RUN
         }
     };
@@ -35,7 +41,9 @@ fn main() {
 }
 
 /// Logs go to stderr: warnings by default, debug with -v, trace with -vv; RUST_LOG wins.
-fn init_logging(verbose: u8, quiet: bool) {
+/// Colour only when stderr gets it (`--color`, `NO_COLOR`, a terminal); ASCII outside UTF-8
+/// locales.
+fn init_logging(verbose: u8, quiet: bool, color: bool, unicode: bool) {
     let level = match (quiet, verbose) {
         (true, _) => "error",
         (_, 0) => "warn",
@@ -44,6 +52,17 @@ fn init_logging(verbose: u8, quiet: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("npu_setup={level}")));
-    let _ =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let writer = move || -> Box<dyn std::io::Write> {
+        if unicode {
+            Box::new(std::io::stderr())
+        } else {
+            Box::new(npu_setup::report::ascii::AsciiWriter::new(std::io::stderr()))
+        }
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_ansi(color)
+        .with_target(false)
+        .try_init();
 }

@@ -113,10 +113,24 @@ impl CmdOutput {
         (!parts.is_empty()).then(|| parts.join("; "))
     }
 
+    /// How it ended, for messages: "exit status 127", or "killed by a signal".
+    pub fn exit_text(&self) -> String {
+        exit_text(self.code)
+    }
+
     /// The last non-empty line of stderr (or stdout), for error messages.
     pub fn tail(&self) -> String {
         let pick = |s: &str| s.lines().rev().find(|l| !l.trim().is_empty()).map(str::to_string);
         pick(&self.stderr).or_else(|| pick(&self.stdout)).unwrap_or_default()
+    }
+}
+
+/// How a command ended, for messages: "exit status 127" for a code, "killed by a signal"
+/// without one (never Rust's `Some(127)`).
+pub fn exit_text(code: Option<i32>) -> String {
+    match code {
+        Some(c) => format!("exit status {c}"),
+        None => "killed by a signal".to_string(),
     }
 }
 
@@ -342,7 +356,9 @@ impl Runner {
     }
 
     fn record(&self, record: CmdRecord) {
-        tracing::debug!(argv = %record.argv, code = ?record.code, millis = record.millis, error = ?record.error, "ran command");
+        // Fields as people read them: "exit status 0", the error text, never `Some(..)`.
+        let ended = record.error.clone().unwrap_or_else(|| exit_text(record.code));
+        tracing::debug!(argv = %record.argv, millis = record.millis, "ran command: {ended}");
         if let Some(t) = &record.truncated {
             tracing::warn!("`{}`: {t}", record.argv);
         }

@@ -191,6 +191,14 @@ pub fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
+/// A run id: the UTC time the run started and its pid, `YYYYMMDD-HHMMSS-PID` (sorts by
+/// time, reads as a date, unique per running process).
+pub fn run_id(epoch_secs: u64, pid: u32) -> String {
+    let date = crate::recipes::meta::Date::from_days_since_epoch((epoch_secs / 86_400) as i64).to_string();
+    let t = epoch_secs % 86_400;
+    format!("{}-{:02}{:02}{:02}-{pid}", date.replace('-', ""), t / 3600, t / 60 % 60, t % 60)
+}
+
 impl StateDir {
     /// Takes the install lock (non-blocking): a second install fails at once, naming the
     /// holder's pid.
@@ -222,7 +230,7 @@ impl StateDir {
             let _ = lock.write_all_at(line.as_bytes(), 0);
             let _ = lock.set_len(line.len() as u64);
         }
-        let run = format!("{}-{}", now(), std::process::id());
+        let run = run_id(now(), std::process::id());
         Ok(StateDir { root: root.clone(), run, _lock: lock })
     }
 
@@ -325,11 +333,34 @@ impl StateDir {
     pub fn log_dir_display(&self) -> String {
         Root::display(format!("{LOG_DIR}/{}", self.run))
     }
+
+    /// Host view of this run's log directory once a log was written into it (`None` while
+    /// no command has run: a path that does not exist is never shown).
+    pub fn log_dir(&self) -> Option<String> {
+        let rel = format!("{LOG_DIR}/{}", self.run);
+        self.root.is_dir(&rel).then(|| Root::display(&rel))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_ids_are_utc_date_time_and_pid() {
+        assert_eq!(run_id(0, 7), "19700101-000000-7");
+        // 2026-12-06 16:52:35 UTC.
+        assert_eq!(run_id(1_796_575_955, 4242), "20261206-165235-4242");
+        let dir = tempfile::tempdir().unwrap();
+        let st = StateDir::lock(&Root::open(dir.path()).unwrap()).unwrap();
+        let re = regex::Regex::new(r"^\d{8}-\d{6}-\d+$").unwrap();
+        assert!(re.is_match(st.run_id()), "{}", st.run_id());
+        assert!(st.run_id().ends_with(&format!("-{}", std::process::id())));
+        // No log directory is named before a log was written into it.
+        assert_eq!(st.log_dir(), None);
+        st.create_log("01-x-true.log").unwrap();
+        assert_eq!(st.log_dir(), Some(format!("/var/log/npu-setup/{}", st.run_id())));
+    }
 
     #[test]
     fn second_lock_fails_naming_the_holder() {

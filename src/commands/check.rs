@@ -76,7 +76,7 @@ pub fn run(cli: &Cli, args: &CheckArgs) -> Result<i32> {
 
 fn check(cli: &Cli, args: &CheckArgs) -> Result<i32> {
     let (runner, recipes) = super::setup(cli)?;
-    let mut out = std::io::stdout().lock();
+    let mut out = super::stdout(cli.format);
     let Some(kver) = &args.kernel else {
         let facts = probe_kernels(&runner, &recipes, &[]);
         let kernels = all_kernels(&facts, &recipes);
@@ -120,7 +120,11 @@ fn check(cli: &Cli, args: &CheckArgs) -> Result<i32> {
     if args.hook {
         // Quiet success; a clear warning otherwise (kernel-install shows plugin stderr).
         if !ready(k.status) || k.status == Status::Warn || k.dkms_unneeded.is_some() || cli.verbose > 0 {
-            let mut err = std::io::stderr().lock();
+            let mut err: Box<dyn Write> = if super::unicode() {
+                Box::new(std::io::stderr().lock())
+            } else {
+                Box::new(crate::report::ascii::AsciiWriter::new(std::io::stderr().lock()))
+            };
             render_one(&mut err, &k, super::unicode())?;
             if !ready(k.status) {
                 writeln!(

@@ -13,7 +13,7 @@ use crate::report::exit;
 pub const BIN_NAME: &str = "npu-setup";
 
 /// Prints the completion script for `shell` to stdout (packagers redirect it into the
-/// shell's completion directory; README "Packaging").
+/// shell's completion directory; docs/packaging.md).
 pub fn run(shell: clap_complete::Shell) -> Result<i32> {
     let script = script(shell);
     let mut out = std::io::stdout().lock();
@@ -58,6 +58,29 @@ mod tests {
         assert!(s.contains("cmd=\"npu__setup__subcmd__doctor\""), "dispatch state missing");
         assert!(s.contains("\n        npu__setup__subcmd__doctor)\n"), "no case arm for the doctor state");
         assert!(!s.contains("npu__subcmd__setup"), "an arm still has the mangled bin name");
+    }
+
+    /// Completions offered file names after `--only`: every shell now completes the check
+    /// ids (doctor) and the step ids (install) there.
+    #[test]
+    fn only_and_skip_complete_check_and_step_ids() {
+        for shell in [clap_complete::Shell::Bash, clap_complete::Shell::Zsh, clap_complete::Shell::Fish] {
+            let s = script(shell);
+            for id in crate::model::CHECK_IDS.iter().chain(crate::model::STEP_IDS) {
+                assert!(s.contains(id), "{shell}: {id} is not offered");
+            }
+        }
+        let bash = script(clap_complete::Shell::Bash);
+        let checks = crate::model::CHECK_IDS.join(" ");
+        let steps = crate::model::STEP_IDS.join(" ");
+        // Offered after --only and --skip of doctor (check ids) and install (step ids).
+        assert_eq!(bash.matches(&format!("compgen -W \"{checks}\"")).count(), 2, "doctor --only/--skip");
+        assert_eq!(bash.matches(&format!("compgen -W \"{steps}\"")).count(), 2, "install --only/--skip");
+        let fish = script(clap_complete::Shell::Fish);
+        assert!(
+            fish.contains("__fish_npu_setup_using_subcommand doctor\" -l only") && fish.contains("host.os"),
+            "{fish}"
+        );
     }
 
     #[test]

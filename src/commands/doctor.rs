@@ -20,7 +20,7 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> Result<i32> {
             );
         }
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = super::stdout(cli.format);
     if args.list {
         list(&mut out, cli.format)?;
         return Ok(exit::OK);

@@ -21,6 +21,8 @@ use crate::runner::{Runner, quote_argv};
 use crate::state::{RebootPending, StateDir, StepRecord, now};
 use crate::steps::{self, Plan, Step, StepCtx, action};
 
+use super::progress::Progress;
+
 /// Directories of the files install edits (beside `recipes/files.yaml`'s, and whatever the
 /// journal names), swept for a killed run's temporary files at startup.
 const LEFTOVER_DIRS: &[&str] =
@@ -297,7 +299,8 @@ fn converge(cli: &Cli, cli_args: &InstallArgs, matches: Option<&ArgMatches>) -> 
         (f, _) => f,
     };
     if format == Format::Human {
-        let mut out = std::io::stdout().lock();
+        // ASCII outside UTF-8 locales, and a closed pipe is a normal end (commands::Out).
+        let mut out = super::stdout(format);
         return converge_to(cli, cli_args, matches, &mut out, &mut InstallDoc::default());
     }
     let mut doc = InstallDoc { api_version: "npu-setup/v1", kind: "Install", ..Default::default() };
@@ -428,7 +431,7 @@ fn converge_to(
     // Reasons recorded earlier in this same boot still hold; once the boot id changed (or
     // cannot be known) only what the steps observe now counts.
     let carried: Vec<String> = crate::state::pending_reboot(&root).map(|r| r.reasons).unwrap_or_default();
-    let progress = Progress::new(cli.quiet);
+    let progress = Progress::new(cli.quiet, super::colors_stderr(cli.color), super::unicode());
     let mut failed: Option<String> = None;
     let mut reboot_reasons: Vec<String> = Vec::new();
     let mut seq = 0;
@@ -443,10 +446,9 @@ fn converge_to(
     // the host as it was, so the next step plans on the same facts (no probe per step).
     let mut facts = facts;
     let mut changed = false;
-    for s in &steps {
-        if s.id() == "verify" {
-            continue;
-        }
+    let applying: Vec<&Box<dyn Step>> = steps.iter().filter(|s| s.id() != "verify").collect();
+    for (n, s) in applying.iter().enumerate() {
+        progress.step(n + 1, applying.len(), s.id());
         // Re-probe: earlier steps changed the host.
         if changed {
             facts = probe(&runner, &recipes, &args);
@@ -469,11 +471,13 @@ fn converge_to(
             message,
         };
         if let Some(b) = plan.blocked {
+            progress.step_done(&format!("BLOCKED: {b}"));
             failed = Some(format!("[{}] {b}", s.id()));
             state.steps.insert(s.id().into(), record("failed", b));
             break;
         }
         if let Some(u) = plan.unavailable {
+            progress.step_done(&format!("not available: {u}"));
             state.steps.insert(s.id().into(), record("unavailable", u));
             st.save(&state)?;
             continue;
@@ -498,11 +502,12 @@ fn converge_to(
             rounds += 1;
             for a in &current {
                 seq += 1;
-                progress.line(s.id(), a.render(&root).lines().next().unwrap_or_default());
-                if let Err(e) = action::apply(a, s.id(), &root, &runner, &st, seq, &|l| progress.output(s.id(), l)) {
+                progress.action(a.render(&root).lines().next().unwrap_or_default());
+                if let Err(e) = action::apply(a, s.id(), &root, &runner, &st, seq, &|e| progress.event(e)) {
                     error = Some(format!("{e:#}"));
                     break;
                 }
+                progress.action_done();
                 applied += 1;
             }
             changed |= applied > 0;
@@ -544,7 +549,7 @@ fn converge_to(
             if let Some(r) = plan.reboot.as_ref().filter(|_| applied > 0) {
                 reboot_reasons.push(format!("{}: {r}", s.id()));
             }
-            progress.line(s.id(), &format!("FAILED: {e}"));
+            progress.step_done(&format!("FAILED: {e}"));
             state.steps.insert(s.id().into(), record("failed", e.clone()));
             failed = Some(format!("[{}] {e}", s.id()));
             break;
@@ -553,6 +558,7 @@ fn converge_to(
             reboot_reasons.push(format!("{}: {r}", s.id()));
         }
         let msg = if applied == 0 { "nothing to do".to_string() } else { format!("{applied} change(s) applied") };
+        progress.step_done(&msg);
         state.steps.insert(s.id().into(), record("done", msg));
         state.reboot = owed(&reboot_reasons);
         st.save(&state)?;
@@ -562,10 +568,12 @@ fn converge_to(
 
     let smoke = failed.is_none() && state.reboot.is_none() && verifying(&steps);
     let report = verdict(cli, out, &runner, &recipes, &args, smoke, None)?;
-    writeln!(out, "logs: {}", st.log_dir_display())?;
+    if let Some(dir) = st.log_dir() {
+        writeln!(out, "logs: {dir}")?;
+    }
     doc.verdict = Some(report.clone());
     doc.run = Some(st.run_id().to_string());
-    doc.logs = Some(st.log_dir_display());
+    doc.logs = st.log_dir();
     doc.steps = state.steps.iter().filter(|(_, r)| r.run == st.run_id()).map(|(k, v)| (k.clone(), v.clone())).collect();
     doc.failed = failed.clone();
     doc.reboot = state.reboot.as_ref().map(|r| r.reasons.clone()).unwrap_or_default();
@@ -659,48 +667,6 @@ fn verifying(steps: &[Box<dyn Step>]) -> bool {
 
 fn root_is_offline(root: &crate::root::Root) -> bool {
     root.mode() == crate::root::RootMode::Offline
-}
-
-/// Progress on stderr: a spinner with the current action on a terminal, plain lines otherwise.
-struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-    quiet: bool,
-}
-
-impl Progress {
-    fn new(quiet: bool) -> Self {
-        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
-            let b = indicatif::ProgressBar::new_spinner();
-            b.enable_steady_tick(std::time::Duration::from_millis(120));
-            b
-        });
-        Progress { bar, quiet }
-    }
-
-    fn line(&self, step: &str, msg: &str) {
-        match &self.bar {
-            Some(b) => b.println(format!("[{step}] {msg}")),
-            None if !self.quiet => eprintln!("[{step}] {msg}"),
-            None => {}
-        }
-    }
-
-    /// A command's output line: on a terminal the spinner shows the latest one (long builds
-    /// stay visibly alive); without one, lines go to the log only, not to stderr.
-    fn output(&self, step: &str, line: &str) {
-        if let Some(b) = &self.bar {
-            let l: String = line.chars().take(100).collect();
-            b.set_message(format!("[{step}] {l}"));
-        }
-    }
-}
-
-impl Drop for Progress {
-    fn drop(&mut self) {
-        if let Some(b) = &self.bar {
-            b.finish_and_clear();
-        }
-    }
 }
 
 #[cfg(test)]

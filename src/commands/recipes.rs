@@ -407,7 +407,13 @@ fn store(root: &Root, new: &Recipes, bytes: &[u8], sig: &[u8]) -> Result<String>
     }
     match load_stored(root) {
         (Stored::Valid { version, .. }, _) if version == new.meta.version.as_str() => Ok(Root::display(&rel)),
-        (other, _) => Err(anyhow!("the stored recipes bundle does not read back: {other:?}")),
+        (Stored::Valid { version, path, .. }, _) => {
+            Err(anyhow!("the stored recipes bundle does not read back: {path} is version {version}"))
+        }
+        (Stored::Invalid { path, reason }, _) => {
+            Err(anyhow!("the stored recipes bundle does not read back: {path} is not usable: {reason}"))
+        }
+        (Stored::Absent, _) => Err(anyhow!("the stored recipes bundle does not read back: nothing is stored")),
     }
 }
 

@@ -4,6 +4,7 @@
 //! file reads as "unknown", never as a crash.
 
 use std::io::Write;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
@@ -121,6 +122,45 @@ fn read(root: &Root) -> Result<Option<Status>, String> {
     Ok(Some(s))
 }
 
+/// Unit directories systemd reads, most specific first.
+const UNIT_DIRS: &[&str] =
+    &["etc/systemd/system", "run/systemd/system", "usr/lib/systemd/system", "lib/systemd/system"];
+
+/// Why the boot check will never record a verdict in this boot, read from the unit files
+/// under the root (the same on a live host, a fixture or an image): its unit is absent,
+/// masked, or enabled by no target. `None` when it is installed and enabled, so waiting
+/// makes sense.
+fn boot_unit_problem(root: &Root) -> Option<String> {
+    let name = crate::steps::lifecycle::BOOT_UNIT_NAME;
+    let link = |rel: String| root.read_link_optional(rel).ok().flatten();
+    let masked =
+        UNIT_DIRS[..2].iter().any(|d| link(format!("{d}/{name}")).is_some_and(|t| t == Path::new("/dev/null")));
+    if masked {
+        return Some(format!(
+            "{name} is masked: the boot check will not run (systemctl unmask {name}; or run npu-setup doctor)"
+        ));
+    }
+    if !UNIT_DIRS.iter().any(|d| root.is_file(format!("{d}/{name}"))) {
+        return Some(format!(
+            "{name} is not installed (no unit file in /{}): nothing records a verdict at boot; install it with `sudo npu-setup install --only lifecycle`, or run npu-setup doctor",
+            UNIT_DIRS.join(", /")
+        ));
+    }
+    let enabled = UNIT_DIRS.iter().any(|d| {
+        root.list_dir(d).unwrap_or_default().iter().filter(|e| e.ends_with(".wants") || e.ends_with(".requires")).any(
+            |sub| {
+                let rel = format!("{d}/{sub}/{name}");
+                link(rel.clone()).is_some() || root.exists(&rel)
+            },
+        )
+    });
+    (!enabled).then(|| {
+        format!(
+            "{name} is installed but not enabled: it will not run at boot (sudo systemctl enable {name}; or run npu-setup doctor)"
+        )
+    })
+}
+
 /// Runs `status`.
 pub fn run(cli: &Cli, args: &StatusArgs) -> Result<i32> {
     if !(args.max_wait.is_finite() && args.max_wait >= 0.0) {
@@ -132,6 +172,13 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> Result<i32> {
     let status = loop {
         match read(&root) {
             Ok(Some(s)) => break s,
+            // Waiting for a unit that will not run would only end at --max-wait: say why now.
+            Ok(None)
+                if args.wait
+                    && let Some(why) = boot_unit_problem(&root) =>
+            {
+                break Status::unknown(format!("no verdict in this boot, and none will come: {why}"));
+            }
             Ok(None) if args.wait && started.elapsed() < deadline => {}
             Ok(None) if args.wait => {
                 break Status::unknown(format!(
@@ -152,7 +199,7 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> Result<i32> {
         }
         std::thread::sleep(Duration::from_millis(250));
     };
-    let mut out = std::io::stdout().lock();
+    let mut out = super::stdout(cli.format);
     let human = |out: &mut dyn Write| -> Result<()> {
         writeln!(out, "status: {}", status.state)?;
         if !status.message.is_empty() {

@@ -78,7 +78,7 @@ pub fn probe_kernel_log(runner: &Runner) -> Probed<KernelLog> {
         let mut filter = LogFilter::default();
         match runner.run_lines(program, args, &mut |l| filter.feed(l)) {
             Ok(o) if o.success() && filter.raw_lines() > 0 => return Probed::Ok(filter.finish(label)),
-            Ok(o) => why.push(format!("{program} exited {:?}: {}", o.code, o.tail())),
+            Ok(o) => why.push(format!("{program} failed ({}): {}", o.exit_text(), o.tail())),
             Err(e) => why.push(e.to_string()),
         }
     }
@@ -223,7 +223,7 @@ fn modinfo_one(runner: &Runner, args: &[&str]) -> Result<Option<ModInfo>, String
     match runner.run("modinfo", args) {
         Ok(o) if o.success() => Ok(Some(parse_modinfo(&o.stdout))),
         Ok(o) if o.stderr.contains("not found") => Ok(None),
-        Ok(o) => Err(format!("modinfo exited {:?}: {}", o.code, o.tail())),
+        Ok(o) => Err(format!("modinfo failed ({}): {}", o.exit_text(), o.tail())),
         Err(e) => Err(e.to_string()),
     }
 }
@@ -324,7 +324,7 @@ pub fn probe_dkms(runner: &Runner) -> Probed<DkmsFacts> {
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     match runner.run("dkms", &argv) {
         Ok(o) if o.success() => Probed::Ok(DkmsFacts { installed: true, entries: parse_dkms_status(&o.stdout) }),
-        Ok(o) => Probed::Error(format!("dkms status exited {:?}: {}", o.code, o.tail())),
+        Ok(o) => Probed::Error(format!("dkms status failed ({}): {}", o.exit_text(), o.tail())),
         Err(CmdError::NotFound { .. }) => Probed::Ok(DkmsFacts { installed: false, entries: Vec::new() }),
         Err(e) => Probed::Error(e.to_string()),
     }
@@ -387,7 +387,9 @@ pub fn probe_secureboot(runner: &Runner) -> Probed<SecureBootFacts> {
     }
     match enrolled {
         Ok(Ok(o)) if o.success() => facts.enrolled = parse_list_enrolled(&o.stdout),
-        Ok(Ok(o)) => facts.enrolled_error = Some(format!("mokutil --list-enrolled exited {:?}: {}", o.code, o.tail())),
+        Ok(Ok(o)) => {
+            facts.enrolled_error = Some(format!("mokutil --list-enrolled failed ({}): {}", o.exit_text(), o.tail()))
+        }
         Ok(Err(e)) => facts.enrolled_error = Some(e.to_string()),
         Err(_) => facts.enrolled_error = Some("internal error".into()),
     }
@@ -401,7 +403,7 @@ pub fn probe_ld_cache(runner: &Runner) -> Probed<Vec<(String, String)>> {
         if runner.root().mode() == RootMode::Offline { vec!["-r", &root_s, "-p"] } else { vec!["-p"] };
     match runner.run("ldconfig", &args) {
         Ok(o) if o.success() => Probed::Ok(parse_ldconfig_p(&o.stdout)),
-        Ok(o) => Probed::Error(format!("ldconfig -p exited {:?}: {}", o.code, o.tail())),
+        Ok(o) => Probed::Error(format!("ldconfig -p failed ({}): {}", o.exit_text(), o.tail())),
         Err(e) => Probed::Error(e.to_string()),
     }
 }
@@ -565,7 +567,7 @@ pub fn probe_flm(runner: &Runner, profiles: &[String]) -> Probed<FlmFacts> {
             Some(v) => facts.version = Some(v),
             None => {
                 facts.version_error =
-                    Some(format!("`flm version --json` printed no version (exit {:?}): {}", o.code, o.tail()))
+                    Some(format!("`flm version --json` printed no version ({}): {}", o.exit_text(), o.tail()))
             }
         },
         Ok(Err(e)) => facts.version_error = Some(e.to_string()),
@@ -578,7 +580,7 @@ pub fn probe_flm(runner: &Runner, profiles: &[String]) -> Probed<FlmFacts> {
                 Ok(v) => facts.validate = Some(v),
                 Err(e) => {
                     facts.validate_error =
-                        Some(format!("`flm validate --json` output not understood (exit {:?}): {e}", o.code))
+                        Some(format!("`flm validate --json` output not understood ({}): {e}", o.exit_text()))
                 }
             }
         }

@@ -504,7 +504,7 @@ fn systemctl_show(runner: &Runner, unit: &str) -> ShowResult {
     let props = "Id,LoadState,ActiveState,SubState,UnitFileState,FragmentPath,DropInPaths,ExecStart,Environment,EnvironmentFiles,User,LimitMEMLOCK";
     let o = runner.run("systemctl", &["show", "--no-pager", "-p", props, unit]).map_err(|e| e.to_string())?;
     if !o.success() {
-        return Err(format!("systemctl show exited {:?}: {}", o.code, o.tail()));
+        return Err(format!("systemctl show failed ({}): {}", o.exit_text(), o.tail()));
     }
     let kv = parse_show(&o.stdout);
     let get = |k: &str| kv.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();

@@ -189,6 +189,14 @@ impl Response {
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
+    /// The body's size as the server announced it (`Content-Length`), when it did.
+    pub fn content_length(&self) -> Option<u64> {
+        match &self.body {
+            Body::Live(b) => b.content_length(),
+            Body::Replay(c) => Some(c.get_ref().len() as u64),
+        }
+    }
+
     /// The body as a stream, unlimited (SSE, downloads). Its read errors are I/O errors; a
     /// timeout reads as one whose text says so.
     pub fn reader(&mut self) -> Box<dyn Read + '_> {
@@ -211,6 +219,16 @@ pub struct Downloaded {
 /// Copies `from` into `to`, counting and hashing what was written (downloads, and local
 /// files installed the same way).
 pub fn copy_hashed(from: &mut dyn Read, to: &mut dyn Write) -> std::io::Result<Downloaded> {
+    copy_hashed_progress(from, to, &mut |_| {})
+}
+
+/// [`copy_hashed`], telling `progress` how many bytes were written so far after each chunk
+/// (progress bars: bytes and rate).
+pub fn copy_hashed_progress(
+    from: &mut dyn Read,
+    to: &mut dyn Write,
+    progress: &mut dyn FnMut(u64),
+) -> std::io::Result<Downloaded> {
     let mut hasher = sha2::Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
     let mut bytes = 0u64;
@@ -224,6 +242,7 @@ pub fn copy_hashed(from: &mut dyn Read, to: &mut dyn Write) -> std::io::Result<D
         to.write_all(&buf[..n])?;
         hasher.update(&buf[..n]);
         bytes += n as u64;
+        progress(bytes);
     }
     let sha256 = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
     Ok(Downloaded { bytes, sha256 })
@@ -351,11 +370,25 @@ impl<'r> Client<'r> {
     /// GETs `url` into `out`; any status but 2xx is an error, and so is a body that breaks
     /// off. Returns the size and SHA-256 of what was written.
     pub fn download(&self, url: &str, out: &mut dyn Write) -> Result<Downloaded, HttpError> {
+        self.download_progress(url, out, &mut |_, _| {})
+    }
+
+    /// [`Client::download`], telling `progress` the bytes received so far and the size the
+    /// server announced (when it did) as they arrive.
+    pub fn download_progress(
+        &self,
+        url: &str,
+        out: &mut dyn Write,
+        progress: &mut dyn FnMut(u64, Option<u64>),
+    ) -> Result<Downloaded, HttpError> {
         let mut resp = self.get(url)?;
         if !resp.ok() {
             return Err(HttpError::Status(resp.status()));
         }
-        copy_hashed(&mut resp.reader(), out).map_err(|e| HttpError::Body(format!("reading the response: {e}")))
+        let total = resp.content_length();
+        progress(0, total);
+        copy_hashed_progress(&mut resp.reader(), out, &mut |n| progress(n, total))
+            .map_err(|e| HttpError::Body(format!("reading the response: {e}")))
     }
 
     fn authorize<B>(&self, req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {

@@ -20,7 +20,7 @@ use super::meta::{Meta, RECIPES_SCHEMA};
 
 /// The project's recipe-signing public key (minisign, key id 99B7A802E2AB418B; also in
 /// `docs/recipes-signing-key.pub`). Only bundles signed by its secret key are ever stored or
-/// used. README §"Recipe bundles" says how the maintainer signs, and how to rotate it.
+/// used. docs/recipes.md says how the maintainer signs, and how to rotate it.
 pub const PROJECT_KEY: &str = "RWSLQaviAqi3mRhYvbs8OzGhhwpdK93Eon0wq2CipItjcukDe1Td1oIY";
 
 /// Where `npu-setup recipes update` looks without `--from`: the newest release asset of the
@@ -157,7 +157,17 @@ pub fn unpack(bytes: &[u8]) -> Result<BTreeMap<String, String>, BundleError> {
         match entry.header().entry_type() {
             tar::EntryType::Directory => continue,
             tar::EntryType::Regular => {}
-            other => return Err(fmt(format!("entry {raw:?} is a {other:?}, not a regular file"))),
+            other => {
+                let kind = match other {
+                    tar::EntryType::Symlink => "symbolic link",
+                    tar::EntryType::Link => "hard link",
+                    tar::EntryType::Char => "character device",
+                    tar::EntryType::Block => "block device",
+                    tar::EntryType::Fifo => "FIFO",
+                    _ => "special entry",
+                };
+                return Err(fmt(format!("entry {raw:?} is a {kind}, not a regular file")));
+            }
         }
         let mut data = Vec::new();
         entry.read_to_end(&mut data).map_err(|e| fmt(format!("reading {path} (truncated?): {e}")))?;

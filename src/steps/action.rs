@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::edit::kargs::KargEdit;
 use crate::fsx;
-use crate::net::http::{Client, Timeouts, copy_hashed};
+use crate::net::http::{Client, Timeouts, copy_hashed, copy_hashed_progress};
 use crate::root::{Perms, Root};
 use crate::runner::{Runner, quote_argv};
 use crate::state::{CACHE_DIR, JournalEntry, StateDir, now};
@@ -290,6 +290,20 @@ pub fn diff(path: &str, old: &str, new: &str) -> String {
         .to_string()
 }
 
+/// What an action reports while it runs, for progress displays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// A line a command printed (the log has them all).
+    Line(&'a str),
+    /// A download or copy: bytes so far, and the whole size when known.
+    Bytes {
+        /// Bytes written so far.
+        done: u64,
+        /// The whole size, when the server (or the file) says.
+        total: Option<u64>,
+    },
+}
+
 /// Timeout for commands steps run (package installs can be slow; builds have their own).
 pub const STEP_COMMAND_TIMEOUT: Duration = Duration::from_secs(1800);
 
@@ -308,7 +322,7 @@ pub(crate) fn run_logged(
     env: &[(String, String)],
     argv: &[String],
     timeout: Duration,
-    progress: &dyn Fn(&str),
+    progress: &dyn Fn(Event),
 ) -> Result<()> {
     let Some((prog, args)) = argv.split_first() else { bail!("empty command") };
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -324,11 +338,12 @@ pub(crate) fn run_logged(
     let _ = writeln!(f, "$ {}{}", dir.map(|d| format!("(in {}) ", d.display())).unwrap_or_default(), quote_argv(argv));
     let mut on_line = |l: &str| {
         let _ = writeln!(f, "{l}");
-        progress(l);
+        progress(Event::Line(l));
     };
     let out = runner.run_streaming_in(prog, &args, dir, env, timeout, &mut on_line);
     let code = out.as_ref().ok().and_then(|o| o.code);
-    let _ = writeln!(f, "--- exit {code:?}");
+    let ended = crate::runner::exit_text(code);
+    let _ = writeln!(f, "--- {ended}");
     st.journal(&JournalEntry {
         run: st.run_id().to_string(),
         at: now(),
@@ -337,7 +352,7 @@ pub(crate) fn run_logged(
         target: quote_argv(argv),
         backup: None,
         before: None,
-        after: Some(format!("exit {code:?}")),
+        after: Some(ended.clone()),
         created: Vec::new(),
         argv: argv.to_vec(),
     })?;
@@ -346,9 +361,9 @@ pub(crate) fn run_logged(
         Ok(o) => {
             let last: Vec<&str> = o.stdout.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect();
             bail!(
-                "`{}` exited {:?}; last lines:\n    {}\n(full output: {})",
+                "`{}` failed ({}); last lines:\n    {}\n(full output: {})",
                 quote_argv(argv),
-                o.code,
+                o.exit_text(),
                 last.join("\n    "),
                 log.display()
             )
@@ -358,7 +373,7 @@ pub(crate) fn run_logged(
 }
 
 /// Applies one action: backups and journal first, then the change. `progress` receives
-/// each output line of commands (the last one is shown on a terminal).
+/// each output line of commands and the bytes of downloads as they arrive.
 pub fn apply(
     a: &Action,
     step: &str,
@@ -366,7 +381,7 @@ pub fn apply(
     runner: &Runner,
     st: &StateDir,
     seq: usize,
-    progress: &dyn Fn(&str),
+    progress: &dyn Fn(Event),
 ) -> Result<()> {
     let entry =
         |action: &str, target: String, backup: Option<String>, before: Option<String>, after: Option<String>| {
@@ -474,8 +489,8 @@ pub fn apply(
                 Some(h) => Some(h.to_ascii_lowercase()),
                 None => pinned(root, url)?,
             };
-            let got =
-                download(url, root, path, expected.as_deref()).with_context(|| format!("downloading {url} ({why})"))?;
+            let got = download(url, root, path, expected.as_deref(), progress)
+                .with_context(|| format!("downloading {url} ({why})"))?;
             st.journal(&entry("download", format!("{url} -> {}", Root::display(path)), None, None, Some(got.clone())))?;
             if expected.is_none() {
                 record_pin(root, url, &got)?;
@@ -625,7 +640,7 @@ fn fetch_checked_key(root: &Root, runner: &Runner, k: &crate::recipes::routes::R
         let o =
             runner.run("gpg", &a).map_err(|e| anyhow::anyhow!("{e} (install gnupg: the key is checked with gpg)"))?;
         if !o.success() {
-            bail!("`gpg {}` exited {:?}: {}", args.join(" "), o.code, o.tail());
+            bail!("`gpg {}` failed ({}): {}", args.join(" "), o.exit_text(), o.tail());
         }
         Ok(o)
     };
@@ -831,20 +846,24 @@ pub fn sha256_file(path: &std::path::Path) -> Result<String> {
 
 /// Streams `url` into a temporary file next to `dest` (root-relative) while hashing it;
 /// renames it into place only when the hash matches `expected` (when given). Returns the hash.
-fn download(url: &str, root: &Root, dest: &str, expected: Option<&str>) -> Result<String> {
-    root.write_with(dest, Perms::Set { mode: 0o644, owner: None }, |file| fetch_into(url, file, expected))
+fn download(url: &str, root: &Root, dest: &str, expected: Option<&str>, progress: &dyn Fn(Event)) -> Result<String> {
+    root.write_with(dest, Perms::Set { mode: 0o644, owner: None }, |file| fetch_into(url, file, expected, progress))
 }
 
 /// Streams `url` (http(s), `file://` or a path on this machine) into `file`, hashing it;
 /// fails when the hash does not match `expected`.
-fn fetch_into(url: &str, file: &mut std::fs::File, expected: Option<&str>) -> Result<String> {
+fn fetch_into(url: &str, file: &mut std::fs::File, expected: Option<&str>, progress: &dyn Fn(Event)) -> Result<String> {
     let got = match local_source(url) {
         Some(p) => {
             let mut f = std::fs::File::open(&p).with_context(|| format!("opening {}", p.display()))?;
-            copy_hashed(&mut f, file).with_context(|| format!("copying {}", p.display()))?
+            let total = f.metadata().ok().map(|m| m.len());
+            copy_hashed_progress(&mut f, file, &mut |done| progress(Event::Bytes { done, total }))
+                .with_context(|| format!("copying {}", p.display()))?
         }
         // Downloads come from the internet, never from a fixture's replayed services.
-        None => Client::live(Timeouts::download()).download(url, file).map_err(|e| anyhow::anyhow!("{e}"))?,
+        None => Client::live(Timeouts::download())
+            .download_progress(url, file, &mut |done, total| progress(Event::Bytes { done, total }))
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
     }
     .sha256;
     if let Some(want) = expected

@@ -83,8 +83,8 @@ impl Step for Models {
             },
             Ok(o) => {
                 p.notes.push(format!(
-                    "`{shown}` exited {:?}: {}; cannot tell which models are installed ({} wanted)",
-                    o.code,
+                    "`{shown}` failed ({}): {}; cannot tell which models are installed ({} wanted)",
+                    o.exit_text(),
                     o.tail(),
                     tags.join(", ")
                 ));

@@ -31,11 +31,12 @@ pub struct InstallArgs {
     /// Apply without asking (required without a terminal)
     #[arg(long, short = 'y')]
     pub yes: bool,
+    // Its values are the step ids: completions offer them and a typo is a usage error.
     /// Run only these steps (ids, repeatable or comma-separated)
-    #[arg(long, value_name = "STEP", value_delimiter = ',')]
+    #[arg(long, value_name = "STEP", value_delimiter = ',', value_parser = step_ids())]
     pub only: Vec<String>,
     /// Skip these steps (ids, repeatable or comma-separated)
-    #[arg(long, value_name = "STEP", value_delimiter = ',')]
+    #[arg(long, value_name = "STEP", value_delimiter = ',', value_parser = step_ids())]
     pub skip: Vec<String>,
     /// Read options from this YAML file (keys = long flag names)
     #[arg(long, value_name = "FILE")]
@@ -90,4 +91,9 @@ pub struct InstallArgs {
     /// Clone a source from a mirror: ID=URL (repeatable; ids in recipes/sources.yaml)
     #[arg(long, value_name = "ID=URL")]
     pub source_url: Vec<String>,
+}
+
+/// The step ids as the values `--only`/`--skip` take.
+fn step_ids() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(crate::model::STEP_IDS.iter().copied())
 }

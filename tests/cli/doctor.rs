@@ -243,7 +243,8 @@ fn no_npu_is_calm() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text.contains("NPU checks skipped: no NPU on this machine"), "{text}");
     assert!(text.contains("no-npu: No AMD XDNA NPU on this machine"), "{text}");
-    assert!(text.lines().count() < 25, "{text}");
+    // Short: the fix text wraps at 100 columns, nothing else is shown.
+    assert!(text.lines().count() < 28, "{text}");
 }
 
 #[test]

@@ -85,7 +85,7 @@ fn sed(root: &Path, rel: &str, from: &str, to: &str) {
     std::fs::write(&p, t.replace(from, to)).unwrap();
 }
 
-fn add_karg_everywhere(root: &Path, arg: &str) {
+pub(crate) fn add_karg_everywhere(root: &Path, arg: &str) {
     sed(root, "proc/cmdline", " rhgb", &format!(" {arg} rhgb"));
     sed(root, "etc/default/grub", "GRUB_CMDLINE_LINUX=\"", &format!("GRUB_CMDLINE_LINUX=\"{arg} "));
     sed(root, "etc/kernel/cmdline", " rhgb", &format!(" {arg} rhgb"));

@@ -209,6 +209,23 @@ fn debian_run_parts_runs_the_postinst_hook_which_exits_0() {
     assert!(root.join("var/lib/npu-setup/kernels/6.8.0-57-generic.json").is_file());
 }
 
+/// The boot unit as `install --only lifecycle` leaves it: the file, and the symlink `systemctl
+/// enable` makes.
+pub(crate) fn enable_boot_unit(root: &std::path::Path) {
+    let dir = root.join("etc/systemd/system");
+    std::fs::create_dir_all(dir.join("multi-user.target.wants")).unwrap();
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/systemd/npu-setup-boot.service"),
+        dir.join("npu-setup-boot.service"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        "/etc/systemd/system/npu-setup-boot.service",
+        dir.join("multi-user.target.wants/npu-setup-boot.service"),
+    )
+    .unwrap();
+}
+
 #[test]
 fn status_reads_the_boot_verdict_waits_for_it_and_survives_garbage() {
     let (_tmp, root) = copy_fixture("case09-iommu-off-70rc2");
@@ -221,6 +238,9 @@ fn status_reads_the_boot_verdict_waits_for_it_and_survives_garbage() {
     let bad = bin().arg("--root").arg(&root).args(["status", "--wait", "--max-wait=-1"]).output().unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("for '--max-wait <SECS>': must be a number of seconds >= 0"));
+    // The boot unit installed and enabled (what `install --only lifecycle` leaves): --wait
+    // waits for its verdict.
+    enable_boot_unit(&root);
     // --wait returns as soon as the boot check writes its verdict.
     let started = Instant::now();
     let r2 = root.clone();

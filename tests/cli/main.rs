@@ -11,6 +11,7 @@ mod facts;
 mod fleet;
 mod fuzz;
 mod hostile;
+mod human;
 mod install;
 mod kickstart;
 mod lemonade;
@@ -23,6 +24,7 @@ mod robustness;
 mod routes;
 mod smoke;
 mod undo;
+mod walkthrough;
 
 use std::path::{Path, PathBuf};
 use std::process::Command as StdCommand;

@@ -25,7 +25,10 @@ fn unknown_check_id_lists_the_valid_ones() {
     let out = bin().args(["doctor", "--only", "boot.iommuu"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let e = String::from_utf8_lossy(&out.stderr);
-    assert!(e.contains("unknown check id \"boot.iommuu\"") && e.contains("boot.iommu,"), "{e}");
+    // A usage error from the option's own values (the ones completions offer), naming the
+    // closest valid id.
+    assert!(e.contains("invalid value 'boot.iommuu' for '--only <ID>'") && e.contains("'boot.iommu'"), "{e}");
+    assert!(e.contains("host.os, host.recipes"), "the valid ids are listed: {e}");
 }
 
 #[test]
