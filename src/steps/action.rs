@@ -603,12 +603,26 @@ pub fn apply(
             root.write(path, content.as_bytes(), Perms::Set { mode: 0o644, owner: Some((0, 0)) })
         }
         Action::CopyFile { from, path, mode } => {
+            // Journalled as a write of `path` (what it replaces backed up, the directories it
+            // creates listed) before anything changes, so `undo` restores or removes it.
+            let want = std::fs::File::open(from)
+                .and_then(crate::fsx::sha256_reader)
+                .with_context(|| format!("reading {from}"))?;
             let before = root.sha256(path)?;
+            let backup = if before.is_some() { st.backup(path)? } else { None };
+            st.journal(&with_dirs(
+                entry("write", Root::display(path), backup, before, Some(want.clone())),
+                path,
+                false,
+            ))?;
             let got = root.write_with(path, Perms::Set { mode: *mode, owner: Some((0, 0)) }, |file| {
                 let mut src = std::fs::File::open(from).with_context(|| format!("opening {from}"))?;
                 Ok(copy_hashed(&mut src, file).with_context(|| format!("copying {from}"))?.sha256)
             })?;
-            st.journal(&entry("copy", format!("{from} -> {}", Root::display(path)), None, before, Some(got)))
+            if got != want {
+                bail!("{from} changed while it was copied to {}", Root::display(path));
+            }
+            Ok(())
         }
     }
 }

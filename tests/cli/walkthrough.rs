@@ -38,7 +38,16 @@ fn excerpt(text: &str, keep: impl Fn(&str) -> bool) -> String {
 
 fn run(root: &Path, args: &[&str]) -> (i32, String, String) {
     let out = bin().arg("--root").arg(root).args(["--color", "never"]).args(args).output().unwrap();
-    let show = |b: &[u8]| String::from_utf8_lossy(b).replace(&root.display().to_string(), "");
+    // The binary's own path (install copies it to /usr/local/bin) depends on where the
+    // repository is checked out: shown as a user who built it with cargo sees it.
+    let exe = env!("CARGO_BIN_EXE_npu-setup").to_string();
+    let canon = std::fs::canonicalize(&exe).map(|p| p.display().to_string()).unwrap_or_else(|_| exe.clone());
+    let show = |b: &[u8]| {
+        String::from_utf8_lossy(b)
+            .replace(&root.display().to_string(), "")
+            .replace(&canon, "./target/release/npu-setup")
+            .replace(&exe, "./target/release/npu-setup")
+    };
     (out.status.code().unwrap_or(-1), show(&out.stdout), show(&out.stderr))
 }
 
