@@ -134,6 +134,6 @@ fn the_copy_is_atomic_and_executable() {
     std::fs::remove_file(&src).unwrap();
     let err =
         format!("{:#}", crate::steps::action::apply(&a, "lifecycle", &s.root, &s.runner, &st, 2, &|_| {}).unwrap_err());
-    assert!(err.contains(&format!("opening {}", src.display())), "{err}");
+    assert!(err.contains(&format!("reading {}", src.display())), "{err}");
     assert_eq!(std::fs::read_to_string(&dest).unwrap(), "#!/bin/sh\necho new\n");
 }
