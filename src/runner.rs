@@ -332,15 +332,18 @@ impl Runner {
     ) -> Result<CmdOutput, CmdError> {
         let started = Instant::now();
         let result = self.run_inner(program, args, timeout, env);
+        self.record_result(program, args, started, &result);
+        result
+    }
+
+    /// Records how a command that ran to the end (or failed to) went: its argv as run, or as
+    /// asked when it never started.
+    fn record_result(&self, program: &str, args: &[&str], started: Instant, result: &Result<CmdOutput, CmdError>) {
         let millis = started.elapsed().as_millis() as u64;
-        let record = match &result {
-            Ok(out) => CmdRecord {
-                argv: quote_argv(&out.argv),
-                code: out.code,
-                millis,
-                error: None,
-                truncated: out.truncation(),
-            },
+        self.record(match result {
+            Ok(o) => {
+                CmdRecord { argv: quote_argv(&o.argv), code: o.code, millis, error: None, truncated: o.truncation() }
+            }
             Err(e) => CmdRecord {
                 argv: quote_argv(
                     &std::iter::once(program.to_string()).chain(args.iter().map(|s| s.to_string())).collect::<Vec<_>>(),
@@ -350,9 +353,7 @@ impl Runner {
                 error: Some(e.to_string()),
                 truncated: None,
             },
-        };
-        self.record(record);
-        result
+        });
     }
 
     fn record(&self, record: CmdRecord) {
@@ -468,21 +469,7 @@ impl Runner {
                 pipe_held: done.pipe_held,
             })
         })();
-        let millis = started.elapsed().as_millis() as u64;
-        self.record(match &result {
-            Ok(o) => {
-                CmdRecord { argv: quote_argv(&o.argv), code: o.code, millis, error: None, truncated: o.truncation() }
-            }
-            Err(e) => CmdRecord {
-                argv: quote_argv(
-                    &std::iter::once(program.to_string()).chain(args.iter().map(|s| s.to_string())).collect::<Vec<_>>(),
-                ),
-                code: None,
-                millis,
-                error: Some(e.to_string()),
-                truncated: None,
-            },
-        });
+        self.record_result(program, args, started, &result);
         result
     }
 

@@ -366,7 +366,7 @@ fn converge_to(
             preview: true,
             planned: &planned,
         };
-        let plan = steps::on_image_based(&cx, s.plan(&cx).with_context(|| format!("planning step {}", s.id()))?);
+        let plan = steps::plan_for_install(s.as_ref(), &cx)?;
         planned.extend(plan.installs.iter().cloned());
         plans.push(StepPlan { id: s.id(), summary: s.summary(), plan });
     }
@@ -463,7 +463,7 @@ fn converge_to(
             preview: false,
             planned: &[],
         };
-        let plan = steps::on_image_based(&cx, s.plan(&cx).with_context(|| format!("planning step {}", s.id()))?);
+        let plan = steps::plan_for_install(s.as_ref(), &cx)?;
         let record = |status: &str, message: String| StepRecord {
             status: status.into(),
             run: st.run_id().into(),
@@ -525,7 +525,7 @@ fn converge_to(
                 preview: false,
                 planned: &[],
             };
-            let again = steps::on_image_based(&cx, s.plan(&cx)?);
+            let again = steps::plan_for_install(s.as_ref(), &cx)?;
             if let Some(b) = again.blocked {
                 error = Some(b);
                 break;

@@ -25,7 +25,7 @@ mod tests;
 pub mod undo;
 pub mod verify;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::host::Facts;
@@ -216,6 +216,13 @@ pub fn all() -> Vec<Box<dyn Step>> {
 /// Step ids in order.
 pub fn ids() -> Vec<&'static str> {
     all().iter().map(|s| s.id()).collect()
+}
+
+/// A step's plan as install carries it out: the step's own plan, then what an image-based
+/// system keeps it from doing ([`on_image_based`]). Install's preview, each step's plan and
+/// every re-plan go through here, so none of them can skip the image-based judgement.
+pub fn plan_for_install(s: &dyn Step, cx: &StepCtx) -> Result<Plan> {
+    Ok(on_image_based(cx, s.plan(cx).with_context(|| format!("planning step {}", s.id()))?))
 }
 
 /// A step's plan on an image-based system (rpm-ostree / bootc): `/usr` is the read-only image,
