@@ -13,6 +13,7 @@ use anyhow::Result;
 use super::action::{local_source, pinned, sha256_file};
 use super::{Action, Plan, Step, StepCtx};
 use crate::parse::version::parse_dotted;
+use crate::recipes::PackageManager;
 use crate::root::Root;
 
 // Where downloaded packages are kept, root-relative.
@@ -170,40 +171,23 @@ impl Step for Lemonade {
                 ),
             });
         }
-        // The package manager opens it on this machine: the path resolved inside the root.
-        let file = cx.root.host_path(&cached)?.display().to_string();
-        let root = cx.root.path().display().to_string();
-        let argv: Vec<String> = match d.package_manager.as_str() {
-            "rpm" => {
-                let mut a = d.commands.install.clone();
-                if cx.foreign_root() {
-                    a.insert(1, format!("--installroot={root}"));
-                }
-                a.push(file);
-                a
-            }
-            "dpkg" => {
-                if cx.foreign_root() {
-                    p.actions.clear();
-                    p.blocked = Some(
-                        "installing .deb packages into an offline root is not supported; run install inside the chroot"
-                            .into(),
-                    );
-                    return Ok(p);
-                }
-                let mut a = d.commands.install.clone();
-                a.push(file);
-                a
-            }
-            _ => {
-                let mut a: Vec<String> = vec!["pacman".into(), "-U".into(), "--noconfirm".into()];
-                if cx.foreign_root() {
-                    a.extend(["--root".into(), root]);
-                }
-                a.push(file);
-                a
-            }
+        // dnf and apt open the file on this machine (the path resolved inside the root);
+        // `pacman --sysroot` chroots first, so it is given the path inside the tree.
+        let (mut argv, file) = match d.package_manager {
+            PackageManager::Pacman => (vec!["pacman".to_string(), "-U".into(), "--noconfirm".into()], cached.clone()),
+            _ => (d.commands.install.clone(), cx.root.host_path(&cached)?.display().to_string()),
         };
+        match cx.root_options(d.package_manager) {
+            Ok(o) => {
+                argv.splice(1..1, o);
+            }
+            Err(e) => {
+                p.actions.clear();
+                p.blocked = Some(e);
+                return Ok(p);
+            }
+        }
+        argv.push(file);
         p.actions.push(Action::Run {
             argv,
             why: format!(

@@ -134,23 +134,40 @@ impl StepCtx<'_> {
         self.planned.iter().any(|p| p == name) || self.facts.packages.ok().is_some_and(|pk| pk.version(name).is_some())
     }
 
+    /// The options that point `manager` at the root being converged, to go right after the
+    /// command's name; none on the running system. `dnf --installroot` with the tree's
+    /// release (`--releasever`: dnf would otherwise take this machine's), `pacman --sysroot`
+    /// (pacman(8): `--root` is not meant for a guest system; `--sysroot` chroots and reads the
+    /// tree's pacman.conf, so file arguments are paths inside the tree). apt cannot install
+    /// into a tree from outside: `Err` says to run install inside the chroot.
+    pub fn root_options(&self, manager: crate::recipes::PackageManager) -> std::result::Result<Vec<String>, String> {
+        if !self.foreign_root() {
+            return Ok(Vec::new());
+        }
+        let root = self.root.path().display().to_string();
+        match manager {
+            crate::recipes::PackageManager::Rpm => {
+                let mut o = vec![format!("--installroot={root}")];
+                if let Some(v) = self.facts.os.ok().and_then(|o| o.version_id.clone()) {
+                    o.push(format!("--releasever={v}"));
+                }
+                Ok(o)
+            }
+            crate::recipes::PackageManager::Pacman => Ok(vec!["--sysroot".into(), root]),
+            crate::recipes::PackageManager::Dpkg => Err(
+                "apt cannot install into an offline root from outside: run `npu-setup install` inside the chroot (apt-get runs there natively)"
+                    .into(),
+            ),
+        }
+    }
+
     /// The distro's package-manager command `base` (its `install` or `refresh` argv from the
-    /// recipe), pointed at a foreign root with the manager's own option. `Err` says why it
-    /// cannot be.
+    /// recipe) with [`StepCtx::root_options`] after the command's name. `Err` says why it
+    /// cannot run against this root.
     pub fn package_command(&self, d: &Distro, base: &[String]) -> std::result::Result<Vec<String>, String> {
         let mut argv = base.to_vec();
-        if self.foreign_root() {
-            let root = self.root.path().display().to_string();
-            match d.package_manager {
-                crate::recipes::PackageManager::Rpm => argv.insert(1, format!("--installroot={root}")),
-                crate::recipes::PackageManager::Pacman => argv.extend(["--root".into(), root]),
-                crate::recipes::PackageManager::Dpkg => {
-                    return Err(
-                        "installing .deb packages into an offline root is not supported; run install inside the chroot"
-                            .into(),
-                    );
-                }
-            }
+        if !argv.is_empty() {
+            argv.splice(1..1, self.root_options(d.package_manager)?);
         }
         Ok(argv)
     }

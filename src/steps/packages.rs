@@ -37,38 +37,24 @@ fn cache_name(url: &str) -> String {
     if safe.trim_matches(['.', '_']).is_empty() { "package".to_string() } else { safe }
 }
 
-/// `argv` (a recipe command) pointed at the root being converged; `Err` when this package
-/// manager cannot install into it from outside.
+/// `argv` (a recipe command) pointed at the root being converged
+/// ([`StepCtx::root_options`]), plus, for dnf, the tree's copy of each vendor repository's
+/// key: dnf reads a repository's `gpgkey` file on the host, not in the installroot.
 fn root_aware(cx: &StepCtx, routes: &Routes, manager: PackageManager, argv: &[String]) -> Result<Vec<String>, String> {
     let mut a = argv.to_vec();
-    if !cx.foreign_root() || a.is_empty() {
+    if a.is_empty() {
         return Ok(a);
     }
-    let root = cx.root.path().display().to_string();
-    match manager {
-        PackageManager::Rpm => {
-            let mut extra = vec![format!("--installroot={root}")];
-            if let Some(v) = cx.facts.os.ok().and_then(|o| o.version_id.clone()) {
-                extra.push(format!("--releasever={v}"));
+    let mut extra = cx.root_options(manager)?;
+    if manager == PackageManager::Rpm && cx.foreign_root() {
+        let root = cx.root.path().display().to_string();
+        for repo in routes.vendor_repositories().into_iter().filter(|r| r.kind == RepoKind::RpmMd) {
+            if let (Some(section), Some(k)) = (&repo.section, &repo.key) {
+                extra.push(format!("--setopt={section}.gpgkey=file://{root}/{}", k.path));
             }
-            // dnf reads a repository's `gpgkey` file on the host, not in the installroot.
-            for repo in routes.vendor_repositories().into_iter().filter(|r| r.kind == RepoKind::RpmMd) {
-                if let (Some(section), Some(k)) = (&repo.section, &repo.key) {
-                    extra.push(format!("--setopt={section}.gpgkey=file://{root}/{}", k.path));
-                }
-            }
-            a.splice(1..1, extra);
-        }
-        PackageManager::Pacman => {
-            a.splice(1..1, ["--sysroot".to_string(), root]);
-        }
-        PackageManager::Dpkg => {
-            return Err(
-                "apt cannot install into an offline root from outside: run `npu-setup install` inside the chroot (apt-get runs there natively)"
-                    .into(),
-            );
         }
     }
+    a.splice(1..1, extra);
     Ok(a)
 }
 
