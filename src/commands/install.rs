@@ -357,15 +357,7 @@ fn converge_to(
     // What earlier steps of this plan install: later ones plan on it instead of blocking.
     let mut planned: Vec<String> = Vec::new();
     for s in &steps {
-        let cx = StepCtx {
-            root: &root,
-            runner: &runner,
-            facts: &facts,
-            recipes: &recipes,
-            args: &args,
-            preview: true,
-            planned: &planned,
-        };
+        let cx = StepCtx::new(&root, &runner, &facts, &recipes, &args).preview(&planned);
         let plan = steps::plan_for_install(s.as_ref(), &cx)?;
         planned.extend(plan.installs.iter().cloned());
         plans.push(StepPlan { id: s.id(), summary: s.summary(), plan });
@@ -454,15 +446,7 @@ fn converge_to(
             facts = probe(&runner, &recipes, &args);
             changed = false;
         }
-        let cx = StepCtx {
-            root: &root,
-            runner: &runner,
-            facts: &facts,
-            recipes: &recipes,
-            args: &args,
-            preview: false,
-            planned: &[],
-        };
+        let cx = StepCtx::new(&root, &runner, &facts, &recipes, &args);
         let plan = steps::plan_for_install(s.as_ref(), &cx)?;
         let record = |status: &str, message: String| StepRecord {
             status: status.into(),
@@ -516,15 +500,7 @@ fn converge_to(
             }
             facts = probe(&runner, &recipes, &args);
             changed = false;
-            let cx = StepCtx {
-                root: &root,
-                runner: &runner,
-                facts: &facts,
-                recipes: &recipes,
-                args: &args,
-                preview: false,
-                planned: &[],
-            };
+            let cx = StepCtx::new(&root, &runner, &facts, &recipes, &args);
             let again = steps::plan_for_install(s.as_ref(), &cx)?;
             if let Some(b) = again.blocked {
                 error = Some(b);

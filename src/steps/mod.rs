@@ -82,7 +82,24 @@ pub struct StepCtx<'a> {
     pub planned: &'a [String],
 }
 
-impl StepCtx<'_> {
+impl<'a> StepCtx<'a> {
+    /// The context for planning against the host as it is now (not a preview).
+    pub fn new(
+        root: &'a Root,
+        runner: &'a Runner,
+        facts: &'a Facts,
+        recipes: &'a Recipes,
+        args: &'a InstallArgs,
+    ) -> Self {
+        StepCtx { root, runner, facts, recipes, args, preview: false, planned: &[] }
+    }
+
+    /// The same context for the printed plan, ahead of any change: `planned` are the packages
+    /// earlier steps of that plan install.
+    pub fn preview(self, planned: &'a [String]) -> Self {
+        StepCtx { preview: true, planned, ..self }
+    }
+
     /// The distro recipe.
     pub fn distro(&self) -> Option<&Distro> {
         self.facts.os.ok().and_then(|o| self.recipes.distro(&o.id, &o.id_like))

@@ -85,15 +85,7 @@ impl Scratch {
 
     /// The plan `step` makes here for host `h` with `args`.
     pub(super) fn plan_with(&self, step: &dyn Step, h: &Host, args: &InstallArgs) -> Plan {
-        let cx = StepCtx {
-            root: &self.root,
-            runner: &self.runner,
-            facts: h,
-            recipes: recipes(),
-            args,
-            preview: false,
-            planned: &[],
-        };
+        let cx = StepCtx::new(&self.root, &self.runner, h, recipes(), args);
         step.plan(&cx).unwrap_or_else(|e| panic!("{} failed to plan: {e:#}", step.id()))
     }
 
