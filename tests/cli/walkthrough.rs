@@ -138,9 +138,13 @@ fn block(s: &Shown) -> String {
     format!("```\n$ {}\n{}{exit}\n```", s.command, s.output)
 }
 
-/// Numbers (times, rates, ports, run ids) vary from run to run: compared as `0`.
+/// Numbers (times, rates, ports, run ids) vary from run to run: compared as `0`. A duration
+/// changes its shape with its size (`0.4s`, `12s`, `3m 05s`: progress::duration), so a slow
+/// machine is not a different output: every duration compares as `0s`.
 fn numbers_aside(s: &str) -> String {
-    regex::Regex::new(r"\d+").unwrap().replace_all(s, "0").into_owned()
+    let durations = regex::Regex::new(r"\b(?:\d+h \d+m|\d+m \d+s|\d+(?:\.\d+)?s)\b").unwrap();
+    let s = durations.replace_all(s, "0s");
+    regex::Regex::new(r"\d+").unwrap().replace_all(&s, "0").into_owned()
 }
 
 const START: &str = "<!-- walkthrough:";
