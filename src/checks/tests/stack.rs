@@ -367,6 +367,7 @@ fn xrt_loader_judges_what_xrt_enumerates() {
                 code: Some(0),
                 devices,
                 output: None,
+                version: None,
             })
         })
     };
