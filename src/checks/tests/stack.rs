@@ -117,6 +117,21 @@ fn xrt_install() {
     let no_plugin = Host::halo().package("xrt-plugin-amdxdna", None).xrt_lib("libxrt_driver_xdna.so.2", &[], None);
     let c = expect(&no_plugin, "xrt.install", Fail, "the xdna plugin (libxrt_driver_xdna.so.2) is not installed");
     assert_eq!(step(&c), Some("xrt"));
+    // XRT without its plugin (Atomic-Germ/OpenFlowLM-Next#81): the remedy says the plugin is
+    // not XRT's, comes from amd/xdna-driver for this XRT release, and names the distro's
+    // plugin packages before its route.
+    let r = remedy(&c);
+    for part in [
+        "XRT 2.21.75-5.fc44 is installed in /opt/xilinx/xrt/lib64 without its xdna plugin",
+        "amd/xdna-driver builds it for one XRT release",
+        "(xrt_plugin-amdxdna / xrt-plugin-amdxdna)",
+        "sudo dnf install xrt-npu xrt-plugin-amdxdna",
+    ] {
+        assert!(r.contains(part), "{part}: {r}");
+    }
+    // XRT missing altogether: the route alone, no plugin story.
+    let none_at_all = Host::halo().bare_stack();
+    assert!(!remedy(&run(&none_at_all, "xrt.install")).contains("without its xdna plugin"));
     let no_base =
         Host::halo().package("xrt-base", None).package("xrt-npu", None).xrt_lib("libxrt_coreutil.so.2", &[], None);
     expect(&no_base, "xrt.install", Fail, "XRT base is not installed");
