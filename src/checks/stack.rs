@@ -390,12 +390,37 @@ pub fn xrt_loader(c: &Ctx) -> Outcome {
             docs: Some("https://github.com/amd/xdna-driver/issues/50".into()),
             ..Default::default()
         }),
-        stack::XrtDevices::Lists(d) => base(Outcome::pass(format!(
-            "{found}; xrt-smi examine lists {}",
-            d.iter().map(|x| format!("{} ({})", x.name, x.bdf)).collect::<Vec<_>>().join(", ")
-        ))),
-        _ => base(Outcome::pass(found)),
+        listed => {
+            let found = match listed {
+                stack::XrtDevices::Lists(d) => format!(
+                    "{found}; xrt-smi examine lists {}",
+                    d.iter().map(|x| format!("{} ({})", x.name, x.bdf)).collect::<Vec<_>>().join(", ")
+                ),
+                _ => found,
+            };
+            match crate::knowledge::paths::plugin_not_beside_coreutil(c.f, c.r) {
+                Some(g) => plugin_not_beside(base(Outcome::warn(format!(
+                    "flm loads {} ({}), with no xdna plugin beside it: XRT {} looks for the plugin only there (not in XILINX_XRT), so flm's models can fail with \"No such device with index '0'\" while xrt-smi and flm validate see the NPU",
+                    g.coreutil, g.how, g.xrt
+                ))), &g),
+                None => base(Outcome::pass(found)),
+            }
+        }
     }
+}
+
+/// The evidence and remedy of flm's libxrt_coreutil without the plugin beside it.
+fn plugin_not_beside(o: Outcome, g: &crate::knowledge::paths::PluginNotBeside) -> Outcome {
+    let dir = g.coreutil.rsplit_once('/').map(|(d, _)| d).unwrap_or(&g.coreutil);
+    o.ev("flm_coreutil", &g.coreutil).ev("plugin_elsewhere", &g.plugin_elsewhere).remedy(Remedy {
+        text: format!(
+            "From XRT {} on, XRT finds libxrt_driver_xdna.so.2 through the directory of the libxrt_coreutil.so.2 the process loaded (dladdr), ignoring XILINX_XRT (FastFlowLM#689). Put the plugin of the same XRT release in {dir}, or make flm load the XRT tree that holds it (build flm against that tree; on NixOS the XRT derivation flm links must contain the plugin, or its environment must put that tree's lib first in LD_LIBRARY_PATH); then run a model (`npu-setup doctor --smoke`).",
+            crate::knowledge::paths::PLUGIN_BESIDE_COREUTIL_FROM
+        ),
+        commands: vec!["npu-setup doctor --smoke".into()],
+        docs: Some("https://github.com/ROCm/FastFlowLM/pull/689".into()),
+        ..Default::default()
+    })
 }
 
 /// `flm.install`.

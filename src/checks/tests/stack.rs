@@ -456,3 +456,38 @@ fn xrt_through_the_runpath_of_flm() {
         "libxrt_coreutil.so.2 -> /nix/store/b-xrt/lib/libxrt_coreutil.so.2 (the RUNPATH of flm)",
     );
 }
+
+/// XRT >= 2.25 finds its plugin only beside the libxrt_coreutil.so.2 the process loaded
+/// (https://github.com/ROCm/FastFlowLM/pull/689): flm's copy (its RUNPATH first, else the
+/// loader's) must have the plugin in the same directory.
+#[test]
+fn xrt_loader_warns_when_flms_coreutil_has_no_plugin_beside_it_under_xrt_2_25() {
+    let store = "/nix/store/0000-xrt-2.26.0/opt/xilinx/xrt/lib";
+    let runpath = |h: Host, libs: &[&str]| {
+        let libs: Vec<(String, String)> = libs.iter().map(|so| (so.to_string(), format!("{store}/{so}"))).collect();
+        h.with(move |f| f.flm.ok_mut().runpath_libs = libs)
+    };
+    let xrt226 = || Host::halo().package("xrt-base", Some("2.26.0-1.fc44"));
+    // flm links the plain XRT store path (no plugin); the plugin is in the COPR tree.
+    let c = expect(
+        &runpath(xrt226(), &["libxrt_coreutil.so.2"]),
+        "xrt.loader",
+        Warn,
+        &format!(
+            "flm loads {store}/libxrt_coreutil.so.2 (the RUNPATH of flm), with no xdna plugin beside it: XRT 2.26.0-1.fc44"
+        ),
+    );
+    assert!(remedy(&c).contains("ignoring XILINX_XRT"), "{}", remedy(&c));
+    assert!(c.evidence["plugin_elsewhere"].to_string().contains("/opt/xilinx/xrt/lib64/libxrt_driver_xdna.so.2"));
+    // The plugin beside it, or an XRT that still honours XILINX_XRT: no finding.
+    expect(&runpath(xrt226(), &["libxrt_coreutil.so.2", "libxrt_driver_xdna.so.2"]), "xrt.loader", Pass, "");
+    expect(&runpath(Host::halo(), &["libxrt_coreutil.so.2"]), "xrt.loader", Pass, "");
+    // Through the loader: the COPR tree holds both; a plugin only in another directory warns.
+    expect(&xrt226(), "xrt.loader", Pass, "");
+    let elsewhere = xrt226().xrt_lib(
+        "libxrt_driver_xdna.so.2",
+        &["/usr/lib64/libxrt_driver_xdna.so.2"],
+        Some("/usr/lib64/libxrt_driver_xdna.so.2"),
+    );
+    expect(&elsewhere, "xrt.loader", Warn, "(the dynamic loader's path), with no xdna plugin beside it");
+}
