@@ -127,6 +127,9 @@ pub struct PluginNotBeside {
 
 /// Judges where XRT >= 2.25 looks for its plugin for flm: None when the XRT release is
 /// older or unknown, flm's libxrt_coreutil is not located, or the plugin is beside it.
+/// "Beside" holds where the build's `XRT_LIB_DIR` matches the directory coreutil sits in; a
+/// multiarch build (`lib/x86_64-linux-gnu`) loaded from a plain `lib/` (FastFlowLM's portable
+/// tree before #689) looks elsewhere still, which this does not judge.
 pub fn plugin_not_beside_coreutil(f: &Facts, r: &crate::recipes::Recipes) -> Option<PluginNotBeside> {
     let xrt = super::stack::xrt_version(f, r)?;
     let v = crate::parse::version::parse_dotted(&xrt)?;
