@@ -232,17 +232,10 @@ pub fn xrt_install(c: &Ctx) -> Outcome {
                 "the xdna plugin (libxrt_driver_xdna.so.2) is not installed: flm validate can pass while every model fails with \"No such device with index '0'\""
             }
         };
-        // The plugin is the driver step's only where XRT is built from the xdna-driver tree;
-        // a packaged XRT route brings the plugin with XRT's packages (knowledge::routes).
-        let xrt_route = crate::knowledge::routes::choose(c.f, c.r, &crate::knowledge::routes::Inputs::default());
-        let plugin_by_driver_step =
-            xrt_route.get(crate::recipes::routes::Component::Xrt).take == crate::knowledge::routes::Take::Source;
-        let mut commands = vec![install_cmd("xrt")];
-        if plugin_by_driver_step && !plugin_ok {
-            commands.push(install_cmd("driver"));
-        }
+        let commands = xrt_commands(c, plugin_ok);
+        let text = if base_ok { format!("{} {how}", plugin_origin(c)) } else { how };
         return o(Outcome::fail(missing)).remedy(Remedy {
-            text: how,
+            text,
             commands,
             step: Some("xrt".into()),
             ..Default::default()
@@ -259,6 +252,42 @@ pub fn xrt_install(c: &Ctx) -> Outcome {
         base_pkgs.iter().chain(plugin_pkgs).cloned().collect::<Vec<_>>().join(", ")
     };
     o(Outcome::pass(what))
+}
+
+/// The install steps that bring XRT (and the plugin when `plugin_ok` is false): the plugin is
+/// the driver step's only where XRT is built from the xdna-driver tree; a packaged XRT route
+/// brings it with XRT's packages (knowledge::routes).
+fn xrt_commands(c: &Ctx, plugin_ok: bool) -> Vec<String> {
+    let xrt_route = crate::knowledge::routes::choose(c.f, c.r, &crate::knowledge::routes::Inputs::default());
+    let plugin_by_driver_step =
+        xrt_route.get(crate::recipes::routes::Component::Xrt).take == crate::knowledge::routes::Take::Source;
+    let mut commands = vec![install_cmd("xrt")];
+    if plugin_by_driver_step && !plugin_ok {
+        commands.push(install_cmd("driver"));
+    }
+    commands
+}
+
+/// Why XRT without its plugin sees no NPU, and where the plugin comes from: it is not part of
+/// XRT (a build of Xilinx/XRT does not produce it); amd/xdna-driver builds it for one XRT
+/// release, and distros ship it as a package of its own
+/// (<https://github.com/Atomic-Germ/OpenFlowLM-Next/issues/81>: Fedora 44 with XRT but no
+/// plugin, `xrt-smi examine` "0 devices found", every model "No such device with index '0'").
+fn plugin_origin(c: &Ctx) -> String {
+    let version = stack::xrt_version(c.f, c.r).map(|v| format!(" {v}")).unwrap_or_default();
+    let dir =
+        c.f.loader
+            .ok()
+            .and_then(|l| l.libs.iter().find(|x| x.soname == "libxrt_coreutil.so.2"))
+            .and_then(|x| x.resolvable_at.as_ref().or(x.found.first()))
+            .and_then(|p| p.rsplit_once('/'))
+            .map(|(d, _)| format!(" in {d}"))
+            .unwrap_or_default();
+    let pkgs = stack::distro(c.f, c.r).map(|d| d.packages.xrt_plugin.join(" / ")).filter(|p| !p.is_empty());
+    format!(
+        "XRT{version} is installed{dir} without its xdna plugin: XRT then enumerates no NPU (`xrt-smi examine`: 0 devices) and FastFlowLM models fail with \"No such device with index '0'\" while flm validate, which opens /dev/accel directly, passes. The plugin is not part of XRT (a Xilinx/XRT build does not produce it): amd/xdna-driver builds it for one XRT release{}. Install the plugin built for this XRT release next to libxrt_coreutil.so.2, or replace XRT with a route that brings both:",
+        pkgs.map(|p| format!(", and distros ship it as its own package ({p})")).unwrap_or_default()
+    )
 }
 
 /// `xrt.loader`.
@@ -318,11 +347,17 @@ pub fn xrt_loader(c: &Ctx) -> Outcome {
     let missing: Vec<&str> =
         libs.iter().filter(|x| x.found.is_empty() && via(&x.soname).is_none()).map(|x| x.soname.as_str()).collect();
     if !missing.is_empty() {
+        // The same steps as xrt.install's (the route decides which step brings the plugin).
+        let plugin_ok = !missing.contains(&"libxrt_driver_xdna.so.2");
         return base(Outcome::fail(format!("{} not installed", missing.join(", ")))).suspects(&["xrt.install"]).remedy(
             Remedy {
-                text: "Install the xdna plugin package.".into(),
-                commands: vec![install_cmd("driver")],
-                step: Some("driver".into()),
+                text: if plugin_ok {
+                    c.remedy_text(|r| &r.xrt, &[])
+                } else {
+                    format!("{} {}", plugin_origin(c), c.remedy_text(|r| &r.xrt, &[]))
+                },
+                commands: xrt_commands(c, plugin_ok),
+                step: Some("xrt".into()),
                 ..Default::default()
             },
         );
@@ -355,12 +390,37 @@ pub fn xrt_loader(c: &Ctx) -> Outcome {
             docs: Some("https://github.com/amd/xdna-driver/issues/50".into()),
             ..Default::default()
         }),
-        stack::XrtDevices::Lists(d) => base(Outcome::pass(format!(
-            "{found}; xrt-smi examine lists {}",
-            d.iter().map(|x| format!("{} ({})", x.name, x.bdf)).collect::<Vec<_>>().join(", ")
-        ))),
-        _ => base(Outcome::pass(found)),
+        listed => {
+            let found = match listed {
+                stack::XrtDevices::Lists(d) => format!(
+                    "{found}; xrt-smi examine lists {}",
+                    d.iter().map(|x| format!("{} ({})", x.name, x.bdf)).collect::<Vec<_>>().join(", ")
+                ),
+                _ => found,
+            };
+            match crate::knowledge::paths::plugin_not_beside_coreutil(c.f, c.r) {
+                Some(g) => plugin_not_beside(base(Outcome::warn(format!(
+                    "flm loads {} ({}), with no xdna plugin beside it: XRT {} looks for the plugin only there (not in XILINX_XRT), so flm's models can fail with \"No such device with index '0'\" while xrt-smi and flm validate see the NPU",
+                    g.coreutil, g.how, g.xrt
+                ))), &g),
+                None => base(Outcome::pass(found)),
+            }
+        }
     }
+}
+
+/// The evidence and remedy of flm's libxrt_coreutil without the plugin beside it.
+fn plugin_not_beside(o: Outcome, g: &crate::knowledge::paths::PluginNotBeside) -> Outcome {
+    let dir = g.coreutil.rsplit_once('/').map(|(d, _)| d).unwrap_or(&g.coreutil);
+    o.ev("flm_coreutil", &g.coreutil).ev("plugin_elsewhere", &g.plugin_elsewhere).remedy(Remedy {
+        text: format!(
+            "From XRT {} on, XRT finds libxrt_driver_xdna.so.2 through the directory of the libxrt_coreutil.so.2 the process loaded (dladdr), ignoring XILINX_XRT (FastFlowLM#689). Put the plugin of the same XRT release in {dir}, or make flm load the XRT tree that holds it (build flm against that tree; on NixOS the XRT derivation flm links must contain the plugin, or its environment must put that tree's lib first in LD_LIBRARY_PATH); then run a model (`npu-setup doctor --smoke`).",
+            crate::knowledge::paths::PLUGIN_BESIDE_COREUTIL_FROM
+        ),
+        commands: vec!["npu-setup doctor --smoke".into()],
+        docs: Some("https://github.com/ROCm/FastFlowLM/pull/689".into()),
+        ..Default::default()
+    })
 }
 
 /// `flm.install`.

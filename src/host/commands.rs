@@ -480,6 +480,9 @@ pub struct XrtFacts {
     /// The last lines of its output when it listed nothing (for the evidence).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
+    /// The XRT release it reports (its `XRT` section's `Version`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 /// Runs `xrt-smi examine` (read-only: it reports, it changes nothing) where the loader probe
@@ -493,7 +496,8 @@ pub fn probe_xrt(runner: &Runner, xrt_smi: Option<&str>) -> Probed<XrtFacts> {
         Ok(o) => {
             let devices = parse_xrt_examine(&format!("{}\n{}", o.stdout, o.stderr));
             let output = devices.as_ref().is_none_or(|d| d.is_empty()).then(|| o.tail());
-            Probed::Ok(XrtFacts { binary: bin.to_string(), code: o.code, devices, output })
+            let version = crate::parse::xrt::parse_xrt_version(&o.stdout);
+            Probed::Ok(XrtFacts { binary: bin.to_string(), code: o.code, devices, output, version })
         }
         Err(e) => Probed::Error(e.to_string()),
     }

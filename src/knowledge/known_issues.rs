@@ -39,13 +39,6 @@ fn flm_versions(f: &Facts, r: &Recipes) -> Vec<String> {
     v
 }
 
-/// The installed XRT's version (its first package with a version).
-fn xrt_version(f: &Facts, r: &Recipes) -> Option<String> {
-    let d = super::stack::distro(f, r)?;
-    let p = f.packages.ok()?;
-    d.packages.xrt.iter().find_map(|n| p.version(n)).map(str::to_string)
-}
-
 /// The first of `versions` inside any of `ranges`, described.
 fn in_ranges(what: &str, versions: &[String], ranges: &[Range], parse: fn(&str) -> Option<[u32; 4]>) -> Option<String> {
     versions.iter().find_map(|v| {
@@ -59,7 +52,7 @@ fn in_ranges(what: &str, versions: &[String], ranges: &[Range], parse: fn(&str) 
 pub fn matching(f: &Facts, r: &Recipes, a: &Analysis) -> Vec<KnownIssueMatch> {
     let flm = flm_versions(f, r);
     let lemonade: Vec<String> = release(f, r).map(|x| x.version).into_iter().collect();
-    let xrt: Vec<String> = xrt_version(f, r).into_iter().collect();
+    let xrt: Vec<String> = super::stack::xrt_version(f, r).into_iter().collect();
     let kernel: Vec<String> = f.kernel.ok().and_then(|k| k.running.clone()).into_iter().collect();
     let cmdline = f.kernel.ok().and_then(|k| k.cmdline.clone()).unwrap_or_default();
     let firmware: Vec<String> = a

@@ -102,3 +102,61 @@ pub fn xrt_lib(f: &Facts, soname: &str) -> Option<(String, String)> {
         .find(|(s, _)| s == soname)
         .map(|(_, p)| (p.clone(), "the RUNPATH of flm".to_string()))
 }
+
+/// The first XRT release whose runtime finds its xdna plugin only beside the
+/// `libxrt_coreutil.so.2` the process loaded: XRT 2.25 ignores `XILINX_XRT` and derives its
+/// root with `dladdr` on libxrt_coreutil (<https://github.com/ROCm/FastFlowLM/pull/689>).
+pub const PLUGIN_BESIDE_COREUTIL_FROM: &str = "2.25";
+
+/// flm loads a `libxrt_coreutil.so.2` from a directory without the xdna plugin, under an
+/// XRT that looks for the plugin only there: XRT enumerates no device for flm ("No such
+/// device with index '0'") although the plugin exists elsewhere (`XILINX_XRT`, another
+/// store path). An `LD_LIBRARY_PATH` of the process (a unit's) can still put another copy
+/// first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PluginNotBeside {
+    /// The libxrt_coreutil.so.2 flm loads.
+    pub coreutil: String,
+    /// How flm finds it (its RUNPATH, the loader's path).
+    pub how: String,
+    /// The XRT release.
+    pub xrt: String,
+    /// Where the plugin is instead (may be empty).
+    pub plugin_elsewhere: Vec<String>,
+}
+
+/// Judges where XRT >= 2.25 looks for its plugin for flm: None when the XRT release is
+/// older or unknown, flm's libxrt_coreutil is not located, or the plugin is beside it.
+/// "Beside" holds where the build's `XRT_LIB_DIR` matches the directory coreutil sits in; a
+/// multiarch build (`lib/x86_64-linux-gnu`) loaded from a plain `lib/` (FastFlowLM's portable
+/// tree before #689) looks elsewhere still, which this does not judge.
+pub fn plugin_not_beside_coreutil(f: &Facts, r: &crate::recipes::Recipes) -> Option<PluginNotBeside> {
+    let xrt = super::stack::xrt_version(f, r)?;
+    let v = crate::parse::version::parse_dotted(&xrt)?;
+    if v < crate::parse::version::parse_dotted(PLUGIN_BESIDE_COREUTIL_FROM)? {
+        return None;
+    }
+    // DT_RUNPATH is searched before ld.so.cache and the default directories.
+    let flm = f.flm.ok()?;
+    flm.binary.as_ref()?;
+    let runpath = flm.runpath_libs.iter().find(|(s, _)| s == "libxrt_coreutil.so.2").map(|(_, p)| p.clone());
+    let lib = |so: &str| f.loader.ok().and_then(|l| l.libs.iter().find(|x| x.soname == so));
+    let (coreutil, how) = match runpath {
+        Some(p) => (p, "the RUNPATH of flm".to_string()),
+        // Only a copy the loader itself finds (ld.so.conf, the trusted directories):
+        // `XILINX_XRT` is no loader path.
+        None => {
+            let c = lib("libxrt_coreutil.so.2").filter(|x| x.resolved_by.is_none())?;
+            (c.resolvable_at.clone()?, "the dynamic loader's path".to_string())
+        }
+    };
+    let dir = coreutil.rsplit_once('/').map(|(d, _)| d)?;
+    let mut plugin: Vec<String> = lib("libxrt_driver_xdna.so.2").map(|x| x.found.clone()).unwrap_or_default();
+    plugin.extend(flm.runpath_libs.iter().filter(|(s, _)| s == "libxrt_driver_xdna.so.2").map(|(_, p)| p.clone()));
+    if plugin.iter().any(|p| p.rsplit_once('/').is_some_and(|(d, _)| d == dir)) {
+        return None;
+    }
+    plugin.sort();
+    plugin.dedup();
+    Some(PluginNotBeside { coreutil, how, xrt, plugin_elsewhere: plugin })
+}

@@ -56,6 +56,17 @@ pub fn xrt_install(f: &Facts, r: &Recipes) -> XrtInstall {
     XrtInstall { base_packages, plugin_packages, base, plugin, duplicate_plugins }
 }
 
+/// The installed XRT's release: its first XRT package with a version, else the release
+/// `xrt-smi examine` reports (hosts without XRT packages: NixOS's store, a source build under
+/// /opt/xilinx/xrt), so known issues keyed on XRT versions match there too
+/// (<https://github.com/noamsto/nix-amd-ai/issues/148> is such a host).
+pub fn xrt_version(f: &Facts, r: &Recipes) -> Option<String> {
+    let packaged = distro(f, r)
+        .zip(f.packages.ok())
+        .and_then(|(d, p)| d.packages.xrt.iter().find_map(|n| p.version(n)).map(str::to_string));
+    packaged.or_else(|| f.xrt.ok().and_then(|x| x.version.clone()))
+}
+
 /// What is installed of FastFlowLM.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(tag = "state", rename_all = "kebab-case")]

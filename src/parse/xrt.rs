@@ -46,6 +46,29 @@ pub fn parse_xrt_examine(s: &str) -> Option<Vec<XrtDevice>> {
     Some(out)
 }
 
+/// The XRT release `xrt-smi examine` reports: the `Version` line of its `XRT` section
+/// (`XRT\n  Version              : 2.26.0`,
+/// <https://github.com/noamsto/nix-amd-ai/issues/148>). It names the XRT that xrt-smi
+/// loaded, which is how a host without XRT packages (NixOS, a source build) tells its version.
+pub fn parse_xrt_version(s: &str) -> Option<String> {
+    let mut in_xrt = false;
+    for l in s.lines() {
+        let t = l.trim();
+        if !l.starts_with(' ') && !t.is_empty() {
+            in_xrt = t == "XRT";
+            continue;
+        }
+        if in_xrt
+            && let Some((k, v)) = t.split_once(':')
+            && k.trim() == "Version"
+        {
+            let v = v.trim();
+            return (!v.is_empty() && v.chars().next().is_some_and(|c| c.is_ascii_digit())).then(|| v.to_string());
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,5 +87,17 @@ mod tests {
         assert_eq!(parse_xrt_examine("XRT\n  Version : 2.18.0\n\nDevices present\n  0 devices found\n"), Some(vec![]));
         assert_eq!(parse_xrt_examine("Error:  No such device with index '0'\n"), Some(vec![]));
         assert_eq!(parse_xrt_examine("xrt-smi: no capture for: examine\n"), None);
+    }
+
+    #[test]
+    fn the_xrt_version_is_the_version_line_of_the_xrt_section() {
+        // nix-amd-ai#148: the `Version` of `System Configuration` is absent, XRT's is 2.26.0.
+        let a2 = "System Configuration\n  OS Name              : Linux\n  Release              : 7.2.4\n\n\
+            XRT\n  Version              : 2.26.0\n  amdxdna Version      : 7.2.4\n\nDevice(s) Present\n";
+        assert_eq!(parse_xrt_version(a2).as_deref(), Some("2.26.0"));
+        // An older layout (mlir-aie#1618): Version, Branch, Hash under XRT.
+        let old = "System Configuration\n  Version              : #2 SMP PREEMPT_DYNAMIC\n\nXRT\n  Version              : 2.18.0\n  Branch               : HEAD\n";
+        assert_eq!(parse_xrt_version(old).as_deref(), Some("2.18.0"));
+        assert_eq!(parse_xrt_version("Error:  No such device with index '0'\n"), None);
     }
 }

@@ -163,6 +163,44 @@ fn flm_after_1_0_0_with_xrt_2_26_on_krackan_rev_0x20_is_named() {
 }
 
 #[test]
+fn the_xrt_version_of_a_host_without_xrt_packages_comes_from_xrt_smi() {
+    // nix-amd-ai#148 as reported: NixOS (no XRT packages), XRT 2.26.0 in the store, which
+    // `xrt-smi examine` names and lists the NPU with; flm > 1.0.0 on Krackan rev 0x20.
+    let examine = |version: Option<&str>| {
+        let version = version.map(str::to_string);
+        move |f: &mut crate::host::Facts| {
+            f.xrt = crate::host::Probed::Ok(crate::host::commands::XrtFacts {
+                binary: "/run/current-system/sw/bin/xrt-smi".into(),
+                code: Some(0),
+                devices: Some(vec![crate::parse::xrt::XrtDevice {
+                    bdf: "0000:c2:00.1".into(),
+                    name: "NPU Krackan 1".into(),
+                }]),
+                output: None,
+                version,
+            })
+        }
+    };
+    let nix = || {
+        krackan_rev20()
+            .flm_version("1.0.2")
+            .package("xrt-base", None)
+            .package("xrt-npu", None)
+            .package("xrt-plugin-amdxdna", None)
+    };
+    let c = run(&nix().with(examine(Some("2.26.0"))), "flm.validate");
+    assert_eq!(known_ids(&c), ["flm-krackan-rev20-hwctx", "flm-xrt-no-device-index-0"], "{}", c.summary);
+    assert!(
+        c.evidence["known_issues"][1]["matched"].to_string().contains("XRT 2.26.0"),
+        "{}",
+        c.evidence["known_issues"]
+    );
+    // The same host with XRT 2.21.75 reported, or no version at all: not the 2.26 issue.
+    assert_eq!(known_ids(&run(&nix().with(examine(Some("2.21.75"))), "flm.validate")), ["flm-krackan-rev20-hwctx"]);
+    assert_eq!(known_ids(&run(&nix().with(examine(None)), "flm.validate")), ["flm-krackan-rev20-hwctx"]);
+}
+
+#[test]
 fn a_known_issue_of_a_skipped_check_stays_skipped() {
     let h = krackan_rev20().flm_version("0.9.45");
     let results = run_checks(&h, recipes(), &CheckOptions::default(), &["kernel.log".into()], &[]);

@@ -117,6 +117,21 @@ fn xrt_install() {
     let no_plugin = Host::halo().package("xrt-plugin-amdxdna", None).xrt_lib("libxrt_driver_xdna.so.2", &[], None);
     let c = expect(&no_plugin, "xrt.install", Fail, "the xdna plugin (libxrt_driver_xdna.so.2) is not installed");
     assert_eq!(step(&c), Some("xrt"));
+    // XRT without its plugin (Atomic-Germ/OpenFlowLM-Next#81): the remedy says the plugin is
+    // not XRT's, comes from amd/xdna-driver for this XRT release, and names the distro's
+    // plugin packages before its route.
+    let r = remedy(&c);
+    for part in [
+        "XRT 2.21.75-5.fc44 is installed in /opt/xilinx/xrt/lib64 without its xdna plugin",
+        "amd/xdna-driver builds it for one XRT release",
+        "(xrt_plugin-amdxdna / xrt-plugin-amdxdna)",
+        "sudo dnf install xrt-npu xrt-plugin-amdxdna",
+    ] {
+        assert!(r.contains(part), "{part}: {r}");
+    }
+    // XRT missing altogether: the route alone, no plugin story.
+    let none_at_all = Host::halo().bare_stack();
+    assert!(!remedy(&run(&none_at_all, "xrt.install")).contains("without its xdna plugin"));
     let no_base =
         Host::halo().package("xrt-base", None).package("xrt-npu", None).xrt_lib("libxrt_coreutil.so.2", &[], None);
     expect(&no_base, "xrt.install", Fail, "XRT base is not installed");
@@ -367,6 +382,7 @@ fn xrt_loader_judges_what_xrt_enumerates() {
                 code: Some(0),
                 devices,
                 output: None,
+                version: None,
             })
         })
     };
@@ -439,4 +455,39 @@ fn xrt_through_the_runpath_of_flm() {
         Pass,
         "libxrt_coreutil.so.2 -> /nix/store/b-xrt/lib/libxrt_coreutil.so.2 (the RUNPATH of flm)",
     );
+}
+
+/// XRT >= 2.25 finds its plugin only beside the libxrt_coreutil.so.2 the process loaded
+/// (https://github.com/ROCm/FastFlowLM/pull/689): flm's copy (its RUNPATH first, else the
+/// loader's) must have the plugin in the same directory.
+#[test]
+fn xrt_loader_warns_when_flms_coreutil_has_no_plugin_beside_it_under_xrt_2_25() {
+    let store = "/nix/store/0000-xrt-2.26.0/opt/xilinx/xrt/lib";
+    let runpath = |h: Host, libs: &[&str]| {
+        let libs: Vec<(String, String)> = libs.iter().map(|so| (so.to_string(), format!("{store}/{so}"))).collect();
+        h.with(move |f| f.flm.ok_mut().runpath_libs = libs)
+    };
+    let xrt226 = || Host::halo().package("xrt-base", Some("2.26.0-1.fc44"));
+    // flm links the plain XRT store path (no plugin); the plugin is in the COPR tree.
+    let c = expect(
+        &runpath(xrt226(), &["libxrt_coreutil.so.2"]),
+        "xrt.loader",
+        Warn,
+        &format!(
+            "flm loads {store}/libxrt_coreutil.so.2 (the RUNPATH of flm), with no xdna plugin beside it: XRT 2.26.0-1.fc44"
+        ),
+    );
+    assert!(remedy(&c).contains("ignoring XILINX_XRT"), "{}", remedy(&c));
+    assert!(c.evidence["plugin_elsewhere"].to_string().contains("/opt/xilinx/xrt/lib64/libxrt_driver_xdna.so.2"));
+    // The plugin beside it, or an XRT that still honours XILINX_XRT: no finding.
+    expect(&runpath(xrt226(), &["libxrt_coreutil.so.2", "libxrt_driver_xdna.so.2"]), "xrt.loader", Pass, "");
+    expect(&runpath(Host::halo(), &["libxrt_coreutil.so.2"]), "xrt.loader", Pass, "");
+    // Through the loader: the COPR tree holds both; a plugin only in another directory warns.
+    expect(&xrt226(), "xrt.loader", Pass, "");
+    let elsewhere = xrt226().xrt_lib(
+        "libxrt_driver_xdna.so.2",
+        &["/usr/lib64/libxrt_driver_xdna.so.2"],
+        Some("/usr/lib64/libxrt_driver_xdna.so.2"),
+    );
+    expect(&elsewhere, "xrt.loader", Warn, "(the dynamic loader's path), with no xdna plugin beside it");
 }
