@@ -239,6 +239,35 @@ fn unknown_driver_errors_warn_and_benign_ones_pass() {
 }
 
 #[test]
+fn unmarked_errors_of_the_out_of_tree_driver_warn_too() {
+    // xdna-driver's own driver logs errors with dev_err: no `*ERROR*`, no "failed". The
+    // timeout and the mailbox teardown after it, as in https://github.com/nod-ai/iree-amd-aie/pull/1266.
+    let lines = [
+        "amdxdna 0000:c5:00.1: xdna_send_msg_wait: Wait for completion timeout",
+        "amdxdna:xdna_mailbox_stop_channel:984: amdxdna 0000:c5:00.1: xdna_mailbox.112: IRQ disabled and RX work cancelled",
+        "amdxdna:mailbox_release_msg:265: amdxdna 0000:c5:00.1: xdna_mailbox.112: msg_id 0x1d000009 msg opcode 0x10c",
+    ];
+    let c = expect(&Host::halo().log(&lines), "kernel.log", Warn, "unrecognised driver error");
+    assert!(c.summary.contains("xdna_send_msg_wait: Wait for completion timeout"), "{}", c.summary);
+    assert!(remedy(&c).contains("--bundle"), "{}", remedy(&c));
+    // The job watchdog (a warning-level line) aborted a context: https://github.com/amd/xdna-driver/issues/1083.
+    let tdr = "amdxdna 0000:0c:00.1: amdxdna_tdr_work: Device isn't making progress... Count 243";
+    let c = expect(&Host::halo().log(&[tdr]), "kernel.log", Warn, "unrecognised driver error");
+    assert!(c.summary.contains("isn't making progress"), "{}", c.summary);
+    // A negative return code is an error report whatever the words around it.
+    let ret = "amdxdna 0000:c6:00.1: aie2_rw_aie_reg: AIE reg read, ret -62";
+    expect(&Host::halo().log(&[ret]), "kernel.log", Warn, "unrecognised driver error");
+    // Informational lines stay quiet: the mailbox debug lines alone, the probe's own lines.
+    let quiet = [
+        lines[1],
+        lines[2],
+        "amdxdna 0000:c6:00.1: enabling device (0000 -> 0002)",
+        "amdxdna 0000:c6:00.1: [drm] Load firmware amdnpu/17f0_11/npu_7.sbin",
+    ];
+    expect(&Host::halo().log(&quiet), "kernel.log", Pass, "");
+}
+
+#[test]
 fn what_the_kernel_log_probe_left_out_is_in_the_evidence() {
     let h = Host::halo().with(|f| {
         f.kernel_log.ok_mut().dropped.insert("iommu-fault".into(), 430);
