@@ -280,3 +280,22 @@ fn what_the_kernel_log_probe_left_out_is_in_the_evidence() {
     let c = run(&h, "kernel.log");
     assert_eq!(c.evidence["truncated"], "left out over their budgets: 430 iommu-fault");
 }
+
+#[test]
+fn a_failed_reset_is_the_cause_of_the_missing_accel_node() {
+    // A hung NPU, then a PCI function-level reset by hand: the device stays bound to amdxdna
+    // but loses /dev/accel/accel0 (https://github.com/1bit-MONSTER/1bit-MONSTER/issues/1920,
+    // in-tree amdxdna 0.7; the line in the driver's form, XDNA_ERR "Start hardware failed, %d").
+    // The verdict is the failed reset and its reboot, not a driver or node to set up.
+    let h = Host::halo()
+        .with(|f| f.npu_mut().accel.clear())
+        .log(&["amdxdna 0000:c6:00.1: [drm] *ERROR* aie2_hw_resume: Start hardware failed, -22"]);
+    let results = run_checks(&h, recipes(), &CheckOptions::default(), &[], &[]);
+    let bound = results.iter().find(|c| c.id == "driver.bound").unwrap();
+    assert_eq!((bound.status, bound.cause.as_deref()), (Fail, Some("kernel.log")), "{}", bound.summary);
+    let d = diagnose(&results, &h);
+    assert_eq!((d.state.as_str(), d.first_failure.as_deref()), ("broken", Some("kernel.log")), "{}", d.message);
+    let log = results.iter().find(|c| c.id == "kernel.log").unwrap();
+    assert!(log.summary.contains("(reset-failed)"), "{}", log.summary);
+    assert!(log.remedy.as_ref().is_some_and(|r| r.reboot && r.text.starts_with("Reboot")), "{:?}", log.remedy);
+}
