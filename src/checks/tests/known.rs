@@ -255,10 +255,15 @@ fn unmarked_errors_of_the_out_of_tree_driver_warn_too() {
     let c = expect(&Host::halo().log(&lines), "kernel.log", Warn, "unrecognised driver error");
     assert!(c.summary.contains("xdna_send_msg_wait: Wait for completion timeout"), "{}", c.summary);
     assert!(remedy(&c).contains("--bundle"), "{}", remedy(&c));
-    // The job watchdog (a warning-level line) aborted a context: https://github.com/amd/xdna-driver/issues/1083.
+    // The job watchdog (a warning-level line) aborted a context: its meaning and its timeout
+    // are known (https://github.com/amd/xdna-driver/issues/1083), so it is a signature.
     let tdr = "amdxdna 0000:0c:00.1: amdxdna_tdr_work: Device isn't making progress... Count 243";
-    let c = expect(&Host::halo().log(&[tdr]), "kernel.log", Warn, "unrecognised driver error");
-    assert!(c.summary.contains("isn't making progress"), "{}", c.summary);
+    let c = expect(&Host::halo().log(&[tdr]), "kernel.log", Warn, "(tdr-no-progress)");
+    assert!(c.summary.contains("watchdog (amdxdna_tdr_work)"), "{}", c.summary);
+    assert!(remedy(&c).contains("timeout_in_sec") && remedy(&c).contains("--bundle"), "{}", remedy(&c));
+    // The newer driver's form names its own parameter in the same remedy.
+    let staging = "amdxdna 0000:c6:00.1: aie2_tdr_work_func: Device isn't making progress";
+    expect(&Host::halo().log(&[staging]), "kernel.log", Warn, "watchdog (aie2_tdr_work_func)");
     // A negative return code is an error report whatever the words around it.
     let ret = "amdxdna 0000:c6:00.1: aie2_rw_aie_reg: AIE reg read, ret -62";
     expect(&Host::halo().log(&[ret]), "kernel.log", Warn, "unrecognised driver error");
