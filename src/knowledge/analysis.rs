@@ -304,7 +304,7 @@ fn is_driver_error(line: &str) -> bool {
     static WORDS: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     let words = WORDS.get_or_init(|| {
         regex::Regex::new(
-            r"(?i)\*ERROR\*|\bfail(?:s|ed|ure)?\b|\btime ?out\b|\btimed out\b|\berror\b|\binvalid\b|\babort(?:ed)?\b|isn't making progress|\b(?:ret|err|error|status)\s*[=:]?\s*-\d+",
+            r"(?i)\*ERROR\*|\bfail(?:s|ed|ure)\b|\btime ?out\b|\btimed out\b|\berror\b|\binvalid\b|\babort(?:ed)?\b|isn't making progress|\b(?:ret|err|error|status)\s*[=:]?\s*-\d+",
         )
         .expect("static regex")
     });
