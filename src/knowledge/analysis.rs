@@ -190,6 +190,12 @@ impl<'a> Analysis<'a> {
             .or_else(|| self.log.iter().find(|m| m.severity == Severity::Fail && m.reboot && m.check.is_none()))
     }
 
+    /// The first amdxdna error line no signature knows (no crash or wedge known): what a
+    /// hung probe afterwards may be explained by, said as unrecognised.
+    pub fn unrecognised_error(&self) -> Option<&LogMatch> {
+        self.log.iter().find(|m| m.id == UNRECOGNISED)
+    }
+
     /// Flavour of the target kernel.
     pub fn target_flavour(&self, f: &Facts) -> Option<&FlavourInfo> {
         f.kernel.ok().and_then(|k| k.target.as_ref()).and_then(|r| self.flavours.get(r))

@@ -221,6 +221,12 @@ fn a_hung_flm_validate_after_a_crash_names_the_crash() {
     expect(&hung(Host::halo().log(&[wedge])), "flm.validate", Error, "(cmd-timeout)");
     let c = expect(&hung(Host::halo()), "flm.validate", Error, "did not finish");
     assert!(!c.summary.contains("kernel log"), "{}", c.summary);
+    // An amdxdna error no signature knows is quoted as unrecognised, with the bundle command
+    // (the mailbox timeout of https://github.com/nod-ai/iree-amd-aie/pull/1266).
+    let timeout = "amdxdna 0000:c6:00.1: xdna_send_msg_wait: Wait for completion timeout";
+    let c = expect(&hung(Host::halo().log(&[timeout])), "flm.validate", Error, "does not recognise");
+    assert!(c.summary.contains("Wait for completion timeout"), "{}", c.summary);
+    assert!(remedy(&c).contains("--bundle"), "{}", remedy(&c));
 }
 
 #[test]
