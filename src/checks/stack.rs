@@ -630,7 +630,17 @@ fn flm_validate_only(c: &Ctx) -> Outcome {
             ))
             .ev("kernel_log", &m.line)
             .remedy(super::device::log_remedy(m)),
-            None => Outcome::error(format!("flm validate gave no result: {error}")),
+            // No known crash, but an amdxdna error doctor does not know (a mailbox timeout
+            // of xdna-driver's own driver, nod-ai/iree-amd-aie#1266): quote it as such.
+            None => match c.a.unrecognised_error() {
+                Some(m) => Outcome::error(format!(
+                    "flm validate gave no result: {error} — the kernel log has an amdxdna error doctor does not recognise: {}",
+                    m.line
+                ))
+                .ev("kernel_log", &m.line)
+                .remedy(super::device::log_remedy(m)),
+                None => Outcome::error(format!("flm validate gave no result: {error}")),
+            },
         },
         stack::FlmValidateVerdict::Ready => {
             let v = f.validate.as_ref();

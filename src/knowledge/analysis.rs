@@ -190,6 +190,12 @@ impl<'a> Analysis<'a> {
             .or_else(|| self.log.iter().find(|m| m.severity == Severity::Fail && m.reboot && m.check.is_none()))
     }
 
+    /// The first amdxdna error line no signature knows (no crash or wedge known): what a
+    /// hung probe afterwards may be explained by, said as unrecognised.
+    pub fn unrecognised_error(&self) -> Option<&LogMatch> {
+        self.log.iter().find(|m| m.id == UNRECOGNISED)
+    }
+
     /// Flavour of the target kernel.
     pub fn target_flavour(&self, f: &Facts) -> Option<&FlavourInfo> {
         f.kernel.ok().and_then(|k| k.target.as_ref()).and_then(|r| self.flavours.get(r))
@@ -291,9 +297,24 @@ fn match_log(f: &Facts, r: &Recipes) -> Vec<LogMatch> {
     out
 }
 
-/// An amdxdna line that reports an error (`*ERROR*`, `failed`).
+/// An amdxdna line that reports an error. The kernel's driver prints its errors through
+/// `drm_err`, which marks them `[drm] *ERROR*`; xdna-driver's out-of-tree driver prints them
+/// with `dev_err` (`XDNA_ERR`, `MB_ERR`), with no marker at all
+/// (https://github.com/amd/xdna-driver/blob/856409cafc23cee55976ebcaa0a073ab4ec6dfe2/src/driver/amdxdna/amdxdna_drm.h),
+/// and the log carries no level. So the words decide: a failure, a timeout, an abort, an
+/// invalid value, a negative return code, or the job watchdog's "isn't making progress"
+/// (`XDNA_WARN`: it aborts the hung contexts). Unmarked timeouts are how a firmware that
+/// stopped answering shows up on that driver
+/// ("xdna_send_msg_wait: Wait for completion timeout", nod-ai/iree-amd-aie#1266).
 fn is_driver_error(line: &str) -> bool {
-    line.contains("amdxdna") && (line.contains("*ERROR*") || line.to_ascii_lowercase().contains("failed"))
+    static WORDS: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let words = WORDS.get_or_init(|| {
+        regex::Regex::new(
+            r"(?i)\*ERROR\*|\bfail(?:s|ed|ure)\b|\btime ?out\b|\btimed out\b|\berror\b|\binvalid\b|\babort(?:ed)?\b|isn't making progress|\b(?:ret|err|error|status)\s*[=:]?\s*-\d+",
+        )
+        .expect("static regex")
+    });
+    line.contains("amdxdna") && words.is_match(line)
 }
 
 /// Names each kept crash report: a crash signature, else an unrecognised crash in the NPU

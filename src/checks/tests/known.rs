@@ -259,6 +259,12 @@ fn a_hung_flm_validate_after_a_crash_names_the_crash() {
     expect(&hung(Host::halo().log(&[wedge])), "flm.validate", Error, "(cmd-timeout)");
     let c = expect(&hung(Host::halo()), "flm.validate", Error, "did not finish");
     assert!(!c.summary.contains("kernel log"), "{}", c.summary);
+    // An amdxdna error no signature knows is quoted as unrecognised, with the bundle command
+    // (the mailbox timeout of https://github.com/nod-ai/iree-amd-aie/pull/1266).
+    let timeout = "amdxdna 0000:c6:00.1: xdna_send_msg_wait: Wait for completion timeout";
+    let c = expect(&hung(Host::halo().log(&[timeout])), "flm.validate", Error, "does not recognise");
+    assert!(c.summary.contains("Wait for completion timeout"), "{}", c.summary);
+    assert!(remedy(&c).contains("--bundle"), "{}", remedy(&c));
 }
 
 #[test]
@@ -274,6 +280,47 @@ fn unknown_driver_errors_warn_and_benign_ones_pass() {
         "amdxdna 0000:c6:00.1: AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x0008 address=0x79357be8c200 flags=0x0077]",
     ];
     expect(&Host::halo().log(&benign), "kernel.log", Pass, "harmless");
+    // Twice per run with an XRT of 2026-05; the maintainer: known, the NPU works
+    // (https://github.com/amd/xdna-driver/issues/1355).
+    let debug_bo = "amdxdna 0000:04:00.1: [drm] *ERROR* aie2_hwctx_cfg_debug_bo: Get bo 4 failed";
+    let c = expect(&Host::halo().log(&[debug_bo, debug_bo]), "kernel.log", Pass, "harmless");
+    assert!(c.summary.contains("debug buffer 4"), "{}", c.summary);
+}
+
+#[test]
+fn unmarked_errors_of_the_out_of_tree_driver_warn_too() {
+    // xdna-driver's own driver logs errors with dev_err: no `*ERROR*`, no "failed". The
+    // timeout and the mailbox teardown after it, as in https://github.com/nod-ai/iree-amd-aie/pull/1266.
+    let lines = [
+        "amdxdna 0000:c5:00.1: xdna_send_msg_wait: Wait for completion timeout",
+        "amdxdna:xdna_mailbox_stop_channel:984: amdxdna 0000:c5:00.1: xdna_mailbox.112: IRQ disabled and RX work cancelled",
+        "amdxdna:mailbox_release_msg:265: amdxdna 0000:c5:00.1: xdna_mailbox.112: msg_id 0x1d000009 msg opcode 0x10c",
+    ];
+    let c = expect(&Host::halo().log(&lines), "kernel.log", Warn, "unrecognised driver error");
+    assert!(c.summary.contains("xdna_send_msg_wait: Wait for completion timeout"), "{}", c.summary);
+    assert!(remedy(&c).contains("--bundle"), "{}", remedy(&c));
+    // The job watchdog (a warning-level line) aborted a context: its meaning and its timeout
+    // are known (https://github.com/amd/xdna-driver/issues/1083), so it is a signature.
+    let tdr = "amdxdna 0000:0c:00.1: amdxdna_tdr_work: Device isn't making progress... Count 243";
+    let c = expect(&Host::halo().log(&[tdr]), "kernel.log", Warn, "(tdr-no-progress)");
+    assert!(c.summary.contains("watchdog (amdxdna_tdr_work)"), "{}", c.summary);
+    assert!(remedy(&c).contains("timeout_in_sec") && remedy(&c).contains("--bundle"), "{}", remedy(&c));
+    // The newer driver's form names its own parameter in the same remedy.
+    let staging = "amdxdna 0000:c6:00.1: aie2_tdr_work_func: Device isn't making progress";
+    expect(&Host::halo().log(&[staging]), "kernel.log", Warn, "watchdog (aie2_tdr_work_func)");
+    // A negative return code is an error report whatever the words around it.
+    let ret = "amdxdna 0000:c6:00.1: aie2_rw_aie_reg: AIE reg read, ret -62";
+    expect(&Host::halo().log(&[ret]), "kernel.log", Warn, "unrecognised driver error");
+    // Informational lines stay quiet: the mailbox debug lines alone, the probe's own lines.
+    let quiet = [
+        lines[1],
+        lines[2],
+        "amdxdna 0000:c6:00.1: enabling device (0000 -> 0002)",
+        "amdxdna 0000:c6:00.1: [drm] Load firmware amdnpu/17f0_11/npu_7.sbin",
+        // A caution, not a failure (the legacy driver's developer IOVA mode, amdxdna_devel.c).
+        "amdxdna 0000:c6:00.1: IOVA address mode enabled w/o carveout, BO allocation may fail",
+    ];
+    expect(&Host::halo().log(&quiet), "kernel.log", Pass, "");
 }
 
 #[test]
@@ -283,4 +330,23 @@ fn what_the_kernel_log_probe_left_out_is_in_the_evidence() {
     });
     let c = run(&h, "kernel.log");
     assert_eq!(c.evidence["truncated"], "left out over their budgets: 430 iommu-fault");
+}
+
+#[test]
+fn a_failed_reset_is_the_cause_of_the_missing_accel_node() {
+    // A hung NPU, then a PCI function-level reset by hand: the device stays bound to amdxdna
+    // but loses /dev/accel/accel0 (https://github.com/1bit-MONSTER/1bit-MONSTER/issues/1920,
+    // in-tree amdxdna 0.7; the line in the driver's form, XDNA_ERR "Start hardware failed, %d").
+    // The verdict is the failed reset and its reboot, not a driver or node to set up.
+    let h = Host::halo()
+        .with(|f| f.npu_mut().accel.clear())
+        .log(&["amdxdna 0000:c6:00.1: [drm] *ERROR* aie2_hw_resume: Start hardware failed, -22"]);
+    let results = run_checks(&h, recipes(), &CheckOptions::default(), &[], &[]);
+    let bound = results.iter().find(|c| c.id == "driver.bound").unwrap();
+    assert_eq!((bound.status, bound.cause.as_deref()), (Fail, Some("kernel.log")), "{}", bound.summary);
+    let d = diagnose(&results, &h);
+    assert_eq!((d.state.as_str(), d.first_failure.as_deref()), ("broken", Some("kernel.log")), "{}", d.message);
+    let log = results.iter().find(|c| c.id == "kernel.log").unwrap();
+    assert!(log.summary.contains("(reset-failed)"), "{}", log.summary);
+    assert!(log.remedy.as_ref().is_some_and(|r| r.reboot && r.text.starts_with("Reboot")), "{:?}", log.remedy);
 }
