@@ -224,6 +224,12 @@ pub fn xrt_install(c: &Ctx) -> Outcome {
     {
         return o(Outcome::skip(format!("no XRT on this host; {why}")));
     }
+    if (!base_ok || !plugin_ok)
+        && let Some(why) = crate::knowledge::routes::xrt_not_needed(c.f, c.r)
+    {
+        let state = if base_ok { "XRT without its xdna plugin" } else { "no XRT" };
+        return o(Outcome::skip(format!("{state}, and none needed: {why}")));
+    }
     if !base_ok || !plugin_ok {
         let missing = match (base_ok, plugin_ok) {
             (false, false) => "XRT and the xdna plugin are not installed",
@@ -296,6 +302,12 @@ pub fn xrt_loader(c: &Ctx) -> Outcome {
         return o;
     }
     let Some(l) = c.f.loader.ok() else { unreachable!() };
+    let x = stack::xrt_install(c.f, c.r);
+    if (!x.base || !x.plugin)
+        && let Some(why) = crate::knowledge::routes::xrt_not_needed(c.f, c.r)
+    {
+        return Outcome::skip(format!("XRT's libraries are not used: {why}"));
+    }
     let cache = c.f.ld_cache.ok();
     let wanted = ["libxrt_coreutil.so.2", "libxrt_driver_xdna.so.2"];
     let libs: Vec<_> = l.libs.iter().filter(|x| wanted.contains(&x.soname.as_str())).collect();

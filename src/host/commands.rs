@@ -434,6 +434,10 @@ pub struct FlmFacts {
     /// The XRT libraries found along that RUNPATH: (soname, host path).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub runpath_libs: Vec<(String, String)>,
+    /// The binary's `DT_NEEDED` libraries: which NPU runtime this build links (XRT's
+    /// `libxrt_coreutil.so.2`, or HRX's `libhrx`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub needed: Vec<String>,
     /// `flm list --json` (how Lemonade discovers FLM's models), parsed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub list: Option<FlmList>,
@@ -445,12 +449,15 @@ pub struct FlmFacts {
     pub list_error: Option<String>,
 }
 
-/// Reads the RUNPATH of the flm found (following its links) and looks for the XRT libraries
-/// along it. A script (a wrapper, a fixture's replay shim) has none.
+/// Reads the RUNPATH and needed libraries of the flm found (following its links) and looks
+/// for the XRT libraries along the RUNPATH. A script (a wrapper, a fixture's replay shim) has
+/// neither.
 fn runpath(root: &Root, facts: &mut FlmFacts) {
     let Some(path) = facts.resolved.clone().or_else(|| facts.binary.clone()) else { return };
     let Ok(Some(mut file)) = root.open_read(path.trim_start_matches('/')) else { return };
-    let Some(entries) = crate::parse::elf::elf_runpath(&mut file) else { return };
+    let Some(dynamic) = crate::parse::elf::elf_dynamic(&mut file) else { return };
+    facts.needed = dynamic.needed;
+    let Some(entries) = dynamic.runpath else { return };
     let origin = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
     facts.runpath = entries.iter().map(|e| crate::parse::elf::expand_origin(e, origin)).collect();
     for so in crate::host::memlock::XRT_LIBS {
@@ -632,5 +639,27 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    /// Fedora COPR's flm is an update-alternatives link; the HRX build it leads to links libhrx
+    /// (what knowledge::stack::flm_runtime reads), not XRT.
+    #[test]
+    fn the_needed_libraries_of_flm_are_read_through_its_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("usr/bin/flm-hrx");
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, crate::parse::elf::tests::elf_with(&[(1, "libhrx.so.1"), (1, "libstdc++.so.6")])).unwrap();
+        std::fs::create_dir_all(dir.path().join("etc/alternatives")).unwrap();
+        std::os::unix::fs::symlink("/usr/bin/flm-hrx", dir.path().join("etc/alternatives/flm")).unwrap();
+        std::os::unix::fs::symlink("/etc/alternatives/flm", dir.path().join("usr/bin/flm")).unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        let mut facts = FlmFacts {
+            binary: Some("/usr/bin/flm".into()),
+            resolved: Some("/usr/bin/flm-hrx".into()),
+            ..Default::default()
+        };
+        runpath(&root, &mut facts);
+        assert_eq!(facts.needed, ["libhrx.so.1", "libstdc++.so.6"]);
+        assert!(facts.runpath.is_empty());
     }
 }

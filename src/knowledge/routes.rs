@@ -127,6 +127,7 @@ impl Decision {
                 )
             }
             (Take::Packages, None) => "packages".into(),
+            (Take::Present, _) if self.why.starts_with("not needed") => "nothing to install".into(),
             (Take::Present, _) => "already installed".into(),
             (Take::Kernel, _) => "the kernel's own driver".into(),
             (Take::Release, _) => "Lemonade's release package (lemonade step)".into(),
@@ -414,6 +415,27 @@ fn lemonade_present(f: &Facts, r: &Recipes) -> Option<String> {
     f.lemonade.ok().filter(|l| !l.binaries.is_empty()).map(|l| format!("Lemonade at {}", l.binaries.join(", ")))
 }
 
+/// Why XRT is not needed on this host, if it is not: the system flm runs on HRX (no XRT:
+/// stack::flm_runtime) and no Lemonade here runs an FLM of its own (its download is taken to
+/// be the XRT build: which runtime Lemonade's copy links is not established). `xrt.install`,
+/// `xrt.loader` and the XRT route all ask this.
+pub fn xrt_not_needed(f: &Facts, r: &Recipes) -> Option<String> {
+    use super::lemonade::{ChosenKind, LemonadeFlm, flm};
+    let (runtime, because) = stack::flm_runtime(f);
+    if runtime != stack::FlmRuntime::Hrx {
+        return None;
+    }
+    if let LemonadeFlm::Judged(j) = flm(f, r)
+        && j.choice.as_ref().is_some_and(|ch| ch.kind == ChosenKind::OwnCopy)
+    {
+        return None;
+    }
+    Some(format!(
+        "FastFlowLM here runs on HRX ({}), which opens the NPU without XRT",
+        because.unwrap_or_else(|| "flm-hrx".into())
+    ))
+}
+
 /// Decides the route of every component.
 pub fn choose(f: &Facts, r: &Recipes, inputs: &Inputs) -> Routes {
     let distro = stack::distro(f, r);
@@ -539,6 +561,8 @@ pub fn choose(f: &Facts, r: &Recipes, inputs: &Inputs) -> Routes {
                 Take::Present,
                 if what.is_empty() { "XRT libraries present".into() } else { what.join(", ") },
             )
+        } else if let Some(why) = xrt_not_needed(f, r) {
+            Decision::new(c, Take::Present, format!("not needed: {why}"))
         } else if inputs.from == FromMode::Source {
             Decision::new(c, Take::Source, "--from source: XRT and the plugin from the pinned xdna-driver tree")
         } else if driver.take == Take::Source {

@@ -107,6 +107,45 @@ impl FlmInstall {
     }
 }
 
+/// The NPU runtime a FastFlowLM build runs on. Since FastFlowLM#602 (merged 2026-08,
+/// <https://github.com/ROCm/FastFlowLM/pull/602>) flm builds on XRT (the default) or on HRX
+/// (`FLM_USE_HRX`); HRX's libhrx opens /dev/accel itself and needs no XRT. Fedora's COPR
+/// ships both builds as `flm-xrt` / `flm-hrx` behind update-alternatives, HRX preferred when
+/// both are installed (`fastflowlm-hrx` requires `hrx`, not XRT:
+/// <https://github.com/abn/fastflowlm-rpm/blob/bf7fe0ea489c3612c1875a410a00f79d3a248306/fastflowlm.spec>, 1.0.4-2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FlmRuntime {
+    /// XRT (`libxrt_coreutil.so.2`, and the xdna plugin to see the NPU).
+    Xrt,
+    /// HRX (`libhrx`): no XRT needed.
+    Hrx,
+    /// Not known (a script, a wrapper, no flm).
+    Unknown,
+}
+
+/// Which runtime the system flm runs on, and what says so: the libraries its ELF needs,
+/// else the name it resolves to (`flm-hrx`, `flm-xrt`), else its run path (`…/flm/hrx`).
+pub fn flm_runtime(f: &Facts) -> (FlmRuntime, Option<String>) {
+    let Some(flm) = f.flm.ok() else { return (FlmRuntime::Unknown, None) };
+    if let Some(n) = flm.needed.iter().find(|n| n.starts_with("libhrx")) {
+        return (FlmRuntime::Hrx, Some(format!("it links {n}")));
+    }
+    if let Some(n) = flm.needed.iter().find(|n| n.starts_with("libxrt")) {
+        return (FlmRuntime::Xrt, Some(format!("it links {n}")));
+    }
+    let path = flm.resolved.as_deref().or(flm.binary.as_deref()).unwrap_or("");
+    match path.rsplit('/').next() {
+        Some("flm-hrx") => return (FlmRuntime::Hrx, Some(format!("flm is {path}"))),
+        Some("flm-xrt") => return (FlmRuntime::Xrt, Some(format!("flm is {path}"))),
+        _ => {}
+    }
+    if let Some(d) = flm.runpath.iter().find(|d| d.trim_end_matches('/').ends_with("/flm/hrx")) {
+        return (FlmRuntime::Hrx, Some(format!("its run path is {d}")));
+    }
+    (FlmRuntime::Unknown, None)
+}
+
 /// Judges the FastFlowLM layer.
 pub fn flm_install(f: &Facts, r: &Recipes) -> FlmInstall {
     let Some(flm) = f.flm.ok() else { return FlmInstall::NotProbed };

@@ -41,6 +41,10 @@ impl Step for Loader {
         let wanted = ["libxrt_coreutil.so.2", "libxrt_driver_xdna.so.2"];
         let libs: Vec<_> = l.libs.iter().filter(|x| wanted.contains(&x.soname.as_str())).collect();
         if libs.iter().all(|x| x.found.is_empty()) {
+            if let Some(why) = crate::knowledge::routes::xrt_not_needed(cx.facts, cx.recipes) {
+                p.notes.push(format!("no XRT, and none needed: {why}"));
+                return Ok(p);
+            }
             p.notes.push("XRT is not installed yet: nothing for the loader to find (the xrt step installs it)".into());
             return Ok(p);
         }

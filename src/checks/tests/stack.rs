@@ -491,3 +491,53 @@ fn xrt_loader_warns_when_flms_coreutil_has_no_plugin_beside_it_under_xrt_2_25() 
     );
     expect(&elsewhere, "xrt.loader", Warn, "(the dynamic loader's path), with no xdna plugin beside it");
 }
+
+/// A FastFlowLM built on HRX (FastFlowLM#602; Fedora COPR's `flm-hrx`, the alternative that
+/// wins when both builds are installed) opens the NPU without XRT: a host without XRT is
+/// healthy there, while an XRT build (or Lemonade's own copy) still needs it.
+#[test]
+fn an_hrx_flm_needs_no_xrt() {
+    let no_xrt = |h: Host| {
+        h.package("xrt-base", None)
+            .package("xrt-npu", None)
+            .package("xrt-plugin-amdxdna", None)
+            .xrt_lib("libxrt_coreutil.so.2", &[], None)
+            .xrt_lib("libxrt_driver_xdna.so.2", &[], None)
+    };
+    let alternative = |h: Host, target: &str| {
+        let target = target.to_string();
+        h.with(move |f| {
+            let x = f.flm.ok_mut();
+            x.binary = Some("/usr/bin/flm".into());
+            x.resolved = Some(target);
+        })
+    };
+    let h = no_xrt(alternative(Host::halo(), "/usr/bin/flm-hrx"));
+    expect(&h, "xrt.install", Skip, "no XRT, and none needed: FastFlowLM here runs on HRX (flm is /usr/bin/flm-hrx)");
+    expect(&h, "xrt.loader", Skip, "XRT's libraries are not used: FastFlowLM here runs on HRX");
+    // The libraries the binary links decide first (a source build named plain `flm`).
+    let linked = |h: Host, lib: &str| {
+        let lib = lib.to_string();
+        h.with(move |f| f.flm.ok_mut().needed = vec![lib, "libc.so.6".into()])
+    };
+    expect(&linked(no_xrt(Host::halo()), "libhrx.so.1"), "xrt.install", Skip, "(it links libhrx.so.1)");
+    // XRT without its plugin is named as such, and is not needed either.
+    let plugin_gone = alternative(Host::halo(), "/usr/bin/flm-hrx").package("xrt-plugin-amdxdna", None).xrt_lib(
+        "libxrt_driver_xdna.so.2",
+        &[],
+        None,
+    );
+    expect(&plugin_gone, "xrt.install", Skip, "XRT without its xdna plugin, and none needed");
+    // An XRT build of flm, by its links or its name, still needs XRT.
+    expect(&linked(no_xrt(Host::halo()), "libxrt_coreutil.so.2"), "xrt.install", Fail, "XRT and the xdna plugin");
+    expect(&no_xrt(alternative(Host::halo(), "/usr/bin/flm-xrt")), "xrt.install", Fail, "XRT and the xdna plugin");
+    // Lemonade running its own FLM download needs XRT whatever the system flm is.
+    let own = h.lemonade_unit(|u| {
+        let c = u.dirs[0].config.as_mut().unwrap();
+        c.npu_bin = None;
+        c.prefer_system = Some(false);
+    });
+    expect(&own, "xrt.install", Fail, "XRT and the xdna plugin are not installed");
+    // With XRT complete, it is judged as always.
+    expect(&alternative(Host::halo(), "/usr/bin/flm-hrx"), "xrt.install", Pass, "xrt-base");
+}

@@ -223,3 +223,17 @@ fn a_packaged_lemonade_is_judged_by_the_flm_it_would_serve() {
     assert!(known_release(r, "9.1.0").unwrap_err().contains("knows nothing of Lemonade 9.1.0"));
     assert!(known_release(r, "ten").is_err());
 }
+
+/// An HRX build of FastFlowLM (the COPR's flm-hrx) needs no XRT: nothing to install for it,
+/// unless Lemonade runs an FLM download of its own.
+#[test]
+fn no_xrt_route_for_an_hrx_flm() {
+    let h = Host::halo().package("xrt-base", None).package("xrt-npu", None).package("xrt-plugin-amdxdna", None);
+    let h = h.xrt_lib("libxrt_coreutil.so.2", &[], None).xrt_lib("libxrt_driver_xdna.so.2", &[], None);
+    let hrx = h.clone().with(|f| f.flm.ok_mut().needed = vec!["libhrx.so.1".into()]);
+    let r = routes(&hrx);
+    assert_eq!(r.get(Xrt).take, Take::Present);
+    assert!(r.get(Xrt).why.starts_with("not needed: FastFlowLM here runs on HRX (it links libhrx.so.1)"), "{r:#?}");
+    assert!(r.get(Xrt).describe().contains("xrt: nothing to install"), "{}", r.get(Xrt).describe());
+    assert_eq!(routes(&h).get(Xrt).take, Take::Packages);
+}
