@@ -165,3 +165,17 @@ fn accel_node_passed_in_with_a_foreign_group_id() {
     assert!(remedy(&c).contains("sudo usermod -aG clock alice"), "{}", remedy(&c));
     expect(&guest(991), "accel.node", Pass, "alice is in render");
 }
+
+/// In a container the kernel, its module, the firmware and the boot are the host's: the
+/// checks that judge them are skipped saying so; what the guest sees (the bound NPU, its
+/// node, its own limits) is still judged.
+#[test]
+fn a_container_leaves_the_hosts_layers_to_the_host() {
+    let h = Host::halo().with(|f| f.container = Some("lxc".into()));
+    for id in crate::knowledge::access::HOST_CHECKS {
+        expect(&h, id, Skip, "not judged in a container (lxc)");
+    }
+    expect(&h, "driver.bound", Pass, "bound to amdxdna");
+    expect(&h, "accel.node", Pass, "world read-write");
+    expect(&Host::halo(), "driver.module", Pass, "");
+}
