@@ -829,6 +829,13 @@ impl<'a> Capture<'a> {
                 self.pattern(&format!("{dir}/{unit}.d/*.conf"), How::Text)?;
             }
         }
+        // The links that start Lemonade's per-user unit in every login session (with the
+        // unit they lead to); users' own links live in their homes and are not copied.
+        for dir in crate::host::services::GLOBAL_USER_WANTS {
+            for unit in LEMONADE_UNITS {
+                self.pattern(&format!("{dir}/{unit}"), How::Text)?;
+            }
+        }
         if let Some(l) = facts.lemonade.ok() {
             for unit in &l.units {
                 for (path, _) in &unit.environment_files {

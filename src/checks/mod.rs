@@ -385,6 +385,8 @@ pub fn run_checks(f: &Facts, r: &Recipes, opts: &CheckOptions, only: &[String], 
             Outcome::skip("not selected (--only/--skip)")
         } else if def.needs_npu && ctx.no_npu() {
             Outcome::skip("no NPU on this machine")
+        } else if let Some(why) = crate::knowledge::access::judged_on_the_host(f, def.id) {
+            Outcome::skip(why)
         } else {
             // A panicking check is a bug; isolate it so one bug cannot hide every other
             // finding (flutter doctor's "crash" status).

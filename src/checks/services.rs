@@ -126,6 +126,19 @@ pub fn lemonade_service(c: &Ctx) -> Outcome {
                 },
             );
         }
+        if rt.active_state != "active"
+            && let Some(s) = lemonade::session_instances(c.f)
+        {
+            return base(Outcome::fail(format!(
+                "{svc} is {} ({}): login sessions start a lemond of their own ({}) that takes {} first (GDM's greeter starts one before anyone logs in)",
+                rt.active_state,
+                rt.sub_state,
+                s.links.join(", "),
+                port_of(l)
+            )))
+            .ev("session_instances", &s)
+            .remedy(session_remedy(&s, l, true));
+        }
         if rt.active_state != "active" {
             return base(Outcome::fail(format!(
                 "{svc} is {} ({}), {}",
@@ -156,6 +169,15 @@ pub fn lemonade_service(c: &Ctx) -> Outcome {
             step: Some("loader".into()),
             ..Default::default()
         });
+    }
+    if let Some(s) = lemonade::session_instances(c.f) {
+        return base(Outcome::warn(format!(
+            "{svc} holds {}, but login sessions start a lemond of their own ({}): each fails on the taken port and restarts, and at boot a session (GDM's greeter) can take the port first",
+            port_of(l),
+            s.links.join(", ")
+        )))
+        .ev("session_instances", &s)
+        .remedy(session_remedy(&s, l, false));
     }
     if public && !l.api_key_set {
         return base(Outcome::warn(format!(
@@ -189,6 +211,53 @@ pub fn lemonade_service(c: &Ctx) -> Outcome {
             .map(|r| format!("{} ({})", r.active_state, r.unit_file_state))
             .unwrap_or_else(|| "(state unknown)".into()),
     )))
+}
+
+/// The port Lemonade is probed on (`port 13305`), for people.
+fn port_of(l: &LemonadeFacts) -> String {
+    l.base_url
+        .as_deref()
+        .and_then(|u| u.rsplit_once(':'))
+        .map(|(_, p)| p.trim_end_matches('/'))
+        .filter(|p| p.chars().all(|ch| ch.is_ascii_digit()) && !p.is_empty())
+        .map(|p| format!("port {p}"))
+        .unwrap_or_else(|| "its port".into())
+}
+
+/// Disables Lemonade's per-user unit for login sessions (`systemctl --global disable` for
+/// the global link, the link itself for a user's); `restart`: the sessions' instances hold
+/// the port until their sessions end, so a reboot completes it.
+fn session_remedy(s: &lemonade::SessionInstances, l: &LemonadeFacts, restart: bool) -> Remedy {
+    let unit = |p: &str| p.rsplit('/').next().unwrap_or("lemond.service").to_string();
+    let mut commands: Vec<String> = Vec::new();
+    for p in &s.links {
+        let cmd = if p.starts_with("/etc/systemd/user/") {
+            format!("sudo systemctl --global disable {}", unit(p))
+        } else {
+            format!("sudo rm {p}")
+        };
+        if !commands.contains(&cmd) {
+            commands.push(cmd);
+        }
+    }
+    let svc = &s.unit;
+    let text = if restart {
+        format!(
+            "Stop login sessions from starting their own lemond, then reboot: the instances of the greeter and of logged-in sessions hold {} until their sessions end; then {svc} starts alone. The lemonade-server .deb does this on upgrade to 10.10.0 or later. A user who wants a Lemonade of their own enables it with `systemctl --user enable --now lemond` after `sudo systemctl disable --now {svc}`.",
+            port_of(l)
+        )
+    } else {
+        format!(
+            "Stop login sessions from starting their own lemond ({svc} serves everyone); the lemonade-server .deb does this on upgrade to 10.10.0 or later."
+        )
+    };
+    Remedy {
+        text,
+        commands,
+        reboot: restart,
+        docs: Some("https://github.com/lemonade-sdk/lemonade/issues/2125".into()),
+        ..Default::default()
+    }
 }
 
 /// `lemonade.flm`: the flm the installed Lemonade release runs, judged against what that

@@ -68,6 +68,11 @@ pub fn accel_node(c: &Ctx) -> Outcome {
     }
     match access(user, node) {
         Ok(why) => base(Outcome::pass(why)),
+        Err(why) if let Some(fg) = crate::knowledge::access::foreign_group(user, node) => {
+            base(Outcome::fail(foreign_summary(&why, &fg)))
+                .ev("foreign_group", &fg)
+                .remedy(foreign_remedy(&fg, node, user))
+        }
         Err(why) => {
             let group = node
                 .stat
@@ -85,6 +90,60 @@ pub fn accel_node(c: &Ctx) -> Outcome {
                 docs: Some("https://github.com/ROCm/FastFlowLM/issues/400".into()),
             })
         }
+    }
+}
+
+/// The summary when the node's group comes from outside this system (a container's host).
+fn foreign_summary(why: &str, fg: &crate::knowledge::access::ForeignGroup) -> String {
+    use crate::knowledge::access::ForeignGroup;
+    match fg {
+        ForeignGroup::Unnamed { gid, .. } => format!(
+            "{why}: no group of this system has id {gid}, so the node was passed in from outside (a container whose host's render group has another id)"
+        ),
+        ForeignGroup::Unmapped => format!(
+            "{why}: its group is not mapped into this user namespace (rootless or unprivileged container), so no group membership here grants access"
+        ),
+    }
+}
+
+/// Where the group of a passed-in node is fixed: where the container gets it.
+fn foreign_remedy(fg: &crate::knowledge::access::ForeignGroup, node: &NodeInfo, user: &UserFacts) -> Remedy {
+    use crate::knowledge::access::ForeignGroup;
+    let path = &node.path;
+    match fg {
+        ForeignGroup::Unnamed { gid, local } => {
+            let (lname, lgid) = local.clone().unwrap_or_else(|| ("render".into(), 0));
+            let pass = if lgid > 0 {
+                format!(
+                    "pass {path} in with this system's {lname} group id {lgid} (Proxmox: `devN: {path},gid={lgid}` in /etc/pve/lxc/<id>.conf; Docker/Podman: `--device {path} --group-add {gid}`)"
+                )
+            } else {
+                format!(
+                    "pass {path} in with a group id this system has (Proxmox: `devN: {path},gid=<id>` in /etc/pve/lxc/<id>.conf)"
+                )
+            };
+            Remedy {
+                text: format!(
+                    "Adding {} to a group by name cannot help: {pass}, or give id {gid} a group here and add {} to it.",
+                    user.name, user.name
+                ),
+                commands: vec![
+                    format!("sudo groupadd -g {gid} accel-host"),
+                    format!("sudo usermod -aG accel-host {}", user.name),
+                ],
+                reboot: false,
+                step: None,
+                docs: Some("https://github.com/Hal0ai/hal0/pull/2213".into()),
+            }
+        }
+        ForeignGroup::Unmapped => Remedy {
+            text: format!(
+                "Map the host's group of {path} into the container (Proxmox: `devN: {path},gid=<a group id of the guest>`; LXC: an lxc.idmap entry for that id), or run the container rootful with `--device {path} --group-add <the host's render group id>`."
+            ),
+            reboot: false,
+            docs: Some("https://github.com/lemonade-sdk/lemonade/pull/2746".into()),
+            ..Default::default()
+        },
     }
 }
 

@@ -160,6 +160,25 @@ pub struct Facts {
     pub probe_millis: u64,
     /// `xrt-smi examine`: the devices XRT enumerates.
     pub xrt: Probed<commands::XrtFacts>,
+    /// The container this root runs in (`lxc`, `docker`, `podman`, `systemd-nspawn`…), from
+    /// the marks container managers leave ([`probe_container`]); none on a host.
+    pub container: Option<String>,
+}
+
+/// The container the root is, from the files container managers leave in it: systemd's
+/// `/run/systemd/container` (LXC/Incus/Proxmox, nspawn, and Podman/Docker images running
+/// systemd), Podman's `/run/.containerenv`, Docker's `/.dockerenv`. File reads only; an
+/// offline root (a sysimage) has none of them.
+pub fn probe_container(root: &crate::root::Root) -> Option<String> {
+    if let Ok(Some(t)) = root.read_optional("run/systemd/container")
+        && let Some(kind) = t.split_whitespace().next()
+    {
+        return Some(kind.to_string());
+    }
+    if root.exists("run/.containerenv") {
+        return Some("podman".into());
+    }
+    root.exists(".dockerenv").then(|| "docker".into())
 }
 
 /// The file-only probes everything else builds on.
@@ -274,6 +293,7 @@ pub fn probe_all(runner: &Runner, recipes: &Recipes, opts: &ProbeOptions) -> Fac
         smoke_whisper,
         probe_millis: started.elapsed().as_millis() as u64,
         xrt,
+        container: probe_container(root),
     }
 }
 

@@ -204,6 +204,11 @@ pub struct LemonadeFacts {
     pub health: Option<HttpResult>,
     /// GET /api/v1/system-info.
     pub system_info: Option<HttpResult>,
+    /// Links that make systemd's user manager start Lemonade's per-user unit in every login
+    /// session (`default.target.wants/` of the global user-unit directories and of each
+    /// user's `~/.config/systemd/user`), as host paths; each leads to a unit file.
+    #[serde(default)]
+    pub session_links: Vec<String>,
 }
 
 impl LemonadeFacts {
@@ -393,6 +398,7 @@ pub fn probe_lemonade(
         }
     }
     facts.units = units;
+    facts.session_links = probe_session_links(root);
     let (url, source) = lemonade_url(&facts, opts);
     facts.base_url = Some(url.clone());
     facts.url_source = Some(source);
@@ -410,6 +416,31 @@ pub fn probe_lemonade(
     facts.health = health;
     facts.system_info = info;
     Probed::Ok(facts)
+}
+
+/// Directories whose `default.target.wants/` links start a user unit in every login session
+/// (`systemctl --global enable` writes the first; a package's preset the second).
+pub const GLOBAL_USER_WANTS: &[&str] =
+    &["etc/systemd/user/default.target.wants", "usr/lib/systemd/user/default.target.wants"];
+
+/// The links that enable Lemonade's per-user unit for login sessions: globally, or for a
+/// user of a login account (uid 1000..65534, `systemctl --user enable` in their home). A
+/// dangling link starts nothing and is not listed. File reads only.
+pub fn probe_session_links(root: &Root) -> Vec<String> {
+    let homes: Vec<String> = crate::host::users::Accounts::read(root)
+        .map(|a| {
+            a.passwd
+                .into_iter()
+                .filter(|p| (1000..65534).contains(&p.uid) && p.home.len() > 1 && p.home.starts_with('/'))
+                .map(|p| format!("{}/.config/systemd/user/default.target.wants", p.home.trim_matches('/')))
+                .collect()
+        })
+        .unwrap_or_default();
+    let dirs = GLOBAL_USER_WANTS.iter().map(|d| d.to_string()).chain(homes);
+    dirs.flat_map(|d| LEMONADE_UNITS.iter().map(move |u| format!("{d}/{u}")))
+        .filter(|p| root.exists(p))
+        .map(Root::display)
+        .collect()
 }
 
 /// Resolves a directory template (`$HOME/.cache/lemonade`) for a service: its environment,
@@ -593,6 +624,47 @@ mod tests {
                 assert!(LEMONADE_BINARIES.contains(&rel.as_str()), "{rel}");
             }
         }
+    }
+
+    /// The links that start Lemonade's per-user unit in login sessions: the global one, a
+    /// login user's; not a system account's, not a dangling one.
+    #[test]
+    fn session_links_are_read_globally_and_per_login_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let mk = |rel: &str| std::fs::create_dir_all(d.join(rel)).unwrap();
+        mk("etc");
+        std::fs::write(
+            d.join("etc/passwd"),
+            "root:x:0:0::/root:/bin/bash\nalex:x:1000:1000::/home/alex:/bin/bash\nsam:x:1001:1001::/home/sam:/bin/bash\n",
+        )
+        .unwrap();
+        mk("usr/lib/systemd/user");
+        std::fs::write(d.join("usr/lib/systemd/user/lemond.service"), "[Unit]\n").unwrap();
+        for w in [
+            "etc/systemd/user/default.target.wants",
+            "home/alex/.config/systemd/user/default.target.wants",
+            "home/sam/.config/systemd/user/default.target.wants",
+            "root/.config/systemd/user/default.target.wants",
+        ] {
+            mk(w);
+        }
+        let link = |rel: &str, target: &str| std::os::unix::fs::symlink(target, d.join(rel)).unwrap();
+        link("etc/systemd/user/default.target.wants/lemond.service", "/usr/lib/systemd/user/lemond.service");
+        link(
+            "home/alex/.config/systemd/user/default.target.wants/lemond.service",
+            "/usr/lib/systemd/user/lemond.service",
+        );
+        link("home/sam/.config/systemd/user/default.target.wants/lemond.service", "/nowhere/lemond.service");
+        link("root/.config/systemd/user/default.target.wants/lemond.service", "/usr/lib/systemd/user/lemond.service");
+        let root = Root::open(d).unwrap();
+        assert_eq!(
+            probe_session_links(&root),
+            [
+                "/etc/systemd/user/default.target.wants/lemond.service",
+                "/home/alex/.config/systemd/user/default.target.wants/lemond.service"
+            ]
+        );
     }
 
     #[test]

@@ -659,3 +659,44 @@ pub fn device_unreachable(f: &Facts) -> Option<DeviceUnreachable> {
         unit_user: l.unit().and_then(|u| u.user.clone()),
     })
 }
+
+/// Login sessions start a lemond of their own next to the system unit: Lemonade's per-user
+/// unit (`/usr/lib/systemd/user/lemond.service`, `WantedBy=default.target`) is enabled for
+/// every session or for a user. Both bind the same port, so whichever starts first holds it:
+/// at boot GDM's greeter session starts one before anyone logs in and the system service
+/// cannot serve; every later session starts one that fails and restarts. The .deb/PPA
+/// packages 10.6.0–10.8.x enabled it for every session on install
+/// (<https://github.com/lemonade-sdk/lemonade/issues/2125>); 10.9.0 ships it disabled
+/// (<https://github.com/lemonade-sdk/lemonade/pull/2354>) and from 10.10.0 an upgrade
+/// disables the old enablement (<https://github.com/lemonade-sdk/lemonade/pull/2516>).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SessionInstances {
+    /// The system unit.
+    pub unit: String,
+    /// It is active (it holds the port; the sessions' instances fail and restart).
+    pub unit_active: bool,
+    /// The links that enable the per-user unit (host paths).
+    pub links: Vec<String>,
+    /// Enabled for every session (`systemctl --global`), not only for some users.
+    pub global: bool,
+}
+
+/// Whether login sessions start their own lemond next to the system unit (see
+/// [`SessionInstances`]). None without a system unit or without such a link.
+pub fn session_instances(f: &Facts) -> Option<SessionInstances> {
+    let l = f.lemonade.ok()?;
+    let u = l.unit()?;
+    if l.session_links.is_empty() {
+        return None;
+    }
+    let global = l
+        .session_links
+        .iter()
+        .any(|p| crate::host::services::GLOBAL_USER_WANTS.iter().any(|d| p.starts_with(&format!("/{d}/"))));
+    Some(SessionInstances {
+        unit: u.name.clone(),
+        unit_active: u.runtime.as_ref().is_none_or(|r| r.active_state == "active"),
+        links: l.session_links.clone(),
+        global,
+    })
+}

@@ -1,6 +1,7 @@
 //! Judgements over `Facts` + `Recipes`, shared by checks, steps, `check --kernel` and the
 //! kernel hook. Pure: no I/O, nothing here reads the host or runs a command.
 
+pub mod access;
 pub mod analysis;
 pub mod distro;
 pub mod dkms;

@@ -100,6 +100,11 @@ fn check_kernel_and_doctor_agree_on_every_fixture() {
         if running != target || facts.pci.ok().is_none_or(|p| p.npus.is_empty()) {
             continue;
         }
+        // In a container the kernel is the host's: doctor leaves its module, firmware and
+        // boot to the host (knowledge::access::judged_on_the_host).
+        if facts.container.is_some() {
+            continue;
+        }
         compared += 1;
         let results = run_checks(&facts, &r, &CheckOptions::default(), &[], &[]);
         let doctor = |id: &str| results.iter().find(|c| c.id == id).unwrap().status;

@@ -540,3 +540,32 @@ fn smoke_whisper_failures() {
         "no transcription and no error recorded",
     );
 }
+
+/// Login sessions that start Lemonade's per-user unit compete with the system unit for its
+/// port (lemonade#2125): the unit down while they are enabled is their doing; the unit up
+/// with them enabled is a warning.
+#[test]
+fn lemonade_service_names_login_sessions_that_take_its_port() {
+    let global = "/etc/systemd/user/default.target.wants/lemond.service";
+    let user = "/home/alex/.config/systemd/user/default.target.wants/lemond.service";
+    let sessions = |links: &[&str]| {
+        let links: Vec<String> = links.iter().map(|s| s.to_string()).collect();
+        Host::halo().lemonade(move |l| l.session_links = links)
+    };
+    let down = sessions(&[global, user]).lemonade_unit(|u| {
+        let rt = u.runtime.as_mut().unwrap();
+        rt.active_state = "activating".into();
+        rt.sub_state = "auto-restart".into();
+    });
+    let c = expect(&down, "lemonade.service", Fail, "login sessions start a lemond of their own");
+    assert!(c.summary.contains(global) && c.summary.contains(user), "{}", c.summary);
+    let r = c.remedy.as_ref().unwrap();
+    assert_eq!(r.commands, ["sudo systemctl --global disable lemond.service".to_string(), format!("sudo rm {user}")]);
+    assert!(r.reboot, "the sessions' instances hold the port until they end");
+    assert_eq!(r.docs.as_deref(), Some("https://github.com/lemonade-sdk/lemonade/issues/2125"));
+    let up = expect(&sessions(&[global]), "lemonade.service", Warn, "holds port 13305, but login sessions");
+    assert!(!up.remedy.as_ref().unwrap().reboot);
+    // Without such a link a stopped unit is the generic failure.
+    let plain = Host::halo().lemonade_unit(|u| u.runtime.as_mut().unwrap().active_state = "failed".into());
+    expect(&plain, "lemonade.service", Fail, "lemond.service is failed");
+}

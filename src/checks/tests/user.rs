@@ -140,3 +140,42 @@ fn limits_memlock_reads_the_file_pam_names_with_conf() {
     let h = nixos("65536").memlock_limits(&[("*", "-", "unlimited")]);
     expect(&h, "limits.memlock", Fail, "limits.d is not read");
 }
+
+/// A node passed into a container with the host's group id: a Proxmox VE host's render 993
+/// in an Ubuntu 26.04 guest whose render is 991 (Hal0ai/hal0#2213) is an id no group of the
+/// guest has, and "add the user to render" cannot help; the overflow id 65534 is a group no
+/// user namespace maps (lemonade#2746). A node whose id another group of this system has is
+/// the ordinary case.
+#[test]
+fn accel_node_passed_in_with_a_foreign_group_id() {
+    let guest = |node_gid: u32| {
+        Host::halo().accel_mode("0660", node_gid).user_groups(&[("alice", 1000), ("render", 991)]).with(|f| {
+            f.users.ok_mut().all_groups =
+                vec![("alice".into(), 1000), ("render".into(), 991), ("clock".into(), 992), ("nogroup".into(), 65534)]
+        })
+    };
+    let c = expect(&guest(993), "accel.node", Fail, "no group of this system has id 993");
+    let r = remedy(&c);
+    assert!(r.contains("gid=991") && r.contains("--group-add 993"), "{r}");
+    assert!(r.contains("sudo groupadd -g 993 accel-host") && !r.contains("usermod -aG render"), "{r}");
+    assert_eq!(step(&c), None);
+    let c = expect(&guest(65534), "accel.node", Fail, "not mapped into this user namespace");
+    assert!(remedy(&c).contains("lxc.idmap") && !remedy(&c).contains("usermod"), "{}", remedy(&c));
+    let c = expect(&guest(992), "accel.node", Fail, "alice is not in clock");
+    assert!(remedy(&c).contains("sudo usermod -aG clock alice"), "{}", remedy(&c));
+    expect(&guest(991), "accel.node", Pass, "alice is in render");
+}
+
+/// In a container the kernel, its module, the firmware and the boot are the host's: the
+/// checks that judge them are skipped saying so; what the guest sees (the bound NPU, its
+/// node, its own limits) is still judged.
+#[test]
+fn a_container_leaves_the_hosts_layers_to_the_host() {
+    let h = Host::halo().with(|f| f.container = Some("lxc".into()));
+    for id in crate::knowledge::access::HOST_CHECKS {
+        expect(&h, id, Skip, "not judged in a container (lxc)");
+    }
+    expect(&h, "driver.bound", Pass, "bound to amdxdna");
+    expect(&h, "accel.node", Pass, "world read-write");
+    expect(&Host::halo(), "driver.module", Pass, "");
+}
