@@ -1301,28 +1301,13 @@ fn glob_match(pat: &str, name: &str) -> bool {
 
 /// `YYYY-MM-DD` (UTC) of a Unix time.
 fn date(secs: u64) -> String {
-    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
-    format!("{y:04}-{m:02}-{d:02}")
+    crate::recipes::meta::Date::from_unix(secs).to_string()
 }
 
 /// RFC 3339 UTC timestamp of a Unix time.
 fn timestamp(secs: u64) -> String {
     let t = secs % 86_400;
     format!("{}T{:02}:{:02}:{:02}Z", date(secs), t / 3600, t / 60 % 60, t % 60)
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's `civil_from_days`).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]

@@ -194,7 +194,7 @@ pub fn now() -> u64 {
 /// A run id: the UTC time the run started and its pid, `YYYYMMDD-HHMMSS-PID` (sorts by
 /// time, reads as a date, unique per running process).
 pub fn run_id(epoch_secs: u64, pid: u32) -> String {
-    let date = crate::recipes::meta::Date::from_days_since_epoch((epoch_secs / 86_400) as i64).to_string();
+    let date = crate::recipes::meta::Date::from_unix(epoch_secs).to_string();
     let t = epoch_secs % 86_400;
     format!("{}-{:02}{:02}{:02}-{pid}", date.replace('-', ""), t / 3600, t / 60 % 60, t % 60)
 }

@@ -168,10 +168,15 @@ impl Date {
         Date { year, month, day }
     }
 
+    /// The UTC date of a Unix time.
+    pub fn from_unix(secs: u64) -> Self {
+        Date::from_days_since_epoch((secs / 86_400) as i64)
+    }
+
     /// Today in UTC by the system clock (a clock before 1970 reads as 1970-01-01).
     pub fn today() -> Self {
         let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        Date::from_days_since_epoch((secs / 86_400) as i64)
+        Date::from_unix(secs)
     }
 
     /// Whole days from `earlier` to `self` (negative when `self` is before it).
