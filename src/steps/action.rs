@@ -852,6 +852,46 @@ pub fn local_source(url: &str) -> Option<std::path::PathBuf> {
     Some(std::path::PathBuf::from(url.strip_prefix("file://").unwrap_or(url)))
 }
 
+/// Where a package download stands before planning it.
+#[derive(Debug, PartialEq)]
+pub enum Fetch {
+    /// The local package file (`file://` or a path) does not exist.
+    Missing(std::path::PathBuf),
+    /// The local package file is not the expected one (`got` is its SHA-256).
+    Mismatch {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Its SHA-256.
+        got: String,
+    },
+    /// The cached copy at the cache path has the expected SHA-256: nothing to download.
+    Cached,
+    /// To download.
+    Needed,
+}
+
+/// Checks a package to be fetched from `url` into the root-relative `cached` path: a local
+/// source is checked now, so a missing file or a mismatch stops install before any change; a
+/// cached copy counts only when an expected SHA-256 says it is the right one.
+pub fn fetch_state(root: &Root, url: &str, cached: &str, expected: Option<&str>) -> Result<Fetch> {
+    if let Some(path) = local_source(url) {
+        if !path.is_file() {
+            return Ok(Fetch::Missing(path));
+        }
+        if let Some(want) = expected {
+            let got = sha256_file(&path)?;
+            if got != want {
+                return Ok(Fetch::Mismatch { path, got });
+            }
+        }
+    }
+    let cached_ok = match expected {
+        Some(want) if root.exists(cached) => root.sha256(cached)?.as_deref() == Some(want),
+        _ => false,
+    };
+    Ok(if cached_ok { Fetch::Cached } else { Fetch::Needed })
+}
+
 /// SHA-256 of a host file, streamed.
 pub fn sha256_file(path: &std::path::Path) -> Result<String> {
     let mut f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
@@ -1105,5 +1145,28 @@ mod tests {
         };
         let err = format!("{:#}", apply(&refused, "x", &root, &runner, &st, 4, &|_| {}).unwrap_err());
         assert!(err.contains(&format!("downloading {url} (w)")), "{err}");
+    }
+
+    /// Before planning a download: a local source must exist and match; a cached copy counts
+    /// only with an expected hash that it has.
+    #[test]
+    fn fetch_state_checks_the_local_source_then_the_cache() {
+        let (dir, root, _runner, _st) = setup();
+        let src = dir.path().join("pkg.rpm");
+        let (url, cached) = (src.display().to_string(), "var/cache/npu-setup/pkg.rpm");
+        assert_eq!(fetch_state(&root, &url, cached, None).unwrap(), Fetch::Missing(src.clone()));
+        std::fs::write(&src, b"rpm").unwrap();
+        let good = fsx::sha256(b"rpm");
+        let bad = "0".repeat(64);
+        assert_eq!(
+            fetch_state(&root, &url, cached, Some(&bad)).unwrap(),
+            Fetch::Mismatch { path: src.clone(), got: good.clone() }
+        );
+        assert_eq!(fetch_state(&root, &url, cached, Some(&good)).unwrap(), Fetch::Needed);
+        root.write(cached, b"rpm", Perms::Set { mode: 0o644, owner: None }).unwrap();
+        assert_eq!(fetch_state(&root, &url, cached, Some(&good)).unwrap(), Fetch::Cached);
+        // Without an expected hash a cached file proves nothing; a URL has no local check.
+        assert_eq!(fetch_state(&root, &url, cached, None).unwrap(), Fetch::Needed);
+        assert_eq!(fetch_state(&root, "https://example.org/pkg.rpm", cached, Some(&bad)).unwrap(), Fetch::Needed);
     }
 }

@@ -10,7 +10,7 @@
 
 use anyhow::Result;
 
-use super::action::{local_source, pinned, sha256_file};
+use super::action::{Fetch, fetch_state, pinned};
 use super::{Action, Plan, Step, StepCtx};
 use crate::parse::version::parse_dotted;
 use crate::recipes::PackageManager;
@@ -139,29 +139,21 @@ impl Step for Lemonade {
             _ => "pkg.tar.zst",
         };
         let cached = format!("{CACHE_DIR}/{}", cache_name(&url, &format!("{}-{}.{ext}", r.package, r.version)));
-        // A local package can be checked now: a mismatch stops install before anything changes.
-        if let Some(path) = local_source(&url) {
-            if !path.is_file() {
+        match fetch_state(cx.root, &url, &cached, expected.as_deref())? {
+            Fetch::Missing(path) => {
                 p.blocked = Some(format!("the Lemonade package {} does not exist ({source_flag})", path.display()));
                 return Ok(p);
             }
-            let got = sha256_file(&path)?;
-            if let Some(want) = &expected
-                && *want != got
-            {
+            Fetch::Mismatch { path, got } => {
                 p.blocked = Some(format!(
-                    "sha256 mismatch for {}: expected {want} ({expected_from}), got {got}; nothing was installed",
-                    path.display()
+                    "sha256 mismatch for {}: expected {} ({expected_from}), got {got}; nothing was installed",
+                    path.display(),
+                    expected.as_deref().unwrap_or_default()
                 ));
                 return Ok(p);
             }
-        }
-        let have = match (&expected, cx.root.exists(&cached)) {
-            (Some(want), true) => cx.root.sha256(&cached)?.as_deref() == Some(want.as_str()),
-            _ => false,
-        };
-        if !have {
-            p.actions.push(Action::Download {
+            Fetch::Cached => {}
+            Fetch::Needed => p.actions.push(Action::Download {
                 url: url.clone(),
                 path: cached.clone(),
                 sha256: expected.clone(),
@@ -169,7 +161,7 @@ impl Step for Lemonade {
                     "Lemonade {} package from {source_flag}; a mirror or a local file can be given with --lemonade-package URL|PATH",
                     r.version
                 ),
-            });
+            }),
         }
         // dnf and apt open the file on this machine (the path resolved inside the root);
         // `pacman --sysroot` chroots first, so it is given the path inside the tree.

@@ -12,7 +12,7 @@
 
 use anyhow::Result;
 
-use super::action::{PINS, local_source, pinned, sha256_file};
+use super::action::{Fetch, PINS, fetch_state, pinned};
 use super::options::InstallArgs;
 use super::{Action, Plan, Step, StepCtx};
 use crate::knowledge::routes::{Decision, FromMode, Routes, Take, configured_vendor_repo};
@@ -97,15 +97,12 @@ pub fn plan_install(cx: &StepCtx, routes: &Routes, decisions: &[&Decision], p: &
                     Some(h) => Some(h.to_ascii_lowercase()),
                     None => pinned(cx.root, &url)?,
                 };
-                // A local package is checked now: a mismatch stops install before any change.
-                if let Some(path) = local_source(&url) {
-                    if !path.is_file() {
+                match fetch_state(cx.root, &url, &cached, expected.as_deref())? {
+                    Fetch::Missing(path) => {
                         p.blocked = Some(format!("{}: the package {} does not exist", d.component, path.display()));
                         return Ok(());
                     }
-                    if let Some(want) = &expected
-                        && *want != sha256_file(&path)?
-                    {
+                    Fetch::Mismatch { path, .. } => {
                         p.blocked = Some(format!(
                             "{}: sha256 mismatch for {}; nothing was installed",
                             d.component,
@@ -113,24 +110,21 @@ pub fn plan_install(cx: &StepCtx, routes: &Routes, decisions: &[&Decision], p: &
                         ));
                         return Ok(());
                     }
-                }
-                let have = match (&expected, cx.root.exists(&cached)) {
-                    (Some(want), true) => cx.root.sha256(&cached)?.as_deref() == Some(want.as_str()),
-                    _ => false,
-                };
-                if !have {
-                    p.actions.push(Action::Download {
-                        url: url.clone(),
-                        path: cached.clone(),
-                        sha256: expected,
-                        why: format!(
-                            "{} {} package ({}; first download's SHA-256 pinned in {} when none is published)",
-                            d.component,
-                            route.version.as_deref().unwrap_or(""),
-                            route.packages.join(" "),
-                            Root::display(PINS)
-                        ),
-                    });
+                    Fetch::Cached => {}
+                    Fetch::Needed => {
+                        p.actions.push(Action::Download {
+                            url: url.clone(),
+                            path: cached.clone(),
+                            sha256: expected,
+                            why: format!(
+                                "{} {} package ({}; first download's SHA-256 pinned in {} when none is published)",
+                                d.component,
+                                route.version.as_deref().unwrap_or(""),
+                                route.packages.join(" "),
+                                Root::display(PINS)
+                            ),
+                        });
+                    }
                 }
                 // The package manager opens it on this machine: the path resolved in the root.
                 files.push(cx.root.host_path(&cached)?.display().to_string());
