@@ -91,15 +91,7 @@ fn on_an_rpm_ostree_system_the_packages_are_said_as_rpm_ostree_install_not_run()
     let h = Host::halo().no_flm().with(|f| f.boot.ok_mut().ostree = true);
     let s = Scratch::running(&[]);
     let args = source();
-    let cx = StepCtx {
-        root: &s.root,
-        runner: &s.runner,
-        facts: &h,
-        recipes: recipes(),
-        args: &args,
-        preview: true,
-        planned: &[],
-    };
+    let cx = StepCtx::new(&s.root, &s.runner, &h, recipes(), &args).preview(&[]);
     let p = crate::steps::on_image_based(&cx, BuildDeps.plan(&cx).unwrap());
     assert!(p.actions.is_empty() && p.blocked.is_none(), "{p:#?}");
     let u = p.unavailable.unwrap_or_default();

@@ -6,8 +6,7 @@ use crate::steps::sources::Sources;
 fn preview(s: &Scratch, h: &Host, planned: &[String]) -> Plan {
     // The source route (a fresh Fedora 44 host would take the COPR's packages otherwise).
     let args = InstallArgs { from: crate::knowledge::routes::FromMode::Source, ..Default::default() };
-    let cx =
-        StepCtx { root: &s.root, runner: &s.runner, facts: h, recipes: recipes(), args: &args, preview: true, planned };
+    let cx = StepCtx::new(&s.root, &s.runner, h, recipes(), &args).preview(planned);
     Sources.plan(&cx).unwrap()
 }
 
@@ -50,15 +49,7 @@ fn only_the_sources_of_the_selected_builds() {
             from: crate::knowledge::routes::FromMode::Source,
             ..Default::default()
         };
-        let cx = StepCtx {
-            root: &s.root,
-            runner: &s.runner,
-            facts: &h,
-            recipes: recipes(),
-            args: &args,
-            preview: true,
-            planned: &planned,
-        };
+        let cx = StepCtx::new(&s.root, &s.runner, &h, recipes(), &args).preview(&planned);
         runs(&Sources.plan(&cx).unwrap()).len()
     };
     assert_eq!(clones(&["xrt"]), 0);
