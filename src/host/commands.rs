@@ -609,11 +609,7 @@ mod tests {
     #[test]
     fn the_runpath_of_flm_leads_to_xrt() {
         let dir = tempfile::tempdir().unwrap();
-        let w = |rel: &str, bytes: &[u8]| {
-            let p = dir.path().join(rel);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, bytes).unwrap();
-        };
+        let w = |rel: &str, bytes: &[u8]| crate::host::testkit::write_file(dir.path(), rel, bytes);
         let elf = crate::parse::elf::tests::elf_with_runpath("/nix/store/b-xrt/lib:$ORIGIN/../lib", 29);
         w("nix/store/a-flm/bin/flm", &elf);
         w("nix/store/b-xrt/lib/libxrt_coreutil.so.2", b"elf");
@@ -646,9 +642,8 @@ mod tests {
     #[test]
     fn the_needed_libraries_of_flm_are_read_through_its_links() {
         let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("usr/bin/flm-hrx");
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, crate::parse::elf::tests::elf_with(&[(1, "libhrx.so.1"), (1, "libstdc++.so.6")])).unwrap();
+        let elf = crate::parse::elf::tests::elf_with(&[(1, "libhrx.so.1"), (1, "libstdc++.so.6")]);
+        crate::host::testkit::write_file(dir.path(), "usr/bin/flm-hrx", elf);
         std::fs::create_dir_all(dir.path().join("etc/alternatives")).unwrap();
         std::os::unix::fs::symlink("/usr/bin/flm-hrx", dir.path().join("etc/alternatives/flm")).unwrap();
         std::os::unix::fs::symlink("/etc/alternatives/flm", dir.path().join("usr/bin/flm")).unwrap();

@@ -224,11 +224,7 @@ mod tests {
     #[test]
     fn sysfs_wins_over_the_command_line() {
         let dir = tempfile::tempdir().unwrap();
-        let w = |rel: &str, text: &str| {
-            let p = dir.path().join(rel);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
-        };
+        let w = |rel: &str, text: &str| crate::host::testkit::write_file(dir.path(), rel, text);
         w("proc/cmdline", "quiet firmware_class.path=/boot/fw\n");
         let root = Root::open(dir.path()).unwrap();
         assert_eq!(custom_path(&root).unwrap(), Some(("/boot/fw".into(), "/proc/cmdline".into())));

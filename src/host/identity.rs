@@ -82,11 +82,7 @@ mod tests {
     #[test]
     fn identifiers_come_from_the_root() {
         let dir = tempfile::tempdir().unwrap();
-        let w = |rel: &str, text: &str| {
-            let p = dir.path().join(rel);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
-        };
+        let w = |rel: &str, text: &str| crate::host::testkit::write_file(dir.path(), rel, text);
         w("etc/hostname", "strix-lab-07.corp.example.com\n");
         w(
             "etc/passwd",

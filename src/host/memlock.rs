@@ -363,17 +363,7 @@ fn probe_loader_within(root: &Root, max_files: usize) -> Result<LoaderFacts> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn tree(files: &[(&str, &str)]) -> (tempfile::TempDir, Root) {
-        let dir = tempfile::tempdir().unwrap();
-        for (rel, text) in files {
-            let p = dir.path().join(rel);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
-        }
-        let root = Root::open(dir.path()).unwrap();
-        (dir, root)
-    }
+    use crate::host::testkit::tree;
 
     /// With 199 or more ld.so.conf.d files sorting before XRT's, the walk stopped silently at
     /// 200 and xrt.loader said broken. Every file is read now, each once.

@@ -137,11 +137,7 @@ mod tests {
     #[test]
     fn only_amd_functions_are_read_past_their_vendor() {
         let dir = tempfile::tempdir().unwrap();
-        let w = |rel: &str, text: &str| {
-            let p = dir.path().join(rel);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
-        };
+        let w = |rel: &str, text: &str| crate::host::testkit::write_file(dir.path(), rel, text);
         let npu = "sys/bus/pci/devices/0000:c6:00.1";
         w(&format!("{npu}/vendor"), "0x1022\n");
         w(&format!("{npu}/device"), "0x17f0\n");

@@ -104,21 +104,11 @@ pub fn probe_repos(root: &Root) -> Result<RepoFacts> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn root_with(files: &[(&str, &str)]) -> (tempfile::TempDir, Root) {
-        let dir = tempfile::tempdir().unwrap();
-        for (rel, text) in files {
-            let p = dir.path().join(rel);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
-        }
-        let root = Root::open(dir.path()).unwrap();
-        (dir, root)
-    }
+    use crate::host::testkit::tree;
 
     #[test]
     fn reads_each_format_and_says_which_exist() {
-        let (_d, root) = root_with(&[
+        let (_d, root) = tree(&[
             (
                 "etc/apt/sources.list.d/ubuntu.sources",
                 "Types: deb\nURIs: http://archive.ubuntu.com/ubuntu/\nSuites: noble\nComponents: main universe\n",
@@ -138,7 +128,7 @@ mod tests {
         assert_eq!(f.repos[2].entry.urls, ["https://geo.mirror.pkgbuild.com/$repo/os/$arch"]);
         let ppa = f.find_url(&["ppa.launchpadcontent.net/lemonade-team/stable/".to_string()]).unwrap();
         assert_eq!(ppa.file, "/etc/apt/sources.list.d/x.list");
-        let (_d, empty) = root_with(&[]);
+        let (_d, empty) = tree(&[]);
         assert_eq!(probe_repos(&empty).unwrap(), RepoFacts::default());
     }
 }

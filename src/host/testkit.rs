@@ -648,3 +648,20 @@ impl Facts {
         self.pci.ok_mut().npus.first_mut().expect("an NPU")
     }
 }
+
+/// Writes `bytes` to `rel` under `base`, creating its parents (test trees).
+pub(crate) fn write_file(base: &std::path::Path, rel: &str, bytes: impl AsRef<[u8]>) {
+    let p = base.join(rel);
+    std::fs::create_dir_all(p.parent().expect("a relative path under the tree")).unwrap();
+    std::fs::write(p, bytes).unwrap();
+}
+
+/// A temporary root holding `files` (root-relative path, content).
+pub(crate) fn tree(files: &[(&str, &str)]) -> (tempfile::TempDir, crate::root::Root) {
+    let dir = tempfile::tempdir().unwrap();
+    for (rel, text) in files {
+        write_file(dir.path(), rel, text);
+    }
+    let root = crate::root::Root::open(dir.path()).unwrap();
+    (dir, root)
+}
