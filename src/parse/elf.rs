@@ -50,13 +50,6 @@ pub struct Dynamic {
     pub needed: Vec<String>,
 }
 
-/// The entries of `DT_RUNPATH` (else `DT_RPATH`) as written (`$ORIGIN` unexpanded); None
-/// for anything that is not a 64-bit little-endian ELF with a dynamic segment (a script, a
-/// static binary) or has no run path.
-pub fn elf_runpath<R: Read + Seek>(r: &mut R) -> Option<Vec<String>> {
-    elf_dynamic(r)?.runpath
-}
-
 /// The run path and needed libraries of a 64-bit little-endian ELF; None for anything else
 /// (a script, a static binary, a truncated file).
 pub fn elf_dynamic<R: Read + Seek>(r: &mut R) -> Option<Dynamic> {
@@ -174,6 +167,7 @@ pub(crate) mod tests {
 
     #[test]
     fn runpath_rpath_and_not_elf() {
+        let elf_runpath = |c: &mut std::io::Cursor<Vec<u8>>| elf_dynamic(c).and_then(|d| d.runpath);
         let rp = "/nix/store/x-xrt-2.21.0/lib:$ORIGIN/../lib";
         let e = elf_with_runpath(rp, DT_RUNPATH);
         assert_eq!(
