@@ -6,6 +6,19 @@ use crate::host::Probed;
 use crate::host::smoke::{SmokeFacts, WhisperSmokeFacts};
 use crate::net::inference::{Completion, InferError};
 
+/// No Lemonade binary or unit on this host (one may still answer on its port).
+fn no_local_lemonade(h: Host) -> Host {
+    h.lemonade(|l| {
+        l.binaries.clear();
+        l.units.clear();
+    })
+}
+
+/// Nothing answers on Lemonade's port.
+fn nothing_answers(h: Host) -> Host {
+    h.lemonade_answer("live", None, "").lemonade_answer("health", None, "")
+}
+
 #[test]
 fn lemonade_install() {
     expect(&Host::halo(), "lemonade.install", Pass, "Lemonade 11.7.0-1.fc44 (/usr/bin/lemond), unit lemond.service");
@@ -15,19 +28,10 @@ fn lemonade_install() {
         Pass,
         "Lemonade 10.0.0-1 (/opt/bin/lemonade-router), unit lemonade-server.service",
     );
-    let gone = Host::halo()
-        .lemonade(|l| {
-            l.binaries.clear();
-            l.units.clear();
-        })
-        .lemonade_answer("live", None, "")
-        .lemonade_answer("health", None, "");
+    let gone = nothing_answers(no_local_lemonade(Host::halo()));
     let c = expect(&gone, "lemonade.install", Fail, "Lemonade server is not installed");
     assert_eq!(step(&c), Some("lemonade"));
-    let no_unit = Host::halo()
-        .lemonade(|l| l.units.clear())
-        .lemonade_answer("live", None, "")
-        .lemonade_answer("health", None, "");
+    let no_unit = nothing_answers(Host::halo().lemonade(|l| l.units.clear()));
     let c = expect(&no_unit, "lemonade.install", Warn, "has no systemd unit");
     assert_eq!(step(&c), Some("lemonade-service"));
 }
@@ -36,10 +40,7 @@ fn lemonade_install() {
 /// `lemond &` (lemonade#2742, lemonade#2094).
 #[test]
 fn lemonade_running_without_a_unit() {
-    let container = Host::halo().lemonade(|l| {
-        l.binaries.clear();
-        l.units.clear();
-    });
+    let container = no_local_lemonade(Host::halo());
     expect(
         &container,
         "lemonade.install",
@@ -72,12 +73,7 @@ fn lemonade_running_without_a_unit() {
 #[test]
 fn lemonade_api_names_a_device_the_server_cannot_open() {
     let info = r#"{"recipes":{"flm":{"backends":{"npu":{"devices":["amd_npu"],"state":"unsupported","message":"Requires AMD XDNA 2 AMD NPU"}}}}}"#;
-    let container = Host::halo()
-        .lemonade(|l| {
-            l.binaries.clear();
-            l.units.clear();
-        })
-        .lemonade_answer("system_info", Some(200), info);
+    let container = no_local_lemonade(Host::halo()).lemonade_answer("system_info", Some(200), info);
     let c = expect(&container, "lemonade.api", Fail, "the server cannot open /dev/accel/accel0 from where it runs");
     assert!(remedy(&c).contains("--device /dev/accel/accel0"), "{}", remedy(&c));
     assert!(remedy(&c).contains("rootless"), "{}", remedy(&c));
@@ -99,18 +95,9 @@ fn lemonade_service_passes_when_the_unit_finds_everything() {
 
 #[test]
 fn lemonade_service_without_a_unit() {
-    let gone = Host::halo()
-        .lemonade(|l| {
-            l.binaries.clear();
-            l.units.clear();
-        })
-        .lemonade_answer("live", None, "")
-        .lemonade_answer("health", None, "");
+    let gone = nothing_answers(no_local_lemonade(Host::halo()));
     expect(&gone, "lemonade.service", Skip, "Lemonade not installed");
-    let no_unit = Host::halo()
-        .lemonade(|l| l.units.clear())
-        .lemonade_answer("live", None, "")
-        .lemonade_answer("health", None, "");
+    let no_unit = nothing_answers(Host::halo().lemonade(|l| l.units.clear()));
     let c = expect(&no_unit, "lemonade.service", Fail, "no Lemonade unit");
     assert_eq!(step(&c), Some("lemonade-service"));
 }
@@ -382,11 +369,7 @@ fn lemonade_api() {
     let c = expect(&Host::point_dkms(), "lemonade.api", Pass, "Lemonade 10.0.0 answers at http://127.0.0.1:8000");
     assert!(c.evidence["note"].as_str().unwrap().contains("10.1 renamed it lemond"));
     expect(&Host::halo().offline(), "lemonade.api", Skip, "offline root");
-    let gone = Host::halo().lemonade(|l| {
-        l.binaries.clear();
-        l.units.clear();
-        l.live = None;
-    });
+    let gone = no_local_lemonade(Host::halo()).lemonade(|l| l.live = None);
     expect(&gone, "lemonade.api", Skip, "Lemonade not installed");
 }
 
